@@ -1,0 +1,46 @@
+# DTMF payment masker. `make run` starts the service on embedded defaults,
+# `make test` runs the whole test suite (what CI runs).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+N      ?= 200
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps run demo test test-all lint bench bench-calls clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@./scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/masker serve
+
+demo: setup
+	$(BIN)/python -m masker.demo
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 -m "not soak" $(PYTEST_ARGS)
+
+test-all: setup
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m bench.detector
+
+bench-calls: setup
+	$(BIN)/python -m bench.calls --calls $(N)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache bench/build test-output

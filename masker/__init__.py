@@ -1,0 +1,1 @@
+"""The masking service: wires dsp/ and tokenizer/ to calls (SIP, RTP, API)."""

@@ -1,0 +1,15 @@
+"""`masker detect` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+from masker.errors import UserError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    return sub.add_parser("detect", help="(not yet available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UserError("'detect' is not available yet")
