@@ -1,15 +1,63 @@
-"""`masker probe` (placeholder until its issue lands)."""
+"""`masker probe`: place a real test call through a deployed masker and judge the agent side.
+
+Exit status: 0 when no digit is recoverable at the agent, 1 when one is (or the
+probe could not complete), 2 for a usage error.  The test card never appears in
+the output.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 
-from masker.errors import UserError
+from masker.phones.probe_call import DEFAULT_CARD, ProbeSettings, run_probe
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return sub.add_parser("probe", help="(not yet available)")
+    p = sub.add_parser(
+        "probe",
+        help="real test call through a masker: is any keyed digit recoverable at the agent?",
+        description=(
+            "Call VIA with a pjsua2 phone, key a test card in-band, by RFC 4733 and by SIP "
+            "INFO, answer and record at a local agent phone listening at AGENT, and report "
+            "whether any digit is recoverable there, leaked tone, added delay and token events."
+        ),
+    )
+    p.add_argument("--via", required=True, metavar="SIP_URI", help="the masker's trunk side")
+    p.add_argument(
+        "--agent", required=True, metavar="SIP_URI",
+        help="where the masker sends the agent leg; the probe's agent phone listens there",
+    )  # fmt: skip
+    p.add_argument(
+        "--card", default=DEFAULT_CARD, metavar="TEST_PAN",
+        help="test PAN to key (default: the Visa test card); never printed",
+    )  # fmt: skip
+    p.add_argument("--api", metavar="URL", help="service API base URL, to read token events")
+    p.add_argument(
+        "--api-key-env", default="MASKER_PROBE_API_KEY", metavar="VAR",
+        help="environment variable holding a supervisor API key (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument("--no-baseline", action="store_true", help="skip the direct call to the agent")
+    p.add_argument("--keep", metavar="DIR", help="keep recordings in DIR")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'probe' is not available yet")
+    settings = ProbeSettings(
+        via=args.via,
+        agent=args.agent,
+        card=args.card,
+        api_url=args.api,
+        api_key=os.environ.get(args.api_key_env) if args.api else None,
+        baseline=not args.no_baseline,
+        workdir=Path(args.keep) if args.keep else None,
+    )
+    report = run_probe(settings)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render())
+    return 0 if report.passed else 1

@@ -1,15 +1,50 @@
-"""`masker serve` (placeholder until its issue lands)."""
+"""`masker serve [--config FILE]`: run the masking B2BUA in the foreground."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from masker.errors import UserError
+from masker.config import load_config
+
+DEV_KEYS_WARNING = """\
+*****************************************************************************
+*  WARNING: masker serve is using DEVELOPMENT KEYS (tokenizer.dev_keys).    *
+*  Tokens and the vault are protected by throw-away keys kept next to the   *
+*  vault. Never take real card payments with this configuration: set        *
+*  [tokenizer] dev_keys = false and provide production keys.                *
+*****************************************************************************
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    return sub.add_parser("serve", help="(not yet available)")
+    p = sub.add_parser(
+        "serve",
+        help="run the masking SIP B2BUA",
+        description="Run the masking SIP B2BUA (trunk <-> PBX) with anchored, masked media. "
+        "Every setting is documented in masker/default.toml; environment variables "
+        "MASKER_<SECTION>_<KEY> override the file.",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("'serve' is not available yet")
+    config = load_config(args.config)
+    try:
+        from masker.logs import configure_logging
+
+        configure_logging(json=True, level=config.service.log_level)
+    except ImportError:
+        pass
+    import structlog
+
+    from masker.service import Service
+
+    if config.tokenizer.dev_keys:
+        sys.stderr.write(DEV_KEYS_WARNING)
+        sys.stderr.flush()
+        structlog.get_logger().warning(
+            "development keys in use", keys_dir=config.tokenizer.keys_dir
+        )
+    return Service(config).run()

@@ -1,0 +1,278 @@
+"""`make bench-calls N=...`: N concurrent masked calls through a real `masker serve`.
+
+The service runs pinned to one core (taskset); the calls come from
+`masker.phones.lite` on the other core: real SIP INVITE/ACK/BYE over UDP and
+20 ms G.711 RTP in both directions, measured at the agent side with kernel
+receive timestamps.  (pjsua2 allows four calls per process, so hundreds of
+calls would take a hundred pjsua2 processes; the pjsua2 phones are used by
+`masker probe`, `make demo` and the e2e tests instead.)
+
+Prints: service CPU per call, RTP packets per second, late and lost packets at
+the agent, the added one-way delay of the audio (median, p99) and memory per
+call.  `--find-max` steps N up to find the largest load one core carries with
+no late packets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from masker.phones.lite import LitePhones
+from masker.phones.service_process import ServiceProcess
+
+TICK = 0.020
+#: A packet is late when it leaves the service more than one frame after the
+#: fastest packet of its call (its hold time exceeds the call's minimum by 20 ms).
+LATE_MS = 20.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (from /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def proc_udp_sockets(pid: int) -> int:
+    """Open sockets of a process (its RTP/RTCP and SIP sockets)."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+@dataclass
+class BenchResult:
+    calls: int
+    established: int
+    duration_s: float
+    service_cpu_pct: float
+    cpu_pct_per_call: float
+    service_pps: float
+    agent_packets: int
+    late_packets: int
+    lost_packets: int
+    hold_p50_ms: float
+    hold_p99_ms: float
+    delay_p50_ms: float
+    delay_p99_ms: float
+    delay_samples: int
+    rss_idle_mib: float
+    rss_per_call_kib: float
+    sockets_left: int
+    service_late_metric: float | None
+
+    @property
+    def sustained(self) -> bool:
+        return self.established == self.calls and self.late_packets == 0 and self.lost_packets == 0
+
+    def render(self) -> str:
+        return "\n".join([
+            f"calls: {self.established}/{self.calls} established, measured {self.duration_s:.0f} s"
+            " (service pinned to one core)",
+            f"  service CPU:       {self.service_cpu_pct:.1f}% of one core,"
+            f" {self.cpu_pct_per_call:.3f}% per call",
+            f"  RTP through it:    {self.service_pps:.0f} packets/s (in + out)",
+            f"  at the agent:      {self.agent_packets} packets, {self.late_packets} late"
+            f" (>{LATE_MS:.0f} ms behind), {self.lost_packets} lost",
+            f"  service hold time: p50 {self.hold_p50_ms:.1f} ms, p99 {self.hold_p99_ms:.1f} ms"
+            " (packet in -> masked packet out)",
+            f"  added delay:       p50 {self.delay_p50_ms:.1f} ms, p99 {self.delay_p99_ms:.1f} ms"
+            f" one way, audio incl. look-ahead ({self.delay_samples} timing bursts)",
+            f"  memory:            {self.rss_idle_mib:.1f} MiB idle,"
+            f" {self.rss_per_call_kib:.0f} KiB per call",
+            f"  after teardown:    {self.sockets_left} sockets more than before the calls",
+            "  service late-packet metric: "
+            + ("n/a" if self.service_late_metric is None else f"{self.service_late_metric:.0f}"),
+            f"  verdict: {'sustained' if self.sustained else 'NOT sustained'}",
+        ])  # fmt: skip
+
+
+def service_metric(url: str, name: str) -> float | None:
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=3) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    total = None
+    for line in text.splitlines():
+        metric = line.split("{", 1)[0].split(" ", 1)[0]
+        if metric in (name, name + "_total"):
+            total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def run_bench(
+    n_calls: int, duration_s: float, setup_rate: int, service_cpu: int | None,
+    load_cpu: int | None, workdir: str,
+) -> BenchResult:  # fmt: skip
+    if load_cpu is not None:
+        os.sched_setaffinity(0, {load_cpu})
+    lite = LitePhones(("127.0.0.1", 0))
+    svc = ServiceProcess(
+        pbx_port=lite.uas_port, workdir=workdir, media_ports=max(4 * n_calls + 64, 128),
+        cpu=service_cpu, log_level="warning",
+        extra_toml="",
+    )  # fmt: skip
+    lite.service = ("127.0.0.1", svc.sip_port)
+    try:
+        time.sleep(0.5)
+        rss0 = proc_rss_kib(svc.pid)
+        sockets0 = proc_udp_sockets(svc.pid)
+        calls = []
+        next_tick = time.monotonic()
+        per_tick = max(1, setup_rate * TICK)
+        started = 0.0
+        setup_deadline = time.monotonic() + 30 + n_calls / setup_rate
+        window: dict | None = None
+        stop_at = None
+        while True:
+            now = time.monotonic()
+            if len(calls) < n_calls:
+                started += per_tick
+                while len(calls) < min(n_calls, int(started)):
+                    calls.append(lite.start_call(len(calls)))
+            lite.poll_sip()
+            lite.send_media(now)
+            lite.drain_media()
+            up = sum(1 for c in calls if c.state == "up")
+            if window is None and (up == n_calls or now > setup_deadline) and len(calls) == n_calls:
+                if up == n_calls or now > setup_deadline:
+                    window = {"warm_until": now + 2.0}
+            if window is not None and "t0" not in window and now >= window["warm_until"]:
+                window.update(
+                    t0=now, cpu0=proc_cpu_s(svc.pid), sent0=lite.sent_packets,
+                    back0=lite.caller_rx_packets,
+                    rx0={c.call_id: (c.rx.packets, c.rx.lost, len(c.rx.hold_ms),
+                                     len(c.rx.delays_ms)) for c in calls},
+                )  # fmt: skip
+                stop_at = now + duration_s
+            if stop_at is not None and now >= stop_at:
+                break
+            next_tick += TICK
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_tick = time.monotonic()
+        assert window is not None
+        t1 = time.monotonic()
+        cpu1 = proc_cpu_s(svc.pid)
+        rss1 = proc_rss_kib(svc.pid)
+        elapsed = t1 - window["t0"]
+        packets = lost = late = 0
+        holds: list[float] = []
+        delays: list[float] = []
+        for c in calls:
+            p0, l0, h0, d0 = window["rx0"].get(c.call_id, (0, 0, 0, 0))
+            packets += c.rx.packets - p0
+            lost += c.rx.lost - l0
+            if c.rx.hold_ms:
+                base = min(c.rx.hold_ms)
+                mine = [h - base for h in c.rx.hold_ms[h0:]]
+                holds += mine
+                late += sum(1 for h in mine if h > LATE_MS)
+            delays += c.rx.delays_ms[d0:]
+        sent = lite.sent_packets - window["sent0"]
+        back = lite.caller_rx_packets - window["back0"]
+        established = sum(1 for c in calls if c.state == "up")
+        late_metric = service_metric(svc.api_url, "masker_media_late_packets")
+        for c in calls:
+            if c.state == "up":
+                lite.hangup(c)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and any(c.state not in ("ended",) for c in calls):
+            lite.poll_sip()
+            lite.drain_media()
+            time.sleep(0.02)
+        time.sleep(1.0)
+        sockets_left = proc_udp_sockets(svc.pid) - sockets0
+        cpu_pct = 100 * (cpu1 - window["cpu0"]) / elapsed
+        return BenchResult(
+            calls=n_calls, established=established, duration_s=elapsed,
+            service_cpu_pct=cpu_pct, cpu_pct_per_call=cpu_pct / max(established, 1),
+            service_pps=(sent + packets + back) / elapsed, agent_packets=packets,
+            late_packets=late, lost_packets=lost,
+            hold_p50_ms=percentile(holds, 50), hold_p99_ms=percentile(holds, 99),
+            delay_p50_ms=percentile(delays, 50), delay_p99_ms=percentile(delays, 99),
+            delay_samples=len(delays), rss_idle_mib=rss0 / 1024,
+            rss_per_call_kib=(rss1 - rss0) / max(established, 1), sockets_left=sockets_left,
+            service_late_metric=late_metric,
+        )  # fmt: skip
+    finally:
+        svc.stop()
+        for c in lite.calls.values():
+            c.caller_rtp.close()
+            c.agent_rtp.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.calls", description=__doc__.splitlines()[0])
+    p.add_argument("--calls", type=int, default=200, help="concurrent calls (default 200)")
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds (default 20)")
+    p.add_argument("--setup-rate", type=int, default=50, help="new calls per second")
+    p.add_argument(
+        "--find-max", action="store_true",
+        help="step N up (50, 100, ...) until packets are late; report the largest",
+    )  # fmt: skip
+    p.add_argument("--step", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    cpus = sorted(os.sched_getaffinity(0))
+    service_cpu = cpus[0] if len(cpus) > 1 else None
+    load_cpu = cpus[1] if len(cpus) > 1 else None
+    print(
+        f"bench-calls: masker serve on cpu {service_cpu}, load generator (masker.phones.lite:"
+        f" real SIP + RTP over UDP, not pjsua2) on cpu {load_cpu}",
+        file=sys.stderr,
+    )
+    results = []
+    sizes = [args.calls]
+    if args.find_max:
+        sizes = list(range(args.step, args.calls + 1, args.step)) or [args.calls]
+    best = 0
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="masker-bench-") as wd:
+            r = run_bench(n, args.duration, args.setup_rate, service_cpu, load_cpu, wd)
+        results.append(r)
+        if not args.json:
+            print(r.render(), flush=True)
+        if r.sustained:
+            best = n
+        elif args.find_max:
+            break
+    if args.json:
+        print(json.dumps([asdict(r) | {"sustained": r.sustained} for r in results], indent=2))
+    elif args.find_max:
+        print(f"largest N sustained on one core with no late or lost packets: {best}")
+    return 0 if results and results[-1].sustained or best else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Which hops of the filter bank look like a keypad tone, under a set of limits.
+
+Two limit sets: `STRICT` decides digits (ITU-T Q.24 acceptance with margins
+towards the rejection side), `CANDIDATE` is looser and decides what the masker
+hides, so that anything an outside receiver could take for a digit is masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp.goertzel import HopFeatures
+from dsp.tonegen import DBM0_PEAK
+
+
+@dataclass(frozen=True)
+class Limits:
+    min_level_dbm0: float  # per tone
+    max_normal_twist_db: float  # row louder
+    max_reverse_twist_db: float  # column louder
+    max_freq_error: float  # relative
+    min_purity: float  # share of the window energy in the two tones
+    max_runner_up_db: float  # second strongest filter of a group, relative to the strongest
+    max_harmonic_db: float  # column second harmonic relative to the column tone
+    # Near full scale the two tones' sum clips in G.711 and spreads energy into
+    # distortion products, so loud windows get a lower purity floor.
+    loud_dbm0: float = -3.0
+    loud_min_purity: float = 0.4
+    loud_runner_up_db: float = -5.0
+
+
+STRICT = Limits(
+    min_level_dbm0=-38.0,
+    max_normal_twist_db=10.0,
+    max_reverse_twist_db=6.0,
+    max_freq_error=0.025,
+    min_purity=0.8,
+    max_runner_up_db=-8.0,
+    max_harmonic_db=-12.0,
+)
+
+CANDIDATE = Limits(
+    min_level_dbm0=-42.0,
+    max_normal_twist_db=14.0,
+    max_reverse_twist_db=10.0,
+    max_freq_error=0.032,
+    min_purity=0.6,
+    max_runner_up_db=-5.0,
+    max_harmonic_db=-6.0,
+    loud_min_purity=0.3,
+    loud_runner_up_db=-3.0,
+)
+
+
+def classify(f: HopFeatures, limits: Limits, window: int) -> np.ndarray:
+    """(calls, hops) key index 0..15 where the hop passes every limit, else -1."""
+    codes = np.full(f.shape, -1)
+    if f.calls.size == 0:
+        return codes
+    zero_dbm0 = DBM0_PEAK**2 / 2 * window
+    floor = zero_dbm0 * 10 ** (limits.min_level_dbm0 / 10)
+    r, c = f.row_energy, f.col_energy
+    ok = (r >= floor) & (c >= floor)
+    ok &= r <= c * 10 ** (limits.max_normal_twist_db / 10)
+    ok &= c <= r * 10 ** (limits.max_reverse_twist_db / 10)
+    ok &= (np.abs(f.row_error) <= limits.max_freq_error) & (
+        np.abs(f.col_error) <= limits.max_freq_error
+    )
+    loud = f.total >= zero_dbm0 * 10 ** (limits.loud_dbm0 / 10)
+    ok &= (r + c) >= np.where(loud, limits.loud_min_purity, limits.min_purity) * f.total
+    runner = np.where(
+        loud, 10 ** (limits.loud_runner_up_db / 10), 10 ** (limits.max_runner_up_db / 10)
+    )
+    ok &= (f.row_runner_up <= runner * r) & (f.col_runner_up <= runner * c)
+    ok &= f.col_harmonic <= c * 10 ** (limits.max_harmonic_db / 10)
+    codes[f.calls, f.hops] = np.where(ok, f.row * 4 + f.col, -1)
+    return codes
+
+
+def amplitudes(f: HopFeatures, window: int) -> np.ndarray:
+    """(calls, hops, 2) peak amplitudes of the strongest row and column tone (0 if ungated)."""
+    amps = np.zeros(f.shape + (2,))
+    amps[f.calls, f.hops, 0] = np.sqrt(2.0 * f.row_energy / window)
+    amps[f.calls, f.hops, 1] = np.sqrt(2.0 * f.col_energy / window)
+    return amps

@@ -1,0 +1,188 @@
+"""Streaming keypad-tone (DTMF) detector, for one call or a batch of calls.
+
+Pipeline per tick: the Goertzel bank measures every 5 ms hop of every call at
+once; `classify` turns each hop into a key or nothing; a small state machine,
+vectorised over calls and looping only over the few hops of a frame, turns runs
+of hops into key presses.  A press needs `MIN_HITS` matching hops (about 30 ms
+of tone, so 40 ms tones pass and 20 ms tones do not) and ends after
+`MAX_GAP` non-matching hops or as soon as a different key shows up, so one
+dropped hop in noise does not split a digit and a 40 ms pause separates two.
+Exact edges come from `dsp.edges` on a short history of samples; that work is
+done only at the rare moments a press is confirmed or ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp import edges
+from dsp.classify import STRICT, Limits, amplitudes, classify
+from dsp.events import DigitEvent
+from dsp.goertzel import COL_HZ, KEYS, ROW_HZ, GoertzelBank, HopFeatures
+
+MIN_HITS = 3
+MAX_GAP = 1  # non-matching hops bridged inside a press
+HISTORY_SECONDS = 0.5
+CHUNK_SECONDS = 0.1
+
+
+class BatchDtmfDetector:
+    """DTMF detector for `n_calls` channels fed (calls x samples) per tick."""
+
+    def __init__(self, n_calls: int, sample_rate: int = 8000, limits: Limits = STRICT) -> None:
+        self.n_calls = n_calls
+        self.rate = sample_rate
+        self.limits = limits
+        self.bank = GoertzelBank(n_calls, sample_rate)
+        self._ring = np.zeros((n_calls, int(HISTORY_SECONDS * sample_rate)), np.float32)
+        self._ring_pos = 0  # shared write position; a call's sample s sits at origin + s
+        self._ring_origin = np.zeros(n_calls, np.int64)
+        self._chunk = int(CHUNK_SECONDS * sample_rate)
+        self._cur = np.full(n_calls, -1)
+        self._hits = np.zeros(n_calls, np.int64)
+        self._miss = np.zeros(n_calls, np.int64)
+        self._first_end = np.zeros(n_calls, np.int64)
+        self._last_end = np.zeros(n_calls, np.int64)
+        self._start = np.zeros(n_calls, np.int64)
+        self._amp = np.zeros((n_calls, 2))  # steady amplitudes of the running press
+        #: features and codes of the hops of the last tick (for the masker)
+        self.last_features: HopFeatures | None = None
+
+    @property
+    def samples_in(self) -> np.ndarray:
+        return self.bank.samples_in
+
+    def reset(self, call: int) -> None:
+        """Forget a call (slot reuse): its next sample is sample 0."""
+        self.bank.reset(call)
+        self._ring[call] = 0
+        self._ring_origin[call] = self._ring_pos
+        self._cur[call] = -1
+        self._hits[call] = self._miss[call] = 0
+
+    def process(self, frames: np.ndarray) -> list[list[DigitEvent]]:
+        """Feed (calls, n) samples; returns each call's key presses that ended."""
+        frames = np.asarray(frames)
+        if frames.ndim != 2 or frames.shape[0] != self.n_calls:
+            raise ValueError(f"expected frames shaped ({self.n_calls}, n)")
+        out: list[list[DigitEvent]] = [[] for _ in range(self.n_calls)]
+        for i in range(0, max(frames.shape[1], 1), self._chunk):
+            self._process_chunk(frames[:, i : i + self._chunk], out)
+        return out
+
+    def flush(self) -> list[list[DigitEvent]]:
+        """End every stream: report presses still running."""
+        out: list[list[DigitEvent]] = [[] for _ in range(self.n_calls)]
+        for call in np.flatnonzero((self._cur >= 0) & (self._hits >= MIN_HITS)):
+            out[call].append(self._event(call, int(self.samples_in[call])))
+        self._cur[:] = -1
+        self._hits[:] = 0
+        self._miss[:] = 0
+        return out
+
+    def _process_chunk(self, frames: np.ndarray, out: list[list[DigitEvent]]) -> None:
+        if frames.shape[1] == 0:
+            return
+        self._write_ring(frames)
+        f = self.bank.process(frames)
+        self.last_features = f
+        codes = classify(f, self.limits, self.bank.window)
+        busy = np.flatnonzero((codes >= 0).any(axis=1) | (self._cur >= 0))
+        if busy.size == 0:
+            return
+        amps = amplitudes(f, self.bank.window)
+        for h in range(codes.shape[1]):
+            self._step(busy, codes[busy, h], f.window_end[busy, h], amps[busy, h], out)
+
+    def _write_ring(self, frames: np.ndarray) -> None:
+        size = self._ring.shape[1]
+        n = frames.shape[1]
+        first = min(n, size - self._ring_pos)
+        self._ring[:, self._ring_pos : self._ring_pos + first] = frames[:, :first]
+        self._ring[:, : n - first] = frames[:, first:]
+        self._ring_pos = (self._ring_pos + n) % size
+
+    def history(self, call: int, start: int, end: int) -> np.ndarray:
+        """Samples [start, end) of a call still held in the history ring (zeros before 0)."""
+        size = self._ring.shape[1]
+        start = max(start, end - size, 0)
+        idx = (self._ring_origin[call] + np.arange(start, end)) % size
+        return self._ring[call, idx].astype(np.float64), start
+
+    def _step(
+        self,
+        calls: np.ndarray,
+        code: np.ndarray,
+        end: np.ndarray,
+        amp: np.ndarray,
+        out: list[list[DigitEvent]],
+    ) -> None:
+        """One hop of the press state machine for the `calls` that are busy."""
+        cur, hits, miss = self._cur[calls], self._hits[calls], self._miss[calls]
+        active = cur >= 0
+        same = active & (code == cur)
+        hits = hits + same
+        self._last_end[calls] = np.where(same, end, self._last_end[calls])
+        self._amp[calls] = np.where(same[:, None], np.maximum(self._amp[calls], amp), self._amp[calls])
+        miss = np.where(same, 0, miss + (active & ~same))
+        ending = active & ~same & ((code >= 0) | (miss > MAX_GAP))
+        self._hits[calls] = hits
+        for i in np.flatnonzero(same & (hits == MIN_HITS)):
+            self._start[calls[i]] = self._refine_start(calls[i], int(end[i]))
+        for i in np.flatnonzero(ending & (hits >= MIN_HITS)):
+            out[calls[i]].append(self._event(calls[i], int(end[i])))
+        starting = (ending | ~active) & (code >= 0)
+        self._cur[calls] = np.where(starting, code, np.where(ending, -1, cur))
+        self._hits[calls] = np.where(starting, 1, np.where(ending, 0, hits))
+        self._miss[calls] = np.where(starting | ending, 0, miss)
+        self._first_end[calls] = np.where(starting, end, self._first_end[calls])
+        self._last_end[calls] = np.where(starting, end, self._last_end[calls])
+        self._amp[calls] = np.where(starting[:, None], amp, self._amp[calls])
+
+    def _freqs(self, call: int) -> tuple[float, float]:
+        key = int(self._cur[call])
+        return ROW_HZ[key // 4], COL_HZ[key % 4]
+
+    def _refine_start(self, call: int, now: int) -> int:
+        w = self.bank.window
+        coarse = int(self._first_end[call]) - w
+        seg, seg0 = self.history(call, coarse - 2 * w, now)
+        present = edges.presence(seg, self._freqs(call), self.rate, self._amp[call])
+        run = edges.run_around(present, coarse + w // 2 - seg0)
+        return seg0 + run[0] if run else coarse
+
+    def _event(self, call: int, now: int) -> DigitEvent:
+        w = self.bank.window
+        last = int(self._last_end[call])
+        seg, seg0 = self.history(call, last - 2 * w, now)
+        present = edges.presence(seg, self._freqs(call), self.rate, self._amp[call])
+        run = edges.run_around(present, last - w // 2 - seg0)
+        end = seg0 + run[1] if run and run[1] < len(seg) - 1 else last
+        return DigitEvent(KEYS[int(self._cur[call])], int(self._start[call]), end, "inband")
+
+
+class DtmfDetector:
+    """DTMF detector for one stream: `process` frames of any length, `flush` at the end."""
+
+    def __init__(self, sample_rate: int = 8000) -> None:
+        self._batch = BatchDtmfDetector(1, sample_rate)
+
+    @property
+    def sample_rate(self) -> int:
+        return self._batch.rate
+
+    def process(self, frame: np.ndarray) -> list[DigitEvent]:
+        return self._batch.process(np.asarray(frame).reshape(1, -1))[0]
+
+    def flush(self) -> list[DigitEvent]:
+        return self._batch.flush()[0]
+
+
+def detect(samples: np.ndarray, sample_rate: int = 8000, frame: int | None = None) -> list[DigitEvent]:
+    """Every key press in a whole signal, fed in 20 ms frames like a live call."""
+    det = DtmfDetector(sample_rate)
+    step = frame or sample_rate // 50
+    events: list[DigitEvent] = []
+    for i in range(0, len(samples), step):
+        events += det.process(samples[i : i + step])
+    return events + det.flush()

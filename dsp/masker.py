@@ -1,0 +1,375 @@
+"""Streaming keypad-tone masker: the agent never hears a key press.
+
+The masker delays the audio by a fixed look-ahead (default 40 ms) and decides,
+while a sample is still inside that look-ahead, whether it belongs to a keypad
+tone.  Per tick:
+
+1. the DTMF detector runs on the new frame (digits are reported as events,
+   never logged) and the same filter-bank hops are classified against the looser
+   `CANDIDATE` limits, so a tone is masked as soon as it *may* become a digit;
+2. for each call that has a candidate key in its buffer (rare, so a Python loop
+   over those calls only), `dsp.edges.presence` finds the tone's exact extent
+   with a fine two-frequency envelope, widened by a small guard for the tone's
+   onset and decay; RFC 4733 / INFO digits arrive as `force_mask` spans;
+3. the oldest frame of the buffer leaves, with its masked samples replaced.
+   Everything outside a masked span leaves bit-exact.
+
+Replacement modes (`dsp.replacement`):
+- ``tone``: one flat 500 Hz tone at -20 dBm0 with raised-cosine on/off ramps;
+- ``silence``: digital silence;
+- ``noise``: seeded white comfort noise at the level of the recent unmasked audio;
+- ``cadence``: hides how many keys were pressed and when.  At the first key
+  press (while armed) a rhythm starts at that tone's onset: bursts of the masking
+  tone (``cadence_on_ms``, default 120 ms, ramped) alternating with comfort noise
+  (``cadence_off_ms``, default 80 ms), on a fixed grid anchored at the first
+  onset.  Every further key press extends the rhythm; it stops on the first grid
+  boundary at least ``cadence_quiet_ms`` (default 1 s) after the end of the last
+  key press.  The whole span from the first onset to that boundary is synthetic,
+  so neither the number of digits nor their timing reaches the agent.
+
+`arm()` / `disarm()`: while disarmed, in-band tones are detected and reported
+but not masked ("capture" policy).  `force_mask` spans are masked whatever the
+arming state, because the caller asked for them explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dsp import edges, replacement
+from dsp.classify import CANDIDATE, amplitudes, classify
+from dsp.dtmf_detector import BatchDtmfDetector
+from dsp.events import DigitEvent
+from dsp.goertzel import COL_HZ, ROW_HZ
+from dsp.tonegen import dbm0_to_peak
+
+MODES = ("tone", "silence", "noise", "cadence")
+GUARD_SECONDS = 0.002
+
+
+@dataclass
+class MaskResult:
+    """One output frame, the key presses that ended and the masked spans that closed."""
+
+    audio: np.ndarray
+    digits: list[DigitEvent] = field(default_factory=list)
+    masked: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _dilate(mask: np.ndarray, width: int) -> np.ndarray:
+    if width <= 0 or not mask.any():
+        return mask
+    c = np.concatenate([[0], np.cumsum(mask)])
+    n = len(mask)
+    idx = np.arange(n)
+    hi = np.minimum(idx + width + 1, n)
+    lo = np.maximum(idx - width, 0)
+    return (c[hi] - c[lo]) > 0
+
+
+class BatchMasker:
+    """The masker for `n_calls` channels fed (calls x frame) int16 per tick."""
+
+    def __init__(
+        self,
+        n_calls: int,
+        sample_rate: int = 8000,
+        lookahead_ms: float = 40.0,
+        mode: str = "tone",
+        armed: bool = True,
+        seed: int = 0,
+        cadence_on_ms: float = 120.0,
+        cadence_off_ms: float = 80.0,
+        cadence_quiet_ms: float = 1000.0,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        if lookahead_ms < 10:
+            raise ValueError("look-ahead must be at least 10 ms")
+        self.n_calls = n_calls
+        self.rate = sample_rate
+        self.mode = mode
+        self.frame_size = sample_rate // 50
+        self.delay = int(round(lookahead_ms * sample_rate / 1000))
+        self.detector = BatchDtmfDetector(n_calls, sample_rate)
+        self._window = self.detector.bank.window
+        self._pre = 2 * self._window
+        self._guard = int(round(GUARD_SECONDS * sample_rate))
+        self._ramp = int(round(replacement.RAMP_SECONDS * sample_rate))
+        self._cad_on = int(round(cadence_on_ms * sample_rate / 1000))
+        self._cad_cycle = self._cad_on + int(round(cadence_off_ms * sample_rate / 1000))
+        self._cad_quiet = int(round(cadence_quiet_ms * sample_rate / 1000))
+        self._seed = seed
+        self._buf = np.zeros((n_calls, self._pre + self.delay), np.int16)
+        self._pend = np.zeros((n_calls, self.delay), bool)
+        self._in = np.zeros(n_calls, np.int64)
+        self._armed = np.full(n_calls, armed)
+        self._cand_end = np.full((n_calls, 16), np.iinfo(np.int64).min // 2, np.int64)
+        self._cand_amp = np.zeros((n_calls, 16, 2))
+        self._forced: list[list[tuple[int, int]]] = [[] for _ in range(n_calls)]
+        self._open = np.full(n_calls, -1, np.int64)
+        self._run = np.zeros(n_calls, np.int64)
+        self._noise_power = np.full(n_calls, dbm0_to_peak(-60.0) ** 2 / 2)
+        self._rngs = [np.random.default_rng([seed, c]) for c in range(n_calls)]
+        self._cad_start = np.full(n_calls, -1, np.int64)
+        self._cad_last = np.full(n_calls, -1, np.int64)
+
+    # -- control -----------------------------------------------------------
+    def reset(self, call: int) -> None:
+        """Forget a call (slot reuse); its next input sample is sample 0."""
+        self.detector.reset(call)
+        self._buf[call] = 0
+        self._pend[call] = False
+        self._in[call] = 0
+        self._cand_end[call] = np.iinfo(np.int64).min // 2
+        self._forced[call] = []
+        self._open[call] = -1
+        self._run[call] = 0
+        self._noise_power[call] = dbm0_to_peak(-60.0) ** 2 / 2
+        self._rngs[call] = np.random.default_rng([self._seed, call])
+        self._cad_start[call] = self._cad_last[call] = -1
+
+    def force_mask(self, call: int, start: int, end: int) -> None:
+        """Mask input samples [start, end) of `call` whatever they contain."""
+        if end > start:
+            self._forced[call].append((int(start), int(end)))
+
+    def arm(self, call: int) -> None:
+        self._armed[call] = True
+
+    def disarm(self, call: int) -> None:
+        self._armed[call] = False
+
+    # -- audio ---------------------------------------------------------------
+    def process(self, frames: np.ndarray) -> list[MaskResult]:
+        """Feed (calls, n) int16; returns per call n delayed samples with tones replaced."""
+        frames = np.asarray(frames)
+        if frames.ndim != 2 or frames.shape[0] != self.n_calls:
+            raise ValueError(f"expected frames shaped ({self.n_calls}, n)")
+        if frames.dtype != np.int16:
+            frames = np.clip(np.rint(frames), -32768, 32767).astype(np.int16)
+        step = 4 * self.frame_size
+        if frames.shape[1] <= step:
+            return self._tick(frames)
+        parts = [self._tick(frames[:, i : i + step]) for i in range(0, frames.shape[1], step)]
+        return [
+            MaskResult(
+                np.concatenate([p[c].audio for p in parts]),
+                [d for p in parts for d in p[c].digits],
+                [s for p in parts for s in p[c].masked],
+            )
+            for c in range(self.n_calls)
+        ]
+
+    def flush(self) -> list[MaskResult]:
+        """Drain the look-ahead at the end of every stream."""
+        res = self._tick(np.zeros((self.n_calls, self.delay), np.int16))
+        for call, events in enumerate(self.detector.flush()):
+            res[call].digits += events
+            if self._open[call] >= 0:
+                res[call].masked.append((int(self._open[call]), int(self._in[call] - self.delay)))
+                self._open[call] = -1
+        return res
+
+    def _tick(self, frames: np.ndarray) -> list[MaskResult]:
+        n, f_len = frames.shape
+        digits = self.detector.process(frames)
+        self._note_candidates()
+        full = np.concatenate([self._buf, frames], axis=1)
+        base = self._in + f_len - full.shape[1]  # input index of full[:, 0]
+        known0 = base + self._pre  # input index of the first sample still held back
+        mask = np.concatenate([self._pend, np.zeros((n, f_len), bool)], axis=1)
+        for call in np.flatnonzero(self._armed & (self._cand_end.max(axis=1) >= base)):
+            self._mask_tones(call, full[call], int(base[call]), mask[call])
+        for call in [c for c in range(n) if self._forced[c]]:
+            self._mask_forced(call, int(known0[call]), mask[call])
+        out = full[:, self._pre : self._pre + f_len].copy()
+        out_mask = mask[:, :f_len].copy()
+        if self.mode == "cadence":
+            cadence = self._armed & (mask.any(axis=1) | (self._cad_start >= 0))
+            for call in np.flatnonzero(cadence):
+                self._cadence(call, int(known0[call]), mask[call], out[call], out_mask[call])
+        else:
+            for call in np.flatnonzero(out_mask.any(axis=1)):
+                self._replace(call, int(known0[call]), mask[call], out[call], out_mask[call])
+        self._track_noise(out, out_mask | mask.any(axis=1, keepdims=True))
+        results = []
+        for call in range(n):
+            spans = self._spans(call, int(known0[call]), out_mask[call])
+            results.append(MaskResult(out[call], digits[call], spans))
+        self._buf = full[:, -(self._pre + self.delay) :]
+        self._pend = mask[:, f_len:]
+        self._in += f_len
+        return results
+
+    def _note_candidates(self) -> None:
+        f = self.detector.last_features
+        if f is None or f.calls.size == 0:
+            return
+        codes = classify(f, CANDIDATE, self._window)
+        if not (codes >= 0).any():
+            return
+        amps = amplitudes(f, self._window)
+        for h in range(codes.shape[1]):
+            calls = np.flatnonzero(codes[:, h] >= 0)
+            if calls.size:
+                keys = codes[calls, h]
+                fresh = self._cand_end[calls, keys] < f.window_end[calls, h] - self._window
+                old = np.where(fresh[:, None], 0.0, self._cand_amp[calls, keys])
+                self._cand_amp[calls, keys] = np.maximum(old, amps[calls, h])
+                self._cand_end[calls, keys] = f.window_end[calls, h]
+
+    def _mask_tones(self, call: int, seg: np.ndarray, base: int, mask: np.ndarray) -> None:
+        x = seg.astype(np.float64)
+        for key in np.flatnonzero(self._cand_end[call] >= base):
+            freqs = (ROW_HZ[key // 4], COL_HZ[key % 4])
+            ref = self._cand_amp[call, key]
+            present = _dilate(edges.presence(x, freqs, self.rate, ref), self._guard)
+            mask |= present[self._pre :]
+
+    def _mask_forced(self, call: int, known0: int, mask: np.ndarray) -> None:
+        keep = []
+        for start, end in self._forced[call]:
+            lo, hi = max(start - known0, 0), min(end - known0, len(mask))
+            if hi > lo:
+                mask[lo:hi] = True
+            if end > known0 + self.frame_size:
+                keep.append((start, end))
+        self._forced[call] = keep
+
+    def _replace(self, call, known0, mask, out, out_mask) -> None:
+        f_len = len(out)
+        if self.mode == "silence":
+            out[out_mask] = 0
+        elif self.mode == "noise":
+            noise = replacement.comfort_noise(f_len, np.sqrt(self._noise_power[call]), self._rngs[call])
+            out[out_mask] = _to_int16(noise[out_mask])
+        else:
+            since, until = replacement.run_distances(mask, int(self._run[call]))
+            gain = replacement.raised_cosine(np.minimum(since, until)[:f_len], self._ramp)
+            tone = replacement.masking_tone(known0 + np.arange(f_len), self.rate) * gain
+            out[out_mask] = _to_int16(tone[out_mask])
+        self._run[call] = (int(since[f_len - 1]) + 1 if out_mask[-1] else 0) if self.mode == "tone" else 0
+
+    def _cadence(self, call, known0, mask, out, out_mask) -> None:
+        hits = np.flatnonzero(mask)
+        if hits.size:
+            if self._cad_start[call] < 0:
+                self._cad_start[call] = known0 + hits[0]
+            self._cad_last[call] = max(self._cad_last[call], known0 + hits[-1])
+        start = int(self._cad_start[call])
+        if start < 0:
+            return
+        cycles = -(-(int(self._cad_last[call]) + self._cad_quiet - start) // self._cad_cycle)
+        end = start + cycles * self._cad_cycle
+        pos = known0 + np.arange(len(out))
+        inside = (pos >= start) & (pos < end)
+        phase = (pos - start) % self._cad_cycle
+        burst = inside & (phase < self._cad_on)
+        gain = replacement.raised_cosine(np.minimum(phase, self._cad_on - 1 - phase), self._ramp)
+        tone = replacement.masking_tone(pos, self.rate) * gain
+        noise = replacement.comfort_noise(len(out), np.sqrt(self._noise_power[call]), self._rngs[call])
+        out[inside] = _to_int16(np.where(burst, tone, noise)[inside])
+        out_mask[:] = inside
+        if pos[-1] + 1 >= end:
+            self._cad_start[call] = self._cad_last[call] = -1
+
+    def _track_noise(self, out: np.ndarray, busy: np.ndarray) -> None:
+        quiet = ~busy.any(axis=1)
+        if quiet.any():
+            power = np.mean(out[quiet].astype(np.float64) ** 2, axis=1)
+            self._noise_power[quiet] = 0.9 * self._noise_power[quiet] + 0.1 * power
+
+    def _spans(self, call: int, known0: int, out_mask: np.ndarray) -> list[tuple[int, int]]:
+        was_open = self._open[call] >= 0
+        if not was_open and not out_mask.any():
+            return []
+        edges_ = np.diff(np.concatenate([[was_open], out_mask, [False]]).astype(np.int8))
+        starts = list(np.flatnonzero(edges_ == 1) + known0)
+        ends = list(np.flatnonzero(edges_ == -1) + known0)
+        if was_open:
+            starts.insert(0, int(self._open[call]))
+        spans = []
+        for s, e in zip(starts, ends, strict=True):
+            if e < known0 + len(out_mask):
+                spans.append((int(s), int(e)))
+            else:
+                self._open[call] = s
+                break
+        else:
+            self._open[call] = -1
+        return spans
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+
+
+class StreamingMasker:
+    """The masker for one stream (see module docstring)."""
+
+    def __init__(
+        self,
+        sample_rate: int = 8000,
+        lookahead_ms: float = 40.0,
+        mode: str = "tone",
+        armed: bool = True,
+        seed: int = 0,
+        **cadence: float,
+    ) -> None:
+        self._batch = BatchMasker(1, sample_rate, lookahead_ms, mode, armed, seed, **cadence)
+
+    @property
+    def frame_size(self) -> int:
+        return self._batch.frame_size
+
+    @property
+    def delay(self) -> int:
+        return self._batch.delay
+
+    @property
+    def sample_rate(self) -> int:
+        return self._batch.rate
+
+    @property
+    def mode(self) -> str:
+        return self._batch.mode
+
+    def process(self, frame: np.ndarray) -> MaskResult:
+        return self._batch.process(np.asarray(frame).reshape(1, -1))[0]
+
+    def flush(self) -> MaskResult:
+        return self._batch.flush()[0]
+
+    def force_mask(self, start: int, end: int) -> None:
+        self._batch.force_mask(0, start, end)
+
+    def arm(self) -> None:
+        self._batch.arm(0)
+
+    def disarm(self) -> None:
+        self._batch.disarm(0)
+
+
+def mask_signal(
+    samples: np.ndarray, sample_rate: int = 8000, **kwargs
+) -> tuple[np.ndarray, list[DigitEvent], list[tuple[int, int]]]:
+    """Run the streaming masker over a whole signal in 20 ms frames; remove the delay.
+
+    Returns (output aligned with the input, digits, masked spans).
+    """
+    m = StreamingMasker(sample_rate, **kwargs)
+    outs, digits, spans = [], [], []
+    for i in range(0, len(samples), m.frame_size):
+        r = m.process(samples[i : i + m.frame_size])
+        outs.append(r.audio)
+        digits += r.digits
+        spans += r.masked
+    r = m.flush()
+    outs.append(r.audio)
+    digits += r.digits
+    spans += r.masked
+    out = np.concatenate(outs)[m.delay : m.delay + len(samples)]
+    return out, digits, spans

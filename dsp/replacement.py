@@ -1,0 +1,54 @@
+"""What the agent hears instead of a keypad tone.
+
+Everything here is a pure function of absolute sample positions (and, for
+noise, of a seeded generator and a level), never of the digit, so two different
+keys masked over the same span sound identical.  The masking tone is a single
+500 Hz sine at -20 dBm0: one sine is never a DTMF pair and 500 Hz lies outside
+both DTMF groups, so no keypad receiver can decode it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp.tonegen import dbm0_to_peak
+
+MASK_TONE_HZ = 500.0
+MASK_TONE_DBM0 = -20.0
+RAMP_SECONDS = 0.004
+NOISE_FLOOR_DBM0 = -70.0
+NOISE_CEILING_DBM0 = -30.0
+
+
+def masking_tone(positions: np.ndarray, rate: int) -> np.ndarray:
+    """The flat masking tone at absolute output sample `positions` (phase-continuous)."""
+    phase = 2 * np.pi * MASK_TONE_HZ * (positions % rate) / rate
+    return dbm0_to_peak(MASK_TONE_DBM0) * np.sin(phase)
+
+
+def raised_cosine(distance: np.ndarray, ramp: int) -> np.ndarray:
+    """Gain 0..1 for samples `distance` samples inside a span edge (smooth on/off)."""
+    x = np.clip((np.asarray(distance, float) + 0.5) / ramp, 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * x)
+
+
+def run_distances(mask: np.ndarray, before: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each True in `mask`: samples since its run began and samples until it ends.
+
+    `before` is how many masked samples directly precede `mask[0]`.  A run that
+    reaches the end of `mask` counts as open-ended.
+    """
+    n = len(mask)
+    idx = np.arange(n)
+    last_false = np.maximum.accumulate(np.where(~mask, idx, -1))
+    since = np.where(last_false >= 0, idx - last_false - 1, idx + before)
+    next_false = np.minimum.accumulate(np.where(~mask, idx, n + 10**6)[::-1])[::-1]
+    until = next_false - idx - 1
+    return since, until
+
+
+def comfort_noise(n: int, rms: float, rng: np.random.Generator) -> np.ndarray:
+    """White comfort noise with the given RMS, kept between floor and ceiling."""
+    lo = dbm0_to_peak(NOISE_FLOOR_DBM0) / np.sqrt(2)
+    hi = dbm0_to_peak(NOISE_CEILING_DBM0) / np.sqrt(2)
+    return rng.standard_normal(n) * float(np.clip(rms, lo, hi))

@@ -1,0 +1,46 @@
+"""Builds the aiohttp application of the agent-desktop API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from masker.api import calls, desktop, feed, health
+from masker.api.auth import Authenticator, FailureLimiter
+from masker.api.config import ApiConfig
+from masker.api.context import STATE, ApiState
+from masker.api.errors import json_errors
+from masker.api.openapi import openapi_document
+from masker.api.registry import CallRegistry
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def _root(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/desktop")
+
+
+def build_app(
+    registry: CallRegistry,
+    config: ApiConfig,
+    ready_checks: Mapping[str, Callable[[], Any]] | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+    app[STATE] = ApiState(
+        registry=registry,
+        config=config,
+        authenticator=Authenticator(config),
+        limiter=FailureLimiter(config.auth_failures, config.auth_window_s),
+        ready_checks=dict(ready_checks or {}),
+    )
+    app.router.add_get("/openapi.json", _openapi)
+    app.router.add_get("/", _root)
+    calls.add_routes(app)
+    feed.add_routes(app)
+    health.add_routes(app)
+    desktop.add_routes(app)
+    return app

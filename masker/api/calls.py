@@ -1,0 +1,87 @@
+"""REST handlers: list calls, read one, start/restart/cancel/read its payment capture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from masker.api.context import authenticated, registry_call, state, visible_call
+from masker.api.errors import ApiError
+from masker.api.requests import json_body, parse_capture, parse_restart
+from masker.api.views import as_mapping, public_call, public_capture
+
+
+def _may_control(principal) -> None:
+    if principal.is_supervisor:
+        raise ApiError(403, "forbidden", "supervisors can follow a capture but not drive it")
+
+
+async def _envelope(request: web.Request, call_id: str, status: Any) -> dict[str, Any]:
+    """The capture status to return: what the registry returned, else the call's current one."""
+    if status is None or isinstance(status, bool):
+        call = as_mapping(await registry_call(state(request).registry.get_call, call_id))
+        status = call.get("capture")
+    return {"call_id": call_id, "capture": public_capture(status)}
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    principal = authenticated(request)
+    calls = await registry_call(state(request).registry.list_calls)
+    visible = [public_call(c) for c in calls]
+    visible = [c for c in visible if principal.may_see(c["agent"])]
+    return web.json_response({"calls": visible})
+
+
+async def get_call(request: web.Request) -> web.Response:
+    principal = authenticated(request)
+    return web.json_response(public_call(await visible_call(request, principal)))
+
+
+async def get_capture(request: web.Request) -> web.Response:
+    principal = authenticated(request)
+    call = await visible_call(request, principal)
+    return web.json_response(
+        {"call_id": request.match_info["call_id"], "capture": public_capture(call.get("capture"))}
+    )
+
+
+async def start_capture(request: web.Request) -> web.Response:
+    principal = authenticated(request)
+    body = parse_capture(await json_body(request))
+    _may_control(principal)
+    await visible_call(request, principal)
+    call_id = request.match_info["call_id"]
+    status = await registry_call(
+        state(request).registry.start_capture,
+        call_id, body.amount, body.currency, body.reference, list(body.fields),
+    )
+    return web.json_response(await _envelope(request, call_id, status), status=201)
+
+
+async def restart_field(request: web.Request) -> web.Response:
+    principal = authenticated(request)
+    field = parse_restart(await json_body(request))
+    _may_control(principal)
+    await visible_call(request, principal)
+    call_id = request.match_info["call_id"]
+    status = await registry_call(state(request).registry.restart_field, call_id, field)
+    return web.json_response(await _envelope(request, call_id, status))
+
+
+async def cancel_capture(request: web.Request) -> web.Response:
+    principal = authenticated(request)
+    _may_control(principal)
+    await visible_call(request, principal)
+    call_id = request.match_info["call_id"]
+    status = await registry_call(state(request).registry.cancel_capture, call_id)
+    return web.json_response(await _envelope(request, call_id, status))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/calls", list_calls)
+    app.router.add_get("/api/calls/{call_id}", get_call)
+    app.router.add_get("/api/calls/{call_id}/capture", get_capture)
+    app.router.add_post("/api/calls/{call_id}/capture", start_capture)
+    app.router.add_delete("/api/calls/{call_id}/capture", cancel_capture)
+    app.router.add_post("/api/calls/{call_id}/capture/restart", restart_field)

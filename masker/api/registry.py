@@ -1,0 +1,59 @@
+"""What the API needs from the service's call registry, and the errors it maps to 4xx.
+
+The registry (masker/registry.py) is thread-safe and owned by the SIP side;
+the API calls it from its own event-loop thread.  Event callbacks passed to
+`subscribe` may run on any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+Event = Mapping[str, Any]
+
+
+class CallRegistry(Protocol):
+    def list_calls(self) -> Sequence[Any]:
+        """Every live (and recently ended) call, as mappings or dataclasses."""
+
+    def get_call(self, call_id: str) -> Any:
+        """One call; raises LookupError when unknown."""
+
+    def start_capture(
+        self, call_id: str, amount: str, currency: str, reference: str, fields: Sequence[str]
+    ) -> Any:
+        """Switch the call to capture mode; returns the capture status."""
+
+    def restart_field(self, call_id: str, field: str) -> Any: ...
+
+    def cancel_capture(self, call_id: str) -> Any: ...
+
+    def subscribe(self, call_id: str, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Deliver the call's public events to `callback`; returns an unsubscribe function."""
+
+
+class CallEnded(RuntimeError):
+    """The call has ended: nothing more can be captured on it."""
+
+
+class CaptureConflict(RuntimeError):
+    """A capture is already running (double start) or none is running (restart/cancel)."""
+
+
+def error_for(exc: BaseException) -> tuple[int, str] | None:
+    """The HTTP status and error code for a registry exception, None if it is a bug.
+
+    Matches by class name as well as by type so that the registry can raise its
+    own exception classes with the same names without importing the API.
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & {"CallEnded"}:
+        return 409, "call_ended"
+    if names & {"CaptureConflict", "CaptureRunning", "NoCapture", "CaptureNotRunning"}:
+        return 409, "capture_conflict"
+    if isinstance(exc, LookupError):
+        return 404, "unknown_call"
+    if isinstance(exc, ValueError):
+        return 400, "invalid_request"
+    return None

@@ -1,0 +1,84 @@
+"""Parsing and validating request bodies into small dataclasses (400 on anything off)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from masker.api.errors import ApiError
+from masker.api.views import looks_like_pan
+
+FIELDS = ("pan", "expiry", "cvv", "postcode")
+DEFAULT_FIELDS = ("pan", "expiry", "cvv")
+AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+REFERENCE = re.compile(r"^[A-Za-z0-9 ._/:#-]{1,64}$")
+MAX_BODY = 4096
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    amount: str
+    currency: str
+    reference: str
+    fields: tuple[str, ...]
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a 400/413/415 ApiError."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"body larger than {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"body larger than {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "malformed_json", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "request body must be a JSON object")
+    return body
+
+
+def _string(body: dict, key: str, pattern: re.Pattern, what: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_request", f"'{key}' must be a string ({what})")
+    if not pattern.match(value):
+        raise ApiError(400, "invalid_request", f"'{key}' must be {what}")
+    return value
+
+
+def parse_capture(body: dict[str, Any]) -> CaptureRequest:
+    unknown = set(body) - {"amount", "currency", "reference", "fields"}
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown key(s): {', '.join(sorted(unknown))}")
+    amount = _string(body, "amount", AMOUNT, "a decimal amount like \"12.50\"")
+    if float(amount) <= 0:
+        raise ApiError(400, "invalid_request", "'amount' must be more than zero")
+    currency = _string(body, "currency", CURRENCY, "an ISO 4217 code like \"GBP\"")
+    reference = _string(body, "reference", REFERENCE, "1-64 letters, digits or ._/:#- ")
+    if looks_like_pan(reference):
+        raise ApiError(400, "invalid_request", "'reference' must not contain card data")
+    fields = body.get("fields", list(DEFAULT_FIELDS))
+    if (
+        not isinstance(fields, list)
+        or not fields
+        or not all(isinstance(f, str) and f in FIELDS for f in fields)
+        or len(set(fields)) != len(fields)
+    ):
+        raise ApiError(400, "invalid_request", f"'fields' must be distinct names from {FIELDS}")
+    return CaptureRequest(amount, currency, reference, tuple(fields))
+
+
+def parse_restart(body: dict[str, Any]) -> str:
+    if set(body) - {"field"}:
+        raise ApiError(400, "invalid_request", "only 'field' is accepted")
+    field = body.get("field")
+    if not isinstance(field, str) or field not in FIELDS:
+        raise ApiError(400, "invalid_request", f"'field' must be one of {FIELDS}")
+    return field

@@ -1,0 +1,197 @@
+"""Service configuration: TOML file (masker/default.toml documents every key)
+overlaid with MASKER_<SECTION>_<KEY> environment variables.
+
+Typed dataclasses with defaults; unknown keys in a known section are an error
+(typos must not silently fall back to defaults); unknown sections are kept raw in
+`Config.extra` for components that own them (e.g. the agent-desktop API).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from masker.errors import UserError
+
+
+@dataclass
+class SipConfig:
+    listen_address: str = "127.0.0.1"
+    listen_port: int = 5060
+    public_address: str = ""
+    user_agent: str = "dtmf-masker"
+    max_message_bytes: int = 8192
+    log_messages: bool = False
+
+
+@dataclass
+class PbxConfig:
+    address: str = "127.0.0.1"
+    port: int = 5080
+    username: str = ""
+    password: str = ""
+    pass_headers: list[str] = field(
+        default_factory=lambda: [
+            "P-Asserted-Identity", "Diversion", "Remote-Party-ID", "User-Agent", "X-Agent-Id"
+        ]
+    )
+    agent_id_header: str = "X-Agent-Id"
+
+    def __repr__(self) -> str:  # never print the password
+        return f"PbxConfig(address={self.address!r}, port={self.port}, username={self.username!r})"
+
+
+@dataclass
+class MediaConfig:
+    address: str = "127.0.0.1"
+    public_address: str = ""
+    port_min: int = 20000
+    port_max: int = 29999
+    lookahead_ms: int = 40
+    mask_mode: str = "tone"
+    rtp_timeout_s: float = 60
+    batch_size: int = 32
+    max_calls: int = 500
+
+    @property
+    def sdp_address(self) -> str:
+        return self.public_address or self.address
+
+
+@dataclass
+class MaskingConfig:
+    policy: str = "always"
+    auto_capture: bool = True
+    auto_currency: str = "GBP"
+
+
+@dataclass
+class ServiceConfig:
+    drain_grace_s: float = 30
+    log_level: str = "info"
+    api_enabled: bool = True
+
+
+@dataclass
+class TokenizerConfig:
+    vault_path: str = "./var/vault.sqlite"
+    keys_dir: str = "./var/keys"
+    dev_keys: bool = True
+
+
+@dataclass
+class Config:
+    sip: SipConfig = field(default_factory=SipConfig)
+    pbx: PbxConfig = field(default_factory=PbxConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SECTIONS = ("sip", "pbx", "media", "masking", "service", "tokenizer")
+#: Sections owned by other components; MASKER_<SECTION>_<KEY> still reaches them (as strings).
+EXTRA_SECTIONS = ("api",)
+DEFAULT_FILE = Path(__file__).with_name("default.toml")
+
+
+def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
+    where = f"[{section}] {key}"
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"{where} must be true or false")
+    if isinstance(default, int) and not isinstance(default, bool):
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{where} must be an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{where} must be a number") from None
+    if isinstance(default, list):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise UserError(f"{where} must be a list of strings")
+    if not isinstance(value, str):
+        raise UserError(f"{where} must be a string")
+    return value
+
+
+def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> None:
+    target = getattr(cfg, section)
+    known = {f.name: getattr(target, f.name) for f in fields(target)}
+    for key, value in values.items():
+        if key not in known:
+            raise UserError(f"unknown key '{key}' in [{section}] ({origin})")
+        setattr(target, key, _coerce(section, key, value, known[key]))
+
+
+def _validate(cfg: Config) -> None:
+    m = cfg.media
+    if not (1024 <= m.port_min < m.port_max <= 65535) or m.port_max - m.port_min < 3:
+        raise UserError("[media] port_min/port_max must be an increasing range within 1024-65535")
+    if m.mask_mode not in ("tone", "silence", "noise", "cadence"):
+        raise UserError("[media] mask_mode must be tone, silence, noise or cadence")
+    if not 10 <= m.lookahead_ms <= 200:
+        raise UserError("[media] lookahead_ms must be 10-200")
+    if m.batch_size < 1 or m.max_calls < 1:
+        raise UserError("[media] batch_size and max_calls must be positive")
+    if cfg.masking.policy not in ("always", "capture"):
+        raise UserError("[masking] policy must be 'always' or 'capture'")
+    for port in (cfg.sip.listen_port, cfg.pbx.port):
+        if not 0 <= port <= 65535:
+            raise UserError("SIP ports must be 0-65535")
+    if cfg.service.log_level not in ("debug", "info", "warning", "error"):
+        raise UserError("[service] log_level must be debug, info, warning or error")
+
+
+def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Config:
+    """Defaults <- TOML file <- MASKER_SECTION_KEY environment variables."""
+    cfg = Config()
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise UserError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+        for section, values in data.items():
+            if section in SECTIONS:
+                if not isinstance(values, dict):
+                    raise UserError(f"[{section}] must be a table")
+                _apply(cfg, section, values, str(path))
+            else:
+                cfg.extra[section] = values
+    env = os.environ if env is None else env
+    for name, value in env.items():
+        if not name.startswith("MASKER_"):
+            continue
+        rest = name[len("MASKER_"):].lower()
+        for section in SECTIONS:
+            if rest.startswith(section + "_"):
+                _apply(cfg, section, {rest[len(section) + 1:]: value}, f"environment {name}")
+                break
+        else:
+            for section in EXTRA_SECTIONS:
+                if rest.startswith(section + "_"):
+                    cfg.extra.setdefault(section, {})[rest[len(section) + 1:]] = value
+    _validate(cfg)
+    return cfg

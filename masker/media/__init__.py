@@ -1,0 +1,1 @@
+"""The anchored RTP media plane: per-call sockets, latching, live masking, pacing."""

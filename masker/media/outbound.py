@@ -1,0 +1,52 @@
+"""The masked stream towards the agent: our own SSRC, continuous sequence
+numbers, timestamps in step with the audio (RFC 3550 5.1), one packet per
+`frame` samples.  After a pause the timestamp jumps by the pause and the
+marker bit is set, as a talkspurt start."""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from masker.rtp import build_rtp_fast
+
+
+class OutboundStream:
+    """Packetiser for one call's agent-side stream."""
+
+    def __init__(self, payload_type: int, frame: int = 160) -> None:
+        self.ssrc = secrets.randbits(32)
+        self.seq = secrets.randbits(16)
+        self.ts = secrets.randbits(32)
+        self.payload_type = payload_type
+        self.frame = frame
+        self._pending = np.zeros(0, dtype=np.uint8)
+        self._marker = True
+        self.packets = 0
+        self.octets = 0
+
+    def pause(self, samples: int) -> None:
+        """The stream stopped; when it resumes its timestamp has moved on by `samples`."""
+        self.ts = (self.ts + samples + len(self._pending)) & 0xFFFFFFFF
+        self._pending = np.zeros(0, dtype=np.uint8)
+        self._marker = True
+
+    def packets_for(self, codes: np.ndarray) -> list[bytes]:
+        """Append encoded samples; return every complete packet."""
+        buf = np.concatenate([self._pending, codes]) if len(self._pending) else codes
+        out = []
+        n = self.frame
+        pos = 0
+        while len(buf) - pos >= n:
+            payload = buf[pos : pos + n].tobytes()
+            pt, seq, ts = self.payload_type, self.seq, self.ts
+            out.append(build_rtp_fast(pt, seq, ts, self.ssrc, payload, self._marker))
+            self._marker = False
+            self.seq = (self.seq + 1) & 0xFFFF
+            self.ts = (self.ts + n) & 0xFFFFFFFF
+            pos += n
+            self.packets += 1
+            self.octets += n
+        self._pending = buf[pos:]
+        return out

@@ -1,0 +1,161 @@
+"""What the far end of a call received, judged against what the near end sent.
+
+Pure functions on recordings (int16 PCM at 8 kHz) and the known schedule of a
+`KeyedSignal`: where the marker landed (alignment and one-way delay), how many
+milliseconds of each keyed tone are still audible (leak), and whether an
+independent receiver recovers any digit.  Results hold counts, never digits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import correlate
+
+from masker.phones.tones import RATE, KeyedSignal, key_frequencies
+
+#: Leak analysis: 10 ms fit windows advanced by 5 ms (the reported resolution).
+LEAK_WINDOW = 80
+LEAK_HOP = 40
+#: A window leaks when both of the key's sines are present at >= this share of
+#: the sent amplitude and explain >= LEAK_EXPLAINED of the window's energy.
+LEAK_AMPLITUDE_SHARE = 0.4
+LEAK_EXPLAINED = 0.7
+#: The marker must correlate at least this well to count as found.
+MIN_MARKER_CORRELATION = 0.5
+MIN_ECHO_CORRELATION = 0.3
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Where sent sample s appears in the recording: at s + lag."""
+
+    lag: int
+    correlation: float
+
+
+def find_marker(recording: np.ndarray, sent: KeyedSignal) -> Alignment | None:
+    """Locate the sent chirp marker in the recording by normalised cross-correlation."""
+    if sent.marker_start is None:
+        return None
+    score = _marker_scores(recording, sent)
+    if len(score) == 0:
+        return None
+    i = int(np.argmax(score))
+    if score[i] < MIN_MARKER_CORRELATION:
+        return None
+    return Alignment(lag=i - sent.marker_start, correlation=float(score[i]))
+
+
+def _marker_scores(recording: np.ndarray, sent: KeyedSignal) -> np.ndarray:
+    """Normalised cross-correlation of the sent marker at every lag of the recording."""
+    assert sent.marker_start is not None
+    marker = sent.pcm[sent.marker_start : sent.marker_start + sent.marker_len].astype(np.float64)
+    rec = np.asarray(recording, dtype=np.float64)
+    if len(rec) < len(marker):
+        return np.zeros(0)
+    xc = correlate(rec, marker, mode="valid", method="fft")
+    energy = np.convolve(rec * rec, np.ones(len(marker)), mode="valid")
+    return xc / np.sqrt(np.maximum(energy, 1e-9) * float(np.dot(marker, marker)))
+
+
+def round_trip_samples(recording: np.ndarray, sent: KeyedSignal) -> int | None:
+    """Samples between the marker as sent and as echoed back, in one recording.
+
+    The caller mixes its own player into its recording and the far end loops
+    the audio back, so both copies share one clock: the difference is exact
+    to a sample whatever the phones' start-up timing.
+    """
+    if sent.marker_start is None:
+        return None
+    score = _marker_scores(recording, sent)
+    if len(score) == 0:
+        return None
+    first = int(np.argmax(score))
+    if score[first] < MIN_MARKER_CORRELATION:
+        return None
+    rest = score.copy()
+    guard = RATE // 500  # 2 ms: the chirp's correlation peak is far narrower
+    rest[max(first - guard, 0) : first + guard + 1] = -1.0
+    second = int(np.argmax(rest))
+    if rest[second] < MIN_ECHO_CORRELATION:
+        return None
+    return abs(second - first)
+
+
+def _pair_fit(frames: np.ndarray, freqs: tuple[float, float], offset: np.ndarray):
+    """Least-squares fit of two sines per frame: (amplitude per sine, explained share)."""
+    n = frames.shape[1]
+    t = (offset[:, None] + np.arange(n)[None, :]) / RATE
+    basis = []
+    for f in freqs:
+        basis += [np.sin(2 * np.pi * f * t), np.cos(2 * np.pi * f * t)]
+    b = np.stack(basis, axis=-1)  # frames x n x 4
+    coef, *_ = _batched_lstsq(b, frames)
+    amp = np.stack(
+        [np.hypot(coef[:, 0], coef[:, 1]), np.hypot(coef[:, 2], coef[:, 3])], axis=-1
+    )
+    fitted = np.einsum("fnk,fk->fn", b, coef)
+    total = np.sum(frames * frames, axis=1)
+    explained = np.sum(fitted * fitted, axis=1) / np.maximum(total, 1e-9)
+    return amp, explained
+
+
+def _batched_lstsq(b: np.ndarray, y: np.ndarray):
+    """Solve min |b x - y| for every frame at once via the normal equations."""
+    bt = np.transpose(b, (0, 2, 1))
+    gram = bt @ b + 1e-6 * np.eye(b.shape[2])[None]
+    rhs = bt @ y[:, :, None]
+    return (np.linalg.solve(gram, rhs)[:, :, 0],)
+
+
+def leaked_ms(
+    recording: np.ndarray, sent: KeyedSignal, lag: int, sent_amplitude: float = 5000.0
+) -> list[float]:
+    """Milliseconds of each keyed tone that are still present in the recording.
+
+    Each tone's span is mapped into the recording by `lag`, widened by one
+    window each side, and cut into 10 ms windows every 5 ms; a window counts as
+    5 ms of leak when the key's own two sines are fitted at a large share of
+    the sent level and dominate the window.  An unmasked 100 ms tone scores
+    about 100 ms; a fully masked one 0.
+    """
+    rec = np.asarray(recording, dtype=np.float64)
+    out: list[float] = []
+    for span in sent.spans:
+        lo = max(span.start + lag - LEAK_WINDOW, 0)
+        hi = min(span.end + lag + LEAK_WINDOW, len(rec))
+        starts = np.arange(lo, hi - LEAK_WINDOW + 1, LEAK_HOP)
+        if len(starts) == 0:
+            out.append(0.0)
+            continue
+        frames = rec[starts[:, None] + np.arange(LEAK_WINDOW)[None, :]]
+        amp, explained = _pair_fit(frames, key_frequencies(span.key), starts)
+        leaking = (amp.min(axis=1) >= LEAK_AMPLITUDE_SHARE * sent_amplitude) & (
+            explained >= LEAK_EXPLAINED
+        )
+        out.append(float(np.count_nonzero(leaking) * LEAK_HOP * 1000 // RATE))
+    return out
+
+
+def one_way_delay_s(t_play: float, t_record: float, lag: int) -> float:
+    """Seconds from a sample leaving the caller's player to it reaching the recorder.
+
+    `t_play`/`t_record` are the monotonic times the caller started playing and
+    the agent started recording (same host); `lag` from `find_marker`.
+    """
+    return (t_record - t_play) + lag / RATE
+
+
+def speech_similarity(recording: np.ndarray, sent: np.ndarray) -> tuple[float, int]:
+    """(peak normalised cross-correlation, lag) of sent speech within a recording."""
+    rec = np.asarray(recording, dtype=np.float64)
+    ref = np.asarray(sent, dtype=np.float64)
+    if len(rec) < len(ref):
+        rec = np.concatenate([rec, np.zeros(len(ref) - len(rec))])
+    xc = correlate(rec, ref, mode="valid", method="fft")
+    energy = np.convolve(rec * rec, np.ones(len(ref)), mode="valid")
+    score = xc / np.sqrt(np.maximum(energy, 1e-9) * float(np.dot(ref, ref)))
+    i = int(np.argmax(score))
+    return float(score[i]), i

@@ -1,0 +1,428 @@
+"""A lightweight SIP/RTP load phone for the call bench: real UDP, real SIP INVITEs.
+
+pjsua2 allows four calls per process, so hundreds of concurrent calls would
+need a hundred processes.  This module plays both ends of many calls in one
+process with plain sockets: a UAC side that sends INVITE/ACK/BYE and G.711
+RTP, and a UAS side (the "agent") that answers 200 with SDP, receives the
+masked RTP and timestamps it in the kernel (SO_TIMESTAMPNS), so a busy Python
+loop does not distort the measured arrival times.
+
+It speaks just enough SIP for the bench (no authentication, no re-INVITE).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dsp import g711
+
+FRAME = 160  # 20 ms at 8 kHz
+PT_PCMU = 0
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+#: The timing burst: one 20 ms packet of loud noise every BURST_EVERY packets.
+BURST_EVERY = 50
+BURST_THRESHOLD = 3000
+
+
+def quiet_payload(rng: np.random.Generator) -> bytes:
+    """20 ms of low-level noise (about -50 dBm0): not silence, never a keypad tone."""
+    return g711.encode((rng.normal(0, 60, FRAME)).astype(np.int16), "ulaw").tobytes()
+
+
+def burst_payload(rng: np.random.Generator) -> bytes:
+    """20 ms of loud white noise starting at the packet's first sample."""
+    noise = np.clip(rng.normal(0, 6000, FRAME), -20000, 20000)
+    noise[0] = 12000.0
+    return g711.encode(noise.astype(np.int16), "ulaw").tobytes()
+
+
+def rtp_header(seq: int, ts: int, ssrc: int, pt: int = PT_PCMU) -> bytes:
+    return struct.pack("!BBHII", 0x80, pt & 0x7F, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+
+
+def sdp(port: int, session: int) -> str:
+    return (
+        "v=0\r\n"
+        f"o=lite {session} 1 IN IP4 127.0.0.1\r\n"
+        "s=-\r\n"
+        "c=IN IP4 127.0.0.1\r\n"
+        "t=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 101\r\n"
+        "a=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\n"
+        "a=fmtp:101 0-15\r\n"
+        "a=ptime:20\r\n"
+        "a=sendrecv\r\n"
+    )
+
+
+def parse_sdp_media(body: str) -> tuple[str, int] | None:
+    """(address, port) of the first audio stream of an SDP body."""
+    c = re.search(r"^c=IN IP4 (\S+)", body, re.MULTILINE)
+    m = re.search(r"^m=audio (\d+)", body, re.MULTILINE)
+    if not (c and m):
+        return None
+    return c.group(1), int(m.group(1))
+
+
+@dataclass
+class SipMessage:
+    first: str
+    headers: list[tuple[str, str]]
+    body: str
+
+    def get(self, name: str) -> str:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return ""
+
+    def all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    @property
+    def is_request(self) -> bool:
+        return not self.first.startswith("SIP/2.0")
+
+    @property
+    def method(self) -> str:
+        return self.first.split(" ", 1)[0] if self.is_request else self.get("cseq").split()[-1]
+
+    @property
+    def status(self) -> int:
+        return 0 if self.is_request else int(self.first.split(" ")[1])
+
+
+COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
+           "l": "content-length", "c": "content-type"}  # fmt: skip
+
+
+def parse_sip(data: bytes) -> SipMessage | None:
+    try:
+        text = data.decode("utf-8", "replace")
+    except UnicodeDecodeError:
+        return None
+    head, _, body = text.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            name = name.strip()
+            headers.append((COMPACT.get(name.lower(), name), value.strip()))
+    return SipMessage(lines[0], headers, body)
+
+
+@dataclass
+class RxStats:
+    """What the agent side measured on one call's RTP."""
+
+    packets: int = 0
+    lost: int = 0
+    late: int = 0
+    hold_ms: list[float] = field(default_factory=list)
+    delays_ms: list[float] = field(default_factory=list)
+    last_seq: int | None = None
+    index: int = 0
+    last_burst: int = -1
+
+
+@dataclass
+class LiteCall:
+    n: int
+    call_id: str
+    from_tag: str
+    caller_rtp: socket.socket
+    agent_rtp: socket.socket
+    state: str = "new"
+    to_tag: str = ""
+    remote_contact: str = ""
+    service_caller_rtp: tuple[str, int] | None = None
+    service_agent_rtp: tuple[str, int] | None = None
+    agent_call_id: str = ""
+    agent_dialog: dict[str, str] = field(default_factory=dict)
+    seq: int = 0
+    ssrc: int = 0
+    send_times: list[float] = field(default_factory=list)
+    rx: RxStats = field(default_factory=RxStats)
+    invite_at: float = 0.0
+    answered_at: float = 0.0
+    cseq: int = 1
+
+
+class LitePhones:
+    """Both ends of many bench calls through one masker, driven by `tick()`."""
+
+    def __init__(self, service: tuple[str, int], seed: int = 1):
+        self.service = service
+        self.rng = np.random.default_rng(seed)
+        self.uac = self._udp()
+        self.uas = self._udp()
+        self.uac.setblocking(False)
+        self.uas.setblocking(False)
+        self.calls: dict[str, LiteCall] = {}
+        self.by_agent_call: dict[str, LiteCall] = {}
+        self.quiet = [quiet_payload(self.rng) for _ in range(8)]
+        self.burst = burst_payload(self.rng)
+        self.sent_packets = 0
+        self.caller_rx_packets = 0
+        self.pending_agent_invites: list[tuple[SipMessage, tuple[str, int]]] = []
+
+    @staticmethod
+    def _udp() -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        return s
+
+    @property
+    def uas_port(self) -> int:
+        return self.uas.getsockname()[1]
+
+    # -- SIP UAC (caller side) ----------------------------------------------
+    def start_call(self, n: int, user: str = "bench") -> LiteCall:
+        crtp, artp = self._udp(), self._udp()
+        for s in (crtp, artp):
+            s.setblocking(False)
+        artp.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        call = LiteCall(n, secrets.token_hex(8) + "@bench", secrets.token_hex(4), crtp, artp)
+        call.ssrc = int(self.rng.integers(1, 2**31))
+        self.calls[call.call_id] = call
+        call.invite_at = time.monotonic()
+        self._send_invite(call, user)
+        return call
+
+    def _uac_headers(self, call: LiteCall, method: str, branch: str, to_tag: str = "") -> str:
+        host, port = self.uac.getsockname()
+        to = f"<sip:{self._user}@{self.service[0]}:{self.service[1]}>"
+        if to_tag:
+            to += f";tag={to_tag}"
+        return (
+            f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{branch};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:caller{call.n}@{host}:{port}>;tag={call.from_tag}\r\n"
+            f"To: {to}\r\n"
+            f"Call-ID: {call.call_id}\r\n"
+            f"CSeq: {call.cseq} {method}\r\n"
+            f"Contact: <sip:caller{call.n}@{host}:{port}>\r\n"
+            "User-Agent: masker-bench-lite\r\n"
+        )
+
+    _user = "bench"
+
+    def _send_invite(self, call: LiteCall, user: str) -> None:
+        self._user = user
+        body = sdp(call.caller_rtp.getsockname()[1], call.n + 1)
+        call.branch = secrets.token_hex(6)  # type: ignore[attr-defined]
+        msg = (
+            f"INVITE sip:{user}@{self.service[0]}:{self.service[1]} SIP/2.0\r\n"
+            + self._uac_headers(call, "INVITE", call.branch)  # type: ignore[attr-defined]
+            + "Content-Type: application/sdp\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}"
+        )
+        self.uac.sendto(msg.encode(), self.service)
+        call.state = "inviting"
+
+    def _send_ack(self, call: LiteCall) -> None:
+        msg = (
+            f"ACK {call.remote_contact or f'sip:{self._user}@{self.service[0]}'} SIP/2.0\r\n"
+            + self._uac_headers(call, "ACK", secrets.token_hex(6), call.to_tag).replace(
+                f"CSeq: {call.cseq} ACK", "CSeq: 1 ACK"
+            )
+            + "Content-Length: 0\r\n\r\n"
+        )
+        self.uac.sendto(msg.encode(), self.service)
+
+    def hangup(self, call: LiteCall) -> None:
+        call.cseq += 1
+        msg = (
+            f"BYE {call.remote_contact or f'sip:{self._user}@{self.service[0]}'} SIP/2.0\r\n"
+            + self._uac_headers(call, "BYE", secrets.token_hex(6), call.to_tag)
+            + "Content-Length: 0\r\n\r\n"
+        )
+        self.uac.sendto(msg.encode(), self.service)
+        call.state = "bye_sent"
+
+    def _on_uac(self, msg: SipMessage) -> None:
+        call = self.calls.get(msg.get("call-id"))
+        if call is None or msg.is_request:
+            if msg.is_request:  # BYE from the far end
+                self._reply(self.uac, msg, None, 200)
+                if call is not None:
+                    call.state = "ended"
+            return
+        if msg.method == "INVITE" and msg.status >= 200:
+            if msg.status == 200:
+                to = msg.get("to")
+                m = re.search(r"tag=([^;>\s]+)", to)
+                call.to_tag = m.group(1) if m else ""
+                c = re.search(r"<([^>]+)>", msg.get("contact"))
+                call.remote_contact = c.group(1) if c else ""
+                call.service_caller_rtp = parse_sdp_media(msg.body)
+                self._send_ack(call)
+                if call.state == "inviting":
+                    call.state = "up"
+                    call.answered_at = time.monotonic()
+            else:
+                call.state = f"failed {msg.status}"
+        elif msg.method == "BYE" and msg.status >= 200:
+            call.state = "ended"
+
+    # -- SIP UAS (agent side) -----------------------------------------------
+    def _reply(
+        self, sock: socket.socket, req: SipMessage, addr: tuple[str, int] | None, code: int,
+        to_tag: str = "", body: str = "", reason: str = "OK",
+    ) -> None:  # fmt: skip
+        host, port = sock.getsockname()
+        to = req.get("to")
+        if to_tag and "tag=" not in to:
+            to += f";tag={to_tag}"
+        lines = [f"SIP/2.0 {code} {reason}"]
+        lines += [f"Via: {v}" for v in req.all("via")]
+        lines += [f"From: {req.get('from')}", f"To: {to}", f"Call-ID: {req.get('call-id')}",
+                  f"CSeq: {req.get('cseq')}", f"Contact: <sip:agent@{host}:{port}>"]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body)}")
+        data = ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+        if addr is None:
+            addr = self.service
+        sock.sendto(data, addr)
+
+    def _on_uas(self, msg: SipMessage, addr: tuple[str, int]) -> None:
+        if not msg.is_request:
+            return
+        cid = msg.get("call-id")
+        method = msg.method
+        call = self.by_agent_call.get(cid)
+        if method == "INVITE":
+            if call is None:
+                call = self._match_agent_call(msg)
+                if call is None:
+                    self._reply(self.uas, msg, addr, 503, reason="Service Unavailable")
+                    return
+                call.agent_call_id = cid
+                call.agent_dialog["to_tag"] = secrets.token_hex(4)
+                self.by_agent_call[cid] = call
+            call.service_agent_rtp = parse_sdp_media(msg.body) or call.service_agent_rtp
+            body = sdp(call.agent_rtp.getsockname()[1], 10000 + call.n)
+            self._reply(self.uas, msg, addr, 200, call.agent_dialog["to_tag"], body)
+        elif method == "ACK":
+            return
+        elif method == "BYE":
+            self._reply(self.uas, msg, addr, 200)
+            if call is not None:
+                call.state = "ended"
+        elif method == "CANCEL":
+            self._reply(self.uas, msg, addr, 200)
+        else:
+            self._reply(self.uas, msg, addr, 200)
+
+    def _match_agent_call(self, msg: SipMessage) -> LiteCall | None:
+        """The bench call this agent-leg INVITE belongs to: From carries caller<n>."""
+        m = re.search(r"caller(\d+)@", msg.get("from"))
+        if not m:
+            return None
+        n = int(m.group(1))
+        for call in self.calls.values():
+            if call.n == n and not call.agent_call_id:
+                return call
+        return None
+
+    # -- the loop ----------------------------------------------------------
+    def poll_sip(self) -> None:
+        for sock in (self.uac, self.uas):
+            while True:
+                try:
+                    data, addr = sock.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                msg = parse_sip(data)
+                if msg is None:
+                    continue
+                if sock is self.uac:
+                    self._on_uac(msg)
+                else:
+                    self._on_uas(msg, addr)
+
+    def send_media(self, now: float) -> None:
+        """One 20 ms packet per direction for every answered call."""
+        for call in self.calls.values():
+            if call.state != "up":
+                continue
+            i = call.seq
+            payload = self.burst if i % BURST_EVERY == 5 else self.quiet[i % len(self.quiet)]
+            pkt = rtp_header(i, i * FRAME, call.ssrc) + payload
+            if call.service_caller_rtp:
+                call.caller_rtp.sendto(pkt, call.service_caller_rtp)
+                self.sent_packets += 1
+                call.send_times.append(time.time())
+            if call.service_agent_rtp:
+                back = rtp_header(i, i * FRAME, call.ssrc ^ 0x5A5A5A5A) + self.quiet[0]
+                call.agent_rtp.sendto(back, call.service_agent_rtp)
+                self.sent_packets += 1
+            call.seq += 1
+
+    def drain_media(self) -> None:
+        """Read every arrived RTP packet; measure at the agent side."""
+        for call in self.calls.values():
+            while True:
+                try:
+                    call.caller_rtp.recv(2048)
+                    self.caller_rx_packets += 1
+                except BlockingIOError:
+                    break
+            while True:
+                try:
+                    data, anc, _, _ = call.agent_rtp.recvmsg(2048, 64)
+                except BlockingIOError:
+                    break
+                self._on_agent_rtp(call, data, _kernel_time(anc))
+
+    def _on_agent_rtp(self, call: LiteCall, data: bytes, arrival: float) -> None:
+        if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
+            return
+        rx = call.rx
+        seq = struct.unpack("!H", data[2:4])[0]
+        if rx.last_seq is not None:
+            gap = (seq - rx.last_seq) & 0xFFFF
+            if 1 < gap < 1000:
+                rx.lost += gap - 1
+                rx.index += gap - 1
+        rx.last_seq = seq
+        k = rx.index
+        rx.index += 1
+        rx.packets += 1
+        if k < len(call.send_times):
+            hold = (arrival - call.send_times[k]) * 1000
+            rx.hold_ms.append(hold)
+        pcm = g711.decode(np.frombuffer(data[12:], dtype=np.uint8), "ulaw")
+        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > BURST_THRESHOLD)
+        if len(loud) == 0:
+            return
+        # the latest burst sent before this packet arrived; only its first packet counts
+        j = 5 + BURST_EVERY * ((len(call.send_times) - 1 - 5) // BURST_EVERY)
+        while j >= 5 and call.send_times[j] > arrival:
+            j -= BURST_EVERY
+        if j < 5 or j <= rx.last_burst:
+            return
+        rx.last_burst = j
+        delay = (arrival - call.send_times[j]) * 1000 + int(loud[0]) * 1000 / 8000
+        if delay < 500:
+            rx.delays_ms.append(delay)
+
+
+def _kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float:
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            return sec + nsec / 1e9
+    return time.time()

@@ -1,0 +1,215 @@
+"""Run `masker serve` as a subprocess on free loopback ports (demo, bench, e2e tests).
+
+Writes a TOML config into a private directory (vault, development keys, an API
+supervisor key passed by environment), starts the service, waits for its
+"service ready" log line and keeps its JSON log lines for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from masker.phones.client import free_udp_port_block
+
+API_KEY_ENV = "MASKER_TEST_SUPERVISOR_KEY"
+
+
+class ServiceError(RuntimeError):
+    """The service did not start or stop as expected."""
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sip_options_ping(addr: tuple[str, int], wait: float = 0.3) -> int:
+    """Send one SIP OPTIONS; the response's status code, or 0 if none came."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        tag = secrets.token_hex(4)
+        msg = (
+            f"OPTIONS sip:ping@{addr[0]}:{addr[1]} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@127.0.0.1:{port}>;tag={tag}\r\n"
+            f"To: <sip:ping@{addr[0]}:{addr[1]}>\r\n"
+            f"Call-ID: {secrets.token_hex(8)}@127.0.0.1\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        s.sendto(msg.encode(), addr)
+        s.settimeout(wait)
+        try:
+            data = s.recv(65535)
+        except OSError:
+            return 0
+    first = data.split(b"\r\n", 1)[0].split()
+    return int(first[1]) if len(first) > 1 and first[1].isdigit() else 0
+
+
+class ServiceProcess:
+    """`masker serve` on 127.0.0.1: trunk side at `sip_port`, agent leg to `pbx_port`."""
+
+    def __init__(
+        self,
+        pbx_port: int,
+        workdir: str | Path | None = None,
+        media_ports: int = 400,
+        extra_toml: str = "",
+        cpu: int | None = None,
+        log_level: str = "info",
+        start_timeout: float = 20.0,
+    ):
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="masker-serve-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.pbx_port = pbx_port
+        self.sip_port = free_port()
+        self.api_port = free_port(socket.SOCK_STREAM)
+        self.media_min = free_udp_port_block(media_ports)
+        self.media_max = self.media_min + media_ports - 1
+        self.api_key = secrets.token_urlsafe(24)
+        self.config_path = self.workdir / "masker.toml"
+        self.config_path.write_text(self._toml(log_level) + extra_toml)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MASKER_")}
+        env[API_KEY_ENV] = self.api_key
+        cmd = [sys.executable, "-m", "masker.cli", "serve", "--config", str(self.config_path)]
+        if cpu is not None:
+            cmd = ["taskset", "-c", str(cpu), *cmd]
+        self.log_lines: list[dict[str, Any]] = []
+        self.raw_stderr: list[str] = []
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, env=env, cwd=self.workdir,
+        )  # fmt: skip
+        threading.Thread(target=self._read_log, daemon=True).start()
+        try:
+            self._wait_ready(start_timeout)
+        except ServiceError:
+            self.stop()
+            tail = "".join(self.raw_stderr[-20:])
+            raise ServiceError(f"masker serve did not become ready:\n{tail}") from None
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ready when the trunk side answers a SIP OPTIONS (whatever the log level)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceError("masker serve exited")
+            if sip_options_ping(("127.0.0.1", self.sip_port)):
+                return
+        raise ServiceError("no answer to SIP OPTIONS")
+
+    def _toml(self, log_level: str) -> str:
+        w = self.workdir
+        return f"""
+[sip]
+listen_address = "127.0.0.1"
+listen_port = {self.sip_port}
+
+[pbx]
+address = "127.0.0.1"
+port = {self.pbx_port}
+
+[media]
+address = "127.0.0.1"
+port_min = {self.media_min}
+port_max = {self.media_max}
+
+[service]
+log_level = "{log_level}"
+drain_grace_s = 2
+
+[tokenizer]
+vault_path = "{w / 'vault.sqlite'}"
+keys_dir = "{w / 'keys'}"
+dev_keys = true
+
+[api]
+host = "127.0.0.1"
+port = {self.api_port}
+keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
+"""
+
+    def _read_log(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._cond:
+                self.raw_stderr.append(line)
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    obj = None
+                if isinstance(obj, dict):
+                    self.log_lines.append(obj)
+                self._cond.notify_all()
+        with self._cond:
+            self.log_lines.append({"event": "__exit__"})
+            self._cond.notify_all()
+
+    def wait_log(self, match, timeout: float = 10.0) -> dict[str, Any]:
+        """The first JSON log line that `match` accepts."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.log_lines:
+                    if match(line):
+                        return line
+                    if line.get("event") == "__exit__":
+                        raise ServiceError("masker serve exited")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServiceError("awaited log line did not come")
+                self._cond.wait(left)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def uri_host(self) -> str:
+        return f"127.0.0.1:{self.sip_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def api_get(self, path: str) -> Any:
+        """GET a JSON resource of the service API as the supervisor."""
+        req = urllib.request.Request(
+            self.api_url + path, headers={"Authorization": f"Bearer {self.api_key}"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.load(resp)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM (drain) and wait; kill if it does not stop in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> ServiceProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,334 @@
+"""The call registry: every live call, its legs, agent, masking policy and payment session.
+
+Owned by the SIP side, read and driven by the agent-desktop API from another
+thread and fed digits by the media thread, so every public method takes the
+registry lock.  Callbacks (subscribers, media arm/disarm hooks) are invoked
+outside the lock.  Digits are handed to the call's payment session and never
+stored, logged or put in an event here.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from masker import metrics
+
+log = structlog.get_logger()
+
+Event = dict[str, Any]
+SessionFactory = Callable[..., Any]
+
+#: How long an ended call stays visible to list_calls()/get_call().
+ENDED_RETENTION_S = 60.0
+
+
+class CallEnded(RuntimeError):
+    """The call has ended: nothing more can be captured on it."""
+
+
+class CaptureConflict(RuntimeError):
+    """A capture is already running (double start) or none is running (restart/cancel)."""
+
+
+@dataclass
+class CallRecord:
+    """Internal mutable state of one call (guarded by the registry lock)."""
+
+    id: str
+    trunk_call_id: str
+    agent_call_id: str = ""
+    state: str = "setup"
+    agent_id: str = ""
+    policy: str = "always"
+    created_at: float = field(default_factory=time.time)
+    connected_at: float | None = None
+    ended_at: float | None = None
+    end_reason: str = ""
+    session: Any = None
+    session_unsubscribe: Callable[[], None] | None = None
+    subscribers: list[Callable[[Event], None]] = field(default_factory=list)
+    arm_hook: Callable[[bool], None] | None = None
+    digits_dropped: int = 0
+
+    def snapshot(self) -> Event:
+        capture = None
+        if self.session is not None:
+            try:
+                capture = self.session.status()
+            except Exception:  # a facade bug must not break listing calls
+                capture = {"state": "unknown"}
+        return {
+            "id": self.id,
+            "state": self.state,
+            "agent_id": self.agent_id,
+            "policy": self.policy,
+            "trunk_call_id": self.trunk_call_id,
+            "agent_call_id": self.agent_call_id,
+            "created_at": self.created_at,
+            "connected_at": self.connected_at,
+            "ended_at": self.ended_at,
+            "end_reason": self.end_reason,
+            "capture": capture,
+        }
+
+
+class Registry:
+    """Thread-safe map of calls; the API's `CallRegistry` protocol is implemented here."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory | None = None,
+        auto_capture: bool = True,
+        auto_currency: str = "GBP",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._calls: dict[str, CallRecord] = {}
+        self._session_factory = session_factory
+        self._auto_capture = auto_capture
+        self._auto_currency = auto_currency
+        self._clock = clock
+
+    # --- SIP side -------------------------------------------------------------------
+    def add_call(self, trunk_call_id: str, policy: str = "always") -> str:
+        """Register a new call and return its registry id (random, safe to show)."""
+        call_id = secrets.token_hex(8)
+        with self._lock:
+            self._purge()
+            self._calls[call_id] = CallRecord(
+                id=call_id, trunk_call_id=trunk_call_id, policy=policy, created_at=self._clock()
+            )
+        return call_id
+
+    def set_arm_hook(self, call_id: str, hook: Callable[[bool], None]) -> None:
+        """The media plane's arm(True)/disarm(False) for the `capture` policy."""
+        with self._lock:
+            self._get(call_id).arm_hook = hook
+
+    def update_call(self, call_id: str, **changes: Any) -> None:
+        """Change state/agent/legs; subscribers get a `call` event when the state changes."""
+        with self._lock:
+            rec = self._calls.get(call_id)
+            if rec is None:
+                return
+            old_state = rec.state
+            for key, value in changes.items():
+                if key not in ("state", "agent_id", "agent_call_id"):
+                    raise ValueError(f"cannot update {key}")
+                setattr(rec, key, value)
+            if rec.state == "connected" and rec.connected_at is None:
+                rec.connected_at = self._clock()
+            event = {"type": "call", "call_id": call_id, "state": rec.state}
+            subs = list(rec.subscribers) if rec.state != old_state else []
+        self._emit(subs, event)
+
+    def end_call(self, call_id: str, reason: str = "hangup") -> None:
+        """Mark the call ended; a running capture is closed (its digits wiped)."""
+        with self._lock:
+            rec = self._calls.get(call_id)
+            if rec is None or rec.state == "ended":
+                return
+            rec.state = "ended"
+            rec.ended_at = self._clock()
+            rec.end_reason = reason
+            session = rec.session
+            subs = list(rec.subscribers)
+        if session is not None:
+            self._close_session(session)
+        self._emit(subs, {"type": "call", "call_id": call_id, "state": "ended", "reason": reason})
+
+    def poll(self) -> None:
+        """Drive the payment sessions' field/session/hold timeouts (call about once a second)."""
+        with self._lock:
+            sessions = [r.session for r in self._calls.values() if r.session is not None]
+        for session in sessions:
+            try:
+                session.poll()
+            except Exception:
+                log.error("payment session poll failed")
+
+    # --- media side -----------------------------------------------------------------
+    def on_digit(self, call_id: str, digit: str, source: str) -> bool:
+        """A key press from the caller (already deduplicated); True if a session took it."""
+        metrics.DIGITS_MASKED.labels(source).inc()
+        with self._lock:
+            rec = self._calls.get(call_id)
+            if rec is None or rec.state == "ended":
+                return False
+            session = rec.session if _running(rec.session) else None
+            auto = (
+                session is None and rec.policy == "always" and self._auto_capture
+                and self._session_factory is not None
+            )
+        if auto:
+            try:
+                self.start_capture(call_id, "", self._auto_currency, "auto", ())
+            except (CaptureConflict, CallEnded):
+                pass
+            except Exception:
+                log.exception("auto capture failed to start", call=call_id)
+            with self._lock:
+                session = rec.session if _running(rec.session) else None
+        if session is None:
+            with self._lock:
+                rec.digits_dropped += 1
+            return False
+        try:
+            session.digit(digit)
+        except Exception:  # never let the exception text (it may name the digit) out
+            log.error("payment session rejected a digit", call=call_id)
+            return False
+        return True
+
+    # --- API side (masker.api.registry.CallRegistry) ----------------------------------
+    def list_calls(self) -> list[Event]:
+        with self._lock:
+            self._purge()
+            return [rec.snapshot() for rec in self._calls.values()]
+
+    def get_call(self, call_id: str) -> Event:
+        with self._lock:
+            return self._get(call_id).snapshot()
+
+    def start_capture(
+        self, call_id: str, amount: str, currency: str, reference: str, fields: Sequence[str]
+    ) -> Any:
+        if self._session_factory is None:
+            raise CaptureConflict("no tokenizer configured")
+        with self._lock:
+            rec = self._get(call_id)
+            if rec.state == "ended":
+                raise CallEnded("call has ended")
+            if _running(rec.session):
+                raise CaptureConflict("a capture is already running")
+            if rec.session_unsubscribe is not None:
+                rec.session_unsubscribe()
+                rec.session_unsubscribe = None
+            session = self._session_factory(
+                call_id=call_id, amount=amount, currency=currency, reference=reference,
+                fields=tuple(fields),
+            )
+            rec.session = session
+            hook = rec.arm_hook if rec.policy == "capture" else None
+        metrics.CAPTURES_STARTED.inc()
+        unsub = None
+        if hasattr(session, "subscribe"):
+            unsub = session.subscribe(lambda ev, cid=call_id: self._session_event(cid, ev))
+        with self._lock:
+            rec.session_unsubscribe = unsub if callable(unsub) else None
+        if hook is not None:
+            hook(True)
+        log.info("capture started", call=call_id, auto=reference == "auto")
+        status = session.status()
+        self._emit(self._subs(call_id), {"type": "capture", "call_id": call_id, "status": status})
+        return status
+
+    def restart_field(self, call_id: str, field: str) -> Any:
+        session = self._running_session(call_id)
+        session.restart_field(field)
+        return session.status()
+
+    def cancel_capture(self, call_id: str) -> Any:
+        session = self._running_session(call_id)
+        with self._lock:
+            rec = self._get(call_id)
+            hook = rec.arm_hook if rec.policy == "capture" else None
+        session.cancel()
+        if hook is not None:
+            hook(False)
+        return session.status()
+
+    def subscribe(self, call_id: str, callback: Callable[[Event], None]) -> Callable[[], None]:
+        with self._lock:
+            rec = self._get(call_id)
+            rec.subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in rec.subscribers:
+                    rec.subscribers.remove(callback)
+
+        return unsubscribe
+
+    # --- internals --------------------------------------------------------------------
+    def active_count(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._calls.values() if r.state != "ended")
+
+    def _get(self, call_id: str) -> CallRecord:
+        rec = self._calls.get(call_id)
+        if rec is None:
+            raise LookupError("unknown call")
+        return rec
+
+    def _subs(self, call_id: str) -> list[Callable[[Event], None]]:
+        with self._lock:
+            rec = self._calls.get(call_id)
+            return list(rec.subscribers) if rec else []
+
+    def _running_session(self, call_id: str) -> Any:
+        with self._lock:
+            rec = self._get(call_id)
+            if rec.state == "ended":
+                raise CallEnded("call has ended")
+            if not _running(rec.session):
+                raise CaptureConflict("no capture is running")
+            return rec.session
+
+    def _close_session(self, session: Any) -> None:
+        try:
+            session.close() if hasattr(session, "close") else session.cancel()
+        except Exception:
+            log.error("payment session close failed")
+
+    def _session_event(self, call_id: str, event: Any) -> None:
+        subs = self._subs(call_id)
+        self._emit(subs, {"type": "capture", "call_id": call_id, "event": event})
+        kind = event.get("event") if isinstance(event, dict) else None
+        if kind == "token":
+            metrics.CAPTURES_COMPLETED.inc()
+        elif kind in _FAILURES:
+            metrics.CAPTURES_FAILED.labels(_FAILURES[kind]).inc()
+        if kind in _FAILURES or kind == "token":
+            with self._lock:
+                rec = self._calls.get(call_id)
+                hook = rec.arm_hook if rec is not None and rec.policy == "capture" else None
+            if hook is not None and kind in _FAILURES:
+                hook(False)
+
+    def _emit(self, subs: list[Callable[[Event], None]], event: Event) -> None:
+        for cb in subs:
+            try:
+                cb(event)
+            except Exception:
+                log.error("registry subscriber failed", event_type=event.get("type"))
+
+    def _purge(self) -> None:
+        now = self._clock()
+        for cid in [
+            cid for cid, r in self._calls.items()
+            if r.ended_at is not None and now - r.ended_at > ENDED_RETENTION_S
+        ]:
+            del self._calls[cid]
+
+
+_FAILURES = {"cancelled": "cancelled", "timed_out": "timeout", "failed": "invalid",
+             "expired": "expired"}
+
+
+def _running(session: Any) -> bool:
+    """A session that still owns the call's capture (a second start would conflict)."""
+    if session is None:
+        return False
+    try:
+        state = session.status().get("state")
+    except Exception:
+        return True
+    return state in ("collecting", "handing_off") or state is None

@@ -1,0 +1,341 @@
+"""SDP (RFC 4566) parse/build and the offer/answer rewrites (RFC 3264) the B2BUA needs.
+
+The masker anchors media, so every body crossing it is rewritten: codecs it
+cannot mask are removed, c=/m= point at our own ports, ICE/crypto/rtcp-mux
+lines that would bypass the anchor are dropped, and o= is ours.  Pure functions
+over dataclasses; the SIP layer only moves strings.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+
+#: Codecs the masker can decode, mask and re-encode (encoding name -> static PT).
+MASKABLE = {"PCMU": 0, "PCMA": 8}
+TELEPHONE_EVENT = "TELEPHONE-EVENT"
+_STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
+#: Attributes dropped from forwarded media sections: they would route media around us.
+_DROP_ATTRS = {"candidate", "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "rtcp-mux",
+               "rtcp", "crypto", "fingerprint", "setup", "end-of-candidates", "remote-candidates"}
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+MAX_SDP = 16384
+
+
+class SdpError(ValueError):
+    """Malformed SDP (answer 400) or an offer we cannot mask (answer 488)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Media:
+    """One m= section: the m= fields, an optional c= address and ordered other lines."""
+
+    kind: str
+    port: int
+    proto: str
+    formats: list[str]
+    connection: str | None = None
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)  # i=, b=, k= lines kept verbatim
+
+    def attr(self, name: str) -> list[str | None]:
+        return [v for k, v in self.attributes if k == name]
+
+    @property
+    def direction(self) -> str:
+        for k, _ in self.attributes:
+            if k in DIRECTIONS:
+                return k
+        return "sendrecv"
+
+    def rtpmap(self) -> dict[int, tuple[str, int]]:
+        """payload type -> (upper-case encoding name, clock rate), statics included."""
+        out: dict[int, tuple[str, int]] = {}
+        for fmt in self.formats:
+            if fmt.isdigit() and int(fmt) in _STATIC:
+                out[int(fmt)] = _STATIC[int(fmt)]
+        for v in self.attr("rtpmap"):
+            try:
+                pt_s, enc = (v or "").split(None, 1)
+                parts = enc.split("/")
+                out[int(pt_s)] = (parts[0].upper(), int(parts[1]) if len(parts) > 1 else 8000)
+            except ValueError:
+                continue
+        return out
+
+
+@dataclass
+class Session:
+    """A whole SDP body."""
+
+    origin: str
+    name: str = "-"
+    connection: str | None = None
+    timing: str = "0 0"
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+    media: list[Media] = field(default_factory=list)
+
+    def audio(self) -> Media | None:
+        """The first audio section with a non-zero port (the one we anchor)."""
+        for m in self.media:
+            if m.kind == "audio" and m.port != 0:
+                return m
+        return None
+
+    def address_of(self, m: Media) -> str | None:
+        conn = m.connection or self.connection
+        if not conn:
+            return None
+        parts = conn.split()
+        return parts[2].split("/")[0] if len(parts) >= 3 else None
+
+
+def _conn(text: str) -> str:
+    parts = text.split()
+    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+        raise SdpError("bad c= line")
+    return text
+
+
+def _attr(text: str) -> tuple[str, str | None]:
+    if ":" in text:
+        k, v = text.split(":", 1)
+        return k.strip(), v.strip()
+    return text.strip(), None
+
+
+def parse_sdp(text: str) -> Session:
+    """Parse an SDP body; raise SdpError(400) when it is malformed."""
+    if len(text) > MAX_SDP:
+        raise SdpError("SDP too large")
+    lines = [ln for ln in text.replace("\r\n", "\n").split("\n") if ln.strip()]
+    if not lines or lines[0].strip() != "v=0":
+        raise SdpError("SDP must start with v=0")
+    origin = None
+    sess = Session(origin="")
+    cur: Media | None = None
+    seen_t = False
+    for ln in lines[1:]:
+        if len(ln) < 2 or ln[1] != "=" or not ln[0].isalpha():
+            raise SdpError("bad SDP line")
+        key, val = ln[0], ln[2:].strip()
+        if key == "m":
+            parts = val.split()
+            if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
+                raise SdpError("bad m= line")
+            port = int(parts[1].split("/")[0])
+            if port > 65535:
+                raise SdpError("bad m= port")
+            cur = Media(kind=parts[0], port=port, proto=parts[2], formats=parts[3:])
+            sess.media.append(cur)
+        elif cur is not None:
+            if key == "c":
+                cur.connection = _conn(val)
+            elif key == "a":
+                cur.attributes.append(_attr(val))
+            else:
+                cur.other.append(ln.strip())
+        elif key == "o":
+            if len(val.split()) != 6:
+                raise SdpError("bad o= line")
+            origin = val
+        elif key == "s":
+            sess.name = val or "-"
+        elif key == "c":
+            sess.connection = _conn(val)
+        elif key == "t":
+            sess.timing = val
+            seen_t = True
+        elif key == "a":
+            sess.attributes.append(_attr(val))
+        elif key == "v":
+            raise SdpError("duplicate v= line")
+        else:
+            sess.other.append(ln.strip())
+    if origin is None:
+        raise SdpError("missing o= line")
+    if not seen_t:
+        sess.timing = "0 0"
+    sess.origin = origin
+    for m in sess.media:
+        if m.port and m.kind == "audio" and sess.address_of(m) is None:
+            raise SdpError("audio stream without c= address")
+    return sess
+
+
+def _fmt_attr(a: tuple[str, str | None]) -> str:
+    return f"a={a[0]}" if a[1] is None else f"a={a[0]}:{a[1]}"
+
+
+def format_sdp(sess: Session) -> str:
+    """Serialise with CRLF line ends, in RFC 4566 order."""
+    out = ["v=0", f"o={sess.origin}", f"s={sess.name}"]
+    out += [ln for ln in sess.other if ln[0] in "iuep"]
+    if sess.connection:
+        out.append(f"c={sess.connection}")
+    out += [ln for ln in sess.other if ln[0] == "b"]
+    out.append(f"t={sess.timing}")
+    out += [ln for ln in sess.other if ln[0] not in "iuepb"]
+    out += [_fmt_attr(a) for a in sess.attributes]
+    for m in sess.media:
+        out.append(f"m={m.kind} {m.port} {m.proto} {' '.join(m.formats)}")
+        out += [ln for ln in m.other if ln[0] == "i"]
+        if m.connection:
+            out.append(f"c={m.connection}")
+        out += [ln for ln in m.other if ln[0] != "i"]
+        out += [_fmt_attr(a) for a in m.attributes]
+    return "\r\n".join(out) + "\r\n"
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """What the media plane needs from one side's SDP."""
+
+    address: str
+    port: int
+    codec_pt: int
+    codec: str  # "PCMU" | "PCMA"
+    event_pt: int | None
+    ptime: int
+    direction: str
+    #: every audio payload type of the stream that we can decode -> "PCMU"/"PCMA"
+    audio_pts: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def on_hold(self) -> bool:
+        return self.direction in ("sendonly", "inactive") or self.address in ("0.0.0.0", "::")
+
+
+def restrict_to_maskable(sess: Session) -> Session:
+    """Keep only PCMU/PCMA and telephone-event/8000 in the audio streams we anchor.
+
+    Other media sections are disabled (port 0) because the masker relays only audio.
+    Raises SdpError(488) when no audio stream can be masked.
+    """
+    out = replace(sess, media=[], attributes=list(sess.attributes))
+    anchored = False
+    for m in sess.media:
+        m = replace(m, formats=list(m.formats), attributes=list(m.attributes), other=list(m.other))
+        if m.port == 0 or m.kind != "audio" or m.proto.upper() != "RTP/AVP" or anchored:
+            m.port = 0
+            out.media.append(m)
+            continue
+        rtpmap = m.rtpmap()
+        keep = []
+        for fmt in m.formats:
+            if not fmt.isdigit() or int(fmt) not in rtpmap:
+                continue
+            enc, rate = rtpmap[int(fmt)]
+            if rate == 8000 and (enc in MASKABLE or enc == TELEPHONE_EVENT):
+                keep.append(fmt)
+        if not any(rtpmap[int(f)][0] in MASKABLE for f in keep):
+            m.port = 0
+            out.media.append(m)
+            continue
+        kept = {f for f in keep}
+        m.formats = keep
+        m.attributes = [
+            (k, v) for k, v in m.attributes
+            if k not in _DROP_ATTRS
+            and not (k in ("rtpmap", "fmtp") and (v or "").split(" ", 1)[0] not in kept)
+        ]
+        anchored = True
+        out.media.append(m)
+    if not anchored:
+        raise SdpError("no maskable audio codec offered (PCMU/PCMA required)", status=488)
+    out.attributes = [(k, v) for k, v in out.attributes if k not in _DROP_ATTRS]
+    return out
+
+
+def negotiated(sess: Session) -> Negotiated:
+    """The first anchored audio stream's address, codec and telephone-event PT."""
+    m = sess.audio()
+    if m is None:
+        raise SdpError("no active audio stream", status=488)
+    rtpmap = m.rtpmap()
+    codec_pt, codec, event_pt = None, None, None
+    audio_pts = []
+    for fmt in m.formats:
+        if not fmt.isdigit() or int(fmt) not in rtpmap:
+            continue
+        enc, rate = rtpmap[int(fmt)]
+        if enc in MASKABLE and rate == 8000:
+            audio_pts.append((int(fmt), enc))
+        if codec is None and enc in MASKABLE and rate == 8000:
+            codec_pt, codec = int(fmt), enc
+        elif event_pt is None and enc == TELEPHONE_EVENT and rate == 8000:
+            event_pt = int(fmt)
+    if codec is None or codec_pt is None:
+        raise SdpError("no maskable audio codec", status=488)
+    ptime = 20
+    for v in m.attr("ptime"):
+        try:
+            ptime = int(float(v or "20"))
+        except ValueError:
+            raise SdpError("bad a=ptime") from None
+    ptime = min(max(ptime, 10), 40)
+    address = sess.address_of(m) or "0.0.0.0"
+    return Negotiated(
+        address, m.port, codec_pt, codec, event_pt, ptime, m.direction, tuple(audio_pts)
+    )
+
+
+def anchor(sess: Session, address: str, port: int, origin: str) -> Session:
+    """Point the anchored audio stream at (address, port) and replace o= with ours.
+
+    A hold (c=0.0.0.0 or a=sendonly/inactive) is kept as a direction attribute so
+    the far end still sees the hold but sends, if anything, to us.
+    """
+    out = replace(sess, media=[], attributes=list(sess.attributes), origin=origin)
+    fam = "IP6" if ":" in address else "IP4"
+    held_by_addr = False
+    for m in sess.media:
+        m = replace(m, attributes=list(m.attributes), formats=list(m.formats), other=list(m.other))
+        if m.port != 0 and m.kind == "audio":
+            held_by_addr = sess.address_of(m) in ("0.0.0.0", "::")
+            m.port = port
+            m.connection = None
+            if held_by_addr and m.direction == "sendrecv":
+                m.attributes.append(("sendonly", None))
+            elif held_by_addr and m.direction == "recvonly":
+                m.attributes = [(k, v) for k, v in m.attributes if k != "recvonly"]
+                m.attributes.append(("inactive", None))
+        elif m.port == 0:
+            m.connection = None
+        out.media.append(m)
+    out.connection = f"IN {fam} {address}"
+    return out
+
+
+class Origin:
+    """Our o= line for one leg: fixed session id, version bumped on every change."""
+
+    def __init__(self, address: str, user: str = "masker") -> None:
+        self.session_id = secrets.randbelow(2**62) + 1
+        self.version = self.session_id
+        self.address = address
+        self.user = user
+        self._last: str | None = None
+
+    def line(self, body_without_origin: str) -> str:
+        if self._last is not None and self._last != body_without_origin:
+            self.version += 1
+        self._last = body_without_origin
+        fam = "IP6" if ":" in self.address else "IP4"
+        return f"{self.user} {self.session_id} {self.version} IN {fam} {self.address}"
+
+
+def rewrite(text: str, address: str, port: int, origin: Origin) -> tuple[str, Negotiated]:
+    """Parse a body from one leg, restrict it, anchor it, and return it for the other leg
+    together with what the sending side negotiated (its own address and codecs)."""
+    sess = restrict_to_maskable(parse_sdp(text))
+    neg = negotiated(sess)
+    anchored = anchor(sess, address, port, origin="-")
+    body = format_sdp(anchored)
+    anchored.origin = origin.line(body)
+    return format_sdp(anchored), neg

@@ -1,0 +1,235 @@
+"""The masking service: sippy's event loop on the main thread, the media thread,
+the registry, the tokeniser and (when present) the agent-desktop API.
+
+SIGTERM/SIGINT drain: new INVITEs and OPTIONS get 503, active calls run on for
+up to the grace period, then whatever is left is hung up and the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from masker.config import Config
+from masker.errors import UserError
+from masker.media.engine import MediaEngine
+from masker.media.maskbank import BatchFactory
+from masker.media.ports import PortAllocator
+from masker.registry import Registry, SessionFactory
+from masker.sip.logbridge import (
+    StructlogSipLogger,
+    install_exception_hook,
+    quiet_sippy_env,
+)
+
+log = structlog.get_logger()
+
+STATS_INTERVAL_S = 60.0
+
+
+def default_batch_factory(config: Config) -> BatchFactory:
+    """The dsp/ batch masker with the configured look-ahead and mode (as `masker mask`)."""
+    from dsp.masker import BatchMasker
+
+    media = config.media
+    return lambda n: BatchMasker(n, lookahead_ms=media.lookahead_ms, mode=media.mask_mode)
+
+
+def _minor_units(amount: str) -> int:
+    if not amount:
+        return 0
+    try:
+        return int((Decimal(amount) * 100).to_integral_value())
+    except InvalidOperation:
+        raise ValueError("amount must be a decimal number") from None
+
+
+def default_session_factory(config: Config) -> tuple[SessionFactory, Any]:
+    """Payment sessions from the tokeniser stack (SQLite vault, keys under keys_dir)."""
+    from tokenizer import TokenizerConfig, build_tokenizer
+
+    tcfg = config.tokenizer
+    keys_dir = Path(tcfg.keys_dir)
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    Path(tcfg.vault_path).parent.mkdir(parents=True, exist_ok=True)
+    tk_config = TokenizerConfig(
+        vault_path=tcfg.vault_path, keystore_path=str(keys_dir / "keys.json")
+    )
+    tk = build_tokenizer(tk_config, dev_dir=keys_dir / "dev" if tcfg.dev_keys else None)
+
+    def factory(*, call_id: str, amount: str, currency: str, reference: str,
+                fields: tuple[str, ...]) -> Any:
+        return tk.new_session(
+            amount_minor=_minor_units(amount), currency=currency or "GBP",
+            reference=reference or call_id, fields=tuple(fields) or None,
+        )
+
+    return factory, tk
+
+
+class Service:
+    """Builds everything from a Config and runs until drained."""
+
+    def __init__(
+        self,
+        config: Config,
+        batch_factory: BatchFactory | None = None,
+        session_factory: SessionFactory | None = None,
+        tokenizer_enabled: bool = True,
+    ) -> None:
+        self.config = config
+        self.batch_factory = batch_factory or default_batch_factory(config)
+        self.session_factory = session_factory
+        self.tokenizer = None
+        if session_factory is None and tokenizer_enabled:
+            self.session_factory, self.tokenizer = default_session_factory(config)
+        self.api = None
+        self.ctx = None
+        self._grace_timer = None
+        self._stopping = False
+
+    def run(self) -> int:
+        quiet_sippy_env()
+        from sippy.Core.EventDispatcher import ED2
+        from sippy.SipConf import SipConf
+        from sippy.Time.Timeout import Timeout
+
+        from masker.sip.context import SipContext
+        from masker.sip.dispatcher import Dispatcher
+        from masker.sip.transport import GuardedTransactionManager
+
+        install_exception_hook()
+        cfg = self.config
+        SipConf.my_address = cfg.sip.public_address or cfg.sip.listen_address
+        SipConf.my_port = cfg.sip.listen_port
+        SipConf.my_uaname = cfg.sip.user_agent
+        global_config: dict[str, Any] = {
+            "_sip_address": cfg.sip.listen_address,
+            "_sip_port": cfg.sip.listen_port,
+            "_sip_logger": StructlogSipLogger(messages=cfg.sip.log_messages),
+        }
+        registry = Registry(
+            self.session_factory, auto_capture=cfg.masking.auto_capture,
+            auto_currency=cfg.masking.auto_currency,
+        )
+        m = cfg.media
+        engine = MediaEngine(
+            PortAllocator(m.address, m.port_min, m.port_max), self.batch_factory,
+            batch_size=m.batch_size, max_calls=m.max_calls, on_digit=registry.on_digit,
+            on_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid),
+            rtp_timeout_s=m.rtp_timeout_s,
+        )
+        self.engine, self.registry = engine, registry
+        ctx = SipContext(cfg, global_config, engine, registry, on_call_ended=self._call_ended)
+        self.ctx = ctx
+        dispatcher = Dispatcher(ctx)
+        try:
+            tm = GuardedTransactionManager(
+                global_config, dispatcher.recv_request, max_message=cfg.sip.max_message_bytes
+            )
+        except OSError as exc:
+            raise UserError(
+                f"cannot listen for SIP on {cfg.sip.listen_address}:{cfg.sip.listen_port}: {exc}"
+            ) from None
+        global_config["_sip_tm"] = tm
+        self.tm = tm
+        engine.start()
+        self._start_api(registry)
+        import signal as _signal
+
+        from sippy.Signal import Signal
+
+        Signal(_signal.SIGTERM, self.drain)
+        Signal(_signal.SIGINT, self.drain)
+        Timeout(registry.poll, 1.0, -1)
+        Timeout(self._log_stats, STATS_INTERVAL_S, -1)
+        log.info(
+            "service ready", sip=f"{cfg.sip.listen_address}:{cfg.sip.listen_port}",
+            pbx=f"{cfg.pbx.address}:{cfg.pbx.port}", rtp=f"{m.port_min}-{m.port_max}",
+            policy=cfg.masking.policy, pid=os.getpid(),
+            api=getattr(self.api, "url", None),
+        )
+        try:
+            ED2.loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    # --- drain ----------------------------------------------------------------------------
+    def drain(self) -> None:
+        from sippy.Core.EventDispatcher import ED2
+        from sippy.Time.Timeout import Timeout
+
+        ctx = self.ctx
+        if ctx is None or ctx.draining:
+            return
+        ctx.draining = True
+        grace = self.config.service.drain_grace_s
+        log.info("draining", active_calls=ctx.active_calls(), grace_s=grace)
+        if ctx.active_calls() == 0:
+            Timeout(ED2.breakLoop, 0.2)
+            return
+        self._grace_timer = Timeout(self._grace_expired, grace)
+
+    def _grace_expired(self) -> None:
+        from sippy.Core.EventDispatcher import ED2
+        from sippy.Time.Timeout import Timeout
+
+        ctx = self.ctx
+        log.info("drain grace expired", active_calls=ctx.active_calls())
+        for cc in list(ctx.calls.values()):
+            cc.disconnect("drain")
+        Timeout(ED2.breakLoop, 1.0)
+
+    def _call_ended(self) -> None:
+        from sippy.Core.EventDispatcher import ED2
+        from sippy.Time.Timeout import Timeout
+
+        ctx = self.ctx
+        if ctx.draining and ctx.active_calls() == 0 and not self._stopping:
+            self._stopping = True
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+            log.info("drained")
+            Timeout(ED2.breakLoop, 0.5)
+
+    def _rtp_timeout(self, call_id: str) -> None:
+        cc = self.ctx.calls.get(call_id) if self.ctx else None
+        if cc is not None:
+            cc.disconnect("rtp_timeout")
+
+    # --- helpers --------------------------------------------------------------------------
+    def _start_api(self, registry: Registry) -> None:
+        if not self.config.service.api_enabled:
+            return
+        try:
+            from masker.api import start_api_server
+        except ImportError:
+            return
+        try:
+            self.api = start_api_server(registry, self.config.extra.get("api", {}))
+        except Exception as exc:  # the SIP service runs on without its desktop API
+            log.error("api failed to start", exc_type=type(exc).__name__, error=str(exc)[:200])
+
+    def _log_stats(self) -> None:
+        stats = self.engine.snapshot()
+        stats.update({k: v for k, v in self.tm.counters.items()})
+        log.info("stats", **stats)
+
+    def _shutdown(self) -> None:
+        log.info("stopping", **self.engine.snapshot())
+        if self.api is not None:
+            try:
+                self.api.stop()
+            except Exception:
+                log.error("api stop failed")
+        self.engine.stop()
+        if self.tokenizer is not None:
+            try:
+                self.tokenizer.close()
+            except Exception:
+                log.error("tokenizer close failed")

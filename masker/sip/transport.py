@@ -1,0 +1,103 @@
+"""sippy's transaction manager with a guard in front: bad datagrams are dropped
+and counted, requests with duplicated single-valued or missing mandatory headers
+get 400, oversize requests 513, and nothing that arrives can raise out of the
+event loop."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import structlog
+from sippy.SipHeader import SipHeader
+from sippy.SipRequest import SipRequest
+from sippy.SipTransactionManager import SipTransactionManager
+
+from masker.sip.methods import ALLOW, MANDATORY_HEADERS, SINGLE_HEADERS
+
+log = structlog.get_logger()
+
+#: sippy reads datagrams with recvfrom(8192): anything that long may be truncated.
+SIPPY_RECV_LIMIT = 8192
+
+
+class GuardedTransactionManager(SipTransactionManager):
+    """SipTransactionManager that validates before sippy parses."""
+
+    counters: Counter
+    max_message: int = SIPPY_RECV_LIMIT
+
+    def __init__(self, global_config: dict, req_cb: Any = None, max_message: int = 8192):
+        self.counters = Counter()
+        self.max_message = min(max_message, SIPPY_RECV_LIMIT)
+        super().__init__(global_config, req_cb)
+
+    def handleIncoming(self, data_in, ra, server, rtime):  # noqa: N802 (sippy's name)
+        try:
+            self._guarded(data_in, ra, server, rtime)
+        except Exception as exc:
+            self.counters["sip_errors"] += 1
+            log.error("sip datagram failed", exc_type=type(exc).__name__, source=str(ra))
+
+    def _guarded(self, data_in, ra, server, rtime) -> None:
+        c = self.counters
+        c["sip_datagrams"] += 1
+        raw = data_in if isinstance(data_in, bytes) else data_in.encode("utf-8", "replace")
+        if len(raw) < 32 or raw.strip(b"\r\n\0 ") == b"":
+            c["sip_drop_short"] += 1  # keep-alives (CRLF) and fragments
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            c["sip_drop_garbage"] += 1
+            return
+        if not (text.startswith("SIP/2.0 ") or " SIP/2.0" in text.split("\n", 1)[0]):
+            c["sip_drop_garbage"] += 1
+            return
+        if "\r\n\r\n" not in text and "\n\n" not in text:
+            c["sip_drop_truncated"] += 1
+            return
+        if len(raw) >= self.max_message:
+            c["sip_oversize"] += 1
+            self._reject(text, ra, server, 513, "Message Too Large")
+            return
+        if not text.startswith("SIP/2.0 "):
+            verdict = _header_problem(text)
+            if verdict is not None:
+                c["sip_bad_headers"] += 1
+                self._reject(text, ra, server, 400, verdict)
+                return
+        super().handleIncoming(raw, ra, server, rtime)
+
+    def _reject(self, text: str, ra, server, code: int, reason: str) -> None:
+        if text.startswith("SIP/2.0 ") or text.startswith("ACK "):
+            return  # never answer responses or ACKs
+        try:
+            req = SipRequest(text)
+            req.getHFBody("via")
+            resp = req.genResponse(code, reason)
+        except Exception:
+            self.counters["sip_drop_unparsable"] += 1
+            return
+        if code == 405 or code == 501:
+            resp.appendHeader(SipHeader(name="allow", bodys=ALLOW))
+        self.transmitMsg(server, resp, resp.getHFBody("via").getTAddr(), None)
+
+
+def _header_problem(text: str) -> str | None:
+    """A reason phrase when mandatory headers are missing or single ones repeated."""
+    head = text.replace("\r\n", "\n").split("\n\n", 1)[0]
+    counts: Counter = Counter()
+    compact = {"i": "call-id", "f": "from", "t": "to", "v": "via", "l": "content-length"}
+    for line in head.split("\n")[1:]:
+        if not line or line[0] in " \t":
+            continue
+        name = line.split(":", 1)[0].strip().lower()
+        counts[compact.get(name, name)] += 1
+    for name in MANDATORY_HEADERS:
+        if counts[name] == 0:
+            return f"Missing {name.title()} Header"
+    for name in SINGLE_HEADERS:
+        if counts[name] > 1:
+            return f"Duplicate {name.title()} Header"
+    return None

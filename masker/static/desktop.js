@@ -1,0 +1,416 @@
+// Payment panel: follows the agent's current call and its capture over the live feed.
+// Only masked data ever arrives here; the bearer token lives in memory and sessionStorage.
+"use strict";
+
+const FIELD_LABELS = { pan: "Card number", expiry: "Expiry date", cvv: "Security code",
+                       postcode: "Postcode" };
+const REASONS = {
+  luhn_failed: "card number fails check", unknown_brand: "card type not accepted",
+  bad_length_for_brand: "wrong length for this card", too_short: "too few digits",
+  too_long: "too many digits", bad_month: "not a real month", expired: "expired",
+  too_far_ahead: "expiry too far ahead", token_issue_failed: "token could not be issued",
+  timeout: "timed out", gateway_error: "gateway error", insufficient_funds: "insufficient funds",
+};
+const POLL_MS = 2000;
+
+const state = { token: null, callId: null, calls: [], ws: null, wsCall: null, retry: 0,
+                fields: {}, order: [], current: null, capture: null, captureState: null };
+const $ = (id) => document.getElementById(id);
+
+function readToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const fromHash = hash.get("token");
+  if (fromHash) {
+    sessionStorage.setItem("masker.token", fromHash);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return fromHash || sessionStorage.getItem("masker.token");
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: { Authorization: "Bearer " + state.token } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, init);
+  const data = await resp.json().catch(() => ({}));
+  if (resp.status === 401) signOut("Your sign-in was not accepted.");
+  if (!resp.ok) throw new Error((data.error && data.error.message) || resp.statusText);
+  return data;
+}
+
+function signOut(message) {
+  state.token = null;
+  sessionStorage.removeItem("masker.token");
+  closeFeed();
+  show("login", true); show("call", false); show("start", false); show("capture", false);
+  $("login-error").textContent = message || "";
+  setConn("Signed out", "idle");
+}
+
+function show(id, on) { $(id).hidden = !on; }
+function setConn(text, kind) { const c = $("conn"); c.textContent = text; c.className = "pill pill-" + kind; }
+
+// ---- calls -------------------------------------------------------------------------------
+async function pollCalls() {
+  if (!state.token) return;
+  try {
+    const { calls } = await api("GET", "/api/calls");
+    state.calls = calls.filter((c) => c.state !== "ended" || c.id === state.callId);
+    renderCalls();
+  } catch (err) {
+    setConn("Offline", "bad");
+  }
+}
+
+function renderCalls() {
+  const live = state.calls.filter((c) => c.state !== "ended");
+  const sel = $("call-select");
+  if (!state.calls.some((c) => c.id === state.callId)) {
+    const newest = live.sort((a, b) => (b.started || 0) - (a.started || 0))[0];
+    selectCall(newest ? newest.id : null);
+  }
+  sel.hidden = live.length < 2;
+  sel.replaceChildren(...live.map((c) => {
+    const o = document.createElement("option");
+    o.value = c.id; o.textContent = describeCall(c); o.selected = c.id === state.callId;
+    return o;
+  }));
+  const call = state.calls.find((c) => c.id === state.callId);
+  show("call", true);
+  $("call-line").textContent = call ? describeCall(call) : "Waiting for a call…";
+  if (!call) { show("start", false); show("capture", false); }
+}
+
+function describeCall(c) {
+  const since = c.started ? new Date(c.started * 1000).toLocaleTimeString() : "";
+  const who = c.caller ? c.caller + " · " : "";
+  const st = c.state ? c.state[0].toUpperCase() + c.state.slice(1) : "";
+  return `${who}${st}${since ? " since " + since : ""} · call ${String(c.id).slice(0, 8)}`;
+}
+
+function selectCall(id) {
+  if (id === state.callId) return;
+  state.callId = id;
+  resetCapture(null);
+  closeFeed();
+  if (id) openFeed(id);
+}
+
+// ---- feed --------------------------------------------------------------------------------
+function openFeed(id) {
+  const proto = location.protocol === "https:" ? "wss://" : "ws://";
+  const ws = new WebSocket(`${proto}${location.host}/api/calls/${encodeURIComponent(id)}/feed`);
+  state.ws = ws; state.wsCall = id;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: state.token }));
+  ws.onmessage = (msg) => { state.retry = 0; setConn("Live", "live"); onEvent(JSON.parse(msg.data)); };
+  ws.onclose = (ev) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    if (ev.code === 4401) { signOut("Your sign-in was not accepted."); return; }
+    if (ev.code === 4404) { setConn("Call gone", "idle"); return; }
+    setConn("Reconnecting…", "bad");
+    const delay = Math.min(5000, 250 * 2 ** state.retry++);
+    setTimeout(() => { if (state.callId === id && !state.ws) openFeed(id); }, delay);
+  };
+}
+
+function closeFeed() {
+  const ws = state.ws;
+  state.ws = null;
+  if (ws) ws.close();
+}
+
+const STATE_TITLES = {
+  collecting: "Caller is keying the card", complete: "Card captured — issuing token",
+  tokenised: "Card captured", token_failed: "Token could not be issued",
+  handing_off: "Sending to payment gateway…", handoff_failed: "Payment gateway did not answer",
+  handed_off: "Payment sent", declined: "Payment declined", cancelled: "Payment cancelled",
+  timed_out: "Capture timed out", failed: "Capture failed", expired: "Card no longer held",
+};
+const FINAL = ["handed_off", "declined", "cancelled", "timed_out", "failed", "expired"];
+
+function onEvent(ev) {
+  switch (ev.type) {
+    case "state":
+      updateCall(ev.call);
+      resetCapture(ev.call.capture);
+      break;
+    case "capture":
+      resetCapture(ev.capture);
+      break;
+    case "call":
+      updateCall({ id: state.callId, state: ev.state });
+      break;
+    case "field_started":
+      fieldStarted(ev);
+      break;
+    case "progress":
+      updateField(ev.field, ev);
+      break;
+    case "complete":
+      if (ev.brand) setBrand(ev.brand);
+      setCaptureState("complete");
+      break;
+    case "token":
+      showToken(ev);
+      setCaptureState("tokenised");
+      break;
+    case "handoff":
+      showHandoff(ev);
+      setCaptureState(ev.status === "approved" ? "handed_off"
+        : ev.status === "declined" ? "declined" : "handoff_failed");
+      break;
+    case "error":
+      $("capture-error").textContent = reasonText(ev.reason || (ev.error && ev.error.code));
+      break;
+    default:
+      if (STATE_TITLES[ev.type]) setCaptureState(ev.type);
+  }
+}
+
+function updateCall(call) {
+  const known = state.calls.find((c) => c.id === call.id);
+  if (known) Object.assign(known, call); else state.calls.push(call);
+  renderCalls();
+  const ended = call.state === "ended";
+  $("take-payment").disabled = ended;
+  if (ended && state.capture) setCaptureState(state.captureState, "Call ended");
+}
+
+// ---- capture ----------------------------------------------------------------------------
+function resetCapture(capture) {
+  state.fields = {}; state.order = []; state.current = null; state.capture = capture || null;
+  state.captureState = null;
+  $("fields").replaceChildren();
+  $("token").textContent = "—"; $("handoff").textContent = "—"; $("handoff").className = "";
+  show("outcome", false);
+  $("brand").hidden = true; $("capture-error").textContent = "";
+  show("start", !!state.callId && !capture);
+  show("capture", !!capture);
+  if (!capture) return;
+  const amount = Number.isInteger(capture.amount)
+    ? `${(capture.amount / 100).toFixed(2)} ${capture.currency || ""}` : "";
+  $("capture-summary").textContent = [amount, capture.reference].filter(Boolean).join(" · ");
+  applyStatus(capture);
+}
+
+function applyStatus(st) {
+  const tokenInfo = st.token && typeof st.token === "object" ? st.token : null;
+  for (const f of Array.isArray(st.fields) ? st.fields : []) {
+    const wiped = f.complete && !f.display && tokenInfo && f.kind === "pan";
+    updateField(f.field, wiped ? { ...f, display: tokenInfo.display, brand: tokenInfo.brand } : f,
+                true);
+  }
+  if (typeof st.current_field === "string") markCurrent(st.current_field);
+  if (tokenInfo) showToken(tokenInfo);
+  if (st.handoff && typeof st.handoff === "object") showHandoff(st.handoff);
+  setCaptureState(st.state);
+}
+
+function setCaptureState(st, title) {
+  state.captureState = st;
+  $("capture-title").textContent = title || STATE_TITLES[st] || "Payment";
+  const final = FINAL.includes(st);
+  const ended = state.calls.some((c) => c.id === state.callId && c.state === "ended");
+  $("cancel").hidden = final || ended || st === "handing_off";
+  $("new-payment").hidden = !final || ended;
+  refreshRestartButtons();
+  if (st !== "collecting") markCurrent(null);
+}
+
+function refreshRestartButtons() {
+  const open = state.captureState === "collecting" || state.captureState === "token_failed";
+  for (const [name, li] of Object.entries(state.fields)) {
+    const touched = li.dataset.result || li.querySelector(".display").textContent;
+    li.querySelector(".restart").hidden = !open || !(touched || name === state.current);
+  }
+}
+
+function fieldStarted(ev) {
+  const li = ensureField(ev.field);
+  markCurrent(ev.field);
+  if (ev.restarted) {
+    setRow(li, "pending", "", "");
+    li.querySelector(".display").textContent = "";
+    li.querySelector(".count").textContent = "";
+  } else if (ev.attempt > 1) {
+    li.querySelector(".count").textContent = `Caller is re-keying (attempt ${ev.attempt})`;
+  }
+  if (state.captureState !== "collecting") setCaptureState("collecting");
+}
+
+function ensureField(name) {
+  if (!name) return null;
+  if (state.fields[name]) return state.fields[name];
+  const li = document.createElement("li");
+  li.className = "field";
+  li.innerHTML = `<span class="mark" aria-hidden="true">…</span>
+    <div><div class="fname"></div><div class="display"></div>
+    <div class="count"></div><div class="reason"></div></div>
+    <button type="button" class="restart">Restart</button>`;
+  const label = FIELD_LABELS[name] || name;
+  li.querySelector(".fname").textContent = label;
+  li.querySelector(".restart").setAttribute("aria-label", `Restart ${label}`);
+  li.querySelector(".restart").addEventListener("click", () => restartField(name));
+  li.dataset.field = name;
+  $("fields").append(li);
+  state.fields[name] = li; state.order.push(name);
+  return li;
+}
+
+function setRow(li, result, mark, reason) {
+  const m = li.querySelector(".mark");
+  m.className = "mark" + (result === "ok" ? " ok" : result === "bad" ? " bad" : "");
+  m.textContent = mark || "…";
+  const r = li.querySelector(".reason");
+  r.textContent = reason;
+  if (result === "pending") delete li.dataset.result; else li.dataset.result = result;
+}
+
+function updateField(name, ev, fromSnapshot = false) {
+  const li = ensureField(name);
+  if (!li) return;
+  const entered = Number.isInteger(ev.entered) ? ev.entered : null;
+  const label = FIELD_LABELS[name] || name;
+  if (ev.display) li.querySelector(".display").textContent = ev.display;
+  else if (entered) li.querySelector(".display").textContent = "•".repeat(entered);
+  if (ev.valid === true) {
+    setRow(li, "ok", "✓", "");
+    const n = entered || (ev.display || "").replace(/[^•0-9]/g, "").length;
+    li.querySelector(".count").textContent = n ? `${n} digits · accepted` : "accepted";
+    if (!fromSnapshot) announce(`${label} accepted`);
+  } else if (ev.valid === false) {
+    const why = reasonText(ev.reason);
+    setRow(li, "bad", "✗", why);
+    if (!fromSnapshot) announce(`${label}: ${why}`);
+  } else if (entered !== null) {
+    if (entered > 0 || li.dataset.result !== "bad") setRow(li, "pending", "…", "");
+    li.querySelector(".count").textContent = entered
+      ? `${entered} digit${entered === 1 ? "" : "s"} keyed` : "waiting for caller";
+    if (!fromSnapshot && entered > 0) markCurrent(name);
+  }
+  if (ev.brand) setBrand(ev.brand);
+  refreshRestartButtons();
+}
+
+function reasonText(code) {
+  if (!code) return "invalid";
+  return REASONS[code] || String(code).replace(/_/g, " ");
+}
+
+function markCurrent(name) {
+  state.current = name;
+  for (const [n, li] of Object.entries(state.fields)) li.classList.toggle("current", n === name);
+  refreshRestartButtons();
+}
+
+function setBrand(brand) {
+  const names = { visa: "Visa", mastercard: "Mastercard", amex: "American Express",
+                  discover: "Discover", jcb: "JCB", unionpay: "UnionPay", diners: "Diners Club",
+                  maestro: "Maestro" };
+  const b = $("brand");
+  b.textContent = names[brand] || brand;
+  b.hidden = false;
+}
+
+function showToken(ev) {
+  if (!ev.token || typeof ev.token !== "string") return;
+  $("token").textContent = ev.token;
+  if (ev.brand) setBrand(ev.brand);
+  show("outcome", true);
+  announce("Card captured, token received");
+}
+
+function showHandoff(ev) {
+  const el = $("handoff");
+  if (ev.status === "approved" || ev.ok === true) {
+    el.textContent = "Approved" + (ev.authorisation ? ` · auth ${ev.authorisation}` : "");
+    el.className = "good";
+  } else if (ev.status === "declined") {
+    el.textContent = "Declined" + (ev.reason ? ` · ${reasonText(ev.reason)}` : "");
+    el.className = "bad";
+  } else {
+    el.textContent = `Not sent · ${reasonText(ev.reason || ev.status)}` +
+      (ev.retryable ? " (will retry)" : "");
+    el.className = "bad";
+  }
+  show("outcome", true);
+  announce(`Payment ${el.textContent}`);
+}
+
+function announce(text) { $("announce").textContent = text; }
+
+// ---- actions -------------------------------------------------------------------------------
+async function startPayment(event) {
+  event.preventDefault();
+  const err = $("start-error");
+  err.textContent = "";
+  const amount = $("amount").value.trim();
+  const reference = $("reference").value.trim();
+  if (!/^[0-9]{1,9}(\.[0-9]{1,2})?$/.test(amount) || Number(amount) <= 0) {
+    err.textContent = "Enter an amount like 12.50"; $("amount").focus(); return;
+  }
+  if (!reference) { err.textContent = "Enter a reference"; $("reference").focus(); return; }
+  try {
+    const body = { amount, currency: $("currency").value, reference };
+    const data = await api("POST", `/api/calls/${encodeURIComponent(state.callId)}/capture`, body);
+    resetCapture(data.capture);
+    $("cancel").focus();
+  } catch (e) {
+    err.textContent = e.message;
+  }
+}
+
+async function restartField(name) {
+  try {
+    const path = `/api/calls/${encodeURIComponent(state.callId)}/capture/restart`;
+    const data = await api("POST", path, { field: name });
+    if (data.capture) applyStatus(data.capture);
+  } catch (e) {
+    $("capture-error").textContent = e.message;
+  }
+}
+
+async function cancelPayment() {
+  try {
+    const data = await api("DELETE", `/api/calls/${encodeURIComponent(state.callId)}/capture`);
+    setCaptureState((data.capture && data.capture.state) || "cancelled");
+  } catch (e) {
+    $("capture-error").textContent = e.message;
+  }
+}
+
+function newPayment() {
+  resetCapture(null);
+  $("amount").focus();
+}
+
+function init() {
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = $("token-input").value.trim();
+    $("token-input").value = "";
+    if (!value) return;
+    state.token = value;
+    sessionStorage.setItem("masker.token", value);
+    signedIn();
+  });
+  $("start-form").addEventListener("submit", startPayment);
+  $("cancel").addEventListener("click", cancelPayment);
+  $("new-payment").addEventListener("click", newPayment);
+  $("call-select").addEventListener("change", (e) => selectCall(e.target.value));
+  state.token = readToken();
+  if (state.token) signedIn(); else signOut();
+  setInterval(pollCalls, POLL_MS);
+}
+
+function signedIn() {
+  show("login", false);
+  $("login-error").textContent = "";
+  setConn("Connecting…", "idle");
+  pollCalls();
+}
+
+document.addEventListener("DOMContentLoaded", init);

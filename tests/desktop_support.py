@@ -1,0 +1,76 @@
+"""Browser-side helpers for the /desktop tests: launch Debian's chromium through Playwright,
+record every byte the page receives, and scan text for card data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OUTPUT_ROOT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+@dataclass
+class NetworkLog:
+    """Everything the page received: HTTP response bodies and WebSocket frames."""
+
+    responses: list[tuple[str, bytes]] = field(default_factory=list)
+    frames: list[str] = field(default_factory=list)
+
+    def attach(self, page) -> None:
+        def on_response(response) -> None:
+            try:
+                self.responses.append((response.url, response.body()))
+            except Exception:  # redirects and aborted requests have no body
+                self.responses.append((response.url, b""))
+
+        def on_websocket(ws) -> None:
+            ws.on("framereceived", lambda payload: self.frames.append(_text(payload)))
+            ws.on("framesent", lambda payload: self.frames.append(_text(payload)))
+
+        page.on("response", on_response)
+        page.on("websocket", on_websocket)
+
+    def texts(self) -> list[str]:
+        return [body.decode("utf-8", "replace") for _, body in self.responses] + self.frames
+
+
+def _text(payload: str | bytes) -> str:
+    return payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+
+
+def card_data_found(text: str, pan: str, expiry: str, cvv: str) -> list[str]:
+    """Which of the card's values appear in `text` (PAN in any grouping, expiry, CVV)."""
+    found = []
+    digits_only = re.sub(r"[\s\-]", "", text)
+    if pan in digits_only or pan[:6] + pan[6:12] in digits_only:
+        found.append("pan")
+    mm, yy = expiry[:2], expiry[2:]
+    alone = r"(?<![0-9A-Za-z.]){}(?![0-9A-Za-z.])"  # a value on its own, not inside a number
+    if re.search(alone.format(expiry), text) or re.search(rf"{mm}\s*/\s*(20)?{yy}", text):
+        found.append("expiry")
+    if re.search(alone.format(cvv), text):
+        found.append("cvv")
+    return found
+
+
+@contextmanager
+def chromium_page(output: Path) -> Iterator[tuple[object, NetworkLog]]:
+    """A fresh page in headless chromium, with its network log."""
+    from playwright.sync_api import sync_playwright
+
+    output.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 560, "height": 760})
+            log = NetworkLog()
+            log.attach(page)
+            yield page, log
+        finally:
+            browser.close()

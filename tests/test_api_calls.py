@@ -1,0 +1,186 @@
+"""Call and capture control over real HTTP: listing, visibility, capture start/restart/cancel
+and the 4xx JSON errors for everything a client can get wrong."""
+
+from __future__ import annotations
+
+import pytest
+from api_support import TEST_PAN, http, make_jwt, running_api
+
+CAPTURE = {"amount": "12.50", "currency": "GBP", "reference": "INV-1001"}
+
+
+@pytest.fixture(scope="module")
+def api():
+    with running_api() as api:
+        yield api
+
+
+@pytest.fixture
+def agent():
+    return make_jwt("agent-1")
+
+
+def field_of(capture, name):
+    return next(f for f in capture["fields"] if f["field"] == name)
+
+
+def start(api, cid, token, body=CAPTURE):
+    return http("POST", f"{api.url}/api/calls/{cid}/capture", token, body)
+
+
+def test_agent_lists_only_the_calls_bound_to_it(api, agent):
+    mine, theirs = api.call("agent-1"), api.call("agent-2")
+    ids = {c["id"] for c in http("GET", f"{api.url}/api/calls", agent).json()["calls"]}
+    assert mine in ids and theirs not in ids
+
+
+def test_supervisor_lists_every_call(api):
+    mine, theirs = api.call("agent-1"), api.call("agent-2")
+    reply = http("GET", f"{api.url}/api/calls", make_jwt("sup-1", "supervisor"))
+    ids = {c["id"] for c in reply.json()["calls"]}
+    assert {mine, theirs} <= ids
+
+
+def test_call_state_names_agent_and_state(api, agent):
+    cid = api.call("agent-1")
+    call = http("GET", f"{api.url}/api/calls/{cid}", agent).json()
+    assert (call["id"], call["agent"], call["state"], call["capture"]) == (
+        cid, "agent-1", "connected", None)
+
+
+def test_call_of_another_agent_is_not_found(api, agent):
+    cid = api.call("agent-2")
+    reply = http("GET", f"{api.url}/api/calls/{cid}", agent)
+    assert reply.status == 404 and reply.json()["error"]["code"] == "unknown_call"
+
+
+def test_unknown_call_is_404_json(api, agent):
+    reply = http("GET", f"{api.url}/api/calls/does-not-exist", agent)
+    assert reply.status == 404 and reply.json()["error"]["code"] == "unknown_call"
+
+
+def test_start_capture_returns_201_with_public_status(api, agent):
+    cid = api.call()
+    reply = start(api, cid, agent)
+    assert reply.status == 201
+    capture = reply.json()["capture"]
+    assert capture["state"] == "collecting" and capture["reference"] == "INV-1001"
+
+
+def test_double_start_is_409(api, agent):
+    cid = api.call()
+    start(api, cid, agent)
+    reply = start(api, cid, agent)
+    assert reply.status == 409 and reply.json()["error"]["code"] == "capture_conflict"
+
+
+def test_capture_on_ended_call_is_409(api, agent):
+    cid = api.call()
+    api.registry.end_call(cid)
+    reply = start(api, cid, agent)
+    assert reply.status == 409 and reply.json()["error"]["code"] == "call_ended"
+
+
+def test_malformed_json_is_400(api, agent):
+    cid = api.call()
+    reply = http("POST", f"{api.url}/api/calls/{cid}/capture", agent, raw=b'{"amount": ')
+    assert reply.status == 400 and reply.json()["error"]["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize("body", [
+    {**CAPTURE, "amount": 12.5},
+    {**CAPTURE, "amount": "-1"},
+    {**CAPTURE, "amount": "0"},
+    {**CAPTURE, "currency": "pounds"},
+    {**CAPTURE, "reference": ""},
+    {**CAPTURE, "fields": "pan"},
+    {**CAPTURE, "fields": ["pan", "pan"]},
+    {**CAPTURE, "fields": ["iban"]},
+    {**CAPTURE, "extra": 1},
+    ["not", "an", "object"],
+], ids=["number-amount", "negative", "zero", "currency", "empty-ref", "fields-string",
+        "dup-fields", "unknown-field", "extra-key", "array-body"])
+def test_wrong_types_are_400(api, agent, body):
+    reply = start(api, api.call(), agent, body)
+    assert reply.status == 400 and reply.json()["error"]["code"] == "invalid_request"
+
+
+def test_reference_holding_a_card_number_is_refused(api, agent):
+    reply = start(api, api.call(), agent, {**CAPTURE, "reference": f"card {TEST_PAN}"})
+    assert reply.status == 400
+    assert TEST_PAN not in reply.body.decode()
+
+
+def test_oversize_body_is_413(api, agent):
+    reply = http("POST", f"{api.url}/api/calls/{api.call()}/capture", agent,
+                 raw=b'{"reference": "' + b"x" * 10000 + b'"}')
+    assert reply.status == 413
+
+
+def test_supervisor_cannot_start_a_capture(api):
+    reply = start(api, api.call("agent-1"), make_jwt("sup-1", "supervisor"))
+    assert reply.status == 403 and reply.json()["error"]["code"] == "forbidden"
+
+
+def test_agent_cannot_start_capture_on_another_agents_call(api, agent):
+    reply = start(api, api.call("agent-2"), agent)
+    assert reply.status == 404
+
+
+def test_keyed_digits_show_as_masked_progress_in_call_state(api, agent):
+    cid = api.call()
+    start(api, cid, agent)
+    api.key(cid, TEST_PAN[:6])
+    capture = http("GET", f"{api.url}/api/calls/{cid}/capture", agent).json()["capture"]
+    pan = field_of(capture, "pan")
+    assert pan["entered"] == 6 and set(pan["display"]) <= {"•", " "}
+
+
+def test_restart_field_clears_its_progress(api, agent):
+    cid = api.call()
+    start(api, cid, agent)
+    api.key(cid, "4111")
+    reply = http("POST", f"{api.url}/api/calls/{cid}/capture/restart", agent, {"field": "pan"})
+    assert reply.status == 200 and field_of(reply.json()["capture"], "pan")["entered"] == 0
+
+
+def test_restart_without_capture_is_409(api, agent):
+    reply = http("POST", f"{api.url}/api/calls/{api.call()}/capture/restart", agent,
+                 {"field": "pan"})
+    assert reply.status == 409
+
+
+def test_restart_of_unknown_field_is_400(api, agent):
+    cid = api.call()
+    start(api, cid, agent)
+    reply = http("POST", f"{api.url}/api/calls/{cid}/capture/restart", agent, {"field": "pin"})
+    assert reply.status == 400
+
+
+def test_cancel_ends_the_capture_and_allows_a_new_one(api, agent):
+    cid = api.call()
+    start(api, cid, agent)
+    cancelled = http("DELETE", f"{api.url}/api/calls/{cid}/capture", agent)
+    assert cancelled.status == 200 and cancelled.json()["capture"]["state"] == "cancelled"
+    assert start(api, cid, agent).status == 201
+
+
+def test_cancel_without_capture_is_409(api, agent):
+    reply = http("DELETE", f"{api.url}/api/calls/{api.call()}/capture", agent)
+    assert reply.status == 409
+
+
+def test_unknown_path_is_404_json(api, agent):
+    reply = http("GET", f"{api.url}/api/nothing-here", agent)
+    assert reply.status == 404 and reply.json()["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_405_json_with_allow(api, agent):
+    reply = http("PUT", f"{api.url}/api/calls", agent, {})
+    assert reply.status == 405 and "GET" in reply.headers["Allow"]
+    assert reply.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_api_responses_are_not_cached(api, agent):
+    reply = http("GET", f"{api.url}/api/calls", agent)
+    assert reply.headers["Cache-Control"] == "no-store"

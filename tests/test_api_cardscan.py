@@ -1,0 +1,93 @@
+"""Every byte the desktop receives during a full payment (HTTP bodies and headers, WebSocket
+frames, SSE, /metrics) is scanned: no PAN, expiry or CVV may appear in it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+
+from api_support import (
+    KEYED_CARD,
+    TEST_CVV,
+    TEST_EXPIRY,
+    TEST_PAN,
+    make_jwt,
+    running_api,
+    http,
+    ws_collect,
+)
+from desktop_support import card_data_found
+
+from masker.api.views import public_event
+
+
+def _sse_lines(url: str, token: str, sink: list[str], stop: threading.Event) -> None:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        while not stop.is_set():
+            line = resp.readline().decode()
+            if not line:
+                return
+            sink.append(line)
+            if '"type": "handoff"' in line:
+                return
+
+
+def test_no_card_data_in_anything_sent_to_the_desktop():
+    seen: list[str] = []
+    with running_api() as api:
+        token = make_jwt("agent-1")
+        cid = api.call("agent-1")
+
+        def get(path: str) -> None:
+            reply = http("GET", f"{api.url}{path}", token)
+            headers = {k: v for k, v in reply.headers.items() if k != "Content-Length"}
+            seen.append(json.dumps(headers) + reply.body.decode())
+
+        started = http("POST", f"{api.url}/api/calls/{cid}/capture", token,
+                       {"amount": "42.00", "currency": "GBP", "reference": "SCAN-1"})
+        seen.append(started.body.decode())
+        sse: list[str] = []
+        stop = threading.Event()
+        reader = threading.Thread(target=_sse_lines, daemon=True, args=(
+            f"{api.url}/api/calls/{cid}/events", token, sse, stop))
+        reader.start()
+
+        def key_and_poll() -> None:
+            for i, d in enumerate(KEYED_CARD):
+                api.key(cid, d)
+                if i % 4 == 0:
+                    get(f"/api/calls/{cid}")
+                    get(f"/api/calls/{cid}/capture")
+
+        frames = asyncio.run(ws_collect(
+            api.url.replace("http", "ws") + f"/api/calls/{cid}/feed", token,
+            lambda m: any(x.get("type") == "handoff" for x in m), on_open=key_and_poll))
+        reader.join(10)
+        stop.set()
+        for path in ("/api/calls", f"/api/calls/{cid}", f"/api/calls/{cid}/capture", "/metrics"):
+            get(path)
+    seen += [json.dumps(f, ensure_ascii=False) for f in frames] + sse
+    assert any('"type": "handoff"' in line for line in sse), "SSE should have seen the payment"
+    assert any(f.get("type") == "token" for f in frames)
+    leaks = [(i, kind) for i, text in enumerate(seen)
+             for kind in card_data_found(text, TEST_PAN, TEST_EXPIRY, TEST_CVV)]
+    assert leaks == []
+
+
+def test_public_event_drops_a_stray_pan_whatever_key_carries_it():
+    event = {"event": "progress", "field": "pan", "note": f"card {TEST_PAN}", "entered": 16}
+    assert public_event(event) == {"type": "progress", "field": "pan", "note": None, "entered": 16}
+
+
+def test_public_event_drops_card_field_values_and_secret_keys():
+    event = {"type": "progress", "cvv": TEST_CVV, "expiry": TEST_EXPIRY, "digits": "12",
+             "value": "4", "fields": [{"field": "cvv", "entered": 3}]}
+    assert public_event(event) == {"type": "progress", "fields": [{"field": "cvv", "entered": 3}]}
+
+
+def test_public_event_keeps_a_format_preserving_token_that_fails_luhn():
+    fpe = "4111119482731112"  # keeps BIN and last four, fails Luhn by design
+    assert public_event({"event": "token", "token": fpe})["token"] == fpe

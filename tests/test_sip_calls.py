@@ -1,0 +1,213 @@
+"""Call flows through `masker serve`: a scripted trunk UAC and PBX UAS around the service."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from serve_support import Served
+from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
+
+
+@pytest.fixture
+def served(tmp_path):
+    s = Served(tmp_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def caller():
+    ep = SipEndpoint("caller")
+    yield ep
+    ep.close()
+
+
+class Call:
+    """Trunk-side dialog state for one scripted call."""
+
+    def __init__(self, served: Served, caller: SipEndpoint, user: str = "agent1"):
+        self.served, self.caller = served, caller
+        self.uri = served.uri(user)
+        self.call_id = secrets.token_hex(8) + "@test"
+        self.tag = secrets.token_hex(4)
+        self.to_tag: str | None = None
+
+    def invite(self, body: str | None = None, extra: str = "") -> None:
+        if body is None:
+            body = sdp_offer(40000)
+        self.caller.send_raw(
+            self.caller.request("INVITE", self.uri, call_id=self.call_id, from_tag=self.tag,
+                                body=body, extra=extra), self.served.addr)
+
+    def ack(self, resp) -> None:
+        self.to_tag = resp.tag("To")
+        self.caller.send_raw(ack_for(self.caller, resp, self.uri, self.call_id, self.tag),
+                             self.served.addr)
+
+    def in_dialog(self, method: str, body: str = "", ctype: str = "application/sdp") -> None:
+        self.caller.send_raw(
+            self.caller.request(method, self.uri, call_id=self.call_id, from_tag=self.tag,
+                                to_tag=self.to_tag, body=body, ctype=ctype), self.served.addr)
+
+
+def connect(served: Served, caller: SipEndpoint, extra: str = ""):
+    """INVITE -> PBX 180/200 -> ACK; returns (call, pbx-side INVITE)."""
+    call = Call(served, caller)
+    call.invite(extra=extra)
+    inv = served.pbx.expect("INVITE")
+    served.pbx.reply(inv, 180, to_tag="pbx1")
+    assert caller.expect(180).code == 180
+    served.pbx.reply(inv, 200, body=sdp_offer(41000, "0 101"), to_tag="pbx1")
+    ok = caller.expect(200)
+    call.ack(ok)
+    served.pbx.expect("ACK")
+    return call, inv
+
+
+def test_invite_reaches_pbx_with_its_own_call_id_and_the_dialled_user(served, caller):
+    call = Call(served, caller, user="agent7")
+    call.invite()
+    inv = served.pbx.expect("INVITE")
+    assert inv.header("Call-ID") != call.call_id
+    assert inv.uri.startswith("sip:agent7@")
+
+
+def test_offer_to_pbx_is_anchored_on_masker_ports_with_maskable_codecs_only(served, caller):
+    call = Call(served, caller)
+    call.invite(sdp_offer(40000, "18 0 8 96 101"))
+    inv = served.pbx.expect("INVITE")
+    addr, port, fmts, _ = sdp_media(inv.body)
+    assert addr == HOST
+    assert served.rtp_min <= port <= served.rtp_max
+    assert fmts == ["0", "8", "101"]
+
+
+def test_answer_to_caller_is_anchored_on_another_masker_port(served, caller):
+    call = Call(served, caller)
+    call.invite()
+    inv = served.pbx.expect("INVITE")
+    served.pbx.reply(inv, 200, body=sdp_offer(41000, "0 101"), to_tag="pbx1")
+    ok = caller.expect(200)
+    addr, port, fmts, _ = sdp_media(ok.body)
+    assert addr == HOST
+    assert served.rtp_min <= port <= served.rtp_max
+    assert port != sdp_media(inv.body)[1]
+    assert fmts == ["0", "101"]
+
+
+def test_caller_bye_is_relayed_to_the_pbx(served, caller):
+    call, _ = connect(served, caller)
+    call.in_dialog("BYE")
+    bye = served.pbx.expect("BYE")
+    served.pbx.reply(bye, 200)
+    assert caller.expect(200).method == "BYE"
+
+
+def test_pbx_bye_is_relayed_to_the_caller(served, caller):
+    call, inv = connect(served, caller)
+    pbx = served.pbx
+    pbx.send_raw(pbx.request("BYE", inv.header("Contact").strip("<>"), call_id=inv.header("Call-ID"),
+                             from_tag="pbx1", to_tag=inv.tag("From"), cseq=1,
+                             via=None), served.addr)
+    bye = caller.expect("BYE")
+    caller.reply(bye, 200)
+    assert pbx.expect(200).method == "BYE"
+
+
+def test_pbx_busy_is_relayed_to_the_caller(served, caller):
+    call = Call(served, caller)
+    call.invite()
+    inv = served.pbx.expect("INVITE")
+    served.pbx.reply(inv, 486, to_tag="pbx1")
+    assert caller.expect(486).code == 486
+
+
+def test_cancel_before_answer_reaches_the_pbx(served, caller):
+    call = Call(served, caller)
+    via = caller.via()
+    caller.send_raw(caller.request("INVITE", call.uri, call_id=call.call_id, from_tag=call.tag,
+                                   body=sdp_offer(40000), via=via, cseq=1), served.addr)
+    inv = served.pbx.expect("INVITE")
+    served.pbx.reply(inv, 180, to_tag="pbx1")
+    caller.expect(180)
+    caller.send_raw(caller.request("CANCEL", call.uri, call_id=call.call_id, from_tag=call.tag,
+                                   via=via, cseq=1), served.addr)
+    cancel = served.pbx.expect("CANCEL")
+    served.pbx.reply(cancel, 200)
+    served.pbx.reply(inv, 487, to_tag="pbx1")
+    assert caller.expect(487).code == 487
+
+
+def test_offer_without_maskable_codec_gets_488(served, caller):
+    call = Call(served, caller)
+    call.invite(sdp_offer(40000, "18 9"))
+    assert caller.expect(488).code == 488
+    assert served.pbx.no_message(0.5)
+
+
+def test_malformed_sdp_gets_400(served, caller):
+    call = Call(served, caller)
+    call.invite("v=0\r\nthis is not sdp\r\n")
+    assert caller.expect(400).code == 400
+
+
+def test_options_outside_a_dialog_is_answered_with_allow(served, caller):
+    caller.send_raw(caller.request("OPTIONS", served.uri("masker"), call_id="opt@test",
+                                   from_tag="o1"), served.addr)
+    resp = caller.expect(200)
+    assert "INVITE" in resp.header("Allow") and "UPDATE" not in resp.header("Allow")
+
+
+def test_update_in_dialog_gets_501_with_allow_and_the_call_survives(served, caller):
+    call, _ = connect(served, caller)
+    call.in_dialog("UPDATE", body=sdp_offer(40000))
+    resp = caller.expect(501)
+    assert "INFO" in resp.header("Allow")
+    assert "timer" not in resp.header("Supported")
+    call.in_dialog("BYE")
+    bye = served.pbx.expect("BYE")
+    served.pbx.reply(bye, 200)
+    assert caller.expect(200).method == "BYE"
+
+
+def test_unknown_method_outside_dialog_gets_501(served, caller):
+    caller.send_raw(caller.request("FOO", served.uri("x"), call_id="foo@test", from_tag="f"),
+                    served.addr)
+    resp = caller.expect(501)
+    assert resp.header("Allow")
+
+
+def test_dtmf_info_is_answered_and_not_forwarded(served, caller):
+    call, _ = connect(served, caller)
+    call.in_dialog("INFO", body="Signal=5\r\nDuration=160\r\n", ctype="application/dtmf-relay")
+    assert caller.expect(200).method == "INFO"
+    assert served.pbx.no_message(0.7)
+
+
+def test_reinvite_hold_is_relayed_with_masker_address(served, caller):
+    call, _ = connect(served, caller)
+    call.in_dialog("INVITE", body=sdp_offer(40000, "0 101", extra="a=sendonly\r\n", version=2))
+    reinv = served.pbx.expect("INVITE")
+    addr, port, _, attrs = sdp_media(reinv.body)
+    assert addr == HOST and "sendonly" in attrs
+    served.pbx.reply(reinv, 200, body=sdp_offer(41000, "0 101", extra="a=recvonly\r\n",
+                                                  version=2))
+    ok = caller.expect(200)
+    assert "recvonly" in sdp_media(ok.body)[3]
+
+
+def test_pass_through_headers_reach_the_pbx(served, caller):
+    call = Call(served, caller)
+    call.invite(extra="P-Asserted-Identity: <sip:+441234@example.com>\r\nUser-Agent: trunk-x")
+    inv = served.pbx.expect("INVITE")
+    assert "+441234" in inv.header("P-Asserted-Identity")
+    assert inv.header("User-Agent") == "trunk-x"
+
+
+def test_service_logs_call_events_with_both_call_ids(served, caller):
+    call, inv = connect(served, caller)
+    line = served.wait_log("call.connected", trunk_call_id=call.call_id)
+    invite = served.wait_log("call.invite", trunk_call_id=call.call_id)
+    assert invite["agent_call_id"] == inv.header("Call-ID")
+    assert line["call"] == invite["call"]

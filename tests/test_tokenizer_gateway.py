@@ -1,0 +1,114 @@
+"""The HTTPS JSON adapter against a local PSP over real TLS on 127.0.0.1."""
+
+import asyncio
+
+import pytest
+from psp_server import make_tls_material, running_psp
+from tokenizer_support import SCAN_CVV, SCAN_EXPIRY, SCAN_PAN, sd
+
+from tokenizer.gateway import ChargeRequest, HttpsJsonGateway
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    return make_tls_material(tmp_path_factory.mktemp("psp-tls"))
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory):
+    return make_tls_material(tmp_path_factory.mktemp("other-tls"), "some other CA")
+
+
+def request():
+    return ChargeRequest(pan=sd(SCAN_PAN), expiry=sd(SCAN_EXPIRY), cvv=sd(SCAN_CVV),
+                         amount_minor=1250, currency="GBP", reference="order-42", token="tok_x")
+
+
+def charge(tls, behaviour="approve", ca_file=None, timeout_s=5.0):
+    async def go():
+        async with running_psp(tls, behaviour) as psp:
+            gw = HttpsJsonGateway(psp.url, ca_file=ca_file or tls.ca_file, timeout_s=timeout_s)
+            return await gw.charge(request()), psp
+
+    return asyncio.run(go())
+
+
+def test_approval_returns_the_psp_token_and_authorisation(tls):
+    result, _ = charge(tls)
+    assert (result.status, result.psp_token, result.authorisation) == (
+        "approved", "psp_tok_1", "AUTH0001")
+
+
+def test_psp_receives_the_card_amount_and_reference(tls):
+    _, psp = charge(tls)
+    body = psp.requests[0]
+    assert (body["pan"], body["expiry_month"], body["expiry_year"], body["cvv"]) == (
+        SCAN_PAN, "08", "2039", SCAN_CVV)
+    assert (body["amount"], body["currency"], body["reference"]) == (1250, "GBP", "order-42")
+
+
+def test_certificate_from_an_untrusted_ca_is_refused(tls, other_ca):
+    result, psp = charge(tls, ca_file=other_ca.ca_file)
+    assert result.reason == "tls_verification_failed" and result.retryable and not psp.requests
+
+
+def test_system_trust_store_does_not_trust_the_test_ca(tls):
+    async def go():
+        async with running_psp(tls) as psp:
+            return await HttpsJsonGateway(psp.url).charge(request()), psp
+
+    result, psp = asyncio.run(go())
+    assert result.reason == "tls_verification_failed" and not psp.requests
+
+
+def test_plain_http_endpoint_is_refused():
+    with pytest.raises(ValueError):
+        HttpsJsonGateway("http://127.0.0.1:9/charge")
+
+
+def test_timeout_is_a_retryable_failure(tls):
+    result, _ = charge(tls, "slow:0.8", timeout_s=0.2)
+    assert (result.status, result.reason, result.retryable) == ("failed", "timeout", True)
+
+
+def test_4xx_is_a_retryable_failure(tls):
+    result, _ = charge(tls, "status:400")
+    assert (result.reason, result.http_status, result.retryable) == ("psp_rejected_request", 400,
+                                                                     True)
+
+
+def test_5xx_is_a_retryable_failure(tls):
+    result, _ = charge(tls, "status:503")
+    assert (result.reason, result.retryable) == ("psp_server_error", True)
+
+
+def test_malformed_json_is_a_retryable_failure(tls):
+    result, _ = charge(tls, "bad_json")
+    assert (result.reason, result.retryable) == ("bad_response", True)
+
+
+def test_json_that_is_not_an_answer_is_a_retryable_failure(tls):
+    result, _ = charge(tls, "not_object")
+    assert (result.reason, result.retryable) == ("bad_response", True)
+
+
+def test_decline_is_final_not_retryable(tls):
+    result, _ = charge(tls, "decline")
+    assert (result.status, result.reason, result.retryable) == (
+        "declined", "insufficient_funds", False)
+
+
+def test_connection_refused_is_a_retryable_failure(tls):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = asyncio.run(HttpsJsonGateway(f"https://127.0.0.1:{port}/charge",
+                                          ca_file=tls.ca_file).charge(request()))
+    assert (result.reason, result.retryable) == ("connection_error", True)
+
+
+def test_request_repr_holds_no_card_data():
+    text = repr(request())
+    assert SCAN_PAN not in text and SCAN_EXPIRY not in text and SCAN_CVV not in text
