@@ -11,8 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.goertzel import HopFeatures
+from dsp.goertzel import COL_HZ, ROW_HZ, HopFeatures
 from dsp.tonegen import DBM0_PEAK
+
+
+#: Relative distance from an exact octave below which a row/column pair is a harmonic.
+OCTAVE_TOLERANCE = 0.008
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,8 @@ class Limits:
     # Near full scale the two tones' sum clips in G.711 and spreads energy into
     # distortion products, so loud windows get a lower purity floor.
     loud_dbm0: float = -3.0
-    loud_min_purity: float = 0.4
-    loud_runner_up_db: float = -5.0
+    loud_min_purity: float = 0.33
+    loud_runner_up_db: float = -2.0
 
 
 STRICT = Limits(
@@ -49,8 +53,8 @@ CANDIDATE = Limits(
     min_purity=0.6,
     max_runner_up_db=-5.0,
     max_harmonic_db=-6.0,
-    loud_min_purity=0.3,
-    loud_runner_up_db=-3.0,
+    loud_min_purity=0.25,
+    loud_runner_up_db=-1.0,
 )
 
 
@@ -75,6 +79,10 @@ def classify(f: HopFeatures, limits: Limits, window: int) -> np.ndarray:
     )
     ok &= (f.row_runner_up <= runner * r) & (f.col_runner_up <= runner * c)
     ok &= f.col_harmonic <= c * 10 ** (limits.max_harmonic_db / 10)
+    # No DTMF pair is an octave (column/row ratios are 1.28..2.34 but never near 2):
+    # a voiced sound and its own second harmonic is.
+    ratio = COL_HZ[f.col] * (1 + f.col_error) / (ROW_HZ[f.row] * (1 + f.row_error))
+    ok &= np.abs(ratio - 2.0) > 2.0 * OCTAVE_TOLERANCE
     codes[f.calls, f.hops] = np.where(ok, f.row * 4 + f.col, -1)
     return codes
 

@@ -11,6 +11,8 @@ window is the edge itself once shifted by the window's centre delay.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 PRESENT_FRACTION = 0.5
@@ -21,12 +23,17 @@ def _moving_average(z: np.ndarray, width: int) -> np.ndarray:
     return (c[..., width:] - c[..., :-width]) / width
 
 
+@lru_cache(maxsize=64)
+def _phasor(freq: float, rate: int, n: int) -> np.ndarray:
+    return np.exp(-2j * np.pi * freq / rate * np.arange(n))
+
+
 def envelopes(seg: np.ndarray, freqs: tuple[float, float], rate: int) -> np.ndarray:
     """(2, len(seg)) amplitude envelopes centred on each sample (0 where undefined)."""
     half = rate // 200
-    n = np.arange(len(seg))
-    w = 2 * np.pi * np.asarray(freqs, float)[:, None] / rate
-    z = seg[None, :] * np.exp(-1j * w * n[None, :])
+    n = len(seg)
+    size = max(rate, 1 << int(n - 1).bit_length())
+    z = seg[None, :] * np.stack([_phasor(float(f), rate, size)[:n] for f in freqs])
     tri = _moving_average(_moving_average(z, half), half)
     env = np.zeros((2, len(seg)))
     if tri.shape[-1] > 0:

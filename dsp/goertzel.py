@@ -24,7 +24,9 @@ ROW_HZ = np.array([697.0, 770.0, 852.0, 941.0])
 COL_HZ = np.array([1209.0, 1336.0, 1477.0, 1633.0])
 KEYS = "123A456B789C*0#D"
 SUBBLOCKS_PER_WINDOW = 4
-_FREQS = np.concatenate([ROW_HZ, COL_HZ, 2 * COL_HZ])
+#: Precise dial tone, measured so that it does not count against a key's purity.
+DIAL_HZ = np.array([350.0, 440.0])
+_FREQS = np.concatenate([ROW_HZ, COL_HZ, 2 * COL_HZ, DIAL_HZ])
 _N_FREQS = len(_FREQS)
 
 
@@ -49,7 +51,7 @@ class HopFeatures:
     row_runner_up: np.ndarray  # energy of the second strongest row filter
     col_runner_up: np.ndarray
     col_harmonic: np.ndarray  # energy at twice the column frequency
-    total: np.ndarray  # total energy of the window
+    total: np.ndarray  # total energy of the window, less any dial tone in it
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -74,15 +76,18 @@ class GoertzelBank:
         self.window = self.sub * SUBBLOCKS_PER_WINDOW
         n = np.arange(self.sub)
         w = 2 * np.pi * _FREQS / sample_rate
-        self._basis = np.concatenate([np.cos(np.outer(n, w)), -np.sin(np.outer(n, w))], axis=1)
-        # Rotation that puts sub-block m of a window on the phase reference of sub-block 0.
-        self._rot = np.exp(-1j * np.outer(np.arange(SUBBLOCKS_PER_WINDOW), w * self.sub))
+        basis = np.concatenate([np.cos(np.outer(n, w)), -np.sin(np.outer(n, w))], axis=1)
+        self._basis = basis.astype(np.float32)
+        # Sub-block k of the stream is rotated by exp(-j w sub k): its DFT then shares one
+        # phase reference with its neighbours and a window is a plain sum of sub-blocks.
+        self._phase_step = w * self.sub
+        self._count = 0  # sub-blocks so far (shared: every call gets the same samples per tick)
         self._half_seconds = 2 * self.sub / sample_rate
         gate_peak = _ZERO_DBM0_PEAK * 10 ** (GATE_LEVEL_DBM0 / 20)
         self._gate_floor = gate_peak**2 / 2 * self.window
-        self._hist = np.zeros((n_calls, SUBBLOCKS_PER_WINDOW - 1, _N_FREQS), complex)
-        self._hist_energy = np.zeros((n_calls, SUBBLOCKS_PER_WINDOW - 1))
-        self._rest = np.zeros((n_calls, 0))
+        self._hist = np.zeros((n_calls, SUBBLOCKS_PER_WINDOW - 1, _N_FREQS), np.complex64)
+        self._hist_energy = np.zeros((n_calls, SUBBLOCKS_PER_WINDOW - 1), np.float32)
+        self._rest = np.zeros((n_calls, 0), np.float32)
         self.samples_in = np.zeros(n_calls, np.int64)
 
     def reset(self, call: int) -> None:
@@ -95,7 +100,7 @@ class GoertzelBank:
 
     def process(self, frames: np.ndarray) -> HopFeatures:
         """Feed (calls, n) samples; returns features of the hops they complete."""
-        frames = np.asarray(frames, dtype=np.float64)
+        frames = np.asarray(frames, dtype=np.float32)
         end0 = self.samples_in - self._rest.shape[1]
         x = np.concatenate([self._rest, frames], axis=1) if self._rest.shape[1] else frames
         n_sub = x.shape[1] // self.sub
@@ -104,7 +109,10 @@ class GoertzelBank:
         self.samples_in = self.samples_in + frames.shape[1]
         blocks = x[:, :used].reshape(self.n_calls, n_sub, self.sub)
         prod = blocks @ self._basis
-        spec = prod[..., :_N_FREQS] + 1j * prod[..., _N_FREQS:]
+        k = self._count + np.arange(n_sub)
+        self._count += n_sub
+        turn = np.exp(-1j * np.outer(k, self._phase_step)).astype(np.complex64)
+        spec = (prod[..., :_N_FREQS] + 1j * prod[..., _N_FREQS:]) * turn
         energy = np.einsum("cbs,cbs->cb", blocks, blocks)
         spec = np.concatenate([self._hist, spec], axis=1)
         energy = np.concatenate([self._hist_energy, energy], axis=1)
@@ -114,23 +122,23 @@ class GoertzelBank:
         return self._features(spec, energy, n_sub, ends)
 
     def _features(self, spec, energy, n_sub, ends) -> HopFeatures:
-        segs = [spec[:, i : i + n_sub] * self._rot[i] for i in range(SUBBLOCKS_PER_WINDOW)]
-        coherent = segs[0] + segs[1] + segs[2] + segs[3]
-        total = energy[:, :n_sub] + energy[:, 1 : n_sub + 1] + energy[:, 2 : n_sub + 2]
-        total = total + energy[:, 3 : n_sub + 3]
-        power = (coherent.real**2 + coherent.imag**2) * (2.0 / self.window)
+        pairs = spec[:, :-1] + spec[:, 1:]  # pairs[j] = sub-blocks j, j+1
+        first, second = pairs[:, :n_sub], pairs[:, 2 : n_sub + 2]
+        coherent = first + second
+        e2 = energy[:, :-1] + energy[:, 1:]
+        total = (e2[:, :n_sub] + e2[:, 2 : n_sub + 2]).astype(np.float64)
+        power = (coherent.real**2 + coherent.imag**2) * np.float32(2.0 / self.window)
+        total = np.maximum(total - power[..., 12] - power[..., 13], 0.5 * total)
         r_max = power[..., :4].max(-1)
         c_max = power[..., 4:8].max(-1)
         gate = (np.minimum(r_max, c_max) >= self._gate_floor) & (r_max + c_max >= GATE_SHARE * total)
         ci, hi = np.nonzero(gate)
-        p = power[ci, hi]
+        p = power[ci, hi].astype(np.float64)
         rows, cols = p[:, :4], p[:, 4:8]
         r = rows.argmax(-1)
         c = cols.argmax(-1)
         k = np.arange(len(ci))
-        first = segs[0][ci, hi] + segs[1][ci, hi]
-        second = segs[2][ci, hi] + segs[3][ci, hi]
-        adv = second * np.conj(first)
+        adv = second[ci, hi] * np.conj(first[ci, hi])
         r_hz = np.angle(adv[k, r]) / (2 * np.pi * self._half_seconds)
         c_hz = np.angle(adv[k, 4 + c]) / (2 * np.pi * self._half_seconds)
         return HopFeatures(

@@ -292,6 +292,7 @@ class Registry:
         subs = self._subs(call_id)
         self._emit(subs, {"type": "capture", "call_id": call_id, "event": event})
         kind = event.get("event") if isinstance(event, dict) else None
+        log.info("capture.event", call=call_id, kind=kind)
         if kind == "token":
             metrics.CAPTURES_COMPLETED.inc()
         elif kind in _FAILURES:

@@ -145,6 +145,7 @@ class Service:
 
         Signal(_signal.SIGTERM, self.drain)
         Signal(_signal.SIGINT, self.drain)
+        Signal(_signal.SIGUSR1, self._log_stats)
         Timeout(registry.poll, 1.0, -1)
         Timeout(self._log_stats, STATS_INTERVAL_S, -1)
         log.info(
@@ -217,11 +218,13 @@ class Service:
 
     def _log_stats(self) -> None:
         stats = self.engine.snapshot()
-        stats.update({k: v for k, v in self.tm.counters.items()})
+        stats.update(self.tm.counters)
         log.info("stats", **stats)
 
     def _shutdown(self) -> None:
-        log.info("stopping", **self.engine.snapshot())
+        stats = self.engine.snapshot()
+        stats.update(self.tm.counters)
+        log.info("stopping", **stats)
         if self.api is not None:
             try:
                 self.api.stop()

@@ -60,17 +60,27 @@ def card_data_found(text: str, pan: str, expiry: str, cvv: str) -> list[str]:
 
 
 @contextmanager
-def chromium_page(output: Path) -> Iterator[tuple[object, NetworkLog]]:
-    """A fresh page in headless chromium, with its network log."""
+def chromium() -> Iterator[object]:
+    """Headless Debian chromium driven by Playwright, for one test module."""
     from playwright.sync_api import sync_playwright
 
-    output.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 560, "height": 760})
-            log = NetworkLog()
-            log.attach(page)
-            yield page, log
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_page(browser, output: Path) -> Iterator[tuple[object, NetworkLog]]:
+    """A fresh page in its own browser context (no shared storage), with its network log."""
+    output.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 560, "height": 700})
+    try:
+        page = context.new_page()
+        log = NetworkLog()
+        log.attach(page)
+        yield page, log
+    finally:
+        context.close()

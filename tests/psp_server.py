@@ -72,7 +72,8 @@ def make_tls_material(folder: Path, ca_name: str = "test PSP CA") -> TlsMaterial
 
 @dataclass
 class FakePsp:
-    """Behaviour: "approve", "decline", "status:<code>", "bad_json", "not_object", "slow:<s>"."""
+    """Behaviour: "approve", "decline", "status:<code>", "bad_json", "not_object",
+    "slow:<seconds>" or "echo_card"."""
 
     behaviour: str = "approve"
     requests: list[dict] = field(default_factory=list)
@@ -89,6 +90,10 @@ class FakePsp:
             return web.Response(text="{not json", content_type="application/json")
         if kind == "not_object":
             return web.json_response([1, 2, 3])
+        if kind == "echo_card":  # a broken PSP that puts the card number in its token
+            body = self.requests[-1]
+            return web.json_response({"status": "approved", "token": body["pan"],
+                                      "authorisation": "AUTH-echo"})
         if kind == "decline":
             return web.json_response({"status": "declined", "reason": "insufficient_funds"})
         n = len(self.requests)

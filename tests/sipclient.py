@@ -126,17 +126,25 @@ class SipEndpoint:
                 continue
             return msg
 
-    def expect(self, want: int | str, timeout: float = 3.0) -> SipMessage:
-        """The next message that is the wanted response code or request method."""
+    def expect(self, want: int | str, timeout: float = 3.0, call_id: str | None = None,
+               user: str | None = None) -> SipMessage:
+        """The next message that is the wanted response code or request method (of the
+        given Call-ID, or with the given Request-URI user); others are skipped, and
+        BYE/INFO requests of other dialogs are answered 200 so they stop retransmitting."""
         deadline = time.monotonic() + timeout
         while True:
             msg = self.recv(max(deadline - time.monotonic(), 0.01))
-            if (isinstance(want, int) and msg.is_response and msg.code == want) or (
+            mine = (call_id is None or msg.header("Call-ID") == call_id) and (
+                user is None or (not msg.is_response and msg.uri.startswith(f"sip:{user}@"))
+            )
+            if mine and ((isinstance(want, int) and msg.is_response and msg.code == want) or (
                 isinstance(want, str) and not msg.is_response and msg.method == want
-            ):
+            )):
                 return msg
-            if isinstance(want, str) and not msg.is_response and msg.method in ("BYE", "INFO"):
-                self.reply(msg, 200)  # answer what we do not wait for
+            if not msg.is_response and msg.method in ("BYE", "INFO") and (
+                not mine or msg.method != want
+            ):
+                self.reply(msg, 200)
 
     def no_message(self, timeout: float = 0.5) -> bool:
         try:

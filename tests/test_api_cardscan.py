@@ -13,9 +13,9 @@ from api_support import (
     TEST_CVV,
     TEST_EXPIRY,
     TEST_PAN,
+    http,
     make_jwt,
     running_api,
-    http,
     ws_collect,
 )
 from desktop_support import card_data_found

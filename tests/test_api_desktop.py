@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from api_support import running_api, http
+from api_support import http, running_api
 
 
 @pytest.fixture(scope="module")

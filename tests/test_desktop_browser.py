@@ -9,9 +9,32 @@ from pathlib import Path
 
 import pytest
 from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, make_jwt, running_api
-from desktop_support import CHROMIUM, OUTPUT_ROOT, card_data_found, chromium_page
+from desktop_support import CHROMIUM, OUTPUT_ROOT, card_data_found, chromium, chromium_page
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def api():
+    with running_api() as api:
+        yield api
+
+
+@pytest.fixture
+def panel(browser, api, request):
+    """The agent's panel, signed in through the URL fragment, and the agent's new call."""
+    output = OUTPUT_ROOT / request.node.name
+    with chromium_page(browser, output) as (page, net):
+        agent = f"agent-{request.node.name[-12:]}"
+        cid = api.call(agent)
+        page.goto(f"{api.url}/desktop#token={make_jwt(agent)}")
+        yield page, net, cid, output
 
 
 def key_slowly(api, cid: str, digits: str, gap_s: float = 0.03) -> threading.Thread:
@@ -33,59 +56,51 @@ def take_payment(page, amount: str = "42.00", reference: str = "INV-2024-001") -
     page.get_by_text("Caller is keying the card").wait_for()
 
 
-def test_agent_takes_a_payment_and_never_holds_the_card(request):
-    output = OUTPUT_ROOT / request.node.name
-    with running_api() as api, chromium_page(output) as (page, net):
-        cid = api.call("agent-7")
-        page.goto(f"{api.url}/desktop#token={make_jwt('agent-7')}")
-        take_payment(page)
+def test_agent_takes_a_payment_and_never_holds_the_card(api, panel):
+    page, net, cid, output = panel
+    take_payment(page)
 
-        key_slowly(api, cid, TEST_PAN[:6]).join()
-        pan_row = page.locator('li[data-field="pan"]')
-        pan_row.locator(".display", has_text="•••• ••").wait_for()
-        assert pan_row.locator(".count").inner_text() == "6 digits keyed"
-        assert page.locator("#brand").text_content() == "Visa"
+    key_slowly(api, cid, TEST_PAN[:6]).join()
+    pan_row = page.locator('li[data-field="pan"]')
+    pan_row.locator(".display", has_text="•••• ••").wait_for()
+    assert pan_row.locator(".count").inner_text() == "6 digits keyed"
+    assert page.locator("#brand").text_content() == "Visa"
 
-        key_slowly(api, cid, KEYED_CARD[6:]).join()
-        page.locator("#handoff", has_text="Approved").wait_for(timeout=10_000)
-        page.screenshot(path=str(output / "completed-panel.png"))
+    key_slowly(api, cid, KEYED_CARD[6:]).join()
+    page.locator("#handoff", has_text="Approved").wait_for(timeout=10_000)
+    page.screenshot(path=str(output / "completed-panel.png"))
 
-        marks = page.locator("li.field").evaluate_all("els => els.map(e => e.dataset.result)")
-        assert marks == ["ok", "ok", "ok"]
-        assert page.locator("#token").inner_text().startswith("tok_")
-        assert pan_row.locator(".display").inner_text().endswith("1111")
-        dom = page.content()
-        leaks = card_data_found(dom, TEST_PAN, TEST_EXPIRY, TEST_CVV)
-        leaks += [f"net:{x}" for t in net.texts() for x in card_data_found(t, TEST_PAN,
-                                                                          TEST_EXPIRY, TEST_CVV)]
+    marks = page.locator("li.field").evaluate_all("els => els.map(e => e.dataset.result)")
+    assert marks == ["ok", "ok", "ok"]
+    assert page.locator("#token").inner_text().startswith("tok_")
+    assert pan_row.locator(".display").inner_text().endswith("1111")
+    dom = page.content()
+    leaks = card_data_found(dom, TEST_PAN, TEST_EXPIRY, TEST_CVV)
+    leaks += [f"net:{x}" for t in net.texts() for x in card_data_found(t, TEST_PAN,
+                                                                      TEST_EXPIRY, TEST_CVV)]
     assert net.frames, "the page should have used the WebSocket feed"
     assert leaks == []
 
 
-def test_invalid_card_number_shows_a_cross_with_the_reason(request):
-    output = OUTPUT_ROOT / request.node.name
-    with running_api() as api, chromium_page(output) as (page, _):
-        cid = api.call("agent-7")
-        page.goto(f"{api.url}/desktop#token={make_jwt('agent-7')}")
-        take_payment(page)
-        key_slowly(api, cid, "4111111111111112#", gap_s=0.0).join()
-        reason = page.locator('li[data-field="pan"] .reason')
-        reason.wait_for()
-        assert reason.inner_text() == "card number fails check"
-        assert page.locator('li[data-field="pan"]').get_attribute("data-result") == "bad"
-        page.screenshot(path=str(output / "invalid-pan.png"))
+def test_invalid_card_number_shows_a_cross_with_the_reason(api, panel):
+    page, _, cid, output = panel
+    take_payment(page)
+    key_slowly(api, cid, "4111111111111112#", gap_s=0.0).join()
+    reason = page.locator('li[data-field="pan"] .reason')
+    reason.wait_for()
+    assert reason.inner_text() == "card number fails check"
+    assert page.locator('li[data-field="pan"]').get_attribute("data-result") == "bad"
+    page.screenshot(path=str(output / "invalid-pan.png"))
 
 
-def test_token_in_url_fragment_is_removed_from_the_address_bar(request):
-    with running_api() as api, chromium_page(OUTPUT_ROOT / request.node.name) as (page, _):
-        api.call("agent-7")
-        page.goto(f"{api.url}/desktop#token={make_jwt('agent-7')}")
-        page.get_by_role("button", name="Take payment").wait_for()
-        assert "#" not in page.url and "token" not in page.url
+def test_token_in_url_fragment_is_removed_from_the_address_bar(panel):
+    page = panel[0]
+    page.get_by_role("button", name="Take payment").wait_for()
+    assert "#" not in page.url and "token" not in page.url
 
 
-def test_login_box_signs_in_with_a_pasted_token(request):
-    with running_api() as api, chromium_page(OUTPUT_ROOT / request.node.name) as (page, _):
+def test_login_box_signs_in_with_a_pasted_token(browser, api, request):
+    with chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
         api.call("agent-7")
         page.goto(f"{api.url}/desktop")
         page.get_by_label("Access token").fill(make_jwt("agent-7"))
@@ -94,39 +109,119 @@ def test_login_box_signs_in_with_a_pasted_token(request):
         assert page.locator("#login").is_hidden()
 
 
-def test_cancel_button_ends_the_capture(request):
-    with running_api() as api, chromium_page(OUTPUT_ROOT / request.node.name) as (page, _):
-        cid = api.call("agent-7")
-        page.goto(f"{api.url}/desktop#token={make_jwt('agent-7')}")
-        take_payment(page)
-        api.key(cid, "41")
-        page.get_by_role("button", name="Cancel payment").click()
-        page.get_by_text("Payment cancelled").wait_for()
-        assert api.registry.get_call(cid)["capture"]["state"] == "cancelled"
+def test_cancel_button_ends_the_capture(api, panel):
+    page, _, cid, _ = panel
+    take_payment(page)
+    api.key(cid, "41")
+    page.get_by_role("button", name="Cancel payment").click()
+    page.get_by_text("Payment cancelled").wait_for()
+    assert api.registry.get_call(cid)["capture"]["state"] == "cancelled"
 
 
-def test_restart_button_clears_the_field(request):
-    with running_api() as api, chromium_page(OUTPUT_ROOT / request.node.name) as (page, _):
-        cid = api.call("agent-7")
-        page.goto(f"{api.url}/desktop#token={make_jwt('agent-7')}")
-        take_payment(page)
-        key_slowly(api, cid, "4111", gap_s=0.0).join()
-        page.locator('li[data-field="pan"] .count', has_text="4 digits keyed").wait_for()
-        page.get_by_role("button", name="Restart Card number").click()
-        page.locator('li[data-field="pan"] .count', has_text="waiting for caller").wait_for()
-        assert page.locator('li[data-field="pan"] .display').inner_text() == ""
+def test_restart_button_clears_the_field(api, panel):
+    page, _, cid, _ = panel
+    take_payment(page)
+    key_slowly(api, cid, "4111", gap_s=0.0).join()
+    page.locator('li[data-field="pan"] .count', has_text="4 digits keyed").wait_for()
+    page.get_by_role("button", name="Restart Card number").click()
+    page.locator('li[data-field="pan"] .count', has_text="waiting for caller").wait_for()
+    assert page.locator('li[data-field="pan"] .display').inner_text() == ""
 
 
-def test_panel_is_keyboard_operable(request):
-    with running_api() as api, chromium_page(OUTPUT_ROOT / request.node.name) as (page, _):
-        api.call("agent-7")
-        page.goto(f"{api.url}/desktop#token={make_jwt('agent-7')}")
-        page.get_by_role("button", name="Take payment").wait_for()
-        page.get_by_label("Amount").focus()
-        page.keyboard.type("10.00")
-        page.keyboard.press("Tab")
-        page.keyboard.press("Tab")
-        page.keyboard.type("KB-1")
-        page.keyboard.press("Enter")
-        page.get_by_text("Caller is keying the card").wait_for()
-        assert page.evaluate("document.activeElement.id") == "cancel"
+def test_panel_is_keyboard_operable(panel):
+    page = panel[0]
+    page.get_by_role("button", name="Take payment").wait_for()
+    page.get_by_label("Amount").focus()
+    page.keyboard.type("10.00")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.type("KB-1")
+    page.keyboard.press("Enter")
+    page.get_by_text("Caller is keying the card").wait_for()
+    assert page.evaluate("document.activeElement.id") == "cancel"
+
+
+# --- end to end: pjsua2 caller -> `masker serve` -> pjsua2 agent, panel in chromium ------------
+
+E2E_SECRET = b"e2e-desktop-jwt-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def served_call(tmp_path):
+    """A real call through `masker serve`: caller and agent are pjsua2 phone processes."""
+    from masker.phones.client import PhoneClient
+    from masker.phones.service_process import ServiceProcess
+
+    (tmp_path / "jwt.key").write_bytes(E2E_SECRET)
+    agent = PhoneClient("agent")
+    service = caller = None
+    try:
+        # ServiceProcess ends its TOML with the [api] table: this line lands in it.
+        service = ServiceProcess(pbx_port=agent.sip_port, workdir=tmp_path / "service",
+                                 extra_toml=f'jwt_secret_file = "{tmp_path / "jwt.key"}"\n')
+        caller = PhoneClient("caller")
+        c = caller.call(f"sip:1000@{service.uri_host}")
+        a = agent.wait_incoming()["call"]
+        agent.answer(a, 200)
+        caller.wait_state(c, "CONFIRMED")
+        agent.wait_media(a)
+        caller.wait_media(c)
+        yield service, caller, c
+    finally:
+        for closer in (caller and caller.close, service and service.stop, agent.close):
+            if closer:
+                closer()
+
+
+@pytest.mark.e2e
+def test_e2e_caller_keys_card_through_masker_serve_and_panel_shows_only_token(
+        request, browser, served_call):
+    service, caller, c = served_call
+    output = OUTPUT_ROOT / request.node.name
+    with chromium_page(browser, output) as (page, net):
+        page.goto(f"{service.api_url}/desktop#token={make_jwt('1000', secret=E2E_SECRET)}")
+        take_payment(page, reference="E2E-4242")
+        pan_row = page.locator('li[data-field="pan"]')
+
+        caller.send_dtmf(c, TEST_PAN[:8], "rfc4733", duration_ms=100)
+        pan_row.locator(".count", has_text="8 digits keyed").wait_for(timeout=10_000)
+        assert pan_row.locator(".display").inner_text() == "•••• ••••"
+
+        caller.send_dtmf(c, TEST_PAN[8:] + "#" + TEST_EXPIRY + TEST_CVV, "rfc4733",
+                         duration_ms=100)
+        page.locator("#token", has_text="tok_").wait_for(timeout=15_000)
+        page.screenshot(path=str(output / "completed-panel.png"))
+
+        marks = page.locator("li.field").evaluate_all("els => els.map(e => e.dataset.result)")
+        assert marks == ["ok", "ok", "ok"]
+        assert page.locator("#brand").text_content() == "Visa"
+        assert pan_row.locator(".display").inner_text() == "•••• •••• •••• 1111"
+        texts = [page.content(), *net.texts()]
+    leaks = [kind for t in texts for kind in card_data_found(t, TEST_PAN, TEST_EXPIRY, TEST_CVV)]
+    assert net.frames and leaks == []
+
+
+def _host_page(page, origin: str, panel_url: str) -> None:
+    """Serve a stand-in agent desktop at `origin` that embeds the panel in an iframe."""
+    html = (f'<!doctype html><title>CRM</title><h1>CRM</h1>'
+            f'<iframe src="{panel_url}" width="560" height="640" title="payment"></iframe>')
+    page.route(f"{origin}/", lambda route: route.fulfill(status=200, body=html,
+                                                         content_type="text/html"))
+    page.goto(f"{origin}/")
+
+
+def test_panel_works_inside_an_iframe_of_a_configured_origin(browser, request):
+    with running_api(frame_ancestors=("'self'", "http://crm.test")) as api, \
+            chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
+        api.call("agent-embed")
+        _host_page(page, "http://crm.test", f"{api.url}/desktop#token={make_jwt('agent-embed')}")
+        frame = page.frame_locator("iframe")
+        frame.get_by_role("button", name="Take payment").wait_for()
+        assert frame.locator("#conn").inner_text() in ("Live", "Connecting…")
+
+
+def test_panel_refuses_to_be_framed_by_other_origins(browser, api, request):
+    with chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
+        with page.expect_console_message(lambda m: "frame-ancestors" in m.text):
+            _host_page(page, "http://elsewhere.test", f"{api.url}/desktop")
+        assert page.frame_locator("iframe").locator("#title").count() == 0

@@ -228,3 +228,17 @@ def test_repr_shows_no_digits(clock, events):
     s = make(clock, events)
     keys(s, VISA)
     assert "4242" not in repr(s)
+
+
+def test_hash_before_any_digit_is_ignored(clock, events):
+    s = make(clock, events)
+    keys(s, "#")
+    assert s.current_name == "pan" and not progress(events, "pan")
+
+
+def test_restart_revives_a_failed_capture_from_scratch(clock, events):
+    s = make(clock, events, max_attempts=1)
+    keys(s, VISA + "#" + "1225")  # expired: capture fails and everything is wiped
+    s.restart_field("expiry")
+    keys(s, "0839947")
+    assert s.state == "collecting" and s.current_name == "pan"

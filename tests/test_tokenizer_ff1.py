@@ -52,7 +52,7 @@ def test_numeral_outside_the_alphabet_is_refused():
         FF1(bytes(16)).encrypt("12345a")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(derandomize=True, max_examples=60, deadline=None)
 @given(st.binary(min_size=32, max_size=32), st.text("0123456789", min_size=6, max_size=19),
        st.binary(max_size=20))
 def test_decrypt_inverts_encrypt_for_digits(key, plaintext, tweak):
@@ -61,7 +61,7 @@ def test_decrypt_inverts_encrypt_for_digits(key, plaintext, tweak):
     assert len(ct) == len(plaintext) and ff1.decrypt(ct, tweak) == plaintext
 
 
-@settings(max_examples=30, deadline=None)
+@settings(derandomize=True, max_examples=30, deadline=None)
 @given(st.binary(min_size=16, max_size=16),
        st.text("0123456789abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=30))
 def test_decrypt_inverts_encrypt_for_radix_36(key, plaintext):

@@ -112,3 +112,19 @@ def test_connection_refused_is_a_retryable_failure(tls):
 def test_request_repr_holds_no_card_data():
     text = repr(request())
     assert SCAN_PAN not in text and SCAN_EXPIRY not in text and SCAN_CVV not in text
+
+
+def test_certificate_for_another_host_name_is_refused(tls):
+    async def go():
+        async with running_psp(tls) as psp:
+            url = psp.url.replace("127.0.0.1", "localhost")
+            return await HttpsJsonGateway(url, ca_file=tls.ca_file).charge(request()), psp
+
+    result, psp = asyncio.run(go())
+    assert result.retryable and result.reason in ("tls_verification_failed", "tls_error")
+    assert not psp.requests
+
+
+def test_psp_value_that_looks_like_a_card_is_dropped(tls):
+    result, _ = charge(tls, "echo_card")
+    assert result.ok and result.psp_token is None and result.authorisation == "AUTH-echo"

@@ -1,4 +1,4 @@
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizer_support import AMEX, VISA
 
@@ -66,6 +66,7 @@ def test_other_fields_pass_through():
                                                                "ok": True}
 
 
+@settings(derandomize=True, deadline=None)
 @given(st.text("0123456789", min_size=11, max_size=18), st.sampled_from(["", " ", "-"]),
        st.text(max_size=10).filter(lambda t: not any(c.isdigit() for c in t)))
 def test_any_luhn_valid_12_to_19_digit_run_is_redacted(partial, sep, prefix):
@@ -75,6 +76,7 @@ def test_any_luhn_valid_12_to_19_digit_run_is_redacted(partial, sep, prefix):
     assert pan not in out.replace(" ", "").replace("-", "")
 
 
+@settings(derandomize=True, deadline=None)
 @given(st.text(max_size=60))
 def test_redaction_leaves_no_luhn_valid_run(text):
     out = redact_text(text)

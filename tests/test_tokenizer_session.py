@@ -223,3 +223,32 @@ def test_visa_card_in_bin_display_mode(tmp_path, clock):
         s.digit(ch)
     pan_events = [e for e in events if e["event"] == "progress" and e["field"] == "pan"]
     assert pan_events[-1]["display"] == "4242 42•• •••• 4242"
+
+
+def test_agent_can_restart_after_the_capture_failed(tmp_path, clock):
+    t = make_tokenizer(tmp_path, clock, max_attempts=1)
+    s = new_session(t)
+    for ch in "4242424242424241#":
+        s.digit(ch)
+    assert s.state == "failed"
+    s.restart_field("pan")
+    key_card(s)
+    assert s.state == "tokenised"
+
+
+def test_close_during_handoff_wipes_once_the_psp_answers(tls, tk):
+    s = new_session(tk)
+    key_card(s)
+
+    async def go():
+        async with running_psp(tls, "status:500") as psp:
+            task = asyncio.create_task(s.hand_off(HttpsJsonGateway(psp.url, ca_file=tls.ca_file)))
+            await asyncio.sleep(0)
+            s.close()
+            still_held = len(s.capture.value("pan"))
+            await task
+            return still_held, psp
+
+    still_held, psp = asyncio.run(go())
+    assert still_held == 16 and psp.requests[0]["pan"] == SCAN_PAN
+    assert s.state == "cancelled" and len(s.capture.value("pan")) == 0

@@ -73,7 +73,7 @@ def test_fpe_tokens_of_all_cards_in_a_bin_block_are_distinct():
     assert len(tokens) == len(pans)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(derandomize=True, max_examples=40, deadline=None)
 @given(st.text("0123456789", min_size=11, max_size=18), st.text(min_size=1, max_size=8))
 def test_fpe_round_trip_for_any_luhn_valid_number(partial, scope):
     pan = partial + luhn_check_digit(partial)

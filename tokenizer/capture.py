@@ -82,7 +82,8 @@ class CaptureSession:
             value.wipe()
             self._progress(spec, cleared=True)
         elif key == "#":
-            self._end_field(spec, "hash")
+            if value:  # a '#' before any digit is a stray key, not an empty entry
+                self._end_field(spec, "hash")
         elif len(key) == 1 and key in "0123456789":
             value.append(key)
             if len(value) >= max_length_for(spec, self.brand):
@@ -103,7 +104,9 @@ class CaptureSession:
             self._finish(TIMED_OUT)
 
     def restart_field(self, name: str) -> None:
-        """Agent action: clear ``name`` and ask for it again (later valid fields are kept)."""
+        """Agent action: clear ``name`` and ask for it again (other valid fields are kept).
+
+        Also revives a capture that failed on too many invalid attempts."""
         if self.state in (CANCELLED, TIMED_OUT):
             return
         names = [f.name for f in self.fields]
@@ -222,4 +225,5 @@ class CaptureSession:
     def _finish(self, state: str) -> None:
         self.state = state
         self.wipe()
+        self._results = dict.fromkeys(self._results)
         self._emit({"event": state})

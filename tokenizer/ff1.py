@@ -49,14 +49,14 @@ class FF1:
             out.append(self._alphabet[r])
         return "".join(reversed(out))
 
-    def _prf(self, data: bytes) -> bytes:
+    @staticmethod
+    def _prf(enc, data: bytes) -> bytes:
         """CBC-MAC with a zero IV over whole blocks (the standard's PRF)."""
-        enc = self._aes.encryptor()
-        y = bytes(16)
+        y = 0
         for i in range(0, len(data), 16):
-            block = bytes(a ^ b for a, b in zip(y, data[i : i + 16], strict=True))
-            y = enc.update(block)
-        return y
+            block = (y ^ int.from_bytes(data[i : i + 16], "big")).to_bytes(16, "big")
+            y = int.from_bytes(enc.update(block), "big")
+        return y.to_bytes(16, "big")
 
     def _check_length(self, n: int) -> None:
         if n < 2 or self.radix**n < MIN_DOMAIN:
@@ -78,15 +78,15 @@ class FF1:
         )
         return u, v, b, d, p
 
-    def _round_y(self, p: bytes, tweak: bytes, i: int, b: int, d: int, half: int) -> int:
+    def _round_y(self, enc, p: bytes, tweak: bytes, i: int, b: int, d: int, half: int) -> int:
         pad = bytes((-len(tweak) - b - 1) % 16)
         q = tweak + pad + bytes([i]) + half.to_bytes(b, "big")
-        r = self._prf(p + q)
+        r = self._prf(enc, p + q)
         s = bytearray(r)
-        enc = self._aes.encryptor()
+        r_int = int.from_bytes(r, "big")
         j = 1
         while len(s) < d:
-            s += enc.update(bytes(a ^ c for a, c in zip(r, j.to_bytes(16, "big"), strict=True)))
+            s += enc.update((r_int ^ j).to_bytes(16, "big"))
             j += 1
         return int.from_bytes(bytes(s[:d]), "big")
 
@@ -95,9 +95,10 @@ class FF1:
         self._check_length(n)
         u, v, b, d, p = self._round_setup(n, tweak)
         a, bb = self._num(plaintext[:u]), self._num(plaintext[u:])
+        enc = self._aes.encryptor()  # ECB: one block per update, no state between blocks
         for i in range(ROUNDS):
             m = u if i % 2 == 0 else v
-            y = self._round_y(p, tweak, i, b, d, bb)
+            y = self._round_y(enc, p, tweak, i, b, d, bb)
             a, bb = bb, (a + y) % (self.radix**m)
         return self._str(a, u) + self._str(bb, v)
 
@@ -106,8 +107,9 @@ class FF1:
         self._check_length(n)
         u, v, b, d, p = self._round_setup(n, tweak)
         a, bb = self._num(ciphertext[:u]), self._num(ciphertext[u:])
+        enc = self._aes.encryptor()
         for i in reversed(range(ROUNDS)):
             m = u if i % 2 == 0 else v
-            y = self._round_y(p, tweak, i, b, d, a)
+            y = self._round_y(enc, p, tweak, i, b, d, a)
             a, bb = (bb - y) % (self.radix**m), a
         return self._str(a, u) + self._str(bb, v)

@@ -134,7 +134,7 @@ class HttpsJsonGateway:
             return failure_result("psp_rejected_request", status)
         if status >= 500:
             return failure_result("psp_server_error", status)
-        if status != 200 or len(raw) > MAX_RESPONSE_BYTES:
+        if not 200 <= status < 300 or len(raw) > MAX_RESPONSE_BYTES:
             return failure_result("unexpected_response", status)
         try:
             doc = json.loads(raw)

@@ -117,7 +117,9 @@ class PaymentSession:
 
     def restart_field(self, name: str) -> None:
         with self._lock:
-            if self._state in FINAL_STATES or self._state == HANDING_OFF:
+            if self.state in FINAL_STATES and self.state != cap.FAILED:
+                return
+            if self._state == HANDING_OFF:
                 return
             self._state = None
             self._issued = None
@@ -135,11 +137,12 @@ class PaymentSession:
                 self._end(cap.CANCELLED)
 
     def close(self) -> None:
-        """End of call: wipe whatever is still held."""
+        """End of call: wipe whatever is still held (after the PSP answers, if it is asked)."""
         with self._lock:
             if self.state not in FINAL_STATES:
                 self.cancel()
-            self.capture.wipe()
+            if self._state != HANDING_OFF:
+                self.capture.wipe()
 
     # --- views -----------------------------------------------------------
     @property

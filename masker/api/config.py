@@ -63,19 +63,33 @@ class ApiConfig:
         unknown = set(table) - known
         if unknown:
             raise UserError(f"unknown [api] key(s): {', '.join(sorted(unknown))}")
-        keys = tuple(_api_key(entry) for entry in table.get("keys", ()))
+        entries = table.get("keys", ())
+        if not isinstance(entries, list | tuple) or not all(
+            isinstance(e, Mapping) for e in entries
+        ):
+            raise UserError("[api] keys must be a list of tables {sub, role, sha256|key_env}")
+        keys = tuple(_api_key(entry) for entry in entries)
         return cls(
             host=str(table.get("host", cls.host)),
             port=int(table.get("port", cls.port)),
             jwt_secret=_read_secret(table.get("jwt_secret_file"), table.get("jwt_secret_env")),
             jwt_audience=table.get("jwt_audience"),
             api_keys=keys,
-            frame_ancestors=tuple(table.get("frame_ancestors", cls.frame_ancestors)),
+            frame_ancestors=_words(table.get("frame_ancestors", cls.frame_ancestors)),
             auth_failures=int(table.get("auth_failures", cls.auth_failures)),
             auth_window_s=float(table.get("auth_window_s", cls.auth_window_s)),
             ws_auth_timeout_s=float(table.get("ws_auth_timeout_s", cls.ws_auth_timeout_s)),
             feed_queue_limit=int(table.get("feed_queue_limit", cls.feed_queue_limit)),
         )
+
+
+def _words(value: Any) -> tuple[str, ...]:
+    """A list from TOML, or a comma/space separated string from the environment."""
+    if isinstance(value, str):
+        return tuple(w for w in value.replace(",", " ").split() if w)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise UserError("[api] frame_ancestors must be a list of origins")
 
 
 def _api_key(entry: Mapping[str, Any]) -> ApiKey:

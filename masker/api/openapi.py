@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from masker.api.requests import AMOUNT, CURRENCY, FIELDS, REFERENCE
+from masker.api.requests import AMOUNT, CURRENCY, FIELD_SETS, FIELDS, REFERENCE
 
 CALL_ID = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -75,9 +75,11 @@ SCHEMAS: dict[str, Any] = {
             "currency": {"type": "string", "pattern": CURRENCY.pattern, "example": "GBP"},
             "reference": {"type": "string", "pattern": REFERENCE.pattern, "example": "INV-1001"},
             "fields": {
-                "type": "array", "minItems": 1, "uniqueItems": True,
-                "items": {"type": "string", "enum": list(FIELDS)},
-                "default": ["pan", "expiry", "cvv"],
+                "type": "array", "items": {"type": "string", "enum": list(FIELDS)},
+                "enum": [list(f) for f in FIELD_SETS],
+                "default": list(FIELD_SETS[0]),
+                "description": "Fields the caller keys, in order (card number and expiry "
+                "always; CVV and postcode optional).",
             },
         },
     },

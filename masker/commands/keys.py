@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             for info in keys.list_keys(args.store):
                 mark = "*" if info.active else " "
                 keks = ",".join(info.kek_ids)
-                print(f"{mark} {info.key_id}  created {info.created}  keks {keks}")
+                role = "  (card index key)" if info.key_id == keys.INDEX_KEY_ID else ""
+                print(f"{mark} {info.key_id}  created {info.created}  keks {keks}{role}")
             return 0
         kek = _load_kek(args.kek_file, args.kek_env)
         if action == "create":

@@ -304,9 +304,18 @@ class PhoneClient:
             args["code"] = code
         self.command("hangup", **args)
 
-    def send_dtmf(self, call: int, digits: str, method: str, duration_ms: int = 160) -> None:
-        """Key digits by signalling: method "rfc4733" (telephone-event) or "info"."""
-        self.command("dtmf", call=call, digits=digits, method=method, duration_ms=duration_ms)
+    def send_dtmf(
+        self, call: int, digits: str, method: str, duration_ms: int = 160, interval_ms: int = 0
+    ) -> None:
+        """Key digits by signalling: method "rfc4733" (telephone-event) or "info".
+
+        `interval_ms` > 0 sends one digit every interval, like a person keying;
+        0 hands the whole string to pjsua at once.
+        """
+        self.command(
+            "dtmf", call=call, digits=digits, method=method,
+            duration_ms=duration_ms, interval_ms=interval_ms,
+        )  # fmt: skip
 
     def play(self, call: int, wav: str | Path, monitor: bool = False) -> float:
         """Start playing a WAV into the call; returns the monotonic start time.

@@ -95,6 +95,7 @@ class PhoneCall(pj.Call):
         self.pending_record: str | None = None
         self.answer_plan: list[tuple[float, int]] = []
         self.echo_wanted = False
+        self.dtmf_queue: list[tuple[float, str, int, int]] = []
 
     @property
     def cid(self) -> int:
@@ -310,6 +311,7 @@ class Phone:
             self.out.event("recorded", call=cid, path=path)
         call.players.clear()
         call.answer_plan = []
+        call.dtmf_queue = []
         self.calls.pop(cid, None)
 
     # -- commands ------------------------------------------------------------
@@ -346,13 +348,38 @@ class Phone:
         return {}
 
     def cmd_dtmf(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Send digits by signalling; `interval_ms` spaces them like key presses
+        (pjsua otherwise sends one INFO per digit all at once)."""
         call = self.call_of(cmd)
-        prm = pj.CallSendDtmfParam()
-        prm.digits = str(cmd["digits"])
-        prm.method = DTMF_METHODS[cmd.get("method", "rfc4733")]
-        prm.duration = int(cmd.get("duration_ms", 160))
-        call.sendDtmf(prm)
+        method = DTMF_METHODS[cmd.get("method", "rfc4733")]
+        duration = int(cmd.get("duration_ms", 160))
+        interval = float(cmd.get("interval_ms", 0)) / 1000.0
+        digits = str(cmd["digits"])
+        if interval <= 0:
+            self.send_dtmf(call, digits, method, duration)
+            return {}
+        now = time.monotonic()
+        call.dtmf_queue += [(now + i * interval, d, method, duration) for i, d in enumerate(digits)]
+        self.run_dtmf_queue(call)
         return {}
+
+    @staticmethod
+    def send_dtmf(call: PhoneCall, digits: str, method: int, duration: int) -> None:
+        prm = pj.CallSendDtmfParam()
+        prm.digits = digits
+        prm.method = method
+        prm.duration = duration
+        call.sendDtmf(prm)
+
+    def run_dtmf_queue(self, call: PhoneCall) -> None:
+        now = time.monotonic()
+        while call.dtmf_queue and call.dtmf_queue[0][0] <= now:
+            _, digit, method, duration = call.dtmf_queue.pop(0)
+            try:
+                self.send_dtmf(call, digit, method, duration)
+            except pj.Error as exc:
+                self.out.event("error", call=call.cid, where="dtmf", msg=exc.info())
+                call.dtmf_queue.clear()
 
     def cmd_play(self, cmd: dict[str, Any]) -> dict[str, Any]:
         call = self.call_of(cmd)
@@ -465,6 +492,8 @@ class Phone:
             for call in list(self.calls.values()):
                 if call.answer_plan:
                     self.run_answer_plan(call)
+                if call.dtmf_queue:
+                    self.run_dtmf_queue(call)
             while True:
                 try:
                     cmd = self.commands.get_nowait()

@@ -18,6 +18,7 @@ import json
 import re
 import socket
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -152,9 +153,13 @@ class ProbeReport:
             f"  added delay:      {ms(self.added_delay_ms)} one way (caller to agent)",
             f"  token events:     {len(self.token_events)} ({self.token_source})",
         ]
-        for ev in self.token_events:
-            shown = {k: v for k, v in ev.items() if k in ("event", "kind", "brand", "display")}
-            lines.append(f"    {shown}")
+        captures = [e for e in self.token_events if e.get("event") == "capture"]
+        shown = [e for e in self.token_events if e.get("event") != "capture"]
+        if captures:  # the fullest progress seen, then how it ended
+            fullest = max(captures, key=lambda e: sum(f.get("entered") or 0 for f in e["fields"]))
+            shown = [fullest, *shown] + ([captures[-1]] if captures[-1] is not fullest else [])
+        for ev in shown:
+            lines.append(f"    {describe_token_event(ev)}")
         lines += [f"  note: {n}" for n in self.notes]
         if self.passed:
             lines.append("PASS: no digit recoverable at the agent")
@@ -163,6 +168,17 @@ class ProbeReport:
         else:
             lines.append("FAIL: probe incomplete")
         return "\n".join(lines)
+
+
+def describe_token_event(ev: dict[str, Any]) -> str:
+    """One line for a (public, masked) capture or token event."""
+    if ev.get("event") == "token":
+        return f"token issued: {ev.get('kind')} {ev.get('brand')} {ev.get('display')}"
+    parts = []
+    for f in ev.get("fields") or []:
+        mark = "ok" if f.get("complete") and f.get("valid") else (f.get("reason") or "")
+        parts.append(f"{f.get('field')} {f.get('entered')} keyed {mark}".rstrip())
+    return f"capture {ev.get('state')}: " + ", ".join(parts)
 
 
 @dataclass
@@ -223,7 +239,9 @@ def measure_call(
     caller.play(c, wav, monitor=True)
     time.sleep(signal.duration_s + 0.2)
     for digits, method in after_play:
-        caller.send_dtmf(c, digits, method, duration_ms=100)
+        # INFO one key press every 250 ms, as a person keys (pjsua would send all at once)
+        interval = 250 if method == "info" else 0
+        caller.send_dtmf(c, digits, method, duration_ms=100, interval_ms=interval)
         time.sleep(0.25 * len(digits) + 0.5)
     caller.hangup(c)
     path = agent.wait_recorded(a, timeout_s)
@@ -235,24 +253,67 @@ def measure_call(
     return obs
 
 
-def fetch_token_events(api_url: str, api_key: str, since_epoch: float) -> list[dict[str, Any]]:
-    """Capture/token status of the calls the service started since the probe began."""
+def api_calls(api_url: str, api_key: str) -> list[dict[str, Any]]:
     req = urllib.request.Request(
         api_url.rstrip("/") + "/api/calls", headers={"Authorization": f"Bearer {api_key}"}
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
-        calls = json.load(resp).get("calls", [])
-    events = []
-    for call in calls:
-        started = call.get("started") or 0
-        capture = call.get("capture") or {}
-        if started + 1 < since_epoch or not capture:
-            continue
-        events.append({"event": "capture", "state": capture.get("state"), "call": call.get("id")})
-        token = capture.get("token")
-        if token:
-            events.append(dict(token))
-    return events
+        return list(json.load(resp).get("calls", []))
+
+
+def capture_event(capture: dict[str, Any]) -> dict[str, Any]:
+    """The public (masked) gist of a capture snapshot: state and per-field progress."""
+    fields = [
+        {k: f.get(k) for k in ("field", "entered", "complete", "valid", "reason", "attempt")}
+        for f in capture.get("fields") or []
+    ]
+    return {"event": "capture", "state": capture.get("state"), "fields": fields}
+
+
+class CapturePoller:
+    """Polls the service API during the probe call and keeps every change of the
+    capture (masked progress) and the token event, for calls started after `since`."""
+
+    def __init__(self, api_url: str, api_key: str, since_epoch: float, every_s: float = 0.2):
+        self.api_url, self.api_key, self.since = api_url, api_key, since_epoch
+        self.every_s = every_s
+        self.events: list[dict[str, Any]] = []
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CapturePoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.poll_once()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.poll_once()
+
+    def poll_once(self) -> None:
+        try:
+            calls = api_calls(self.api_url, self.api_key)
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            self.error = type(exc).__name__
+            return
+        for call in calls:
+            capture = call.get("capture")
+            if (call.get("started") or 0) + 1 < self.since or not capture:
+                continue
+            ev = capture_event(capture)
+            mine = [e for e in self.events if e.get("event") == "capture"]
+            if not mine or mine[-1]["state"] != ev["state"] or mine[-1]["fields"] != ev["fields"]:
+                self.events.append(ev)
+            token = capture.get("token")
+            if token and not any(e.get("event") == "token" for e in self.events):
+                self.events.append(
+                    {k: token.get(k) for k in ("event", "token", "kind", "brand", "display")}
+                )
 
 
 def run_probe(settings: ProbeSettings) -> ProbeReport:
@@ -286,24 +347,31 @@ def run_probe(settings: ProbeSettings) -> ProbeReport:
                     report.direct_round_trip_ms = 1000 * direct["round_trip"] / RATE
                 else:
                     report.notes.append("direct baseline call to the agent failed")
-            obs = measure_call(
-                caller,
-                agent,
-                settings.via,
-                keyed,
-                keyed_wav,
-                [(expiry_keys, "rfc4733"), (cvv_keys, "info")],
-                settings.timeout_s,
-            )
+            poller = None
+            if settings.api_url and settings.api_key:
+                poller = CapturePoller(settings.api_url, settings.api_key, epoch0)
+                poller.__enter__()
+            try:
+                obs = measure_call(
+                    caller,
+                    agent,
+                    settings.via,
+                    keyed,
+                    keyed_wav,
+                    [(expiry_keys, "rfc4733"), (cvv_keys, "info")],
+                    settings.timeout_s,
+                )
+            finally:
+                if poller is not None:
+                    poller.__exit__(None, None, None)
     finally:
         agent.close()
     analyse(report, obs, keyed)
-    if settings.api_url and settings.api_key:
-        try:
-            report.token_events = fetch_token_events(settings.api_url, settings.api_key, epoch0)
-            report.token_source = "service API"
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            report.notes.append(f"service API not readable: {type(exc).__name__}")
+    if poller is not None:
+        report.token_events = poller.events
+        report.token_source = "service API"
+        if poller.error and not poller.events:
+            report.notes.append(f"service API not readable: {poller.error}")
     return report
 
 

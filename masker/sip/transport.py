@@ -5,12 +5,11 @@ event loop."""
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from typing import Any
 
 import structlog
-from sippy.SipHeader import SipHeader
-from sippy.SipRequest import SipRequest
 from sippy.SipTransactionManager import SipTransactionManager
 
 from masker.sip.methods import ALLOW, MANDATORY_HEADERS, SINGLE_HEADERS
@@ -70,18 +69,37 @@ class GuardedTransactionManager(SipTransactionManager):
         super().handleIncoming(raw, ra, server, rtime)
 
     def _reject(self, text: str, ra, server, code: int, reason: str) -> None:
+        """Answer a request sippy cannot or must not handle, built from its raw headers
+        (sippy's parser may refuse exactly the request we are rejecting)."""
         if text.startswith("SIP/2.0 ") or text.startswith("ACK "):
             return  # never answer responses or ACKs
-        try:
-            req = SipRequest(text)
-            req.getHFBody("via")
-            resp = req.genResponse(code, reason)
-        except Exception:
+        resp = raw_response(text, code, reason)
+        if resp is None:
             self.counters["sip_drop_unparsable"] += 1
             return
-        if code == 405 or code == 501:
-            resp.appendHeader(SipHeader(name="allow", bodys=ALLOW))
-        self.transmitMsg(server, resp, resp.getHFBody("via").getTAddr(), None)
+        self.transmitData(server, resp, ra.address)
+
+
+_ECHOED = ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")
+
+
+def raw_response(text: str, code: int, reason: str) -> str | None:
+    """A response echoing the request's Via/From/To/Call-ID/CSeq lines (RFC 3261 8.2.6)."""
+    head = text.replace("\r\n", "\n").split("\n\n", 1)[0].split("\n")
+    echoed = []
+    for line in head[1:]:
+        name = line.split(":", 1)[0].strip().lower()
+        if name in _ECHOED:
+            if name in ("to", "t") and ";tag=" not in line.lower():
+                line += f";tag={secrets.token_hex(6)}"
+            echoed.append(line.strip())
+    if not any(ln.lower().startswith(("via:", "v:")) for ln in echoed):
+        return None
+    lines = [f"SIP/2.0 {code} {reason}", *echoed]
+    if code in (405, 501):
+        lines.append(f"Allow: {ALLOW}")
+    lines.append("Content-Length: 0")
+    return "\r\n".join(lines) + "\r\n\r\n"
 
 
 def _header_problem(text: str) -> str | None:

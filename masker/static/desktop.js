@@ -156,6 +156,7 @@ function onEvent(ev) {
     case "token":
       showToken(ev);
       setCaptureState("tokenised");
+      if ($("handoff").textContent === "—") $("handoff").textContent = "Waiting for the gateway…";
       break;
     case "handoff":
       showHandoff(ev);
@@ -205,6 +206,7 @@ function applyStatus(st) {
   }
   if (typeof st.current_field === "string") markCurrent(st.current_field);
   if (tokenInfo) showToken(tokenInfo);
+  if (tokenInfo && !st.handoff) $("handoff").textContent = "Waiting for the gateway…";
   if (st.handoff && typeof st.handoff === "object") showHandoff(st.handoff);
   setCaptureState(st.state);
 }

@@ -1,0 +1,108 @@
+"""Shared rig for the end-to-end tests: pjsua2 caller -> real `masker serve` -> pjsua2 agent.
+
+Everything runs as real processes on 127.0.0.1 with free ports; the agent
+phone is the service's PBX.  Helpers place and end calls and read recordings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from masker.phones.client import PhoneClient
+from masker.phones.service_process import ServiceProcess
+from masker.phones.tones import keyed_signal
+
+CARD_PAN = "4111111111111111"
+SPEECH_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "speech"
+
+
+@dataclass
+class Rig:
+    caller: PhoneClient
+    agent: PhoneClient
+    service: ServiceProcess
+    workdir: Path
+
+    @property
+    def via(self) -> str:
+        return f"sip:1000@{self.service.uri_host}"
+
+    def connect(self, record: Path | None = None, **call_args) -> tuple[int, int]:
+        """Caller calls through the masker, agent answers 200; both see media."""
+        since = len(self.agent.events)
+        c = self.caller.call(self.via, **call_args)
+        a = self.agent.wait_incoming(since=since)["call"]
+        self.agent.answer(a, 200, record=record)
+        self.caller.wait_state(c, "CONFIRMED")
+        self.agent.wait_media(a)
+        self.caller.wait_media(c)
+        return c, a
+
+    def ring(self, **call_args) -> tuple[int, int]:
+        """Caller calls; returns once the agent has the INVITE (unanswered)."""
+        since = len(self.agent.events)
+        c = self.caller.call(self.via, **call_args)
+        a = self.agent.wait_incoming(since=since)["call"]
+        return c, a
+
+    def hang_up(self, c: int, a: int, by: str = "caller") -> None:
+        if by == "caller":
+            self.caller.hangup(c)
+        else:
+            self.agent.hangup(a)
+        self.agent.wait_state(a, "DISCONNECTED")
+        self.caller.wait_state(c, "DISCONNECTED")
+
+    def play_and_wait(self, c: int, wav: Path, seconds: float) -> None:
+        self.caller.play(c, wav)
+        time.sleep(seconds + 0.3)
+
+
+def start_rig(workdir: Path) -> Rig:
+    agent = PhoneClient("agent")
+    try:
+        service = ServiceProcess(pbx_port=agent.sip_port, workdir=workdir / "service")
+    except Exception:
+        agent.close()
+        raise
+    try:
+        caller = PhoneClient("caller")
+    except Exception:
+        service.stop()
+        agent.close()
+        raise
+    return Rig(caller, agent, service, workdir)
+
+
+def stop_rig(rig: Rig) -> None:
+    rig.caller.close()
+    rig.service.stop()
+    rig.agent.close()
+
+
+def write_keys_wav(path: Path, keys: str, tone_ms: int = 100, gap_ms: int = 100):
+    sig = keyed_signal(keys, tone_ms=tone_ms, gap_ms=gap_ms)
+    sf.write(path, sig.pcm, 8000, subtype="PCM_16")
+    return sig
+
+
+def speech_pcm(n_clips: int = 6) -> np.ndarray:
+    """A few spoken-digit clips from the fixtures, joined with short pauses (int16, 8 kHz)."""
+    parts = []
+    files = sorted(SPEECH_DIR.glob("*.wav"))
+    for wav in files[:: max(1, len(files) // n_clips)][:n_clips]:
+        pcm, rate = sf.read(wav, dtype="int16")
+        assert rate == 8000
+        parts += [pcm, np.zeros(1600, dtype=np.int16)]
+    return np.concatenate(parts)
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    pcm, rate = sf.read(path, dtype="int16")
+    assert rate == 8000
+    return pcm

@@ -1,0 +1,77 @@
+"""The caller's playout buffer: ordering, loss, lateness, resync and timestamp mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from masker.media.inbound import InboundAudio
+
+
+def frame(value: int, n: int = 160) -> np.ndarray:
+    return np.full(n, value, dtype=np.int16)
+
+
+def test_in_order_packets_come_out_in_order():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(1))
+    buf.push(1, 1160, frame(2))
+    assert buf.take(160)[0] == 1 and buf.take(160)[0] == 2
+
+
+def test_lost_packet_becomes_silence():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(1))
+    buf.push(1, 1320, frame(3))
+    out = np.concatenate([buf.take(160) for _ in range(3)])
+    assert list(out[::160]) == [1, 0, 3] and buf.lost_samples == 160
+
+
+def test_late_packet_is_dropped():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(1))
+    buf.push(1, 1160, frame(2))
+    assert not buf.push(1, 1000, frame(9))
+    assert buf.late_packets == 1
+
+
+def test_underrun_pads_with_silence():
+    buf = InboundAudio()
+    buf.push(1, 0, frame(5, 80))
+    out = buf.take(160)
+    assert out[0] == 5 and out[100] == 0 and buf.underrun_samples == 80
+
+
+def test_new_ssrc_resynchronises_without_filling():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(1))
+    buf.push(2, 999999, frame(2))
+    assert buf.buffered == 320 and buf.resyncs == 1
+
+
+def test_large_timestamp_jump_resynchronises():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(1))
+    buf.push(1, 1000 + 80000, frame(2))
+    assert buf.buffered == 320 and buf.resyncs == 1
+
+
+def test_timestamps_map_to_masker_input_indices():
+    buf = InboundAudio()
+    buf.push(1, 5000, frame(1))
+    buf.take(160)
+    buf.push(1, 5160, frame(1))
+    assert buf.index_of(5160) == 160 and buf.index_of(5400) == 400
+
+
+def test_timestamp_wrap_keeps_the_mapping():
+    buf = InboundAudio()
+    buf.push(1, 0xFFFFFF60, frame(1))
+    buf.push(1, 0x00000000, frame(2))
+    assert buf.buffered == 320 and buf.index_of(0x00000000) == 160
+
+
+def test_overfull_buffer_is_trimmed():
+    buf = InboundAudio()
+    for i in range(20):
+        buf.push(1, i * 160, frame(i))
+    assert buf.buffered <= 1600 and buf.trimmed_samples > 0

@@ -1,0 +1,37 @@
+"""The agent-side stream: own SSRC, continuous sequence numbers, timestamps in step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from masker.media.outbound import OutboundStream
+from masker.rtp import parse_rtp, seq_delta, ts_delta
+
+
+def test_packets_are_continuous_with_one_ssrc():
+    out = OutboundStream(0, 160)
+    pkts = [parse_rtp(p) for _ in range(5) for p in out.packets_for(np.zeros(160, np.uint8))]
+    assert len({p.ssrc for p in pkts}) == 1
+    assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in zip(pkts, pkts[1:]))
+    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in zip(pkts, pkts[1:]))
+
+
+def test_first_packet_has_the_marker_bit():
+    out = OutboundStream(0, 160)
+    pkts = [parse_rtp(p) for p in out.packets_for(np.zeros(320, np.uint8))]
+    assert [p.marker for p in pkts] == [True, False]
+
+
+def test_other_ptimes_repacketise():
+    out = OutboundStream(8, 240)
+    pkts = [parse_rtp(p) for _ in range(3) for p in out.packets_for(np.zeros(160, np.uint8))]
+    assert [len(p.payload) for p in pkts] == [240, 240]
+
+
+def test_pause_advances_the_timestamp_and_marks_the_talkspurt():
+    out = OutboundStream(0, 160)
+    a = parse_rtp(out.packets_for(np.zeros(160, np.uint8))[0])
+    out.pause(8000)
+    b = parse_rtp(out.packets_for(np.zeros(160, np.uint8))[0])
+    assert ts_delta(b.timestamp, a.timestamp) == 8160 and b.marker
+    assert seq_delta(b.sequence, a.sequence) == 1

@@ -1,0 +1,172 @@
+"""Real RTP through `masker serve`: keypad tones never reach the agent, speech does,
+and the agent leg is a valid RFC 3550 stream; the agent's audio comes back untouched."""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import pytest
+from media_support import Collector, audio_packets, decode_stream, event_packets, rtp_socket, \
+    send_paced
+from serve_support import Served
+from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
+
+from dsp.tonegen import keys_signal, sine, to_int16
+from masker.receivers import multimon_digits, spandsp_digits
+from masker.rtp import seq_delta, ts_delta
+
+CARD = "4111111111111111"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    s = Served(tmp_path_factory.mktemp("serve-media"))
+    yield s
+    s.stop()
+
+
+class MediaCall:
+    """A connected call whose caller and PBX each own an RTP socket."""
+
+    def __init__(self, served: Served):
+        self.served = served
+        self.sip = SipEndpoint("caller")
+        self.caller_rtp = rtp_socket()
+        self.agent_rtp = rtp_socket()
+        self.user = "agent" + secrets.token_hex(4)
+        self.uri = served.uri(self.user)
+        self.call_id = secrets.token_hex(8)
+        self.tag = secrets.token_hex(4)
+        offer = sdp_offer(self.caller_rtp.getsockname()[1], "0 101")
+        self.sip.send_raw(self.sip.request("INVITE", self.uri, call_id=self.call_id,
+                                           from_tag=self.tag, body=offer), served.addr)
+        inv = served.pbx.expect("INVITE", user=self.user)
+        self.agent_call_id = inv.header("Call-ID")
+        _, self.masker_agent_port, _, _ = sdp_media(inv.body)
+        served.pbx.reply(inv, 200, to_tag="pbx1",
+                         body=sdp_offer(self.agent_rtp.getsockname()[1], "0 101"))
+        ok = self.sip.expect(200)
+        _, self.masker_caller_port, _, _ = sdp_media(ok.body)
+        self.sip.send_raw(ack_for(self.sip, ok, self.uri, self.call_id, self.tag), served.addr)
+        self.to_tag = ok.tag("To")
+        served.pbx.expect("ACK", call_id=self.agent_call_id)
+
+    def hangup(self) -> None:
+        self.sip.send_raw(self.sip.request("BYE", self.uri, call_id=self.call_id,
+                                           from_tag=self.tag, to_tag=self.to_tag),
+                          self.served.addr)
+        self.served.pbx.expect("BYE", call_id=self.agent_call_id)
+        self.sip.close()
+        self.caller_rtp.close()
+        self.agent_rtp.close()
+
+
+def speech_like(n: int, seed: int = 1) -> np.ndarray:
+    """A vowel-ish harmonic signal with a slow envelope (no DTMF pairs)."""
+    rng = np.random.default_rng(seed)
+    x = sum(sine(f, n, 8000, -22.0, rng.uniform(0, 6.28)) for f in (220, 440, 660, 1100))
+    env = 0.6 + 0.4 * np.sin(2 * np.pi * 3 * np.arange(n) / 8000)
+    return to_int16(x * env)
+
+
+def test_keyed_card_is_masked_and_stream_is_valid_rfc3550(served):
+    call = MediaCall(served)
+    keyed = keys_signal(CARD, on_ms=80, off_ms=80, lead_ms=200).pcm16(None)
+    pcm = np.concatenate([speech_like(4000), keyed, speech_like(4000, 2), np.zeros(1600, np.int16)])
+    # the sent audio itself decodes to the card: the receivers work on this signal
+    assert spandsp_digits(pcm) == CARD
+    coll = Collector(call.agent_rtp)
+    send_paced(call.caller_rtp, (HOST, call.masker_caller_port), audio_packets(pcm))
+    import time
+    time.sleep(0.4)
+    pkts = coll.stop() and coll.rtp()
+    call.hangup()
+    out = decode_stream(pkts)
+    assert spandsp_digits(out) == ""
+    assert multimon_digits(out) == ""
+    assert len({p.ssrc for p in pkts}) == 1
+    assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in zip(pkts, pkts[1:]))
+    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in zip(pkts, pkts[1:]))
+    assert len(pkts) >= len(pcm) // 160 - 5
+
+
+def test_speech_reaches_the_agent_at_its_level(served):
+    call = MediaCall(served)
+    pcm = speech_like(16000, 3)
+    coll = Collector(call.agent_rtp)
+    send_paced(call.caller_rtp, (HOST, call.masker_caller_port), audio_packets(pcm))
+    import time
+    time.sleep(0.3)
+    out = decode_stream(coll.stop() and coll.rtp())
+    call.hangup()
+    rms_in = np.sqrt(np.mean(pcm[4000:12000].astype(float) ** 2))
+    rms_out = np.sqrt(np.mean(out[4000:12000].astype(float) ** 2))
+    assert abs(20 * np.log10(rms_out / rms_in)) < 1.0
+
+
+def test_agent_audio_reaches_the_caller_byte_for_byte(served):
+    call = MediaCall(served)
+    sent = audio_packets(speech_like(1600, 4), ssrc=0xABCD)
+    coll = Collector(call.caller_rtp)
+    send_paced(call.agent_rtp, (HOST, call.masker_agent_port), sent, interval=0.005)
+    import time
+    time.sleep(0.2)
+    got = [d for _, d, _ in coll.stop()]
+    call.hangup()
+    assert got == sent
+
+
+def test_rfc4733_events_never_reach_the_agent_and_their_span_is_masked(served):
+    call = MediaCall(served)
+    silence = np.zeros(160 * 10, np.int16)
+    tone = keys_signal("5", on_ms=160, off_ms=0, lead_ms=0).pcm16(None)[:1280]
+    audio_before = audio_packets(silence, seq0=100, ts0=8000)
+    # the phone sends the tone in-band *and* as telephone-events over the same 160 ms
+    audio_tone = audio_packets(tone, seq0=110, ts0=8000 + 1600)
+    events = event_packets("5", ts=8000 + 1600, seq0=500)
+    audio_after = audio_packets(np.zeros(160 * 25, np.int16), seq0=118, ts0=8000 + 1600 + 1280)
+    packets = audio_before + [p for pair in zip(audio_tone, events) for p in pair] + \
+        events[len(audio_tone):] + audio_after
+    coll = Collector(call.agent_rtp)
+    send_paced(call.caller_rtp, (HOST, call.masker_caller_port), packets, interval=0.01)
+    import time
+    time.sleep(0.5)
+    pkts = coll.stop() and coll.rtp()
+    call.hangup()
+    assert {p.payload_type for p in pkts} == {0}
+    out = decode_stream(pkts)
+    assert spandsp_digits(out) == "" and multimon_digits(out) == ""
+
+
+def _registry_id(served: Served, call: MediaCall) -> str:
+    return served.wait_log("call.invite", trunk_call_id=call.call_id)["call"]
+
+
+@pytest.mark.parametrize("inband,rfc4733", [(True, False), (False, True), (True, True)],
+                         ids=["inband", "rfc4733", "both"])
+def test_keyed_card_reaches_the_tokeniser_once_and_gets_a_token(served, inband, rfc4733):
+    from media_support import keyed_packets
+
+    call = MediaCall(served)
+    packets = keyed_packets("4111111111111111#1230#123#", inband=inband, rfc4733=rfc4733)
+    coll = Collector(call.agent_rtp)
+    # events ride along the audio packets, so pacing follows the audio packets
+    audio_indexes = [i for i, p in enumerate(packets) if p[1] & 0x7F == 0]
+    import time
+    start = time.monotonic()
+    for n, i in enumerate(audio_indexes):
+        nxt = audio_indexes[n + 1] if n + 1 < len(audio_indexes) else len(packets)
+        delay = start + n * 0.02 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        for p in packets[i:nxt]:
+            call.caller_rtp.sendto(p, (HOST, call.masker_caller_port))
+    time.sleep(0.4)
+    pkts = coll.stop() and coll.rtp()
+    rid = _registry_id(served, call)
+    served.wait_log("capture.event", call=rid, kind="token", timeout=3)
+    call.hangup()
+    assert {p.payload_type for p in pkts} == {0}
+    out = decode_stream(pkts)
+    assert spandsp_digits(out) == "" and multimon_digits(out) == ""

@@ -1,0 +1,166 @@
+"""The call registry: calls, policy, capture sessions, events; digits reach a session once."""
+
+from __future__ import annotations
+
+import pytest
+
+from masker.registry import CallEnded, CaptureConflict, Registry
+
+
+class FakeSession:
+    """Stands in for tokenizer.PaymentSession (digit/status/subscribe/cancel/close/poll)."""
+
+    def __init__(self, **kw):
+        self.kw = kw
+        self.keys: list[str] = []
+        self.state = "collecting"
+        self.subs = []
+        self.polled = 0
+
+    def digit(self, d):
+        self.keys.append(d)
+
+    def status(self):
+        return {"state": self.state, "entered": len(self.keys)}
+
+    def subscribe(self, cb):
+        self.subs.append(cb)
+        return lambda: self.subs.remove(cb)
+
+    def cancel(self):
+        self.state = "cancelled"
+
+    def close(self):
+        if self.state == "collecting":
+            self.state = "cancelled"
+
+    def restart_field(self, name):
+        self.restarted = name
+
+    def poll(self):
+        self.polled += 1
+
+
+@pytest.fixture
+def made():
+    return []
+
+
+@pytest.fixture
+def reg(made):
+    def factory(**kw):
+        s = FakeSession(**kw)
+        made.append(s)
+        return s
+    return Registry(factory)
+
+
+def test_new_call_is_listed(reg):
+    cid = reg.add_call("trunk-1")
+    assert [c["id"] for c in reg.list_calls()] == [cid]
+    assert reg.get_call(cid)["trunk_call_id"] == "trunk-1"
+
+
+def test_unknown_call_is_a_lookup_error(reg):
+    with pytest.raises(LookupError):
+        reg.get_call("nope")
+
+
+def test_first_key_press_starts_a_capture_in_always_policy(reg, made):
+    cid = reg.add_call("t")
+    assert reg.on_digit(cid, "4", "inband")
+    assert made[0].keys == ["4"]
+    assert reg.get_call(cid)["capture"]["state"] == "collecting"
+
+
+def test_digits_are_dropped_without_a_capture_in_capture_policy(reg, made):
+    cid = reg.add_call("t", policy="capture")
+    assert not reg.on_digit(cid, "4", "inband")
+    assert made == []
+
+
+def test_start_capture_arms_the_masker_in_capture_policy(reg, made):
+    cid = reg.add_call("t", policy="capture")
+    armed = []
+    reg.set_arm_hook(cid, armed.append)
+    reg.start_capture(cid, "12.50", "GBP", "order-1", ["pan", "expiry"])
+    assert armed == [True]
+    assert made[0].kw["amount"] == "12.50"
+    reg.on_digit(cid, "4", "rfc4733")
+    assert made[0].keys == ["4"]
+
+
+def test_double_start_is_a_conflict(reg):
+    cid = reg.add_call("t")
+    reg.start_capture(cid, "1.00", "GBP", "r", [])
+    with pytest.raises(CaptureConflict):
+        reg.start_capture(cid, "1.00", "GBP", "r", [])
+
+
+def test_cancel_without_capture_is_a_conflict(reg):
+    cid = reg.add_call("t")
+    with pytest.raises(CaptureConflict):
+        reg.cancel_capture(cid)
+
+
+def test_cancel_disarms_in_capture_policy(reg, made):
+    cid = reg.add_call("t", policy="capture")
+    armed = []
+    reg.set_arm_hook(cid, armed.append)
+    reg.start_capture(cid, "1.00", "GBP", "r", [])
+    assert reg.cancel_capture(cid)["state"] == "cancelled"
+    assert armed == [True, False]
+
+
+def test_capture_on_ended_call_is_refused(reg):
+    cid = reg.add_call("t")
+    reg.end_call(cid)
+    with pytest.raises(CallEnded):
+        reg.start_capture(cid, "1.00", "GBP", "r", [])
+
+
+def test_ending_a_call_closes_its_session(reg, made):
+    cid = reg.add_call("t")
+    reg.on_digit(cid, "4", "inband")
+    reg.end_call(cid, "caller")
+    assert made[0].state == "cancelled"
+    assert reg.get_call(cid)["state"] == "ended"
+
+
+def test_subscribers_get_state_changes_and_capture_events(reg, made):
+    cid = reg.add_call("t")
+    events = []
+    unsubscribe = reg.subscribe(cid, events.append)
+    reg.update_call(cid, state="connected")
+    reg.on_digit(cid, "4", "inband")
+    made[0].subs[0]({"event": "progress", "entered": 1})
+    unsubscribe()
+    reg.update_call(cid, state="held")
+    kinds = [(e["type"], e.get("state") or e.get("event", {}).get("event")) for e in events]
+    assert ("call", "connected") in kinds and ("capture", "progress") in kinds
+    assert ("call", "held") not in kinds
+
+
+def test_events_never_carry_digits(reg, made):
+    cid = reg.add_call("t")
+    events = []
+    reg.subscribe(cid, events.append)
+    for d in "4111111111111111":
+        reg.on_digit(cid, d, "inband")
+    assert "4111" not in repr(events) and "1111111" not in repr(reg.list_calls())
+
+
+def test_poll_drives_session_timeouts(reg, made):
+    cid = reg.add_call("t")
+    reg.on_digit(cid, "4", "inband")
+    reg.poll()
+    assert made[0].polled == 1
+
+
+def test_ended_calls_are_forgotten_after_retention():
+    now = [1000.0]
+    reg = Registry(None, clock=lambda: now[0])
+    cid = reg.add_call("t")
+    reg.end_call(cid)
+    now[0] += 61
+    assert reg.list_calls() == []
