@@ -26,41 +26,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from masker.phones.lite import LitePhones
+from masker.phones.lite import LitePhones, close_all
+from masker.phones.procstat import proc_cpu_s, proc_rss_kib, proc_sockets
 from masker.phones.service_process import ServiceProcess
 
 TICK = 0.020
 #: A packet is late when it leaves the service more than one frame after the
 #: fastest packet of its call (its hold time exceeds the call's minimum by 20 ms).
 LATE_MS = 20.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (from /proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def proc_udp_sockets(pid: int) -> int:
-    """Open sockets of a process (its RTP/RTCP and SIP sockets)."""
-    n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
-                n += 1
-        except OSError:
-            pass
-    return n
 
 
 @dataclass
@@ -144,7 +117,7 @@ def run_bench(
     try:
         time.sleep(0.5)
         rss0 = proc_rss_kib(svc.pid)
-        sockets0 = proc_udp_sockets(svc.pid)
+        sockets0 = proc_sockets(svc.pid)
         calls = []
         next_tick = time.monotonic()
         per_tick = max(1, setup_rate * TICK)
@@ -212,7 +185,7 @@ def run_bench(
             lite.drain_media()
             time.sleep(0.02)
         time.sleep(1.0)
-        sockets_left = proc_udp_sockets(svc.pid) - sockets0
+        sockets_left = proc_sockets(svc.pid) - sockets0
         cpu_pct = 100 * (cpu1 - window["cpu0"]) / elapsed
         return BenchResult(
             calls=n_calls, established=established, duration_s=elapsed,
@@ -227,9 +200,7 @@ def run_bench(
         )  # fmt: skip
     finally:
         svc.stop()
-        for c in lite.calls.values():
-            c.caller_rtp.close()
-            c.agent_rtp.close()
+        close_all(lite)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,8 @@ class Limits:
     # Near full scale the two tones' sum clips in G.711 and spreads energy into
     # distortion products, so loud windows get a lower purity floor.
     loud_dbm0: float = -3.0
-    loud_min_purity: float = 0.33
-    loud_runner_up_db: float = -2.0
+    loud_min_purity: float = 0.7
+    loud_runner_up_db: float = -8.0
 
 
 STRICT = Limits(

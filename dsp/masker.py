@@ -46,7 +46,14 @@ from dsp.goertzel import COL_HZ, ROW_HZ
 from dsp.tonegen import dbm0_to_peak
 
 MODES = ("tone", "silence", "noise", "cadence")
-GUARD_SECONDS = 0.002
+#: Guards around a tone's measured edges (onset jitter, decay), then rounding outwards
+#: to a 1 ms grid.  Together they cost about 3 ms of audio on each side of a tone.
+GUARD_BEFORE_SECONDS = 0.0025
+GUARD_AFTER_SECONDS = 0.0026
+GRID_SECONDS = 0.001
+#: Candidate hops a key needs before it is masked (stray single hops at another
+#: key's edges are leakage, not a key).
+MIN_CANDIDATE_HOPS = 2
 
 
 @dataclass
@@ -58,15 +65,21 @@ class MaskResult:
     masked: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _dilate(mask: np.ndarray, width: int) -> np.ndarray:
-    if width <= 0 or not mask.any():
-        return mask
-    c = np.concatenate([[0], np.cumsum(mask)])
-    n = len(mask)
-    idx = np.arange(n)
-    hi = np.minimum(idx + width + 1, n)
-    lo = np.maximum(idx - width, 0)
-    return (c[hi] - c[lo]) > 0
+def _widen_to_grid(present: np.ndarray, base: int, before: int, after: int, grid: int) -> np.ndarray:
+    """Each run of `present`, widened by guards and rounded outwards to an absolute grid.
+
+    The grid makes a span depend on where the tone is, not on which key it is
+    (two keys at the same place get exactly the same span, so the same replacement).
+    """
+    out = np.zeros_like(present)
+    if not present.any():
+        return out
+    edges_ = np.diff(np.concatenate([[False], present, [False]]).astype(np.int8))
+    for start, end in zip(np.flatnonzero(edges_ == 1), np.flatnonzero(edges_ == -1), strict=True):
+        lo = (base + start - before) // grid * grid - base
+        hi = -(-(base + end + after) // grid) * grid - base
+        out[max(lo, 0) : max(hi, 0)] = True
+    return out
 
 
 class BatchMasker:
@@ -96,7 +109,9 @@ class BatchMasker:
         self.detector = BatchDtmfDetector(n_calls, sample_rate)
         self._window = self.detector.bank.window
         self._pre = 2 * self._window
-        self._guard = int(round(GUARD_SECONDS * sample_rate))
+        self._guard_before = int(round(GUARD_BEFORE_SECONDS * sample_rate))
+        self._guard_after = int(round(GUARD_AFTER_SECONDS * sample_rate))
+        self._grid = max(1, int(round(GRID_SECONDS * sample_rate)))
         self._ramp = int(round(replacement.RAMP_SECONDS * sample_rate))
         self._cad_on = int(round(cadence_on_ms * sample_rate / 1000))
         self._cad_cycle = self._cad_on + int(round(cadence_off_ms * sample_rate / 1000))
@@ -108,6 +123,7 @@ class BatchMasker:
         self._armed = np.full(n_calls, armed)
         self._cand_end = np.full((n_calls, 16), np.iinfo(np.int64).min // 2, np.int64)
         self._cand_amp = np.zeros((n_calls, 16, 2))
+        self._cand_hops = np.zeros((n_calls, 16), np.int64)
         self._forced: list[list[tuple[int, int]]] = [[] for _ in range(n_calls)]
         self._open = np.full(n_calls, -1, np.int64)
         self._run = np.zeros(n_calls, np.int64)
@@ -124,6 +140,7 @@ class BatchMasker:
         self._pend[call] = False
         self._in[call] = 0
         self._cand_end[call] = np.iinfo(np.int64).min // 2
+        self._cand_hops[call] = 0
         self._forced[call] = []
         self._open[call] = -1
         self._run[call] = 0
@@ -181,7 +198,8 @@ class BatchMasker:
         base = self._in + f_len - full.shape[1]  # input index of full[:, 0]
         known0 = base + self._pre  # input index of the first sample still held back
         mask = np.concatenate([self._pend, np.zeros((n, f_len), bool)], axis=1)
-        for call in np.flatnonzero(self._armed & (self._cand_end.max(axis=1) >= base)):
+        live = (self._cand_end >= base[:, None]) & (self._cand_hops >= MIN_CANDIDATE_HOPS)
+        for call in np.flatnonzero(self._armed & live.any(axis=1)):
             self._mask_tones(call, full[call], int(base[call]), mask[call])
         for call in [c for c in range(n) if self._forced[c]]:
             self._mask_forced(call, int(known0[call]), mask[call])
@@ -219,14 +237,18 @@ class BatchMasker:
                 fresh = self._cand_end[calls, keys] < f.window_end[calls, h] - self._window
                 old = np.where(fresh[:, None], 0.0, self._cand_amp[calls, keys])
                 self._cand_amp[calls, keys] = np.maximum(old, amps[calls, h])
+                self._cand_hops[calls, keys] = np.where(fresh, 1, self._cand_hops[calls, keys] + 1)
                 self._cand_end[calls, keys] = f.window_end[calls, h]
 
     def _mask_tones(self, call: int, seg: np.ndarray, base: int, mask: np.ndarray) -> None:
         x = seg.astype(np.float64)
-        for key in np.flatnonzero(self._cand_end[call] >= base):
+        live = (self._cand_end[call] >= base) & (self._cand_hops[call] >= MIN_CANDIDATE_HOPS)
+        for key in np.flatnonzero(live):
             freqs = (ROW_HZ[key // 4], COL_HZ[key % 4])
-            ref = self._cand_amp[call, key]
-            present = _dilate(edges.presence(x, freqs, self.rate, ref), self._guard)
+            present = edges.presence(x, freqs, self.rate, self._cand_amp[call, key])
+            present = _widen_to_grid(
+                present, base, self._guard_before, self._guard_after, self._grid
+            )
             mask |= present[self._pre :]
 
     def _mask_forced(self, call: int, known0: int, mask: np.ndarray) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -183,13 +187,19 @@ def test_e2e_caller_keys_card_through_masker_serve_and_panel_shows_only_token(
         take_payment(page, reference="E2E-4242")
         pan_row = page.locator('li[data-field="pan"]')
 
-        caller.send_dtmf(c, TEST_PAN[:8], "rfc4733", duration_ms=100)
+        # keyed like a person: 100 ms tones, one key every 200 ms
+        caller.send_dtmf(c, TEST_PAN[:8], "rfc4733", duration_ms=100, interval_ms=200)
         pan_row.locator(".count", has_text="8 digits keyed").wait_for(timeout=10_000)
         assert pan_row.locator(".display").inner_text() == "•••• ••••"
 
         caller.send_dtmf(c, TEST_PAN[8:] + "#" + TEST_EXPIRY + TEST_CVV, "rfc4733",
-                         duration_ms=100)
-        page.locator("#token", has_text="tok_").wait_for(timeout=15_000)
+                         duration_ms=100, interval_ms=200)
+        try:
+            page.locator("#token", has_text="tok_").wait_for(timeout=15_000)
+        except Exception:
+            page.screenshot(path=str(output / "failed-panel.png"))
+            (output / "failed-frames.txt").write_text("\n".join(net.frames))
+            raise
         page.screenshot(path=str(output / "completed-panel.png"))
 
         marks = page.locator("li.field").evaluate_all("els => els.map(e => e.dataset.result)")
@@ -201,27 +211,62 @@ def test_e2e_caller_keys_card_through_masker_serve_and_panel_shows_only_token(
     assert net.frames and leaks == []
 
 
-def _host_page(page, origin: str, panel_url: str) -> None:
-    """Serve a stand-in agent desktop at `origin` that embeds the panel in an iframe."""
-    html = (f'<!doctype html><title>CRM</title><h1>CRM</h1>'
-            f'<iframe src="{panel_url}" width="560" height="640" title="payment"></iframe>')
-    page.route(f"{origin}/", lambda route: route.fulfill(status=200, body=html,
-                                                         content_type="text/html"))
-    page.goto(f"{origin}/")
+@dataclass
+class DesktopHost:
+    """A stand-in agent desktop on its own origin that embeds `panel_url` in an iframe."""
+
+    origin: str = ""
+    panel_url: str = ""
+
+    def page(self) -> bytes:
+        return (f'<!doctype html><title>CRM</title><h1>CRM</h1><iframe src="{self.panel_url}" '
+                'width="560" height="640" title="payment"></iframe>').encode()
+
+
+@contextmanager
+def desktop_host() -> Iterator[DesktopHost]:
+    """Serve a DesktopHost on another loopback port (so: another origin)."""
+    host = DesktopHost()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = host.page()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host.origin = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield host
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_panel_works_inside_an_iframe_of_a_configured_origin(browser, request):
-    with running_api(frame_ancestors=("'self'", "http://crm.test")) as api, \
+    with desktop_host() as host, \
+            running_api(frame_ancestors=("'self'", host.origin)) as api, \
             chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
         api.call("agent-embed")
-        _host_page(page, "http://crm.test", f"{api.url}/desktop#token={make_jwt('agent-embed')}")
+        host.panel_url = f"{api.url}/desktop#token={make_jwt('agent-embed')}"
+        page.goto(f"{host.origin}/")
         frame = page.frame_locator("iframe")
         frame.get_by_role("button", name="Take payment").wait_for()
         assert frame.locator("#conn").inner_text() in ("Live", "Connecting…")
 
 
 def test_panel_refuses_to_be_framed_by_other_origins(browser, api, request):
-    with chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
+    with desktop_host() as host, \
+            chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
+        host.panel_url = f"{api.url}/desktop"
         with page.expect_console_message(lambda m: "frame-ancestors" in m.text):
-            _host_page(page, "http://elsewhere.test", f"{api.url}/desktop")
+            page.goto(f"{host.origin}/")
         assert page.frame_locator("iframe").locator("#title").count() == 0

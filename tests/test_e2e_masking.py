@@ -16,7 +16,7 @@ import soundfile as sf
 from e2e_support import read_wav, speech_pcm, start_rig, stop_rig, write_keys_wav
 
 from masker.phones.analysis import find_marker, leaked_ms, speech_similarity
-from masker.phones.probe_call import CapturePoller
+from masker.phones.probe_call import CapturePoller, describe_token_event
 from masker.receivers import multimon_digits, spandsp_digits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -42,6 +42,11 @@ def poller(rig):
 
 def tokens(events):
     return [e for e in events if e.get("event") == "token"]
+
+
+def progress(events) -> list[str]:
+    """The masked capture progress, for failure messages (never digits)."""
+    return [describe_token_event(e) for e in events]
 
 
 def test_inband_card_is_not_recoverable_from_the_agent_recording(rig, tmp_path):
@@ -94,7 +99,7 @@ def test_tokeniser_gets_the_inband_card_and_issues_a_token(rig, tmp_path):
         time.sleep(0.5)
         rig.hang_up(c, a)
     issued = tokens(p.events)
-    assert len(issued) == 1
+    assert len(issued) == 1, progress(p.events)
     assert issued[0]["brand"] == "mastercard"
     assert issued[0]["display"].replace(" ", "").endswith("4444")
 
@@ -107,7 +112,7 @@ def test_tokeniser_gets_the_rfc4733_card_and_issues_a_token(rig):
         time.sleep(0.2 * len(keys) + 1.0)
         rig.hang_up(c, a)
     issued = tokens(p.events)
-    assert len(issued) == 1
+    assert len(issued) == 1, progress(p.events)
     assert issued[0]["display"].replace(" ", "").endswith("4444")
 
 
@@ -119,7 +124,7 @@ def test_tokeniser_gets_the_sip_info_card_and_issues_a_token(rig):
         time.sleep(0.15 * len(keys) + 1.0)
         rig.hang_up(c, a)
     issued = tokens(p.events)
-    assert len(issued) == 1
+    assert len(issued) == 1, progress(p.events)
     assert issued[0]["display"].replace(" ", "").endswith("4444")
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import time
 
+import numpy as np
 import pytest
+from media_support import Collector, audio_packets, rtp_socket, send_paced
 from serve_support import Served
 from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
@@ -12,7 +16,8 @@ from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """One service for the module: every test is its own call (as on a real trunk)."""
-    s = Served(tmp_path_factory.mktemp("serve"))
+    s = Served(tmp_path_factory.mktemp("serve"),
+               env_extra={"MASKER_PBX_USERNAME": "masker", "MASKER_PBX_PASSWORD": "pw-123"})
     yield s
     s.stop()
 
@@ -225,3 +230,72 @@ def test_service_logs_call_events_with_both_call_ids(served, caller):
     invite = served.wait_log("call.invite", trunk_call_id=call.call_id)
     assert invite["agent_call_id"] == inv.header("Call-ID")
     assert line["call"] == invite["call"]
+
+
+def test_invite_without_offer_gets_the_pbx_offer_and_the_ack_answer_reaches_the_pbx(served,
+                                                                                     caller):
+    call = Call(served, caller)
+    call.invite(body="")
+    inv = call.pbx_invite()
+    assert inv.body == ""
+    served.pbx.reply(inv, 200, body=sdp_offer(41000, "8 0 101"), to_tag="pbx1")
+    ok = caller.expect(200)
+    addr, port, fmts, _ = sdp_media(ok.body)
+    assert addr == HOST and served.rtp_min <= port <= served.rtp_max and fmts == ["8", "0", "101"]
+    caller.send_raw(ack_for(caller, ok, call.uri, call.call_id, call.tag,
+                            body=sdp_offer(40000, "8 101")), served.addr)
+    ack = call.pbx_expect("ACK")
+    a_addr, a_port, a_fmts, _ = sdp_media(ack.body)
+    assert a_addr == HOST and a_port != port and a_fmts == ["8", "101"]
+
+
+def test_early_media_is_relayed_and_masked_audio_flows_before_answer(served, caller):
+    rtp_c, rtp_a = rtp_socket(), rtp_socket()
+    call = Call(served, caller)
+    call.invite(sdp_offer(rtp_c.getsockname()[1], "0 101"))
+    inv = call.pbx_invite()
+    served.pbx.reply(inv, 183, body=sdp_offer(rtp_a.getsockname()[1], "0 101"), to_tag="pbx1")
+    progress = caller.expect(183)
+    port = sdp_media(progress.body)[1]
+    coll = Collector(rtp_a)
+    send_paced(rtp_c, (HOST, port), audio_packets(np.zeros(160 * 10, np.int16)))
+    time.sleep(0.2)
+    assert len(coll.stop()) >= 8
+    rtp_c.close()
+    rtp_a.close()
+
+
+def test_digest_challenge_from_the_pbx_is_answered(served, caller):
+    call = Call(served, caller)
+    call.invite()
+    inv = call.pbx_invite()
+    served.pbx.reply(inv, 401, to_tag="pbx0",
+                     extra='WWW-Authenticate: Digest realm="pbx", nonce="n0nce", algorithm=MD5')
+    call.pbx_expect("ACK")
+    again = call.pbx_expect("INVITE")
+    auth = again.header("Authorization")
+    fields = dict(part.strip().split("=", 1) for part in auth[len("Digest "):].split(","))
+    fields = {k: v.strip('"') for k, v in fields.items()}
+    assert fields["username"] == "masker"
+    ha1 = hashlib.md5(b"masker:pbx:pw-123").hexdigest()
+    ha2 = hashlib.md5(f"INVITE:{fields['uri']}".encode()).hexdigest()
+    assert fields["response"] == hashlib.md5(f"{ha1}:n0nce:{ha2}".encode()).hexdigest()
+
+
+def test_reinvite_with_codec_change_reaches_the_pbx(served, caller):
+    call, _ = connect(served, caller)
+    call.in_dialog("INVITE", body=sdp_offer(40000, "8 101", version=2))
+    reinv = call.pbx_expect("INVITE")
+    assert sdp_media(reinv.body)[2] == ["8", "101"]
+    served.pbx.reply(reinv, 200, body=sdp_offer(41000, "8 101", version=2))
+    assert sdp_media(caller.expect(200).body)[2] == ["8", "101"]
+
+
+def test_reinvite_with_unmaskable_codec_gets_488_and_the_call_survives(served, caller):
+    call, _ = connect(served, caller)
+    call.in_dialog("INVITE", body=sdp_offer(40000, "18", version=2))
+    assert caller.expect(488).code == 488
+    call.in_dialog("BYE")
+    bye = call.pbx_expect("BYE")
+    served.pbx.reply(bye, 200)
+    assert caller.expect(200).method == "BYE"

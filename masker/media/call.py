@@ -84,6 +84,7 @@ class CallMedia:
     last_caller_audio: float = 0.0
     last_caller_packet: float = 0.0
     active: bool = False
+    priming: bool = False
     idle_samples: int = 0
     closed: bool = False
     timed_out: bool = False

@@ -17,11 +17,12 @@ import os
 import queue
 import selectors
 import socket
+import struct
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import structlog
@@ -42,12 +43,29 @@ TICK_S = 0.020
 FRAME = 160
 #: A caller stream with no audio for this long stops being sent on (hold, silence suppression).
 IDLE_S = 0.2
+#: A (re)starting caller stream waits for this many samples before it is played out:
+#: one frame of cushion against the sender's jitter, so that a late packet does not
+#: put a silence gap into a keypad tone (which could read as two presses).
+PREBUFFER = 2 * FRAME
 #: Samples masked before an RFC 4733 event's timestamp and after its end (tone edges).
 EVENT_GUARD = 160
 MAX_DATAGRAM = 2048
 #: A SIP INFO digit matches an in-band press of the same key within this many ms.
 INFO_WINDOW_MS = 300
 SR_INTERVAL_S = 5.0
+
+_HDR = struct.Struct("!II")  # timestamp, SSRC (after the first 4 header bytes)
+_DECODE = {"PCMU": g711.ULAW_DECODE, "PCMA": g711.ALAW_DECODE}
+
+
+class _Fast(NamedTuple):
+    """The fields of a plain RTP packet (no CSRC/extension/padding) on the hot path."""
+
+    payload_type: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
+
 
 DigitSink = Callable[[str, str, str], Any]  # (call_id, digit, source)
 TimeoutSink = Callable[[str], Any]  # (call_id)
@@ -142,6 +160,8 @@ class MediaEngine:
         total["calls"] = len(self.calls)
         total["ports_in_use"] = self.ports.in_use * 2
         total["late_ticks"] = self.late_ticks
+        total["ticks"] = self.ticks
+        total["tick_us_avg"] = int(1e6 * self.tick_seconds / self.ticks) if self.ticks else 0
         return dict(total)
 
     def run_in_thread(self, fn: Callable[[], Any]) -> None:
@@ -173,13 +193,13 @@ class MediaEngine:
                 events = self._sel.select(timeout)
             except OSError:
                 events = []
+            self._run_commands()  # first: a packet may need the SDP that came with it
             for key, _ in events:
                 try:
                     key.data(key.fileobj)
                 except Exception:
                     self.counters["handler_errors"] += 1
                     log.exception("media handler failed")
-            self._run_commands()
             now = time.monotonic()
             if now >= next_tick:
                 if now - next_tick > TICK_S:
@@ -254,13 +274,15 @@ class MediaEngine:
 
     # --- packet handlers ----------------------------------------------------------------
     def _recv(self, sock: socket.socket):
-        for _ in range(64):
-            try:
-                yield sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # ICMP port unreachable surfaces here on Linux
-                return
+        """The datagram that made the socket readable.  One read per readiness event:
+        the level-triggered selector reports the socket again while more are queued,
+        and the usual single packet costs no EAGAIN exception."""
+        try:
+            yield sock.recvfrom(MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # ICMP port unreachable surfaces here on Linux
+            return
 
     def _caller_rtp(self, call: CallMedia, sock: socket.socket) -> None:
         c = call.counters
@@ -270,11 +292,17 @@ class MediaEngine:
             if not call.caller.accepts(src):
                 c["drop_unexpected_source"] += 1
                 continue
-            try:
-                pkt = parse_rtp(data)
-            except RtpError as exc:
-                c["drop_" + str(exc).replace(" ", "_")] += 1
-                continue
+            if len(data) >= 12 and data[0] == 0x80:  # v2, no padding/extension/CSRC
+                pkt = _Fast(data[1] & 0x7F, *_HDR.unpack_from(data, 4), data[12:])
+            else:
+                try:
+                    pkt = parse_rtp(data)
+                except RtpError as exc:
+                    c["drop_" + str(exc).replace(" ", "_")] += 1
+                    continue
+                if 72 <= pkt.payload_type <= 76:
+                    c["drop_rtcp_on_rtp_port"] += 1
+                    continue
             now = time.monotonic()
             call.last_caller_packet = now
             neg = call.caller.sdp
@@ -297,7 +325,7 @@ class MediaEngine:
                 continue
             if call.inbound.ssrc is not None and pkt.ssrc != call.inbound.ssrc:
                 c["ssrc_changes"] += 1
-            pcm = g711.decode(pkt.payload, law)
+            pcm = _DECODE[law][np.frombuffer(pkt.payload, dtype=np.uint8)]
             if not call.active:
                 call.inbound.reset_clock()
             if call.inbound.push(pkt.ssrc, pkt.timestamp, pcm):
@@ -305,6 +333,7 @@ class MediaEngine:
                 call.last_caller_audio = now
                 if not call.active:
                     call.active = True
+                    call.priming = True
                     if call.outbound is not None:
                         call.outbound.pause(call.idle_samples)
                     call.idle_samples = 0
@@ -399,33 +428,37 @@ class MediaEngine:
     # --- the tick -----------------------------------------------------------------------
     def _tick(self, now: float) -> None:
         bank = self.bank
-        bs = bank.batch_size
         by_slot: dict[int, CallMedia] = {call.slot: call for call in self.calls.values()}
         for chunk in bank.active_chunks():
-            frames = np.zeros((bs, FRAME), dtype=np.int16)
+            base, size = bank.starts[chunk], len(bank.used[chunk])
+            frames = np.zeros((size, FRAME), dtype=np.int16)
             rows: list[tuple[int, CallMedia]] = []
-            for r in range(bs):
-                call = by_slot.get(chunk * bs + r)
+            for r in range(size):
+                call = by_slot.get(base + r)
                 if call is None:
                     continue
                 if call.active and call.inbound.buffered == 0 and \
                         now - call.last_caller_audio > IDLE_S:
                     call.active = False
-                if call.active:
+                if call.priming and call.inbound.buffered >= PREBUFFER:
+                    call.priming = False
+                if call.active and not call.priming:
                     frames[r] = call.inbound.take(FRAME)
-                    rows.append((r, call))
                 else:
                     call.inbound.skip(FRAME)
                     call.idle_samples += FRAME
-                    rows.append((r, call))
+                rows.append((r, call))
             results = bank.process(chunk, frames)
+            sending = []
             for r, call in rows:
                 res = results[r]
                 for ev in res.digits:
                     if call.dedupe.accept(ev.digit, ev.start, ev.end):
                         self._digit(call, ev.digit, "inband")
-                if call.active:
-                    self._send_masked(call, res.audio)
+                if call.active and not call.priming:
+                    sending.append((r, call))
+            if sending:
+                self._send_masked(sending, results)
         if self.rtp_timeout_s > 0:
             for call in list(self.calls.values()):
                 if not call.timed_out and now - call.last_caller_packet > self.rtp_timeout_s:
@@ -436,24 +469,30 @@ class MediaEngine:
             self._last_sr = now
             self._send_reports()
 
-    def _send_masked(self, call: CallMedia, audio: np.ndarray) -> None:
-        out = call.outbound
-        neg = call.agent.sdp
-        if out is None or neg is None:
-            call.counters["masked_discarded_no_agent"] += 1
-            return
-        dest = call.agent.rtp_dest()
-        codes = g711.encode(audio, neg.codec)
-        sock = call.agent.ports.rtp
-        for pkt in out.packets_for(codes):
-            if dest is None:
-                call.counters["drop_no_destination"] += 1
+    def _send_masked(self, rows: list[tuple[int, CallMedia]], results: list[Any]) -> None:
+        """Encode the masked frames of a chunk (one table lookup per law) and send them."""
+        by_law: dict[str, list[tuple[int, CallMedia]]] = {}
+        for r, call in rows:
+            neg = call.agent.sdp
+            if call.outbound is None or neg is None:
+                call.counters["masked_discarded_no_agent"] += 1
                 continue
-            try:
-                sock.sendto(pkt, dest)
-                call.counters["masked_packets"] += 1
-            except OSError:
-                call.counters["send_errors"] += 1
+            by_law.setdefault(neg.codec, []).append((r, call))
+        for law, members in by_law.items():
+            audio = np.stack([results[r].audio for r, _ in members])
+            codes = g711.encode(audio, law)
+            for i, (_, call) in enumerate(members):
+                dest = call.agent.rtp_dest()
+                counters = call.counters
+                for pkt in call.outbound.packets_for(codes[i]):
+                    if dest is None:
+                        counters["drop_no_destination"] += 1
+                        continue
+                    try:
+                        call.agent.ports.rtp.sendto(pkt, dest)
+                        counters["masked_packets"] += 1
+                    except OSError:
+                        counters["send_errors"] += 1
 
     def _send_reports(self) -> None:
         wall = time.time()

@@ -11,6 +11,8 @@ must mask.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from masker.rtp import ts_delta
@@ -26,7 +28,8 @@ class InboundAudio:
     """Playout buffer of linear PCM for one caller stream."""
 
     def __init__(self) -> None:
-        self._buf = np.zeros(0, dtype=np.int16)
+        self._chunks: deque[np.ndarray] = deque()
+        self._count = 0
         self.fed = 0  # masker input index of the next sample take() returns
         self.ssrc: int | None = None
         self._next_ts: int | None = None
@@ -41,7 +44,7 @@ class InboundAudio:
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return self._count
 
     def _extend(self, ts: int) -> int:
         if self._last_ts32 is None:
@@ -63,6 +66,7 @@ class InboundAudio:
             self._ext_base = 0
             self._next_ts = None
         ext = self._extend(ts)
+        fill = 0
         if self._next_ts is not None:
             gap = ext - self._next_ts
             if gap < 0:
@@ -77,26 +81,57 @@ class InboundAudio:
                 ext = ts
             elif gap > 0:
                 self.lost_samples += gap
-                pcm = np.concatenate([np.zeros(gap, dtype=np.int16), pcm])
-                ext -= gap
-        self._offset = self.fed + len(self._buf) - ext
+                fill = gap
+        # input index of this packet's first sample minus its (extended) timestamp
+        self._offset = self.fed + self._count + fill - ext
+        if fill:
+            self._append(np.zeros(fill, dtype=np.int16))
+        self._append(pcm.astype(np.int16, copy=False))
         self._next_ts = ext + len(pcm)
-        self._buf = np.concatenate([self._buf, pcm.astype(np.int16, copy=False)])
-        if len(self._buf) > MAX_BUFFER:
-            cut = len(self._buf) - TRIM_TO
-            self._buf = self._buf[cut:]
+        if self._count > MAX_BUFFER:
+            cut = self._count - TRIM_TO
+            self._drop(cut)
             self.trimmed_samples += cut
             self._offset -= cut
         return True
 
+    def _append(self, pcm: np.ndarray) -> None:
+        self._chunks.append(pcm)
+        self._count += len(pcm)
+
+    def _drop(self, n: int) -> None:
+        while n > 0:
+            head = self._chunks[0]
+            if len(head) <= n:
+                self._chunks.popleft()
+                n -= len(head)
+                self._count -= len(head)
+            else:
+                self._chunks[0] = head[n:]
+                self._count -= n
+                n = 0
+
     def take(self, n: int) -> np.ndarray:
         """Exactly n samples for the masker, silence-padded on underrun."""
-        out = self._buf[:n]
-        self._buf = self._buf[n:]
-        if len(out) < n:
-            self.underrun_samples += n - len(out)
-            out = np.concatenate([out, np.zeros(n - len(out), dtype=np.int16)])
+        chunks = self._chunks
         self.fed += n
+        if chunks and len(chunks[0]) == n:
+            self._count -= n
+            return chunks.popleft()
+        out = np.zeros(n, dtype=np.int16)
+        pos = 0
+        while pos < n and chunks:
+            head = chunks[0]
+            k = min(n - pos, len(head))
+            out[pos : pos + k] = head[:k]
+            pos += k
+            if k == len(head):
+                chunks.popleft()
+            else:
+                chunks[0] = head[k:]
+        self._count -= pos
+        if pos < n:
+            self.underrun_samples += n - pos
         return out
 
     def skip(self, n: int) -> None:
@@ -106,7 +141,7 @@ class InboundAudio:
     def index_of(self, ts: int) -> int:
         """Masker input index of the sample with RTP timestamp ts (same SSRC clock)."""
         if self._offset is None or self._last_ts32 is None:
-            return self.fed + len(self._buf)
+            return self.fed + self._count
         ext = self._ext_base + self._last_ts32 + ts_delta(ts, self._last_ts32)
         return ext + self._offset
 

@@ -21,7 +21,12 @@ class SlotsExhausted(RuntimeError):
 
 
 class MaskBank:
-    """Slot allocator over lazily created BatchMasker chunks."""
+    """Slot allocator over lazily created BatchMasker chunks.
+
+    The first chunk has `batch_size` slots, later ones four times as many: a few
+    calls cost one small batch, hundreds of calls share a few large ones (the
+    batch masker's cost per call falls with the batch size).
+    """
 
     def __init__(self, factory: BatchFactory, batch_size: int, max_slots: int, frame: int = 160):
         self.factory = factory
@@ -31,27 +36,41 @@ class MaskBank:
         self.chunks: list[Any] = []
         self.used: list[list[bool]] = []
 
+        self.starts: list[int] = []  # first slot number of each chunk
+
+    def _size(self, c: int) -> int:
+        return self.batch_size if c == 0 else 4 * self.batch_size
+
     def allocate(self) -> int:
         for c, used in enumerate(self.used):
             for r, u in enumerate(used):
                 if not u:
                     used[r] = True
-                    slot = c * self.batch_size + r
                     self.chunks[c].reset(r)
-                    return slot
-        if len(self.chunks) * self.batch_size >= self.max_slots:
+                    return self.starts[c] + r
+        start = self.starts[-1] + len(self.used[-1]) if self.chunks else 0
+        if start >= self.max_slots:
             raise SlotsExhausted("no free masker slot")
-        self.chunks.append(self.factory(self.batch_size))
-        self.used.append([False] * self.batch_size)
+        size = self._size(len(self.chunks))
+        self.chunks.append(self.factory(size))
+        self.used.append([False] * size)
+        self.starts.append(start)
         self.used[-1][0] = True
-        return (len(self.chunks) - 1) * self.batch_size
+        return start
+
+    def locate(self, slot: int) -> tuple[int, int]:
+        """(chunk index, row) of a slot."""
+        for c in range(len(self.starts) - 1, -1, -1):
+            if slot >= self.starts[c]:
+                return c, slot - self.starts[c]
+        raise IndexError("no such slot")
 
     def release(self, slot: int) -> None:
-        c, r = divmod(slot, self.batch_size)
+        c, r = self.locate(slot)
         self.used[c][r] = False
 
     def chunk_of(self, slot: int) -> tuple[Any, int]:
-        c, r = divmod(slot, self.batch_size)
+        c, r = self.locate(slot)
         return self.chunks[c], r
 
     def force_mask(self, slot: int, start: int, end: int) -> None:

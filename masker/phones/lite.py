@@ -157,6 +157,15 @@ class LiteCall:
     invite_at: float = 0.0
     answered_at: float = 0.0
     cseq: int = 1
+    audio: list[bytes] | None = None  # agent-side payloads, when recording
+
+
+def received_pcm(call: LiteCall) -> np.ndarray:
+    """The agent side's received audio of a recording call, decoded (int16)."""
+    if not call.audio:
+        return np.zeros(0, dtype=np.int16)
+    codes = np.frombuffer(b"".join(call.audio), dtype=np.uint8)
+    return g711.decode(codes, "ulaw").astype(np.int16)
 
 
 class LitePhones:
@@ -175,7 +184,9 @@ class LitePhones:
         self.burst = burst_payload(self.rng)
         self.sent_packets = 0
         self.caller_rx_packets = 0
-        self.pending_agent_invites: list[tuple[SipMessage, tuple[str, int]]] = []
+        #: answer agent-leg INVITEs of calls this object did not place (pjsua2
+        #: callers), recording what they receive
+        self.accept_any = False
 
     @staticmethod
     def _udp() -> socket.socket:
@@ -329,13 +340,21 @@ class LitePhones:
     def _match_agent_call(self, msg: SipMessage) -> LiteCall | None:
         """The bench call this agent-leg INVITE belongs to: From carries caller<n>."""
         m = re.search(r"caller(\d+)@", msg.get("from"))
-        if not m:
+        if m:
+            n = int(m.group(1))
+            for call in self.calls.values():
+                if call.n == n and not call.agent_call_id:
+                    return call
+        if not self.accept_any:
             return None
-        n = int(m.group(1))
-        for call in self.calls.values():
-            if call.n == n and not call.agent_call_id:
-                return call
-        return None
+        artp = self._udp()
+        artp.setblocking(False)
+        artp.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        crtp = self._udp()
+        crtp.setblocking(False)
+        call = LiteCall(-1, msg.get("call-id"), "", crtp, artp, state="inbound", audio=[])
+        self.calls[call.call_id] = call
+        return call
 
     # -- the loop ----------------------------------------------------------
     def poll_sip(self) -> None:
@@ -386,6 +405,8 @@ class LitePhones:
                 except BlockingIOError:
                     break
                 self._on_agent_rtp(call, data, _kernel_time(anc))
+                if call.audio is not None and len(data) > 12 and data[1] & 0x7F == PT_PCMU:
+                    call.audio.append(data[12:])
 
     def _on_agent_rtp(self, call: LiteCall, data: bytes, arrival: float) -> None:
         if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
@@ -426,3 +447,40 @@ def _kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float:
             sec, nsec = struct.unpack("qq", data[:16])
             return sec + nsec / 1e9
     return time.time()
+
+
+def close_all(phones: LitePhones) -> None:
+    """Close every socket the load phones opened."""
+    for call in phones.calls.values():
+        call.caller_rtp.close()
+        call.agent_rtp.close()
+    phones.uac.close()
+    phones.uas.close()
+
+
+class Pump:
+    """Runs a LitePhones' SIP and receive side in a background thread (no sending):
+    enough for the agent side of calls placed by other phones."""
+
+    def __init__(self, phones: LitePhones, every_s: float = 0.01):
+        import threading
+
+        self.phones = phones
+        self.every_s = every_s
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            with self.lock:
+                self.phones.poll_sip()
+                self.phones.drain_media()
+
+    def __enter__(self) -> Pump:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)

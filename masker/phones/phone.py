@@ -245,6 +245,11 @@ class Phone:
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
         cfg.medConfig.ptime = args.ptime
+        if args.jb_ms > 0:  # a fixed jitter buffer keeps delay measurements comparable
+            cfg.medConfig.jbInit = args.jb_ms
+            cfg.medConfig.jbMinPre = args.jb_ms
+            cfg.medConfig.jbMaxPre = args.jb_ms
+            cfg.medConfig.jbMax = max(4 * args.jb_ms, 200)
         self.ep.libInit(cfg)
         tcfg = pj.TransportConfig()
         tcfg.port = args.sip_port
@@ -528,6 +533,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--user", default="phone")
     p.add_argument("--ptime", type=int, default=20)
     p.add_argument("--log-level", type=int, default=1)
+    p.add_argument("--jb-ms", type=int, default=0, help="fixed jitter buffer ms (0 = adaptive)")
     return p.parse_args(argv)
 
 

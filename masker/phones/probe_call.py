@@ -45,7 +45,7 @@ INFO_DIGIT = re.compile(r"(?i)signal\s*=\s*[0-9a-d*#]|^\s*[0-9a-d*#]\s*$", re.MU
 LEAK_ALARM_MS = 10.0
 
 
-def test_card_keys(pan: str, today: dt.date | None = None) -> tuple[str, str, str]:
+def keys_for_card(pan: str, today: dt.date | None = None) -> tuple[str, str, str]:
     """(PAN#, MMYY#, CVV#): the three fields a caller keys, each ended by '#'.
 
     The expiry is December three years ahead; the CVV has the brand's length
@@ -150,7 +150,8 @@ class ProbeReport:
             " (5 ms resolution)",
             f"  round trip:       {ms(self.round_trip_ms)} via masker,"
             f" {ms(self.direct_round_trip_ms)} direct",
-            f"  added delay:      {ms(self.added_delay_ms)} one way (caller to agent)",
+            f"  added delay:      {ms(self.added_delay_ms)} one way (caller to agent;"
+            " +-20 ms: the phones' jitter buffers settle per call)",
             f"  token events:     {len(self.token_events)} ({self.token_source})",
         ]
         captures = [e for e in self.token_events if e.get("event") == "capture"]
@@ -319,7 +320,7 @@ class CapturePoller:
 def run_probe(settings: ProbeSettings) -> ProbeReport:
     """Run the probe call (and a direct baseline call) and analyse what the agent got."""
     report = ProbeReport(via=settings.via, agent=settings.agent)
-    pan_keys, expiry_keys, cvv_keys = test_card_keys(settings.card)
+    pan_keys, expiry_keys, cvv_keys = keys_for_card(settings.card)
     agent_user, agent_host, agent_port = parse_sip_uri(settings.agent)
     parse_sip_uri(settings.via)
     if not is_local_address(agent_host):
