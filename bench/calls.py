@@ -31,8 +31,8 @@ from masker.phones.procstat import proc_cpu_s, proc_rss_kib, proc_sockets
 from masker.phones.service_process import ServiceProcess
 
 TICK = 0.020
-#: A packet is late when it leaves the service more than one frame after the
-#: fastest packet of its call (its hold time exceeds the call's minimum by 20 ms).
+#: A packet is late when its relative transit (arrival minus RTP timestamp, as in
+#: RFC 3550) exceeds the call's smallest by more than one 20 ms frame.
 LATE_MS = 20.0
 
 
@@ -47,11 +47,12 @@ class BenchResult:
     agent_packets: int
     late_packets: int
     lost_packets: int
-    hold_p50_ms: float
-    hold_p99_ms: float
+    jitter_p50_ms: float
+    jitter_p99_ms: float
     delay_p50_ms: float
     delay_p99_ms: float
     delay_samples: int
+    sender_late_p99_ms: float
     rss_idle_mib: float
     rss_per_call_kib: float
     sockets_left: int
@@ -70,10 +71,13 @@ class BenchResult:
             f"  RTP through it:    {self.service_pps:.0f} packets/s (in + out)",
             f"  at the agent:      {self.agent_packets} packets, {self.late_packets} late"
             f" (>{LATE_MS:.0f} ms behind), {self.lost_packets} lost",
-            f"  service hold time: p50 {self.hold_p50_ms:.1f} ms, p99 {self.hold_p99_ms:.1f} ms"
-            " (packet in -> masked packet out)",
+            f"  agent-side jitter: p50 {self.jitter_p50_ms:.1f} ms, p99 {self.jitter_p99_ms:.1f} ms"
+            " (relative transit above the call's fastest packet)",
             f"  added delay:       p50 {self.delay_p50_ms:.1f} ms, p99 {self.delay_p99_ms:.1f} ms"
             f" one way, audio incl. look-ahead ({self.delay_samples} timing bursts)",
+            f"  load generator:    p99 {self.sender_late_p99_ms:.1f} ms behind its own clock"
+            + (" (late: agent-side late packets may be the generator's)"
+               if self.sender_late_p99_ms > 10 else ""),
             f"  memory:            {self.rss_idle_mib:.1f} MiB idle,"
             f" {self.rss_per_call_kib:.0f} KiB per call",
             f"  after teardown:    {self.sockets_left} sockets more than before the calls",
@@ -141,8 +145,8 @@ def run_bench(
             if window is not None and "t0" not in window and now >= window["warm_until"]:
                 window.update(
                     t0=now, cpu0=proc_cpu_s(svc.pid), sent0=lite.sent_packets,
-                    back0=lite.caller_rx_packets,
-                    rx0={c.call_id: (c.rx.packets, c.rx.lost, len(c.rx.hold_ms),
+                    back0=lite.caller_rx_packets, late0=len(lite.send_late_ms),
+                    rx0={c.call_id: (c.rx.packets, c.rx.lost, len(c.rx.transit_ms),
                                      len(c.rx.delays_ms)) for c in calls},
                 )  # fmt: skip
                 stop_at = now + duration_s
@@ -166,9 +170,9 @@ def run_bench(
             p0, l0, h0, d0 = window["rx0"].get(c.call_id, (0, 0, 0, 0))
             packets += c.rx.packets - p0
             lost += c.rx.lost - l0
-            if c.rx.hold_ms:
-                base = min(c.rx.hold_ms)
-                mine = [h - base for h in c.rx.hold_ms[h0:]]
+            if c.rx.transit_ms:
+                base = min(c.rx.transit_ms)
+                mine = [h - base for h in c.rx.transit_ms[h0:]]
                 holds += mine
                 late += sum(1 for h in mine if h > LATE_MS)
             delays += c.rx.delays_ms[d0:]
@@ -179,12 +183,14 @@ def run_bench(
         for c in calls:
             if c.state == "up":
                 lite.hangup(c)
-        end = time.monotonic() + 10
+        end = time.monotonic() + 30
         while time.monotonic() < end and any(c.state not in ("ended",) for c in calls):
             lite.poll_sip()
             lite.drain_media()
             time.sleep(0.02)
-        time.sleep(1.0)
+        end = time.monotonic() + 10  # media is freed right after the BYE transaction
+        while proc_sockets(svc.pid) > sockets0 and time.monotonic() < end:
+            time.sleep(0.2)
         sockets_left = proc_sockets(svc.pid) - sockets0
         cpu_pct = 100 * (cpu1 - window["cpu0"]) / elapsed
         return BenchResult(
@@ -192,9 +198,10 @@ def run_bench(
             service_cpu_pct=cpu_pct, cpu_pct_per_call=cpu_pct / max(established, 1),
             service_pps=(sent + packets + back) / elapsed, agent_packets=packets,
             late_packets=late, lost_packets=lost,
-            hold_p50_ms=percentile(holds, 50), hold_p99_ms=percentile(holds, 99),
+            jitter_p50_ms=percentile(holds, 50), jitter_p99_ms=percentile(holds, 99),
             delay_p50_ms=percentile(delays, 50), delay_p99_ms=percentile(delays, 99),
             delay_samples=len(delays), rss_idle_mib=rss0 / 1024,
+            sender_late_p99_ms=percentile(lite.send_late_ms[window["late0"]:], 99),
             rss_per_call_kib=(rss1 - rss0) / max(established, 1), sockets_left=sockets_left,
             service_late_metric=late_metric,
         )  # fmt: skip

@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{stream.digits} per our detector)")
     print(f"{'':42s}{'channel-s per CPU-s':>22s}{'vs spandsp':>12s}")
     for r in (spandsp, stream, batch):
-        print(f"{r.name:42s}{r.throughput:22,.0f}{r.throughput / spandsp.throughput:11.2f}x")
-    print(f"ratio batch/spandsp: {batch.throughput / spandsp.throughput:.2f}")
+        print(f"{r.name:42s}{r.throughput:22,.0f}{r.throughput / spandsp.throughput:11.3f}x")
+    print(f"ratio batch/spandsp: {batch.throughput / spandsp.throughput:.3f}")
     print(f"masker, batch of {args.calls} calls: "
           f"{m_cpu / frames_of(m_audio) * 1e6:8.1f} us per call per 20 ms frame "
           f"({m_audio / m_cpu:,.0f} channel-s per CPU-s)")

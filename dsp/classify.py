@@ -14,7 +14,6 @@ import numpy as np
 from dsp.goertzel import COL_HZ, ROW_HZ, HopFeatures
 from dsp.tonegen import DBM0_PEAK
 
-
 #: Relative distance from an exact octave below which a row/column pair is a harmonic.
 OCTAVE_TOLERANCE = 0.008
 

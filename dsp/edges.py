@@ -56,6 +56,53 @@ def presence(
     return np.all(env >= PRESENT_FRACTION * ref[:, None], axis=0)
 
 
+@lru_cache(maxsize=8)
+def _key_phasors(rate: int, n: int) -> np.ndarray:
+    """(16, 2, n) complex64 demodulators of every key's row and column frequency."""
+    from dsp.goertzel import COL_HZ, ROW_HZ
+
+    keys = np.arange(16)
+    freqs = np.stack([ROW_HZ[keys // 4], COL_HZ[keys % 4]], axis=1)
+    return np.exp(-2j * np.pi * freqs[..., None] / rate * np.arange(n)).astype(np.complex64)
+
+
+def presence_of_keys(
+    segs: np.ndarray, keys: np.ndarray, rate: int, reference: np.ndarray
+) -> np.ndarray:
+    """`presence` for many (segment, key) pairs: segs (m, n), keys (m,), reference (m, 2)."""
+    half = rate // 200
+    n = segs.shape[1]
+    z = segs[:, None, :].astype(np.float32) * _key_phasors(rate, n)[keys]
+    tri = _moving_average(_moving_average(z, half), half)
+    env = 2 * np.abs(tri)
+    ok = np.all(env >= PRESENT_FRACTION * np.maximum(reference, 1e-9)[:, :, None], axis=1)
+    present = np.zeros(segs.shape, bool)
+    present[:, half - 1 : half - 1 + ok.shape[1]] = ok
+    return present
+
+
+def widen_to_grid(
+    present: np.ndarray, base: np.ndarray, before: int, after: int, grid: int
+) -> np.ndarray:
+    """Rows of `present` with every run widened by guards and rounded out to an absolute grid.
+
+    `base` (rows,) is the absolute index of each row's first sample.  Rounding to
+    a grid makes a span depend on where a tone is, not on which key it is.
+    """
+    m, n = present.shape
+    idx = np.arange(n)
+    c = np.zeros((m, n + 1), np.int32)
+    np.cumsum(present, axis=1, out=c[:, 1:])
+    rows = np.arange(m)[:, None]
+    widened = (c[rows, np.minimum(idx + before + 1, n)] - c[rows, np.maximum(idx - after, 0)]) > 0
+    cw = np.zeros((m, n + 1), np.int32)
+    np.cumsum(widened, axis=1, out=cw[:, 1:])
+    cell0 = (base[:, None] + idx) // grid * grid - base[:, None]
+    lo = np.clip(cell0, 0, n)
+    hi = np.clip(cell0 + grid, 0, n)
+    return (cw[rows, hi] - cw[rows, lo]) > 0
+
+
 def run_around(present: np.ndarray, index: int) -> tuple[int, int] | None:
     """The [start, end) run of True in `present` that contains or is nearest `index`."""
     idx = np.flatnonzero(present)

@@ -131,7 +131,9 @@ class GoertzelBank:
         total = np.maximum(total - power[..., 12] - power[..., 13], 0.5 * total)
         r_max = power[..., :4].max(-1)
         c_max = power[..., 4:8].max(-1)
-        gate = (np.minimum(r_max, c_max) >= self._gate_floor) & (r_max + c_max >= GATE_SHARE * total)
+        gate = (np.minimum(r_max, c_max) >= self._gate_floor) & (
+            r_max + c_max >= GATE_SHARE * total
+        )
         ci, hi = np.nonzero(gate)
         p = power[ci, hi].astype(np.float64)
         rows, cols = p[:, :4], p[:, 4:8]

@@ -42,7 +42,6 @@ from dsp import edges, replacement
 from dsp.classify import CANDIDATE, amplitudes, classify
 from dsp.dtmf_detector import BatchDtmfDetector
 from dsp.events import DigitEvent
-from dsp.goertzel import COL_HZ, ROW_HZ
 from dsp.tonegen import dbm0_to_peak
 
 MODES = ("tone", "silence", "noise", "cadence")
@@ -56,30 +55,13 @@ GRID_SECONDS = 0.001
 MIN_CANDIDATE_HOPS = 2
 
 
-@dataclass
+@dataclass(slots=True)
 class MaskResult:
     """One output frame, the key presses that ended and the masked spans that closed."""
 
     audio: np.ndarray
     digits: list[DigitEvent] = field(default_factory=list)
     masked: list[tuple[int, int]] = field(default_factory=list)
-
-
-def _widen_to_grid(present: np.ndarray, base: int, before: int, after: int, grid: int) -> np.ndarray:
-    """Each run of `present`, widened by guards and rounded outwards to an absolute grid.
-
-    The grid makes a span depend on where the tone is, not on which key it is
-    (two keys at the same place get exactly the same span, so the same replacement).
-    """
-    out = np.zeros_like(present)
-    if not present.any():
-        return out
-    edges_ = np.diff(np.concatenate([[False], present, [False]]).astype(np.int8))
-    for start, end in zip(np.flatnonzero(edges_ == 1), np.flatnonzero(edges_ == -1), strict=True):
-        lo = (base + start - before) // grid * grid - base
-        hi = -(-(base + end + after) // grid) * grid - base
-        out[max(lo, 0) : max(hi, 0)] = True
-    return out
 
 
 class BatchMasker:
@@ -125,6 +107,7 @@ class BatchMasker:
         self._cand_amp = np.zeros((n_calls, 16, 2))
         self._cand_hops = np.zeros((n_calls, 16), np.int64)
         self._forced: list[list[tuple[int, int]]] = [[] for _ in range(n_calls)]
+        self._forcing: set[int] = set()  # calls with forced spans pending
         self._open = np.full(n_calls, -1, np.int64)
         self._run = np.zeros(n_calls, np.int64)
         self._noise_power = np.full(n_calls, dbm0_to_peak(-60.0) ** 2 / 2)
@@ -142,6 +125,7 @@ class BatchMasker:
         self._cand_end[call] = np.iinfo(np.int64).min // 2
         self._cand_hops[call] = 0
         self._forced[call] = []
+        self._forcing.discard(call)
         self._open[call] = -1
         self._run[call] = 0
         self._noise_power[call] = dbm0_to_peak(-60.0) ** 2 / 2
@@ -152,6 +136,7 @@ class BatchMasker:
         """Mask input samples [start, end) of `call` whatever they contain."""
         if end > start:
             self._forced[call].append((int(start), int(end)))
+            self._forcing.add(call)
 
     def arm(self, call: int) -> None:
         self._armed[call] = True
@@ -198,10 +183,8 @@ class BatchMasker:
         base = self._in + f_len - full.shape[1]  # input index of full[:, 0]
         known0 = base + self._pre  # input index of the first sample still held back
         mask = np.concatenate([self._pend, np.zeros((n, f_len), bool)], axis=1)
-        live = (self._cand_end >= base[:, None]) & (self._cand_hops >= MIN_CANDIDATE_HOPS)
-        for call in np.flatnonzero(self._armed & live.any(axis=1)):
-            self._mask_tones(call, full[call], int(base[call]), mask[call])
-        for call in [c for c in range(n) if self._forced[c]]:
+        self._mask_tones(full, base, mask)
+        for call in list(self._forcing):
             self._mask_forced(call, int(known0[call]), mask[call])
         out = full[:, self._pre : self._pre + f_len].copy()
         out_mask = mask[:, :f_len].copy()
@@ -213,10 +196,9 @@ class BatchMasker:
             for call in np.flatnonzero(out_mask.any(axis=1)):
                 self._replace(call, int(known0[call]), mask[call], out[call], out_mask[call])
         self._track_noise(out, out_mask | mask.any(axis=1, keepdims=True))
-        results = []
-        for call in range(n):
-            spans = self._spans(call, int(known0[call]), out_mask[call])
-            results.append(MaskResult(out[call], digits[call], spans))
+        results = [MaskResult(row, found, []) for row, found in zip(out, digits, strict=True)]
+        for call in np.flatnonzero(out_mask.any(axis=1) | (self._open >= 0)):
+            results[call].masked = self._spans(call, int(known0[call]), out_mask[call])
         self._buf = full[:, -(self._pre + self.delay) :]
         self._pend = mask[:, f_len:]
         self._in += f_len
@@ -240,16 +222,18 @@ class BatchMasker:
                 self._cand_hops[calls, keys] = np.where(fresh, 1, self._cand_hops[calls, keys] + 1)
                 self._cand_end[calls, keys] = f.window_end[calls, h]
 
-    def _mask_tones(self, call: int, seg: np.ndarray, base: int, mask: np.ndarray) -> None:
-        x = seg.astype(np.float64)
-        live = (self._cand_end[call] >= base) & (self._cand_hops[call] >= MIN_CANDIDATE_HOPS)
-        for key in np.flatnonzero(live):
-            freqs = (ROW_HZ[key // 4], COL_HZ[key % 4])
-            present = edges.presence(x, freqs, self.rate, self._cand_amp[call, key])
-            present = _widen_to_grid(
-                present, base, self._guard_before, self._guard_after, self._grid
-            )
-            mask |= present[self._pre :]
+    def _mask_tones(self, full: np.ndarray, base: np.ndarray, mask: np.ndarray) -> None:
+        """OR into `mask` the exact extent of every candidate key still in the buffer."""
+        live = (self._cand_end >= base[:, None]) & (self._cand_hops >= MIN_CANDIDATE_HOPS)
+        live &= self._armed[:, None]
+        calls, keys = np.nonzero(live)
+        if calls.size == 0:
+            return
+        present = edges.presence_of_keys(full[calls], keys, self.rate, self._cand_amp[calls, keys])
+        present = edges.widen_to_grid(
+            present, base[calls], self._guard_before, self._guard_after, self._grid
+        )
+        np.logical_or.at(mask, calls, present[:, self._pre :])
 
     def _mask_forced(self, call: int, known0: int, mask: np.ndarray) -> None:
         keep = []
@@ -260,20 +244,26 @@ class BatchMasker:
             if end > known0 + self.frame_size:
                 keep.append((start, end))
         self._forced[call] = keep
+        if not keep:
+            self._forcing.discard(call)
 
     def _replace(self, call, known0, mask, out, out_mask) -> None:
         f_len = len(out)
         if self.mode == "silence":
             out[out_mask] = 0
         elif self.mode == "noise":
-            noise = replacement.comfort_noise(f_len, np.sqrt(self._noise_power[call]), self._rngs[call])
+            noise = replacement.comfort_noise(
+                f_len, np.sqrt(self._noise_power[call]), self._rngs[call]
+            )
             out[out_mask] = _to_int16(noise[out_mask])
         else:
             since, until = replacement.run_distances(mask, int(self._run[call]))
             gain = replacement.raised_cosine(np.minimum(since, until)[:f_len], self._ramp)
             tone = replacement.masking_tone(known0 + np.arange(f_len), self.rate) * gain
             out[out_mask] = _to_int16(tone[out_mask])
-        self._run[call] = (int(since[f_len - 1]) + 1 if out_mask[-1] else 0) if self.mode == "tone" else 0
+        self._run[call] = (
+            (int(since[f_len - 1]) + 1 if out_mask[-1] else 0) if self.mode == "tone" else 0
+        )
 
     def _cadence(self, call, known0, mask, out, out_mask) -> None:
         hits = np.flatnonzero(mask)
@@ -292,7 +282,9 @@ class BatchMasker:
         burst = inside & (phase < self._cad_on)
         gain = replacement.raised_cosine(np.minimum(phase, self._cad_on - 1 - phase), self._ramp)
         tone = replacement.masking_tone(pos, self.rate) * gain
-        noise = replacement.comfort_noise(len(out), np.sqrt(self._noise_power[call]), self._rngs[call])
+        noise = replacement.comfort_noise(
+            len(out), np.sqrt(self._noise_power[call]), self._rngs[call]
+        )
         out[inside] = _to_int16(np.where(burst, tone, noise)[inside])
         out_mask[:] = inside
         if pos[-1] + 1 >= end:

@@ -21,9 +21,18 @@ from masker.phones.service_process import ServiceError, ServiceProcess, free_por
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m masker.demo", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the probe report as JSON")
-    p.add_argument("--keep", metavar="DIR", help="keep the service's files and recordings in DIR")
+    p.add_argument(
+        "--keep", metavar="DIR",
+        help="keep the service's files and the probe's recordings (the test card as audio) in DIR",
+    )  # fmt: skip
     args = p.parse_args(argv)
-    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="masker-demo-"))
+    if args.keep:
+        return run_demo(Path(args.keep), args)
+    with tempfile.TemporaryDirectory(prefix="masker-demo-") as tmp:
+        return run_demo(Path(tmp), args)
+
+
+def run_demo(workdir: Path, args: argparse.Namespace) -> int:
     agent_port = free_port()
     print(f"demo: starting masker serve (files in {workdir})", file=sys.stderr)
     try:
@@ -43,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                 agent=f"sip:agent@127.0.0.1:{agent_port}",
                 api_url=service.api_url,
                 api_key=service.api_key,
-                workdir=workdir / "recordings",
+                workdir=workdir / "recordings" if args.keep else None,
             )
         )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.render())

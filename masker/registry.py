@@ -163,8 +163,10 @@ class Registry:
             if rec is None or rec.state == "ended":
                 return False
             session = rec.session if _running(rec.session) else None
+            # only the call's first key press starts a capture on its own; keys after
+            # a finished capture (a stray '#') must not replace its result
             auto = (
-                session is None and rec.policy == "always" and self._auto_capture
+                rec.session is None and rec.policy == "always" and self._auto_capture
                 and self._session_factory is not None
             )
         if auto:

@@ -211,8 +211,16 @@ class Service:
             from masker.api import start_api_server
         except ImportError:
             return
+        engine = self.engine
+        checks = {
+            "sip": lambda: self.ctx is not None and not self.ctx.draining,
+            "media": lambda: engine._thread is not None and engine._thread.is_alive(),
+            "tokenizer": lambda: self.session_factory is not None,
+        }
         try:
-            self.api = start_api_server(registry, self.config.extra.get("api", {}))
+            self.api = start_api_server(
+                registry, self.config.extra.get("api", {}), ready_checks=checks
+            )
         except Exception as exc:  # the SIP service runs on without its desktop API
             log.error("api failed to start", exc_type=type(exc).__name__, error=str(exc)[:200])
 

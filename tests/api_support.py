@@ -63,7 +63,7 @@ class Api:
             self.registry.on_digit(call_id, d, source)
 
 
-class _LoopThread:
+class LoopThread:
     """An asyncio loop on a thread, for the PSP server and the sessions' hand-offs."""
 
     def __init__(self) -> None:
@@ -92,7 +92,7 @@ def payment_sessions() -> Iterator[Any]:
             dev_dir=folder / "dev",
         )
         tls = make_tls_material(folder / "tls")
-        lt = _LoopThread()
+        lt = LoopThread()
         psp_cm = running_psp(tls)
         psp = lt.run(psp_cm.__aenter__())
         gateway = HttpsJsonGateway(psp.url, ca_file=tls.ca_file, timeout_s=5)

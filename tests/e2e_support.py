@@ -106,3 +106,37 @@ def read_wav(path: str | Path) -> np.ndarray:
     pcm, rate = sf.read(path, dtype="int16")
     assert rate == 8000
     return pcm
+
+
+def digest(text: str) -> str:
+    """Compare card data by digest so that a failing assert never prints it."""
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def vault_card_digests(service: ServiceProcess, token: str) -> tuple[str, str]:
+    """(PAN digest, expiry digest) of the card the service vaulted under `token`.
+
+    Opens the service's SQLite vault with its development keys, as the payment
+    side would; the clear card is wiped before returning.
+    """
+    from tokenizer import TokenizerConfig, build_tokenizer
+
+    keys = service.workdir / "keys"
+    tk = build_tokenizer(
+        TokenizerConfig(
+            vault_path=str(service.workdir / "vault.sqlite"),
+            keystore_path=str(keys / "keys.json"),
+            kek_env=None,
+        ),
+        dev_dir=keys / "dev",
+    )
+    try:
+        card = tk.vault.open(token, time.time())
+        try:
+            return digest(card.pan.reveal()), digest(card.expiry.reveal())
+        finally:
+            card.wipe()
+    finally:
+        tk.close()

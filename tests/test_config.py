@@ -33,7 +33,8 @@ def test_file_values_override_defaults(tmp_path):
 def test_environment_overrides_the_file(tmp_path):
     path = tmp_path / "m.toml"
     path.write_text("[media]\nport_min = 30000\n")
-    cfg = load_config(path, env={"MASKER_MEDIA_PORT_MIN": "40000", "MASKER_MEDIA_PORT_MAX": "40100"})
+    env = {"MASKER_MEDIA_PORT_MIN": "40000", "MASKER_MEDIA_PORT_MAX": "40100"}
+    cfg = load_config(path, env=env)
     assert (cfg.media.port_min, cfg.media.port_max) == (40000, 40100)
 
 

@@ -187,13 +187,13 @@ def test_e2e_caller_keys_card_through_masker_serve_and_panel_shows_only_token(
         take_payment(page, reference="E2E-4242")
         pan_row = page.locator('li[data-field="pan"]')
 
-        # keyed like a person: 100 ms tones, one key every 200 ms
-        caller.send_dtmf(c, TEST_PAN[:8], "rfc4733", duration_ms=100, interval_ms=200)
+        # keyed like a person: 100 ms tones, one key every 300 ms
+        caller.send_dtmf(c, TEST_PAN[:8], "rfc4733", duration_ms=100, interval_ms=300)
         pan_row.locator(".count", has_text="8 digits keyed").wait_for(timeout=10_000)
         assert pan_row.locator(".display").inner_text() == "•••• ••••"
 
         caller.send_dtmf(c, TEST_PAN[8:] + "#" + TEST_EXPIRY + TEST_CVV, "rfc4733",
-                         duration_ms=100, interval_ms=200)
+                         duration_ms=100, interval_ms=300)
         try:
             page.locator("#token", has_text="tok_").wait_for(timeout=15_000)
         except Exception:

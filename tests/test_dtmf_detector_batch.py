@@ -20,7 +20,10 @@ def run_batch(det: BatchDtmfDetector, pcm: np.ndarray, frame: int = 160) -> list
 
 
 def calls(n: int, rate: int = 8000) -> np.ndarray:
-    signals = [tg.random_keys_signal(tg.KEYS, np.random.default_rng(s), rate).pcm16() for s in range(n)]
+    signals = [
+        tg.random_keys_signal(tg.KEYS, np.random.default_rng(s), rate, level_dbm0=(-25, -3)).pcm16()
+        for s in range(n)
+    ]
     length = max(len(s) for s in signals)
     return np.stack([np.pad(s, (0, length - len(s))) for s in signals])
 

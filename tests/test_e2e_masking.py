@@ -13,7 +13,15 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from e2e_support import read_wav, speech_pcm, start_rig, stop_rig, write_keys_wav
+from e2e_support import (
+    digest,
+    read_wav,
+    speech_pcm,
+    start_rig,
+    stop_rig,
+    vault_card_digests,
+    write_keys_wav,
+)
 
 from masker.phones.analysis import find_marker, leaked_ms, speech_similarity
 from masker.phones.probe_call import CapturePoller, describe_token_event
@@ -31,9 +39,12 @@ def rig(tmp_path_factory):
     stop_rig(r)
 
 
+def expiry() -> str:
+    return f"12{(time.gmtime().tm_year + 3) % 100:02d}"
+
+
 def card_keys() -> str:
-    year = time.gmtime().tm_year + 3
-    return f"{MC_PAN}#12{year % 100:02d}#123#"
+    return f"{MC_PAN}#{expiry()}#123#"
 
 
 def poller(rig):
@@ -47,6 +58,15 @@ def tokens(events):
 def progress(events) -> list[str]:
     """The masked capture progress, for failure messages (never digits)."""
     return [describe_token_event(e) for e in events]
+
+
+def assert_one_token_for_the_keyed_card(rig, events) -> None:
+    issued = tokens(events)
+    assert len(issued) == 1, progress(events)
+    assert issued[0]["brand"] == "mastercard"
+    assert issued[0]["display"].replace(" ", "").endswith("4444")
+    vaulted = vault_card_digests(rig.service, issued[0]["token"])
+    assert vaulted == (digest(MC_PAN), digest(expiry()))  # exactly the keyed card
 
 
 def test_inband_card_is_not_recoverable_from_the_agent_recording(rig, tmp_path):
@@ -98,10 +118,7 @@ def test_tokeniser_gets_the_inband_card_and_issues_a_token(rig, tmp_path):
         rig.play_and_wait(c, tmp_path / "card.wav", sig.duration_s)
         time.sleep(0.5)
         rig.hang_up(c, a)
-    issued = tokens(p.events)
-    assert len(issued) == 1, progress(p.events)
-    assert issued[0]["brand"] == "mastercard"
-    assert issued[0]["display"].replace(" ", "").endswith("4444")
+    assert_one_token_for_the_keyed_card(rig, p.events)
 
 
 def test_tokeniser_gets_the_rfc4733_card_and_issues_a_token(rig):
@@ -111,9 +128,7 @@ def test_tokeniser_gets_the_rfc4733_card_and_issues_a_token(rig):
         rig.caller.send_dtmf(c, keys, "rfc4733", duration_ms=100)
         time.sleep(0.2 * len(keys) + 1.0)
         rig.hang_up(c, a)
-    issued = tokens(p.events)
-    assert len(issued) == 1, progress(p.events)
-    assert issued[0]["display"].replace(" ", "").endswith("4444")
+    assert_one_token_for_the_keyed_card(rig, p.events)
 
 
 def test_tokeniser_gets_the_sip_info_card_and_issues_a_token(rig):
@@ -123,9 +138,7 @@ def test_tokeniser_gets_the_sip_info_card_and_issues_a_token(rig):
         rig.caller.send_dtmf(c, keys, "info", interval_ms=150)
         time.sleep(0.15 * len(keys) + 1.0)
         rig.hang_up(c, a)
-    issued = tokens(p.events)
-    assert len(issued) == 1, progress(p.events)
-    assert issued[0]["display"].replace(" ", "").endswith("4444")
+    assert_one_token_for_the_keyed_card(rig, p.events)
 
 
 def test_speech_passes_through_to_the_agent_intact(rig, tmp_path):

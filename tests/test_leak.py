@@ -68,6 +68,9 @@ def speech_stream(rng: np.random.Generator, seconds: float) -> np.ndarray:
 def keypad_channel(rng: np.random.Generator, rate: int, speech: np.ndarray | None):
     """All 16 keys in random order with Q.24-range durations, levels and twists.
 
+    Both tones of a key lie within 0 to -25 dBm0; at the top of the range the
+    pair clips, as it would on a real G.711 channel.
+
     Pauses hold low noise, or speech right up to the tone edges when `speech`
     is given.  Returns float samples and [(start, end)] of every tone.
     """
@@ -78,7 +81,8 @@ def keypad_channel(rng: np.random.Generator, rate: int, speech: np.ndarray | Non
     talk = 0
     for key in keys:
         n_on = ms(rng.uniform(40, 200), rate)
-        level, twist = rng.uniform(-25, 0), rng.uniform(-4, 8)
+        twist = rng.uniform(-4, 8)
+        level = rng.uniform(-25 + abs(twist), 0)  # louder tone; the other |twist| lower
         phases = tuple(rng.uniform(0, 2 * np.pi, 2))
         parts.append(dtmf(key, n_on, rate, level, twist, 0.0, phases))
         tones.append((pos, pos + n_on))

@@ -83,7 +83,9 @@ def test_40_ms_keys_at_the_weakest_level_and_twist_are_masked(law):
 @pytest.mark.parametrize("mode", MODES)
 def test_audio_outside_masked_spans_is_bit_exact(mode):
     signal = random_keys(6)
-    pcm = signal.pcm16("alaw") + tg.to_int16(tg.white_noise(len(signal.samples), -50, np.random.default_rng(1)))
+    pcm = signal.pcm16("alaw") + tg.to_int16(
+        tg.white_noise(len(signal.samples), -50, np.random.default_rng(1))
+    )
     out, _, spans = mask_signal(pcm, mode=mode)
     keep = ~span_mask(spans, len(pcm))
     assert np.array_equal(out[keep], pcm[keep])
@@ -140,7 +142,7 @@ def test_replacement_does_not_depend_on_the_digit(mode):
 def test_masking_tone_is_one_flat_500_hz_tone_at_minus_20_dbm0():
     signal = tg.keys_signal("5", on_ms=300, level_dbm0=-5)
     out, _, spans = mask_signal(signal.pcm16())
-    (start, end), = spans
+    ((start, end),) = spans
     steady = out[start + 80 : end - 80].astype(float)
     spectrum = np.abs(np.fft.rfft(steady * np.hanning(len(steady))))
     peak_hz = spectrum.argmax() * 8000 / len(steady)
@@ -152,7 +154,7 @@ def test_masking_tone_is_one_flat_500_hz_tone_at_minus_20_dbm0():
 def test_masking_tone_ramps_in_and_out_smoothly():
     signal = tg.keys_signal("5", on_ms=300, level_dbm0=-5)
     out, _, spans = mask_signal(signal.pcm16())
-    (start, end), = spans
+    ((start, end),) = spans
     peak = tg.dbm0_to_peak(MASK_TONE_DBM0)
     assert np.abs(out[start : start + 4]).max() < 0.1 * peak
     assert np.abs(out[end - 4 : end]).max() < 0.1 * peak
@@ -194,7 +196,7 @@ def cadence_output(keys: str, on_ms: float, off_ms: float) -> tuple[np.ndarray, 
 
 def test_cadence_masks_one_span_from_the_first_onset_to_a_whole_number_of_bursts():
     out, spans = cadence_output("4111", 60, 90)
-    (start, end), = spans
+    ((start, end),) = spans
     assert abs(start - tg.ms(200, 8000)) <= 24
     assert (end - start) % tg.ms(200, 8000) == 0
     last_tone_end = tg.ms(200 + 3 * 150 + 60, 8000)
@@ -206,7 +208,7 @@ def test_cadence_hides_how_many_keys_were_pressed_and_when():
     a, spans_a = cadence_output("4111", 60, 90)
     b, spans_b = cadence_output("9876543", 45, 30)
     assert spans_a == spans_b
-    (start, end), = spans_a
+    ((start, end),) = spans_a
     assert np.array_equal(a[start:end], b[start:end])
 
 

@@ -206,3 +206,31 @@ def test_a_flood_of_garbage_on_one_call_leaves_another_call_flowing(engine):
     time.sleep(0.15)
     assert len(coll.stop()) >= 9
     assert engine.snapshot().get("drop_short_packet", 0) >= 400
+
+
+@pytest.fixture
+def timing_engine():
+    base = free_port_block(20)
+    timeouts = []
+    eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
+                      max_calls=4, on_timeout=timeouts.append, rtp_timeout_s=0.3)
+    eng.timeouts = timeouts
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+def test_silent_caller_times_out(timing_engine):
+    leg = Leg(timing_engine, "quiet")
+    assert wait_for(lambda: timing_engine.timeouts == ["quiet"], timeout=2)
+    leg.close()
+
+
+def test_caller_that_is_not_expected_to_send_does_not_time_out(timing_engine):
+    leg = Leg(timing_engine, "held")
+    sdp = neg(leg.caller)
+    timing_engine.set_caller_sdp(leg.media, Negotiated(
+        sdp.address, sdp.port, 0, "PCMU", 101, 20, "recvonly", sdp.audio_pts))
+    time.sleep(0.8)
+    assert timing_engine.timeouts == []
+    leg.close()

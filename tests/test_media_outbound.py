@@ -12,8 +12,9 @@ def test_packets_are_continuous_with_one_ssrc():
     out = OutboundStream(0, 160)
     pkts = [parse_rtp(p) for _ in range(5) for p in out.packets_for(np.zeros(160, np.uint8))]
     assert len({p.ssrc for p in pkts}) == 1
-    assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in zip(pkts, pkts[1:]))
-    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in zip(pkts, pkts[1:]))
+    steps = list(zip(pkts, pkts[1:], strict=False))
+    assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in steps)
+    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in steps)
 
 
 def test_first_packet_has_the_marker_bit():

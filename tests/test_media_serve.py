@@ -4,11 +4,18 @@ and the agent leg is a valid RFC 3550 stream; the agent's audio comes back untou
 from __future__ import annotations
 
 import secrets
+import time
 
 import numpy as np
 import pytest
-from media_support import Collector, audio_packets, decode_stream, event_packets, rtp_socket, \
-    send_paced
+from media_support import (
+    Collector,
+    audio_packets,
+    decode_stream,
+    event_packets,
+    rtp_socket,
+    send_paced,
+)
 from serve_support import Served
 from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
@@ -78,7 +85,6 @@ def test_keyed_card_is_masked_and_stream_is_valid_rfc3550(served):
     assert spandsp_digits(pcm) == CARD
     coll = Collector(call.agent_rtp)
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), audio_packets(pcm))
-    import time
     time.sleep(0.4)
     pkts = coll.stop() and coll.rtp()
     call.hangup()
@@ -86,8 +92,9 @@ def test_keyed_card_is_masked_and_stream_is_valid_rfc3550(served):
     assert spandsp_digits(out) == ""
     assert multimon_digits(out) == ""
     assert len({p.ssrc for p in pkts}) == 1
-    assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in zip(pkts, pkts[1:]))
-    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in zip(pkts, pkts[1:]))
+    steps = list(zip(pkts, pkts[1:], strict=False))
+    assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in steps)
+    assert all(ts_delta(b.timestamp, a.timestamp) == 160 for a, b in steps)
     assert len(pkts) >= len(pcm) // 160 - 5
 
 
@@ -96,7 +103,6 @@ def test_speech_reaches_the_agent_at_its_level(served):
     pcm = speech_like(16000, 3)
     coll = Collector(call.agent_rtp)
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), audio_packets(pcm))
-    import time
     time.sleep(0.3)
     out = decode_stream(coll.stop() and coll.rtp())
     call.hangup()
@@ -110,7 +116,6 @@ def test_agent_audio_reaches_the_caller_byte_for_byte(served):
     sent = audio_packets(speech_like(1600, 4), ssrc=0xABCD)
     coll = Collector(call.caller_rtp)
     send_paced(call.agent_rtp, (HOST, call.masker_agent_port), sent, interval=0.005)
-    import time
     time.sleep(0.2)
     got = [d for _, d, _ in coll.stop()]
     call.hangup()
@@ -126,11 +131,10 @@ def test_rfc4733_events_never_reach_the_agent_and_their_span_is_masked(served):
     audio_tone = audio_packets(tone, seq0=110, ts0=8000 + 1600)
     events = event_packets("5", ts=8000 + 1600, seq0=500)
     audio_after = audio_packets(np.zeros(160 * 25, np.int16), seq0=118, ts0=8000 + 1600 + 1280)
-    packets = audio_before + [p for pair in zip(audio_tone, events) for p in pair] + \
-        events[len(audio_tone):] + audio_after
+    paired = [p for pair in zip(audio_tone, events, strict=False) for p in pair]
+    packets = audio_before + paired + events[len(audio_tone):] + audio_after
     coll = Collector(call.agent_rtp)
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), packets, interval=0.01)
-    import time
     time.sleep(0.5)
     pkts = coll.stop() and coll.rtp()
     call.hangup()
@@ -153,7 +157,6 @@ def test_keyed_card_reaches_the_tokeniser_once_and_gets_a_token(served, inband, 
     coll = Collector(call.agent_rtp)
     # events ride along the audio packets, so pacing follows the audio packets
     audio_indexes = [i for i, p in enumerate(packets) if p[1] & 0x7F == 0]
-    import time
     start = time.monotonic()
     for n, i in enumerate(audio_indexes):
         nxt = audio_indexes[n + 1] if n + 1 < len(audio_indexes) else len(packets)

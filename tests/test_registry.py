@@ -164,3 +164,12 @@ def test_ended_calls_are_forgotten_after_retention():
     reg.end_call(cid)
     now[0] += 61
     assert reg.list_calls() == []
+
+
+def test_keys_after_a_finished_capture_do_not_start_another(reg, made):
+    cid = reg.add_call("t")
+    reg.on_digit(cid, "4", "inband")
+    made[0].state = "tokenised"
+    assert not reg.on_digit(cid, "#", "inband")
+    assert len(made) == 1
+    assert reg.get_call(cid)["capture"]["state"] == "tokenised"

@@ -299,3 +299,11 @@ def test_reinvite_with_unmaskable_codec_gets_488_and_the_call_survives(served, c
     bye = call.pbx_expect("BYE")
     served.pbx.reply(bye, 200)
     assert caller.expect(200).method == "BYE"
+
+
+def test_dtmf_info_digit_reaches_the_tokeniser(served, caller):
+    call, _ = connect(served, caller)
+    rid = served.wait_log("call.invite", trunk_call_id=call.call_id)["call"]
+    call.in_dialog("INFO", body="4", ctype="application/dtmf")
+    assert caller.expect(200).method == "INFO"
+    served.wait_log("capture started", call=rid)

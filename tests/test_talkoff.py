@@ -27,8 +27,20 @@ TIMBRES = {
     "soft": (1.0, 0.3, 0.2, 0.1, 0.05),
 }
 VOICINGS = [
-    (0,), (0, 4, 7), (0, 3, 7), (0, 4, 7, 11), (0, 3, 7, 10), (0, 4, 7, 10), (0, 5, 9),
-    (0, 3, 8), (0, 7, 16), (0, 7, 15), (0, 4, 7, 12), (0, 7, 12, 16), (0, 4, 7, 14), (0, 10, 16),
+    (0,),
+    (0, 4, 7),
+    (0, 3, 7),
+    (0, 4, 7, 11),
+    (0, 3, 7, 10),
+    (0, 4, 7, 10),
+    (0, 5, 9),
+    (0, 3, 8),
+    (0, 7, 16),
+    (0, 7, 15),
+    (0, 4, 7, 12),
+    (0, 7, 12, 16),
+    (0, 4, 7, 14),
+    (0, 10, 16),
 ]
 
 
@@ -96,7 +108,9 @@ def test_generated_music_gives_no_digit(law):
 def test_loud_music_gives_no_digit():
     rng = np.random.default_rng(11)
     parts = [
-        tg.chord((root, root + 4, root + 7), 1200, 8000, -3.0, TIMBRES["bright"], rng.uniform(0, 6, 64))
+        tg.chord(
+            (root, root + 4, root + 7), 1200, 8000, -3.0, TIMBRES["bright"], rng.uniform(0, 6, 64)
+        )
         for root in range(60, 90)
     ]
     assert batch_digit_count([tg.g711_roundtrip(tg.to_int16(np.concatenate(parts)))]) == [0]

@@ -90,5 +90,8 @@ def start_api_server(
         config = ApiConfig()
     elif not isinstance(config, ApiConfig):
         config = ApiConfig.from_mapping(config)
+    if not config.jwt_secret and not config.api_keys:
+        log.warning("api has no credentials configured: every /api request will get 401",
+                    hint="set [api] jwt_secret_file/jwt_secret_env or keys")
     app = build_app(registry, config, ready_checks)
     return ApiServer(app, config.host, config.port).start()

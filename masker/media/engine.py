@@ -137,7 +137,7 @@ class MediaEngine:
         return call
 
     def set_caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
-        self._submit(call.caller.set_sdp, neg)
+        self._submit(self._caller_sdp, call, neg)
 
     def set_agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
         self._submit(self._agent_sdp, call, neg)
@@ -241,6 +241,10 @@ class MediaEngine:
             (call.agent.ports.rtcp, self._agent_rtcp),
         ):
             self._sel.register(sock, selectors.EVENT_READ, _bind(handler, call))
+
+    def _caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+        call.caller.set_sdp(neg)
+        call.last_caller_packet = time.monotonic()  # the RTP timeout restarts on every offer
 
     def _agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
         call.agent.set_sdp(neg)
@@ -353,17 +357,17 @@ class MediaEngine:
             return
         run = call.event
         if run is None or run.ts != ts:
-            start = max(call.inbound.index_of(ts) - EVENT_GUARD, 0)
-            end = start + EVENT_GUARD + max(ev.duration, FRAME) + EVENT_GUARD
+            start = call.inbound.index_of(ts)
+            end = start + max(ev.duration, FRAME)
             call.event = run = RunningEvent(ts, digit, start, end)
-            self.bank.force_mask(call.slot, start, end)
-            if call.dedupe.accept(digit, start, end):
+            self.bank.force_mask(call.slot, max(start - EVENT_GUARD, 0), end + EVENT_GUARD)
+            if call.dedupe.accept(digit, start, end, "rfc4733"):
                 self._digit(call, digit, "rfc4733")
         else:
-            end = run.start + EVENT_GUARD + ev.duration + EVENT_GUARD
+            end = run.start + ev.duration
             if end > run.end:
                 run.end = end
-                self.bank.force_mask(call.slot, run.start, end)
+                self.bank.force_mask(call.slot, max(run.start - EVENT_GUARD, 0), end + EVENT_GUARD)
                 call.dedupe.extend(digit, run.start, end)
 
     def _digit(self, call: CallMedia, digit: str, source: str) -> None:
@@ -378,7 +382,8 @@ class MediaEngine:
         if call.closed:
             return
         now = call.inbound.fed + call.inbound.buffered
-        if call.dedupe.accept(digit, now - 8 * INFO_WINDOW_MS, now + 8 * INFO_WINDOW_MS):
+        window = 8 * INFO_WINDOW_MS
+        if call.dedupe.accept(digit, now - window, now + window, source):
             self._digit(call, digit, source)
 
     def _caller_rtcp(self, call: CallMedia, sock: socket.socket) -> None:
@@ -453,7 +458,7 @@ class MediaEngine:
             for r, call in rows:
                 res = results[r]
                 for ev in res.digits:
-                    if call.dedupe.accept(ev.digit, ev.start, ev.end):
+                    if call.dedupe.accept(ev.digit, ev.start, ev.end, "inband"):
                         self._digit(call, ev.digit, "inband")
                 if call.active and not call.priming:
                     sending.append((r, call))
@@ -461,7 +466,11 @@ class MediaEngine:
                 self._send_masked(sending, results)
         if self.rtp_timeout_s > 0:
             for call in list(self.calls.values()):
-                if not call.timed_out and now - call.last_caller_packet > self.rtp_timeout_s:
+                neg = call.caller.sdp
+                sends = neg is not None and neg.direction in ("sendrecv", "sendonly") and \
+                    neg.address not in ("0.0.0.0", "::")
+                if sends and not call.timed_out and \
+                        now - call.last_caller_packet > self.rtp_timeout_s:
                     call.timed_out = True
                     if self.on_timeout is not None:
                         self.on_timeout(call.call_id)

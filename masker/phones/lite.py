@@ -31,6 +31,12 @@ BURST_EVERY = 50
 BURST_THRESHOLD = 3000
 
 
+#: mu-law code -> 1 if its sample is louder than the burst threshold (C-speed test)
+LOUD_ULAW = bytes(
+    int(abs(int(v)) > BURST_THRESHOLD) for v in g711.decode(np.arange(256, dtype=np.uint8), "ulaw")
+)
+
+
 def quiet_payload(rng: np.random.Generator) -> bytes:
     """20 ms of low-level noise (about -50 dBm0): not silence, never a keypad tone."""
     return g711.encode((rng.normal(0, 60, FRAME)).astype(np.int16), "ulaw").tobytes()
@@ -129,10 +135,9 @@ class RxStats:
     packets: int = 0
     lost: int = 0
     late: int = 0
-    hold_ms: list[float] = field(default_factory=list)
+    transit_ms: list[float] = field(default_factory=list)
     delays_ms: list[float] = field(default_factory=list)
     last_seq: int | None = None
-    index: int = 0
     last_burst: int = -1
 
 
@@ -158,6 +163,7 @@ class LiteCall:
     answered_at: float = 0.0
     cseq: int = 1
     audio: list[bytes] | None = None  # agent-side payloads, when recording
+    media_t0: float = 0.0
 
 
 def received_pcm(call: LiteCall) -> np.ndarray:
@@ -183,6 +189,8 @@ class LitePhones:
         self.quiet = [quiet_payload(self.rng) for _ in range(8)]
         self.burst = burst_payload(self.rng)
         self.sent_packets = 0
+        self.send_late_ms: list[float] = []
+        self._drains = 0
         self.caller_rx_packets = 0
         #: answer agent-leg INVITEs of calls this object did not place (pjsua2
         #: callers), recording what they receive
@@ -373,32 +381,48 @@ class LitePhones:
                     self._on_uas(msg, addr)
 
     def send_media(self, now: float) -> None:
-        """One 20 ms packet per direction for every answered call."""
+        """Every 20 ms packet now due, per direction, for every answered call.
+
+        Packets follow the wall clock from the call's answer: a late loop sends
+        the missed packets at once (as a real phone's RTP clock would), and the
+        lateness of each caller packet is kept in `send_late_ms`.
+        """
         for call in self.calls.values():
             if call.state != "up":
                 continue
-            i = call.seq
-            payload = self.burst if i % BURST_EVERY == 5 else self.quiet[i % len(self.quiet)]
-            pkt = rtp_header(i, i * FRAME, call.ssrc) + payload
-            if call.service_caller_rtp:
-                call.caller_rtp.sendto(pkt, call.service_caller_rtp)
-                self.sent_packets += 1
-                call.send_times.append(time.time())
-            if call.service_agent_rtp:
-                back = rtp_header(i, i * FRAME, call.ssrc ^ 0x5A5A5A5A) + self.quiet[0]
-                call.agent_rtp.sendto(back, call.service_agent_rtp)
-                self.sent_packets += 1
-            call.seq += 1
+            if call.media_t0 == 0.0:
+                call.media_t0 = now
+            due = min(int((now - call.media_t0) / 0.020) + 1, call.seq + 5)
+            while call.seq < due:
+                i = call.seq
+                payload = self.burst if i % BURST_EVERY == 5 else self.quiet[i % len(self.quiet)]
+                if call.service_caller_rtp:
+                    call.send_times.append(time.time())  # before: loopback is that fast
+                    call.caller_rtp.sendto(rtp_header(i, i * FRAME, call.ssrc) + payload,
+                                           call.service_caller_rtp)  # fmt: skip
+                    self.sent_packets += 1
+                    self.send_late_ms.append((now - call.media_t0 - i * 0.020) * 1000)
+                if call.service_agent_rtp:
+                    back = rtp_header(i, i * FRAME, call.ssrc ^ 0x5A5A5A5A) + self.quiet[0]
+                    call.agent_rtp.sendto(back, call.service_agent_rtp)
+                    self.sent_packets += 1
+                call.seq += 1
 
     def drain_media(self) -> None:
-        """Read every arrived RTP packet; measure at the agent side."""
+        """Read every arrived RTP packet; measure at the agent side.
+
+        The caller side is only counted, every 10th call (the kernel queues
+        the rest), to spend the generator's CPU where measurements are made.
+        """
+        self._drains += 1
         for call in self.calls.values():
-            while True:
-                try:
-                    call.caller_rtp.recv(2048)
-                    self.caller_rx_packets += 1
-                except BlockingIOError:
-                    break
+            if call.n % 10 == self._drains % 10:
+                while True:
+                    try:
+                        call.caller_rtp.recv(2048)
+                        self.caller_rx_packets += 1
+                    except BlockingIOError:
+                        break
             while True:
                 try:
                     data, anc, _, _ = call.agent_rtp.recvmsg(2048, 64)
@@ -409,25 +433,20 @@ class LitePhones:
                     call.audio.append(data[12:])
 
     def _on_agent_rtp(self, call: LiteCall, data: bytes, arrival: float) -> None:
+        """Loss, relative transit (RFC 3550 sense) and timing-burst delay of one packet."""
         if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
             return
         rx = call.rx
-        seq = struct.unpack("!H", data[2:4])[0]
+        seq, ts = struct.unpack("!HI", data[2:8])
         if rx.last_seq is not None:
             gap = (seq - rx.last_seq) & 0xFFFF
             if 1 < gap < 1000:
                 rx.lost += gap - 1
-                rx.index += gap - 1
         rx.last_seq = seq
-        k = rx.index
-        rx.index += 1
         rx.packets += 1
-        if k < len(call.send_times):
-            hold = (arrival - call.send_times[k]) * 1000
-            rx.hold_ms.append(hold)
-        pcm = g711.decode(np.frombuffer(data[12:], dtype=np.uint8), "ulaw")
-        loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > BURST_THRESHOLD)
-        if len(loud) == 0:
+        rx.transit_ms.append(arrival * 1000.0 - ts / 8.0)
+        first_loud = data[12:].translate(LOUD_ULAW).find(1)
+        if first_loud < 0 or not call.send_times:
             return
         # the latest burst sent before this packet arrived; only its first packet counts
         j = 5 + BURST_EVERY * ((len(call.send_times) - 1 - 5) // BURST_EVERY)
@@ -436,7 +455,7 @@ class LitePhones:
         if j < 5 or j <= rx.last_burst:
             return
         rx.last_burst = j
-        delay = (arrival - call.send_times[j]) * 1000 + int(loud[0]) * 1000 / 8000
+        delay = (arrival - call.send_times[j]) * 1000 + first_loud * 1000 / 8000
         if delay < 500:
             rx.delays_ms.append(delay)
 

@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +325,12 @@ def run_probe(settings: ProbeSettings) -> ProbeReport:
     parse_sip_uri(settings.via)
     if not is_local_address(agent_host):
         raise UserError("--agent must be an address of this host (the probe's agent listens there)")
-    workdir = settings.workdir or Path(tempfile.mkdtemp(prefix="masker-probe-"))
+    agent_host = socket.gethostbyname(agent_host)
+    if settings.workdir is None:
+        # the keyed WAV is the card as audio: keep it only when asked to (--keep)
+        with tempfile.TemporaryDirectory(prefix="masker-probe-") as tmp:
+            return run_probe(replace(settings, workdir=Path(tmp)))
+    workdir = settings.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     keyed = keyed_signal(pan_keys)
     marker_only = keyed_signal("")
@@ -338,7 +343,7 @@ def run_probe(settings: ProbeSettings) -> ProbeReport:
     except PhoneError as exc:
         raise UserError(f"cannot start the agent phone at {agent_host}:{agent_port}") from exc
     try:
-        with PhoneClient("probe") as caller:
+        with PhoneClient("probe", address=agent_host) as caller:
             agent.auto_answer(200, record_dir=workdir, echo=True)
             if settings.baseline:
                 direct = measure_call(

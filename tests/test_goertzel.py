@@ -1,0 +1,72 @@
+"""The Goertzel bank measures level, frequency error and purity of each 5 ms hop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsp import tonegen as tg
+from dsp.goertzel import GoertzelBank
+
+ZERO_DBM0 = tg.DBM0_PEAK**2 / 2 * 160  # energy of a 0 dBm0 sine over the 20 ms window
+
+
+def steady_hop(key: str, **kwargs):
+    """Features of one hop well inside a 100 ms tone."""
+    signal = tg.keys_signal(key, on_ms=100, lead_ms=0, **kwargs)
+    f = GoertzelBank(1).process(signal.pcm16(None)[None, :800])
+    i = int(np.flatnonzero(f.hops == 10)[0])
+    return f, i
+
+
+@pytest.mark.parametrize("key", tg.KEYS)
+def test_strongest_filters_are_the_keys_row_and_column(key):
+    f, i = steady_hop(key)
+    assert tg.KEYS[f.row[i] * 4 + f.col[i]] == key
+
+
+@pytest.mark.parametrize("level", [-3, -15, -30])
+def test_tone_energy_reads_the_level_per_tone(level):
+    f, i = steady_hop("5", level_dbm0=level)
+    for energy in (f.row_energy[i], f.col_energy[i]):
+        assert abs(10 * np.log10(energy / ZERO_DBM0) - level) < 0.5
+
+
+@pytest.mark.parametrize("error", [-0.02, -0.01, 0.01, 0.02])
+def test_frequency_error_is_measured(error):
+    f, i = steady_hop("D", freq_error=error)
+    assert abs(f.row_error[i] - error) < 0.002 and abs(f.col_error[i] - error) < 0.002
+
+
+def test_offset_tone_energy_is_corrected_for_the_window_loss():
+    f, i = steady_hop("D", level_dbm0=-10, freq_error=0.015)
+    assert abs(10 * np.log10(f.col_energy[i] / ZERO_DBM0) + 10) < 0.7
+
+
+def test_a_clean_key_puts_nearly_all_energy_in_its_two_tones():
+    f, i = steady_hop("0")
+    assert (f.row_energy[i] + f.col_energy[i]) / f.total[i] > 0.97
+
+
+def test_dial_tone_does_not_count_against_purity():
+    signal = tg.keys_signal("0", on_ms=100, lead_ms=0, level_dbm0=-15)
+    x = signal.samples + tg.dial_tone(len(signal.samples), 8000, -15)
+    f = GoertzelBank(1).process(tg.to_int16(x)[None, :800])
+    i = int(np.flatnonzero(f.hops == 10)[0])
+    assert (f.row_energy[i] + f.col_energy[i]) / f.total[i] > 0.9
+
+
+def test_silence_is_not_measured_further():
+    f = GoertzelBank(3).process(np.zeros((3, 160), np.int16))
+    assert f.calls.size == 0 and f.window_end.shape == (3, 4)
+
+
+def test_window_ends_count_input_samples_across_odd_frames():
+    bank = GoertzelBank(2)
+    ends = [bank.process(np.zeros((2, n))).window_end for n in (50, 50, 100)]
+    assert [e[0].tolist() for e in ends] == [[40], [80], [120, 160, 200]]
+
+
+def test_16_khz_uses_the_same_20_ms_window():
+    bank = GoertzelBank(1, 16000)
+    assert bank.sub == 80 and bank.window == 320

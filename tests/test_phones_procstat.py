@@ -1,0 +1,26 @@
+"""Process cost readings from /proc used by the bench and the leak tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from masker.phones.procstat import proc_cpu_s, proc_rss_kib, proc_sockets
+
+
+def test_cpu_seconds_grow_while_the_process_works():
+    before = proc_cpu_s(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    assert proc_cpu_s(os.getpid()) > before
+
+
+def test_rss_of_a_live_process_is_positive():
+    assert proc_rss_kib(os.getpid()) > 1000
+
+
+def test_an_open_socket_is_counted_and_a_closed_one_is_not():
+    before = proc_sockets(os.getpid())
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    opened = proc_sockets(os.getpid())
+    s.close()
+    assert (opened, proc_sockets(os.getpid())) == (before + 1, before)

@@ -1,0 +1,50 @@
+"""The guard in front of sippy: header checks and raw error responses."""
+
+from __future__ import annotations
+
+from masker.sip.transport import _header_problem, raw_response
+
+REQ = (
+    "OPTIONS sip:m@127.0.0.1 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"
+    "From: <sip:a@127.0.0.1>;tag=1\r\n"
+    "To: <sip:m@127.0.0.1>\r\n"
+    "Call-ID: c1\r\n"
+    "CSeq: 1 OPTIONS\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+def test_well_formed_request_has_no_header_problem():
+    assert _header_problem(REQ) is None
+
+
+def test_missing_mandatory_header_is_named():
+    assert _header_problem(REQ.replace("CSeq: 1 OPTIONS\r\n", "")) == "Missing Cseq Header"
+
+
+def test_duplicated_single_header_is_named():
+    assert _header_problem(REQ.replace("Call-ID: c1\r\n", "Call-ID: c1\r\ni: c2\r\n")) == \
+        "Duplicate Call-Id Header"
+
+
+def test_repeated_via_is_allowed():
+    two_vias = REQ.replace("Via:", "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK2\r\nVia:")
+    assert _header_problem(two_vias) is None
+
+
+def test_raw_response_echoes_the_transaction_headers_and_adds_a_to_tag():
+    resp = raw_response(REQ, 400, "Bad Request")
+    lines = resp.split("\r\n")
+    assert lines[0] == "SIP/2.0 400 Bad Request"
+    assert "Call-ID: c1" in lines and "CSeq: 1 OPTIONS" in lines
+    assert any(ln.startswith("To: <sip:m@127.0.0.1>;tag=") for ln in lines)
+
+
+def test_raw_501_carries_allow():
+    assert "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO" in raw_response(REQ, 501, "Not Impl")
+
+
+def test_no_response_without_via():
+    assert raw_response(REQ.replace("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n", ""),
+                        400, "Bad") is None
