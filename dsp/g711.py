@@ -16,7 +16,7 @@ def _build_ulaw_encode() -> np.ndarray:
     pcm = np.arange(-32768, 32768, dtype=np.int32) >> 2  # 14-bit magnitude domain
     negative = pcm < 0
     mag = np.where(negative, -pcm, pcm)
-    mag = np.minimum(mag, 8159) + 0x21
+    mag = np.minimum(mag, 8158) + 0x21  # 8159 would overflow into "segment 8"; both give 0x80
     seg = np.searchsorted(_SEG_END_ULAW, mag, side="left")
     code = (seg << 4) | ((mag >> (seg + 1)) & 0x0F)
     mask = np.where(negative, 0x7F, 0xFF)

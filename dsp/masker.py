@@ -193,10 +193,9 @@ class BatchMasker:
             for call in np.flatnonzero(cadence):
                 self._cadence(call, int(known0[call]), mask[call], out[call], out_mask[call])
         else:
-            for call in np.flatnonzero(out_mask.any(axis=1)):
-                self._replace(call, int(known0[call]), mask[call], out[call], out_mask[call])
+            self._replace(np.flatnonzero(out_mask.any(axis=1)), known0, mask, out, out_mask)
         self._track_noise(out, out_mask | mask.any(axis=1, keepdims=True))
-        results = [MaskResult(row, found, []) for row, found in zip(out, digits, strict=True)]
+        results = list(map(MaskResult, out, digits, [[] for _ in range(n)]))
         for call in np.flatnonzero(out_mask.any(axis=1) | (self._open >= 0)):
             results[call].masked = self._spans(call, int(known0[call]), out_mask[call])
         self._buf = full[:, -(self._pre + self.delay) :]
@@ -247,23 +246,27 @@ class BatchMasker:
         if not keep:
             self._forcing.discard(call)
 
-    def _replace(self, call, known0, mask, out, out_mask) -> None:
-        f_len = len(out)
+    def _replace(self, calls, known0, mask, out, out_mask) -> None:
+        """Replace the masked output samples of `calls` (rows of the tick's arrays)."""
+        if calls.size == 0:
+            return
+        f_len = out.shape[1]
         if self.mode == "silence":
             out[out_mask] = 0
-        elif self.mode == "noise":
-            noise = replacement.comfort_noise(
-                f_len, np.sqrt(self._noise_power[call]), self._rngs[call]
-            )
-            out[out_mask] = _to_int16(noise[out_mask])
-        else:
-            since, until = replacement.run_distances(mask, int(self._run[call]))
-            gain = replacement.raised_cosine(np.minimum(since, until)[:f_len], self._ramp)
-            tone = replacement.masking_tone(known0 + np.arange(f_len), self.rate) * gain
-            out[out_mask] = _to_int16(tone[out_mask])
-        self._run[call] = (
-            (int(since[f_len - 1]) + 1 if out_mask[-1] else 0) if self.mode == "tone" else 0
-        )
+            return
+        if self.mode == "noise":
+            for call in calls:
+                rms = np.sqrt(self._noise_power[call])
+                noise = replacement.comfort_noise(f_len, rms, self._rngs[call])
+                out[call, out_mask[call]] = _to_int16(noise[out_mask[call]])
+            return
+        since, until = replacement.run_distances(mask[calls], self._run[calls])
+        gain = replacement.raised_cosine(np.minimum(since, until)[:, :f_len], self._ramp)
+        positions = known0[calls, None] + np.arange(f_len)
+        tone = _to_int16(replacement.masking_tone(positions, self.rate) * gain)
+        rows = out_mask[calls]
+        out[calls] = np.where(rows, tone, out[calls])
+        self._run[calls] = np.where(rows[:, -1], since[:, f_len - 1] + 1, 0)
 
     def _cadence(self, call, known0, mask, out, out_mask) -> None:
         hits = np.flatnonzero(mask)

@@ -32,17 +32,21 @@ def raised_cosine(distance: np.ndarray, ramp: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * x)
 
 
-def run_distances(mask: np.ndarray, before: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each True in `mask`: samples since its run began and samples until it ends.
+def run_distances(mask: np.ndarray, before: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    """For each True in `mask` (1-D, or 2-D row-wise): samples since its run began and
+    samples until it ends.
 
-    `before` is how many masked samples directly precede `mask[0]`.  A run that
-    reaches the end of `mask` counts as open-ended.
+    `before` is how many masked samples directly precede each row's first sample.
+    A run that reaches the end of the row counts as open-ended.
     """
-    n = len(mask)
+    n = mask.shape[-1]
     idx = np.arange(n)
-    last_false = np.maximum.accumulate(np.where(~mask, idx, -1))
+    last_false = np.maximum.accumulate(np.where(~mask, idx, -1), axis=-1)
+    before = np.asarray(before)[..., None] if mask.ndim > 1 else before
     since = np.where(last_false >= 0, idx - last_false - 1, idx + before)
-    next_false = np.minimum.accumulate(np.where(~mask, idx, n + 10**6)[::-1])[::-1]
+    next_false = np.flip(
+        np.minimum.accumulate(np.flip(np.where(~mask, idx, n + 10**6), -1), axis=-1), -1
+    )
     until = next_false - idx - 1
     return since, until
 

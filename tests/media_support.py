@@ -61,8 +61,11 @@ def send_paced(sock: socket.socket, dest: tuple[str, int], packets: list[bytes],
 class Collector:
     """Receives every datagram on a socket in a thread until stopped."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, source: tuple[str, int] | None = None) -> None:
+        """Keep datagrams from `source` only (when given): with ports reused quickly by
+        parallel tests, a stray packet meant for an earlier socket must not count."""
         self.sock = sock
+        self.source = source
         self.items: list[tuple[float, bytes, tuple[str, int]]] = []
         self._stop = False
         sock.settimeout(0.05)
@@ -75,7 +78,8 @@ class Collector:
                 data, src = self.sock.recvfrom(4096)
             except (TimeoutError, OSError):
                 continue
-            self.items.append((time.monotonic(), data, src))
+            if self.source is None or src == self.source:
+                self.items.append((time.monotonic(), data, src))
 
     def stop(self) -> list[tuple[float, bytes, tuple[str, int]]]:
         self._stop = True

@@ -121,7 +121,10 @@ class SipEndpoint:
                 raise TimeoutError("no SIP message")
             self.sock.settimeout(left)
             data, src = self.sock.recvfrom(65535)
-            msg = parse(data, src)
+            try:
+                msg = parse(data, src)
+            except (UnicodeDecodeError, ValueError, IndexError):
+                continue  # a stray RTP packet for a port this socket reused: not SIP
             if skip_100 and msg.is_response and msg.code == 100:
                 continue
             return msg

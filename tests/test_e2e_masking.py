@@ -111,6 +111,18 @@ def test_sip_info_digits_are_not_forwarded_to_the_agent(rig):
     assert rig.agent.calls[a].dtmf == []
 
 
+@pytest.mark.parametrize(
+    "content_type, body",
+    [("application/dtmf", "5"), ("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n")],
+)
+def test_dtmf_info_bodies_of_either_type_stop_at_the_masker(rig, content_type, body):
+    c, a = rig.connect()
+    rig.caller.send_info(c, content_type, body)
+    time.sleep(0.8)
+    rig.hang_up(c, a)
+    assert rig.agent.calls[a].infos == []
+
+
 def test_tokeniser_gets_the_inband_card_and_issues_a_token(rig, tmp_path):
     sig = write_keys_wav(tmp_path / "card.wav", card_keys())
     with poller(rig) as p:

@@ -94,7 +94,7 @@ def wait_for(pred, timeout=2.0):
 
 def test_caller_audio_reaches_the_agent_as_our_own_stream(engine):
     leg = Leg(engine)
-    coll = Collector(leg.agent)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
     pcm = (np.arange(160 * 20) % 200 - 100).astype(np.int16) * 50
     send_paced(leg.caller, leg.to_masker, audio_packets(pcm, ssrc=0x55))
     time.sleep(0.2)
@@ -106,7 +106,7 @@ def test_caller_audio_reaches_the_agent_as_our_own_stream(engine):
 
 def test_agent_audio_is_forwarded_untouched(engine):
     leg = Leg(engine)
-    coll = Collector(leg.caller)
+    coll = Collector(leg.caller, (HOST, leg.media.caller_port))
     sent = audio_packets(np.zeros(800, np.int16), ssrc=0x77)
     for p in sent:
         leg.agent.sendto(p, leg.from_agent)
@@ -141,7 +141,7 @@ def test_packets_from_an_unexpected_address_are_dropped_after_latching(engine):
 
 def test_ssrc_change_and_sequence_jump_are_counted_and_survived(engine):
     leg = Leg(engine)
-    coll = Collector(leg.agent)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
     a = audio_packets(np.zeros(160 * 5, np.int16), ssrc=1)
     b = audio_packets(np.zeros(160 * 5, np.int16), ssrc=2, seq0=40000, ts0=9_000_000)
     send_paced(leg.caller, leg.to_masker, a + b)
@@ -181,7 +181,7 @@ def test_inband_digit_duplicating_an_event_is_reported_once(engine):
 
 def test_telephone_events_never_reach_the_agent(engine):
     leg = Leg(engine)
-    coll = Collector(leg.agent)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
     audio = audio_packets(np.zeros(160 * 10, np.int16), ts0=1000)
     send_paced(leg.caller, leg.to_masker, audio[:3] + event_packets("9", 1480, 50) + audio[3:])
     time.sleep(0.2)
@@ -199,7 +199,7 @@ def test_closing_a_call_releases_its_ports(engine):
 
 def test_a_flood_of_garbage_on_one_call_leaves_another_call_flowing(engine):
     bad, good = Leg(engine, "bad"), Leg(engine, "good")
-    coll = Collector(good.agent)
+    coll = Collector(good.agent, (HOST, good.media.agent_port))
     for _ in range(500):
         bad.caller.sendto(b"\xff" * 7, bad.to_masker)
     send_paced(good.caller, good.to_masker, audio_packets(np.zeros(160 * 10, np.int16)))

@@ -83,7 +83,7 @@ def test_keyed_card_is_masked_and_stream_is_valid_rfc3550(served):
     pcm = np.concatenate([speech_like(4000), keyed, speech_like(4000, 2), np.zeros(1600, np.int16)])
     # the sent audio itself decodes to the card: the receivers work on this signal
     assert spandsp_digits(pcm) == CARD
-    coll = Collector(call.agent_rtp)
+    coll = Collector(call.agent_rtp, (HOST, call.masker_agent_port))
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), audio_packets(pcm))
     time.sleep(0.4)
     pkts = coll.stop() and coll.rtp()
@@ -101,7 +101,7 @@ def test_keyed_card_is_masked_and_stream_is_valid_rfc3550(served):
 def test_speech_reaches_the_agent_at_its_level(served):
     call = MediaCall(served)
     pcm = speech_like(16000, 3)
-    coll = Collector(call.agent_rtp)
+    coll = Collector(call.agent_rtp, (HOST, call.masker_agent_port))
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), audio_packets(pcm))
     time.sleep(0.3)
     out = decode_stream(coll.stop() and coll.rtp())
@@ -114,7 +114,7 @@ def test_speech_reaches_the_agent_at_its_level(served):
 def test_agent_audio_reaches_the_caller_byte_for_byte(served):
     call = MediaCall(served)
     sent = audio_packets(speech_like(1600, 4), ssrc=0xABCD)
-    coll = Collector(call.caller_rtp)
+    coll = Collector(call.caller_rtp, (HOST, call.masker_caller_port))
     send_paced(call.agent_rtp, (HOST, call.masker_agent_port), sent, interval=0.005)
     time.sleep(0.2)
     got = [d for _, d, _ in coll.stop()]
@@ -133,7 +133,7 @@ def test_rfc4733_events_never_reach_the_agent_and_their_span_is_masked(served):
     audio_after = audio_packets(np.zeros(160 * 25, np.int16), seq0=118, ts0=8000 + 1600 + 1280)
     paired = [p for pair in zip(audio_tone, events, strict=False) for p in pair]
     packets = audio_before + paired + events[len(audio_tone):] + audio_after
-    coll = Collector(call.agent_rtp)
+    coll = Collector(call.agent_rtp, (HOST, call.masker_agent_port))
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), packets, interval=0.01)
     time.sleep(0.5)
     pkts = coll.stop() and coll.rtp()
@@ -154,7 +154,7 @@ def test_keyed_card_reaches_the_tokeniser_once_and_gets_a_token(served, inband, 
 
     call = MediaCall(served)
     packets = keyed_packets("4111111111111111#1230#123#", inband=inband, rfc4733=rfc4733)
-    coll = Collector(call.agent_rtp)
+    coll = Collector(call.agent_rtp, (HOST, call.masker_agent_port))
     # events ride along the audio packets, so pacing follows the audio packets
     audio_indexes = [i for i, p in enumerate(packets) if p[1] & 0x7F == 0]
     start = time.monotonic()

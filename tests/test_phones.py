@@ -198,3 +198,12 @@ def test_recording_of_a_silent_call_is_silent(phones, tmp_path):
     pcm, _ = sf.read(agent.wait_recorded(a), dtype="int16")
     assert len(pcm) > 2000
     assert np.abs(pcm.astype(np.int32)).max() < 100
+
+
+def test_custom_info_body_arrives_as_sent(phones):
+    caller, agent = phones
+    c, a = connect(caller, agent)
+    caller.send_info(c, "application/dtmf", "9")
+    info = agent.wait_call_event(a, "info_rx")
+    end(caller, agent, c, a)
+    assert (info["content_type"], info["body"].strip()) == ("application/dtmf", "9")

@@ -257,7 +257,7 @@ def test_early_media_is_relayed_and_masked_audio_flows_before_answer(served, cal
     served.pbx.reply(inv, 183, body=sdp_offer(rtp_a.getsockname()[1], "0 101"), to_tag="pbx1")
     progress = caller.expect(183)
     port = sdp_media(progress.body)[1]
-    coll = Collector(rtp_a)
+    coll = Collector(rtp_a, (HOST, sdp_media(inv.body)[1]))
     send_paced(rtp_c, (HOST, port), audio_packets(np.zeros(160 * 10, np.int16)))
     time.sleep(0.2)
     assert len(coll.stop()) >= 8
@@ -307,3 +307,10 @@ def test_dtmf_info_digit_reaches_the_tokeniser(served, caller):
     call.in_dialog("INFO", body="4", ctype="application/dtmf")
     assert caller.expect(200).method == "INFO"
     served.wait_log("capture started", call=rid)
+
+
+def test_invite_requiring_session_timers_gets_420_with_unsupported(served, caller):
+    call = Call(served, caller)
+    call.invite(extra="Require: timer\r\nSession-Expires: 1800")
+    resp = caller.expect(420)
+    assert resp.header("Unsupported") == "timer"

@@ -317,6 +317,10 @@ class PhoneClient:
             duration_ms=duration_ms, interval_ms=interval_ms,
         )  # fmt: skip
 
+    def send_info(self, call: int, content_type: str, body: str) -> None:
+        """Send an in-dialog INFO with this content type and body."""
+        self.command("send_info", call=call, content_type=content_type, body=body)
+
     def play(self, call: int, wav: str | Path, monitor: bool = False) -> float:
         """Start playing a WAV into the call; returns the monotonic start time.
 

@@ -164,6 +164,8 @@ class LiteCall:
     cseq: int = 1
     audio: list[bytes] | None = None  # agent-side payloads, when recording
     media_t0: float = 0.0
+    bye_sent_at: float = 0.0
+    bye_tries: int = 0
 
 
 def received_pcm(call: LiteCall) -> np.ndarray:
@@ -262,13 +264,26 @@ class LitePhones:
 
     def hangup(self, call: LiteCall) -> None:
         call.cseq += 1
+        call.bye_sent_at = time.monotonic()
+        call.bye_tries = 1
+        self._send_bye(call)
+        call.state = "bye_sent"
+
+    def retransmit(self, now: float) -> None:
+        """Resend BYEs not yet answered (RFC 3261 timer E, simplified: every 0.5 s)."""
+        for call in self.calls.values():
+            if call.state == "bye_sent" and now - call.bye_sent_at > 0.5 and call.bye_tries < 8:
+                call.bye_sent_at = now
+                call.bye_tries += 1
+                self._send_bye(call)
+
+    def _send_bye(self, call: LiteCall) -> None:
         msg = (
             f"BYE {call.remote_contact or f'sip:{self._user}@{self.service[0]}'} SIP/2.0\r\n"
             + self._uac_headers(call, "BYE", secrets.token_hex(6), call.to_tag)
             + "Content-Length: 0\r\n\r\n"
         )
         self.uac.sendto(msg.encode(), self.service)
-        call.state = "bye_sent"
 
     def _on_uac(self, msg: SipMessage) -> None:
         call = self.calls.get(msg.get("call-id"))
@@ -380,19 +395,20 @@ class LitePhones:
                 else:
                     self._on_uas(msg, addr)
 
-    def send_media(self, now: float) -> None:
+    def send_media(self, now: float, tick: float | None = None) -> None:
         """Every 20 ms packet now due, per direction, for every answered call.
 
         Packets follow the wall clock from the call's answer: a late loop sends
         the missed packets at once (as a real phone's RTP clock would), and the
-        lateness of each caller packet is kept in `send_late_ms`.
+        lateness of each caller packet is kept in `send_late_ms`.  `tick` is the
+        scheduled time of this loop iteration (the grid new calls' clocks start on).
         """
         for call in self.calls.values():
             if call.state != "up":
                 continue
-            if call.media_t0 == 0.0:
-                call.media_t0 = now
-            due = min(int((now - call.media_t0) / 0.020) + 1, call.seq + 5)
+            if call.media_t0 == 0.0:  # on the caller's tick grid, so on-time ticks are on time
+                call.media_t0 = now if tick is None else tick
+            due = min(int((now - call.media_t0 + 0.002) / 0.020) + 1, call.seq + 5)
             while call.seq < due:
                 i = call.seq
                 payload = self.burst if i % BURST_EVERY == 5 else self.quiet[i % len(self.quiet)]

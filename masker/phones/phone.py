@@ -386,6 +386,15 @@ class Phone:
                 self.out.event("error", call=call.cid, where="dtmf", msg=exc.info())
                 call.dtmf_queue.clear()
 
+    def cmd_send_info(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """An INFO request with any body (e.g. application/dtmf, which pjsua never sends)."""
+        prm = pj.CallSendRequestParam()
+        prm.method = "INFO"
+        prm.txOption.contentType = str(cmd["content_type"])
+        prm.txOption.msgBody = str(cmd["body"])
+        self.call_of(cmd).sendRequest(prm)
+        return {}
+
     def cmd_play(self, cmd: dict[str, Any]) -> dict[str, Any]:
         call = self.call_of(cmd)
         t = time.monotonic()

@@ -33,3 +33,17 @@ def proc_sockets(pid: int) -> int:
         except OSError:
             pass
     return n
+
+
+def udp_drops(port_min: int, port_max: int, ports: set[int] | None = None) -> int:
+    """Datagrams the kernel dropped (receive buffer full) on UDP sockets bound to
+    local ports in [port_min, port_max] (or in `ports`): packets never read."""
+    total = 0
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            port = int(cols[1].rsplit(":", 1)[1], 16)
+            if (port_min <= port <= port_max) or (ports is not None and port in ports):
+                total += int(cols[-1])
+    return total

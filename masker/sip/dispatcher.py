@@ -9,7 +9,7 @@ from sippy.SipHeader import SipHeader
 
 from masker.sip.call import CallController
 from masker.sip.context import SipContext
-from masker.sip.ua import allow_header
+from masker.sip.ua import allow_header, bad_extension, required_extensions
 
 log = structlog.get_logger()
 
@@ -37,6 +37,8 @@ class Dispatcher:
             if method == "ACK":
                 return None
             return (req.genResponse(481, "Call/Transaction Does Not Exist", server=ua), None, None)
+        if method not in ("ACK", "CANCEL") and required_extensions(req):
+            return (bad_extension(req, ua), None, None)
         if method == "INVITE":
             cc = CallController(self.ctx, *self._pass_through(req))
             return cc.uaA.recvRequest(req, sip_t)

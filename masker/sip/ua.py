@@ -22,6 +22,21 @@ def allow_header() -> SipHeader:
     return SipHeader(name="allow", bodys=ALLOW)
 
 
+def required_extensions(req) -> list[str]:
+    """Option tags the request Requires (RFC 3261 8.2.2.3); the masker supports none."""
+    tags: list[str] = []
+    for hf in req.getHFs("require"):
+        tags += [t.strip() for t in str(hf.getBody()).split(",") if t.strip()]
+    return tags
+
+
+def bad_extension(req, server: str | None):
+    """420 Bad Extension naming what we do not support (e.g. session timers)."""
+    resp = req.genResponse(420, "Bad Extension", server=server)
+    resp.appendHeader(SipHeader(name="unsupported", bodys=", ".join(required_extensions(req))))
+    return resp
+
+
 class MaskerUA(UA):
     """A UA whose unsupported in-dialog requests are refused cleanly."""
 
@@ -35,6 +50,8 @@ class MaskerUA(UA):
             resp = req.genResponse(501, "Not Implemented", server=self.local_ua)
             resp.appendHeader(allow_header())
             return (resp, None, None)
+        if method not in ("ACK", "CANCEL") and required_extensions(req):
+            return (bad_extension(req, self.local_ua), None, None)
         if method == "INFO":
             body = req.getBody()
             ctype = body.getType() if body is not None else None
