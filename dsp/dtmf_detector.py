@@ -18,11 +18,12 @@ import numpy as np
 from dsp import edges
 from dsp.classify import STRICT, Limits, amplitudes, classify
 from dsp.events import DigitEvent
-from dsp.goertzel import COL_HZ, KEYS, ROW_HZ, GoertzelBank, HopFeatures
+from dsp.goertzel import KEYS, GoertzelBank, HopFeatures
 
 MIN_HITS = 3
 MAX_GAP = 1  # non-matching hops bridged inside a press
 HISTORY_SECONDS = 0.5
+REFINE_WINDOWS = 4  # 80 ms of history around an edge being refined
 CHUNK_SECONDS = 0.1
 
 
@@ -74,8 +75,9 @@ class BatchDtmfDetector:
     def flush(self) -> list[list[DigitEvent]]:
         """End every stream: report presses still running."""
         out: list[list[DigitEvent]] = [[] for _ in range(self.n_calls)]
-        for call in np.flatnonzero((self._cur >= 0) & (self._hits >= MIN_HITS)):
-            out[call].append(self._event(call, int(self.samples_in[call])))
+        calls = np.flatnonzero((self._cur >= 0) & (self._hits >= MIN_HITS))
+        if calls.size:
+            self._emit(calls, self.samples_in[calls].copy(), out)
         self._cur[:] = -1
         self._hits[:] = 0
         self._miss[:] = 0
@@ -105,13 +107,6 @@ class BatchDtmfDetector:
         self._ring[:, : n - first] = frames[:, first:]
         self._ring_pos = (self._ring_pos + n) % size
 
-    def history(self, call: int, start: int, end: int) -> np.ndarray:
-        """Samples [start, end) of a call still held in the history ring (zeros before 0)."""
-        size = self._ring.shape[1]
-        start = max(start, end - size, 0)
-        idx = (self._ring_origin[call] + np.arange(start, end)) % size
-        return self._ring[call, idx].astype(np.float64), start
-
     def _step(
         self,
         calls: np.ndarray,
@@ -132,10 +127,12 @@ class BatchDtmfDetector:
         miss = np.where(same, 0, miss + (active & ~same))
         ending = active & ~same & ((code >= 0) | (miss > MAX_GAP))
         self._hits[calls] = hits
-        for i in np.flatnonzero(same & (hits == MIN_HITS)):
-            self._start[calls[i]] = self._refine_start(calls[i], int(end[i]))
-        for i in np.flatnonzero(ending & (hits >= MIN_HITS)):
-            out[calls[i]].append(self._event(calls[i], int(end[i])))
+        confirmed = np.flatnonzero(same & (hits == MIN_HITS))
+        if confirmed.size:
+            self._refine_starts(calls[confirmed], end[confirmed])
+        ended = np.flatnonzero(ending & (hits >= MIN_HITS))
+        if ended.size:
+            self._emit(calls[ended], end[ended], out)
         starting = (ending | ~active) & (code >= 0)
         self._cur[calls] = np.where(starting, code, np.where(ending, -1, cur))
         self._hits[calls] = np.where(starting, 1, np.where(ending, 0, hits))
@@ -144,26 +141,39 @@ class BatchDtmfDetector:
         self._last_end[calls] = np.where(starting, end, self._last_end[calls])
         self._amp[calls] = np.where(starting[:, None], amp, self._amp[calls])
 
-    def _freqs(self, call: int) -> tuple[float, float]:
-        key = int(self._cur[call])
-        return ROW_HZ[key // 4], COL_HZ[key % 4]
+    def _histories(self, calls: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(calls, REFINE_WINDOWS windows) of samples ending at `now`, and their first index."""
+        size = self._ring.shape[1]
+        length = REFINE_WINDOWS * self.bank.window
+        seg0 = now - length
+        absolute = seg0[:, None] + np.arange(length)
+        segs = self._ring[calls[:, None], (self._ring_origin[calls, None] + absolute) % size]
+        return np.where(absolute >= 0, segs, 0), seg0
 
-    def _refine_start(self, call: int, now: int) -> int:
-        w = self.bank.window
-        coarse = int(self._first_end[call]) - w
-        seg, seg0 = self.history(call, coarse - 2 * w, now)
-        present = edges.presence(seg, self._freqs(call), self.rate, self._amp[call])
-        run = edges.run_around(present, coarse + w // 2 - seg0)
-        return seg0 + run[0] if run else coarse
+    def _presence(self, calls: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        segs, seg0 = self._histories(calls, now)
+        keys = self._cur[calls]
+        return edges.presence_of_keys(segs, keys, self.rate, self._amp[calls]), seg0
 
-    def _event(self, call: int, now: int) -> DigitEvent:
+    def _refine_starts(self, calls: np.ndarray, now: np.ndarray) -> None:
+        """Exact onsets of the presses of `calls`, just confirmed."""
         w = self.bank.window
-        last = int(self._last_end[call])
-        seg, seg0 = self.history(call, last - 2 * w, now)
-        present = edges.presence(seg, self._freqs(call), self.rate, self._amp[call])
-        run = edges.run_around(present, last - w // 2 - seg0)
-        end = seg0 + run[1] if run and run[1] < len(seg) - 1 else last
-        return DigitEvent(KEYS[int(self._cur[call])], int(self._start[call]), end, "inband")
+        coarse = self._first_end[calls] - w
+        present, seg0 = self._presence(calls, now)
+        start, _ = edges.run_bounds(present, coarse + w // 2 - seg0)
+        self._start[calls] = np.where(start >= 0, seg0 + start, coarse)
+
+    def _emit(self, calls: np.ndarray, now: np.ndarray, out: list[list[DigitEvent]]) -> None:
+        """Report the presses of `calls`, which have just ended, with exact ends."""
+        w = self.bank.window
+        last = self._last_end[calls]
+        present, seg0 = self._presence(calls, now)
+        _, end = edges.run_bounds(present, last - w // 2 - seg0)
+        decided = (end >= 0) & (end < present.shape[1] - self.rate // 200)
+        ends = np.where(decided, seg0 + end, last)
+        for call, stop in zip(calls.tolist(), ends.tolist(), strict=True):
+            key = KEYS[int(self._cur[call])]
+            out[call].append(DigitEvent(key, int(self._start[call]), int(stop), "inband"))
 
 
 class DtmfDetector:

@@ -18,9 +18,16 @@ import numpy as np
 PRESENT_FRACTION = 0.5
 
 
+def _moving_sum(z: np.ndarray, width: int) -> np.ndarray:
+    """Sums of `width` consecutive samples along the last axis (len - width + 1 of them)."""
+    c = np.cumsum(z, axis=-1)
+    out = c[..., width - 1 :].copy()
+    out[..., 1:] -= c[..., :-width]
+    return out
+
+
 def _moving_average(z: np.ndarray, width: int) -> np.ndarray:
-    c = np.concatenate([np.zeros(z.shape[:-1] + (1,), z.dtype), np.cumsum(z, axis=-1)], axis=-1)
-    return (c[..., width:] - c[..., :-width]) / width
+    return _moving_sum(z, width) / width
 
 
 @lru_cache(maxsize=64)
@@ -73,9 +80,10 @@ def presence_of_keys(
     half = rate // 200
     n = segs.shape[1]
     z = segs[:, None, :].astype(np.float32) * _key_phasors(rate, n)[keys]
-    tri = _moving_average(_moving_average(z, half), half)
-    env = 2 * np.abs(tri)
-    ok = np.all(env >= PRESENT_FRACTION * np.maximum(reference, 1e-9)[:, :, None], axis=1)
+    tri = _moving_sum(_moving_sum(z, half), half)  # half**2 times the triangular average
+    # amplitude = 2 |tri| / half**2; compare squared magnitudes to skip the square root
+    floor = (PRESENT_FRACTION * np.maximum(reference, 1e-9) * half * half / 2) ** 2
+    ok = np.all(tri.real**2 + tri.imag**2 >= floor[:, :, None].astype(np.float32), axis=1)
     present = np.zeros(segs.shape, bool)
     present[:, half - 1 : half - 1 + ok.shape[1]] = ok
     return present
@@ -90,17 +98,27 @@ def widen_to_grid(
     a grid makes a span depend on where a tone is, not on which key it is.
     """
     m, n = present.shape
-    idx = np.arange(n)
     c = np.zeros((m, n + 1), np.int32)
     np.cumsum(present, axis=1, out=c[:, 1:])
+    # widened[i] = any(present[i - after : i + before + 1])
+    hi = np.concatenate([c[:, before + 1 :], np.repeat(c[:, -1:], min(before + 1, n + 1), 1)], 1)
+    lo = np.concatenate([np.zeros((m, after), np.int32), c[:, : n + 1 - after]], 1) if after else c
+    widened = (hi[:, :n] - lo[:, :n]) > 0
+    phase = base % grid
+    if np.all(phase == phase[0]):
+        # every row on the same grid phase: cells are plain reshapes
+        p = int(phase[0])
+        cells = -(-(n + p) // grid)
+        padded = np.zeros((m, cells * grid), bool)
+        padded[:, p : p + n] = widened
+        hit = padded.reshape(m, cells, grid).any(axis=2)
+        return np.repeat(hit, grid, axis=1)[:, p : p + n]
+    idx = np.arange(n)
     rows = np.arange(m)[:, None]
-    widened = (c[rows, np.minimum(idx + before + 1, n)] - c[rows, np.maximum(idx - after, 0)]) > 0
     cw = np.zeros((m, n + 1), np.int32)
     np.cumsum(widened, axis=1, out=cw[:, 1:])
     cell0 = (base[:, None] + idx) // grid * grid - base[:, None]
-    lo = np.clip(cell0, 0, n)
-    hi = np.clip(cell0 + grid, 0, n)
-    return (cw[rows, hi] - cw[rows, lo]) > 0
+    return (cw[rows, np.clip(cell0 + grid, 0, n)] - cw[rows, np.clip(cell0, 0, n)]) > 0
 
 
 def run_around(present: np.ndarray, index: int) -> tuple[int, int] | None:
@@ -114,4 +132,29 @@ def run_around(present: np.ndarray, index: int) -> tuple[int, int] | None:
     after = falses[falses > nearest]
     start = int(before[-1] + 1) if before.size else 0
     end = int(after[0]) if after.size else len(present)
+    return start, end
+
+
+def run_bounds(present: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise [start, end) of the run of True containing (or nearest) `index`; -1 if none.
+
+    present (m, n) bool, index (m,) int.  Vectorised form of `run_around`.
+    """
+    m, n = present.shape
+    idx = np.arange(n)
+    rows = np.arange(m)
+    index = np.clip(index, 0, n - 1)
+    last_false = np.maximum.accumulate(np.where(present, -1, idx), axis=1)
+    next_false = np.flip(np.minimum.accumulate(np.flip(np.where(present, n, idx), 1), axis=1), 1)
+    last_true = np.maximum.accumulate(np.where(present, idx, -1), axis=1)
+    next_true = np.flip(np.minimum.accumulate(np.flip(np.where(present, idx, n), 1), axis=1), 1)
+    inside = present[rows, index]
+    after = next_true[rows, index]
+    before = last_true[rows, index]
+    use_after = (after < n) & ((before < 0) | (after - index <= index - before))
+    anchor = np.where(inside, index, np.where(use_after, after, before))
+    found = inside | (after < n) | (before >= 0)
+    anchor = np.where(found, anchor, 0)
+    start = np.where(found, last_false[rows, anchor] + 1, -1)
+    end = np.where(found, next_false[rows, anchor], -1)
     return start, end

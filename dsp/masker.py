@@ -196,8 +196,7 @@ class BatchMasker:
             self._replace(np.flatnonzero(out_mask.any(axis=1)), known0, mask, out, out_mask)
         self._track_noise(out, out_mask | mask.any(axis=1, keepdims=True))
         results = list(map(MaskResult, out, digits, [[] for _ in range(n)]))
-        for call in np.flatnonzero(out_mask.any(axis=1) | (self._open >= 0)):
-            results[call].masked = self._spans(call, int(known0[call]), out_mask[call])
+        self._close_spans(known0, out_mask, results)
         self._buf = full[:, -(self._pre + self.delay) :]
         self._pend = mask[:, f_len:]
         self._in += f_len
@@ -228,11 +227,19 @@ class BatchMasker:
         calls, keys = np.nonzero(live)
         if calls.size == 0:
             return
-        present = edges.presence_of_keys(full[calls], keys, self.rate, self._cand_amp[calls, keys])
+        # Samples still held back, plus enough already sent for the envelope window
+        # and for a run that ended there to reach forward by its guard.
+        ctx = self.rate // 100 + self._guard_after + 2 * self._grid
+        seg0 = self._pre - ctx
+        segs = full[calls, seg0:]
+        present = edges.presence_of_keys(segs, keys, self.rate, self._cand_amp[calls, keys])
         present = edges.widen_to_grid(
-            present, base[calls], self._guard_before, self._guard_after, self._grid
+            present, base[calls] + seg0, self._guard_before, self._guard_after, self._grid
         )
-        np.logical_or.at(mask, calls, present[:, self._pre :])
+        if len(np.unique(calls)) == len(calls):
+            mask[calls] |= present[:, ctx:]
+        else:
+            np.logical_or.at(mask, calls, present[:, ctx:])
 
     def _mask_forced(self, call: int, known0: int, mask: np.ndarray) -> None:
         keep = []
@@ -298,6 +305,15 @@ class BatchMasker:
         if quiet.any():
             power = np.mean(out[quiet].astype(np.float64) ** 2, axis=1)
             self._noise_power[quiet] = 0.9 * self._noise_power[quiet] + 0.1 * power
+
+    def _close_spans(self, known0: np.ndarray, out_mask: np.ndarray, results) -> None:
+        """Track masked spans on the output; put the ones that closed into `results`."""
+        was_open = self._open >= 0
+        starts_now = out_mask[:, 0] & ~was_open
+        changes = np.flatnonzero(starts_now | (out_mask[:, 1:] != out_mask[:, :-1]).any(axis=1))
+        changes = np.union1d(changes, np.flatnonzero(was_open & ~out_mask[:, 0]))
+        for call in changes:
+            results[call].masked = self._spans(call, int(known0[call]), out_mask[call])
 
     def _spans(self, call: int, known0: int, out_mask: np.ndarray) -> list[tuple[int, int]]:
         was_open = self._open[call] >= 0

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from masker.config import Config
+from masker.digitqueue import DigitQueue
 from masker.errors import UserError
 from masker.media.engine import MediaEngine
 from masker.media.maskbank import BatchFactory
@@ -117,9 +118,10 @@ class Service:
             auto_currency=cfg.masking.auto_currency,
         )
         m = cfg.media
+        self.digits = DigitQueue(registry.on_digit)
         engine = MediaEngine(
             PortAllocator(m.address, m.port_min, m.port_max), self.batch_factory,
-            batch_size=m.batch_size, max_calls=m.max_calls, on_digit=registry.on_digit,
+            batch_size=m.batch_size, max_calls=m.max_calls, on_digit=self.digits.put,
             on_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid),
             rtp_timeout_s=m.rtp_timeout_s,
         )
@@ -239,6 +241,7 @@ class Service:
             except Exception:
                 log.error("api stop failed")
         self.engine.stop()
+        self.digits.stop()
         if self.tokenizer is not None:
             try:
                 self.tokenizer.close()

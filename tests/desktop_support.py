@@ -23,17 +23,20 @@ class NetworkLog:
     frames: list[str] = field(default_factory=list)
 
     def attach(self, page) -> None:
-        def on_response(response) -> None:
+        def on_finished(request) -> None:
+            # only finished requests: their body is complete, reading it cannot block
+            response = request.response()
             try:
-                self.responses.append((response.url, response.body()))
-            except Exception:  # redirects and aborted requests have no body
-                self.responses.append((response.url, b""))
+                body = response.body() if response is not None else b""
+            except Exception:  # redirects have no body
+                body = b""
+            self.responses.append((request.url, body))
 
         def on_websocket(ws) -> None:
             ws.on("framereceived", lambda payload: self.frames.append(_text(payload)))
             ws.on("framesent", lambda payload: self.frames.append(_text(payload)))
 
-        page.on("response", on_response)
+        page.on("requestfinished", on_finished)
         page.on("websocket", on_websocket)
 
     def texts(self) -> list[str]:

@@ -6,6 +6,8 @@ below) because schemathesis' lazy `from_fixture` loader does not work with pytes
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from api_support import http, make_jwt, running_api
@@ -19,14 +21,15 @@ CASES: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def fuzz_api(worker_id):
+def fuzz_api():
     with running_api(auth_failures=10**9) as api:
         api.live = [api.call("agent-1") for _ in range(4)]
         yield api
     # how many cases this worker ran, for the record (test-output/ is gitignored)
     out = OUTPUT_ROOT_NAME / "test_api_fuzz"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"cases-{worker_id}.txt").write_text(
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (out / f"cases-{worker}.txt").write_text(
         f"{len(CASES)} cases over {len(set(CASES))} operations\n")
 
 

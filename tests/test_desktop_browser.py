@@ -83,6 +83,7 @@ def test_agent_takes_a_payment_and_never_holds_the_card(api, panel):
     leaks += [f"net:{x}" for t in net.texts() for x in card_data_found(t, TEST_PAN,
                                                                       TEST_EXPIRY, TEST_CVV)]
     assert net.frames, "the page should have used the WebSocket feed"
+    assert any("/capture" in url and body for url, body in net.responses)
     assert leaks == []
 
 

@@ -144,8 +144,10 @@ def test_ssrc_change_and_sequence_jump_are_counted_and_survived(engine):
     coll = Collector(leg.agent, (HOST, leg.media.agent_port))
     a = audio_packets(np.zeros(160 * 5, np.int16), ssrc=1)
     b = audio_packets(np.zeros(160 * 5, np.int16), ssrc=2, seq0=40000, ts0=9_000_000)
-    send_paced(leg.caller, leg.to_masker, a + b)
+    c = audio_packets(np.zeros(160 * 5, np.int16), ssrc=2, seq0=50000, ts0=9_000_800)
+    send_paced(leg.caller, leg.to_masker, a + b + c)
     assert wait_for(lambda: engine.snapshot().get("ssrc_changes", 0) == 1)
+    assert wait_for(lambda: engine.snapshot().get("seq_jumps", 0) == 1)
     time.sleep(0.1)
     assert len(coll.stop()) >= 9
 
@@ -234,3 +236,11 @@ def test_caller_that_is_not_expected_to_send_does_not_time_out(timing_engine):
     time.sleep(0.8)
     assert timing_engine.timeouts == []
     leg.close()
+
+
+def test_arm_and_disarm_reach_the_callers_masker_slot(engine):
+    leg = Leg(engine, "capture-policy")
+    engine.arm(leg.media, False)
+    assert wait_for(lambda: PassThrough.instances[-1].armed[leg.media.slot] is False)
+    engine.arm(leg.media, True)
+    assert wait_for(lambda: PassThrough.instances[-1].armed[leg.media.slot] is True)

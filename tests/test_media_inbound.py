@@ -75,3 +75,18 @@ def test_overfull_buffer_is_trimmed():
     for i in range(20):
         buf.push(1, i * 160, frame(i))
     assert buf.buffered <= 1600 and buf.trimmed_samples > 0
+
+
+def test_after_a_pause_events_map_to_now_until_audio_resumes():
+    buf = InboundAudio()
+    buf.push(1, 5000, frame(1))
+    buf.take(160)
+    buf.skip(8000)  # a second of idle ticks
+    buf.reset_clock()
+    assert buf.index_of(5160 + 800) == buf.fed
+
+
+def test_implausible_event_timestamp_maps_to_now():
+    buf = InboundAudio()
+    buf.push(1, 5000, frame(1))
+    assert buf.index_of(5000 + 10 * 8000) == buf.fed + buf.buffered

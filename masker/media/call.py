@@ -85,6 +85,7 @@ class CallMedia:
     last_caller_packet: float = 0.0
     active: bool = False
     priming: bool = False
+    last_seq: int | None = None
     idle_samples: int = 0
     closed: bool = False
     timed_out: bool = False

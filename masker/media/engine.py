@@ -54,7 +54,7 @@ MAX_DATAGRAM = 2048
 INFO_WINDOW_MS = 300
 SR_INTERVAL_S = 5.0
 
-_HDR = struct.Struct("!II")  # timestamp, SSRC (after the first 4 header bytes)
+_HDR = struct.Struct("!HII")  # sequence, timestamp, SSRC (after the first 2 header bytes)
 _DECODE = {"PCMU": g711.ULAW_DECODE, "PCMA": g711.ALAW_DECODE}
 
 
@@ -62,6 +62,7 @@ class _Fast(NamedTuple):
     """The fields of a plain RTP packet (no CSRC/extension/padding) on the hot path."""
 
     payload_type: int
+    sequence: int
     timestamp: int
     ssrc: int
     payload: bytes
@@ -297,7 +298,7 @@ class MediaEngine:
                 c["drop_unexpected_source"] += 1
                 continue
             if len(data) >= 12 and data[0] == 0x80:  # v2, no padding/extension/CSRC
-                pkt = _Fast(data[1] & 0x7F, *_HDR.unpack_from(data, 4), data[12:])
+                pkt = _Fast(data[1] & 0x7F, *_HDR.unpack_from(data, 2), data[12:])
             else:
                 try:
                     pkt = parse_rtp(data)
@@ -329,6 +330,9 @@ class MediaEngine:
                 continue
             if call.inbound.ssrc is not None and pkt.ssrc != call.inbound.ssrc:
                 c["ssrc_changes"] += 1
+            elif call.last_seq is not None and (pkt.sequence - call.last_seq) & 0xFFFF != 1:
+                c["seq_jumps"] += 1
+            call.last_seq = pkt.sequence
             pcm = _DECODE[law][np.frombuffer(pkt.payload, dtype=np.uint8)]
             if not call.active:
                 call.inbound.reset_clock()

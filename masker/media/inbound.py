@@ -139,13 +139,23 @@ class InboundAudio:
         self.fed += n
 
     def index_of(self, ts: int) -> int:
-        """Masker input index of the sample with RTP timestamp ts (same SSRC clock)."""
+        """Masker input index of the sample with RTP timestamp ts (same SSRC clock).
+
+        Without a current mapping (no audio yet, or the stream paused), or when the
+        timestamp is implausibly far from now, the answer is "now": the end of the
+        buffer, which is where the sender's next audio will go.
+        """
+        now = self.fed + self._count
         if self._offset is None or self._last_ts32 is None:
-            return self.fed + self._count
+            return now
         ext = self._ext_base + self._last_ts32 + ts_delta(ts, self._last_ts32)
-        return ext + self._offset
+        index = ext + self._offset
+        return index if abs(index - now) <= MAX_GAP else now
 
     def reset_clock(self) -> None:
         """Forget timestamps (after idle): the next packet starts a fresh mapping."""
         self._next_ts = None
         self.ssrc = None
+        self._offset = None
+        self._last_ts32 = None
+        self._ext_base = 0

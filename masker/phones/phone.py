@@ -244,6 +244,10 @@ class Phone:
         cfg.medConfig.channelCount = 1
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
+        # Keep the (null) sound device, which clocks the conference bridge, open
+        # between calls: auto-closing it a second after a call ends stops the
+        # media clock of a call that started meanwhile (its RTP and DTMF stall).
+        cfg.medConfig.sndAutoCloseTime = -1
         cfg.medConfig.ptime = args.ptime
         if args.jb_ms > 0:  # a fixed jitter buffer keeps delay measurements comparable
             cfg.medConfig.jbInit = args.jb_ms

@@ -236,7 +236,7 @@ function fieldStarted(ev) {
   if (ev.restarted) {
     setRow(li, "pending", "", "");
     li.querySelector(".display").textContent = "";
-    li.querySelector(".count").textContent = "";
+    li.querySelector(".count").textContent = "waiting for caller";
   } else if (ev.attempt > 1) {
     li.querySelector(".count").textContent = `Caller is re-keying (attempt ${ev.attempt})`;
   }
