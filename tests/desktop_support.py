@@ -77,8 +77,8 @@ def chromium() -> Iterator[object]:
 
 @contextmanager
 def chromium_page(browser, output: Path) -> Iterator[tuple[object, NetworkLog]]:
-    """A fresh page in its own browser context (no shared storage), with its network log."""
-    output.mkdir(parents=True, exist_ok=True)
+    """A fresh page in its own browser context (no shared storage), with its network log;
+    `output` is where the test saves screenshots (Playwright creates it on the first one)."""
     context = browser.new_context(viewport={"width": 560, "height": 700})
     try:
         page = context.new_page()

@@ -20,8 +20,6 @@ from api_support import (
 )
 from desktop_support import card_data_found
 
-from masker.api.views import public_event
-
 
 def _sse_lines(url: str, token: str, sink: list[str], stop: threading.Event) -> None:
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
@@ -75,19 +73,3 @@ def test_no_card_data_in_anything_sent_to_the_desktop():
     leaks = [(i, kind) for i, text in enumerate(seen)
              for kind in card_data_found(text, TEST_PAN, TEST_EXPIRY, TEST_CVV)]
     assert leaks == []
-
-
-def test_public_event_drops_a_stray_pan_whatever_key_carries_it():
-    event = {"event": "progress", "field": "pan", "note": f"card {TEST_PAN}", "entered": 16}
-    assert public_event(event) == {"type": "progress", "field": "pan", "note": None, "entered": 16}
-
-
-def test_public_event_drops_card_field_values_and_secret_keys():
-    event = {"type": "progress", "cvv": TEST_CVV, "expiry": TEST_EXPIRY, "digits": "12",
-             "value": "4", "fields": [{"field": "cvv", "entered": 3}]}
-    assert public_event(event) == {"type": "progress", "fields": [{"field": "cvv", "entered": 3}]}
-
-
-def test_public_event_keeps_a_format_preserving_token_that_fails_luhn():
-    fpe = "4111119482731112"  # keeps BIN and last four, fails Luhn by design
-    assert public_event({"event": "token", "token": fpe})["token"] == fpe

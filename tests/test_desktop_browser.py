@@ -133,6 +133,14 @@ def test_restart_button_clears_the_field(api, panel):
     assert page.locator('li[data-field="pan"] .display').inner_text() == ""
 
 
+def test_hang_up_is_shown_and_payment_can_no_longer_start(api, panel):
+    page, _, cid, _ = panel
+    page.get_by_role("button", name="Take payment").wait_for()
+    api.registry.end_call(cid)
+    page.locator("#call-line", has_text="Ended").wait_for()
+    assert page.get_by_role("button", name="Take payment").is_disabled()
+
+
 def test_panel_is_keyboard_operable(panel):
     page = panel[0]
     page.get_by_role("button", name="Take payment").wait_for()

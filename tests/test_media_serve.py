@@ -180,3 +180,10 @@ def test_keyed_card_reaches_the_tokeniser_once_and_gets_a_token(served, inband, 
     assert {p.payload_type for p in pkts} == {0}
     out = decode_stream(pkts)
     assert spandsp_digits(out) == "" and multimon_digits(out) == ""
+
+
+def test_service_logs_never_contain_the_keyed_card(served):
+    # runs after the keyed-card tests of this module (same service, same log)
+    log = "".join(served.raw)
+    assert "capture.event" in log
+    assert "4111111111111111" not in log and "411111" not in log
