@@ -64,6 +64,12 @@ GATE_SHARE = 0.2
 _ZERO_DBM0_PEAK = 22773.0
 
 
+def _nothing_gated(ends: np.ndarray) -> HopFeatures:
+    none_i = np.zeros(0, np.int64)
+    none_f = np.zeros(0)
+    return HopFeatures(ends, none_i, none_i, none_i, none_i, *([none_f] * 8))
+
+
 class GoertzelBank:
     """Streaming 8-tone (+ column second harmonics) filter bank over `n_calls` channels."""
 
@@ -135,6 +141,8 @@ class GoertzelBank:
             r_max + c_max >= GATE_SHARE * total
         )
         ci, hi = np.nonzero(gate)
+        if ci.size == 0:
+            return _nothing_gated(ends)
         p = power[ci, hi].astype(np.float64)
         rows, cols = p[:, :4], p[:, 4:8]
         r = rows.argmax(-1)

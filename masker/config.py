@@ -80,6 +80,7 @@ class TokenizerConfig:
     vault_path: str = "./var/vault.sqlite"
     keys_dir: str = "./var/keys"
     dev_keys: bool = True
+    kek_file: str = ""
 
 
 @dataclass

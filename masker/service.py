@@ -52,15 +52,20 @@ def _minor_units(amount: str) -> int:
 def default_session_factory(config: Config) -> tuple[SessionFactory, Any]:
     """Payment sessions from the tokeniser stack (SQLite vault, keys under keys_dir)."""
     from tokenizer import TokenizerConfig, build_tokenizer
+    from tokenizer.keys import KeyError_
 
     tcfg = config.tokenizer
     keys_dir = Path(tcfg.keys_dir)
     keys_dir.mkdir(parents=True, exist_ok=True)
     Path(tcfg.vault_path).parent.mkdir(parents=True, exist_ok=True)
     tk_config = TokenizerConfig(
-        vault_path=tcfg.vault_path, keystore_path=str(keys_dir / "keys.json")
+        vault_path=tcfg.vault_path, keystore_path=str(keys_dir / "keys.json"),
+        kek_file=tcfg.kek_file or None,
     )
-    tk = build_tokenizer(tk_config, dev_dir=keys_dir / "dev" if tcfg.dev_keys else None)
+    try:
+        tk = build_tokenizer(tk_config, dev_dir=keys_dir / "dev" if tcfg.dev_keys else None)
+    except (KeyError_, OSError, ValueError) as exc:  # no KEK, unreadable key store, ...
+        raise UserError(f"tokenizer: {exc}") from None
 
     def factory(*, call_id: str, amount: str, currency: str, reference: str,
                 fields: tuple[str, ...]) -> Any:
@@ -145,8 +150,9 @@ class Service:
 
         from sippy.Signal import Signal
 
-        Signal(_signal.SIGTERM, self.drain)
-        Signal(_signal.SIGINT, self.drain)
+        for signum in (_signal.SIGTERM, _signal.SIGINT):
+            _signal.signal(signum, _signal.SIG_DFL)  # sippy chains to a previous handler
+            Signal(signum, self.drain)
         Signal(_signal.SIGUSR1, self._log_stats)
         Timeout(registry.poll, 1.0, -1)
         Timeout(self._log_stats, STATS_INTERVAL_S, -1)

@@ -44,9 +44,10 @@ FRAME = 160
 #: A caller stream with no audio for this long stops being sent on (hold, silence suppression).
 IDLE_S = 0.2
 #: A (re)starting caller stream waits for this many samples before it is played out:
-#: one frame of cushion against the sender's jitter, so that a late packet does not
-#: put a silence gap into a keypad tone (which could read as two presses).
-PREBUFFER = 2 * FRAME
+#: two frames (40 ms) of cushion against the sender's jitter, so that a late packet
+#: does not put a silence gap into a keypad tone (which could hide or split a press).
+#: After an underrun the buffer keeps the extra delay (it adapts to the jitter seen).
+PREBUFFER = 3 * FRAME
 #: Samples masked before an RFC 4733 event's timestamp and after its end (tone edges).
 EVENT_GUARD = 160
 MAX_DATAGRAM = 2048

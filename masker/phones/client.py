@@ -160,20 +160,26 @@ class PhoneClient:
     # -- plumbing -----------------------------------------------------------
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                msg = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            with self._cond:
-                if "reply" in msg:
-                    self._replies[msg["reply"]] = msg
-                else:
-                    self._record(msg)
-                    self.events.append(msg)
-                self._cond.notify_all()
+        try:
+            for line in self.proc.stdout:
+                self._handle_line(line)
+        except (OSError, ValueError):  # the pipe was closed under us by close()
+            pass
         with self._cond:
             self.events.append({"event": "exit", "t": time.monotonic()})
+            self._cond.notify_all()
+
+    def _handle_line(self, line: str) -> None:
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            return
+        with self._cond:
+            if "reply" in msg:
+                self._replies[msg["reply"]] = msg
+            else:
+                self._record(msg)
+                self.events.append(msg)
             self._cond.notify_all()
 
     def _record(self, ev: Event) -> None:
@@ -390,6 +396,7 @@ class PhoneClient:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._reader.join(2)  # it ends at EOF; closing stdout first would race it
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream:
                 try:

@@ -503,14 +503,18 @@ class Pump:
         self.phones = phones
         self.every_s = every_s
         self.lock = threading.Lock()
+        self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
             with self.lock:
-                self.phones.poll_sip()
-                self.phones.drain_media()
+                try:
+                    self.phones.poll_sip()
+                    self.phones.drain_media()
+                except (OSError, ValueError, IndexError):
+                    self.errors += 1  # a malformed datagram must not stop the agent side
 
     def __enter__(self) -> Pump:
         self._thread.start()
