@@ -94,8 +94,99 @@ class BatchDtmfDetector:
         if busy.size == 0:
             return
         amps = amplitudes(f, self.bank.window)
+        self._run_hops(busy, codes[busy], f.window_end[busy], amps[busy], out)
+
+    def _run_hops(
+        self,
+        calls: np.ndarray,
+        codes: np.ndarray,
+        ends: np.ndarray,
+        amps: np.ndarray,
+        out: list[list[DigitEvent]],
+    ) -> None:
+        """The press state machine over the hops of a tick, for the `calls` that are busy.
+
+        State is gathered once, stepped hop by hop on local arrays and written
+        back once; the edge refinements the hops ask for are done together at
+        the end, in one vectorised pass, and applied in hop order.
+        """
+        cur, hits, miss = self._cur[calls], self._hits[calls], self._miss[calls]
+        first_end, last_end = self._first_end[calls], self._last_end[calls]
+        amp, start = self._amp[calls], self._start[calls]
+        asks: list[tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for h in range(codes.shape[1]):
-            self._step(busy, codes[busy, h], f.window_end[busy, h], amps[busy, h], out)
+            code, end, a = codes[:, h], ends[:, h], amps[:, h]
+            active = cur >= 0
+            same = active & (code == cur)
+            hits = hits + same
+            last_end = np.where(same, end, last_end)
+            amp = np.where(same[:, None], np.maximum(amp, a), amp)
+            miss = np.where(same, 0, miss + (active & ~same))
+            ending = active & ~same & ((code >= 0) | (miss > MAX_GAP))
+            confirmed = np.flatnonzero(same & (hits == MIN_HITS))
+            if confirmed.size:  # exact onset, from the first matching window
+                i = confirmed
+                coarse = first_end[i] - self.bank.window
+                asks.append((True, i, end[i], cur[i], amp[i], coarse))
+            ended = np.flatnonzero(ending & (hits >= MIN_HITS))
+            if ended.size:  # exact end, from the last matching window
+                i = ended
+                asks.append((False, i, end[i], cur[i], amp[i], last_end[i]))
+            starting = (ending | ~active) & (code >= 0)
+            cur = np.where(starting, code, np.where(ending, -1, cur))
+            hits = np.where(starting, 1, np.where(ending, 0, hits))
+            miss = np.where(starting | ending, 0, miss)
+            first_end = np.where(starting, end, first_end)
+            last_end = np.where(starting, end, last_end)
+            amp = np.where(starting[:, None], a, amp)
+        if asks:
+            self._answer(calls, asks, start, out)
+        self._cur[calls], self._hits[calls], self._miss[calls] = cur, hits, miss
+        self._first_end[calls], self._last_end[calls] = first_end, last_end
+        self._amp[calls], self._start[calls] = amp, start
+
+    def _answer(self, calls, asks, start, out: list[list[DigitEvent]]) -> None:
+        """Refine every edge `asks` wants at once; set onsets in `start`, emit ended presses."""
+        idx = np.concatenate([a[1] for a in asks])
+        now = np.concatenate([a[2] for a in asks])
+        keys = np.concatenate([a[3] for a in asks])
+        amp = np.concatenate([a[4] for a in asks])
+        coarse = np.concatenate([a[5] for a in asks])
+        is_onset = np.concatenate([np.full(len(a[1]), a[0]) for a in asks])
+        exact = self._exact_edges(calls[idx], now, keys, amp, coarse, is_onset)
+        at = 0
+        for onset, i, *_ in asks:
+            values = exact[at : at + len(i)]
+            at += len(i)
+            if onset:
+                start[i] = values
+            else:
+                self._report(calls[i], keys[at - len(i) : at], start[i], values, out)
+
+    def _exact_edges(self, calls, now, keys, amp, coarse, is_onset) -> np.ndarray:
+        """Sample-exact onsets (or ends) of the tones of `keys`, near the coarse ones.
+
+        The history ending at `now` is searched for the run of the key's tone
+        around half a window inside the coarse edge; where none is found (or an
+        end is not yet decided by later samples) the coarse edge stands.
+        """
+        half = self.bank.window // 2
+        segs, seg0 = self._histories(calls, now)
+        present = edges.presence_of_keys(segs, keys, self.rate, amp)
+        anchor = np.where(is_onset, coarse + half, coarse - half) - seg0
+        run_start, run_end = edges.run_bounds(present, anchor)
+        decided = (run_end >= 0) & (run_end < present.shape[1] - self.rate // 200)
+        return np.where(
+            is_onset,
+            np.where(run_start >= 0, seg0 + run_start, coarse),
+            np.where(decided, seg0 + run_end, coarse),
+        )
+
+    def _report(self, calls, keys, starts, stops, out: list[list[DigitEvent]]) -> None:
+        for call, key, begin, stop in zip(
+            calls.tolist(), keys.tolist(), starts.tolist(), stops.tolist(), strict=True
+        ):
+            out[call].append(DigitEvent(KEYS[key], begin, stop, "inband"))
 
     def _write_ring(self, frames: np.ndarray) -> None:
         if frames.dtype != np.int16:
@@ -107,40 +198,6 @@ class BatchDtmfDetector:
         self._ring[:, : n - first] = frames[:, first:]
         self._ring_pos = (self._ring_pos + n) % size
 
-    def _step(
-        self,
-        calls: np.ndarray,
-        code: np.ndarray,
-        end: np.ndarray,
-        amp: np.ndarray,
-        out: list[list[DigitEvent]],
-    ) -> None:
-        """One hop of the press state machine for the `calls` that are busy."""
-        cur, hits, miss = self._cur[calls], self._hits[calls], self._miss[calls]
-        active = cur >= 0
-        same = active & (code == cur)
-        hits = hits + same
-        self._last_end[calls] = np.where(same, end, self._last_end[calls])
-        self._amp[calls] = np.where(
-            same[:, None], np.maximum(self._amp[calls], amp), self._amp[calls]
-        )
-        miss = np.where(same, 0, miss + (active & ~same))
-        ending = active & ~same & ((code >= 0) | (miss > MAX_GAP))
-        self._hits[calls] = hits
-        confirmed = np.flatnonzero(same & (hits == MIN_HITS))
-        if confirmed.size:
-            self._refine_starts(calls[confirmed], end[confirmed])
-        ended = np.flatnonzero(ending & (hits >= MIN_HITS))
-        if ended.size:
-            self._emit(calls[ended], end[ended], out)
-        starting = (ending | ~active) & (code >= 0)
-        self._cur[calls] = np.where(starting, code, np.where(ending, -1, cur))
-        self._hits[calls] = np.where(starting, 1, np.where(ending, 0, hits))
-        self._miss[calls] = np.where(starting | ending, 0, miss)
-        self._first_end[calls] = np.where(starting, end, self._first_end[calls])
-        self._last_end[calls] = np.where(starting, end, self._last_end[calls])
-        self._amp[calls] = np.where(starting[:, None], amp, self._amp[calls])
-
     def _histories(self, calls: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(calls, REFINE_WINDOWS windows) of samples ending at `now`, and their first index."""
         size = self._ring.shape[1]
@@ -150,30 +207,14 @@ class BatchDtmfDetector:
         segs = self._ring[calls[:, None], (self._ring_origin[calls, None] + absolute) % size]
         return np.where(absolute >= 0, segs, 0), seg0
 
-    def _presence(self, calls: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        segs, seg0 = self._histories(calls, now)
-        keys = self._cur[calls]
-        return edges.presence_of_keys(segs, keys, self.rate, self._amp[calls]), seg0
-
-    def _refine_starts(self, calls: np.ndarray, now: np.ndarray) -> None:
-        """Exact onsets of the presses of `calls`, just confirmed."""
-        w = self.bank.window
-        coarse = self._first_end[calls] - w
-        present, seg0 = self._presence(calls, now)
-        start, _ = edges.run_bounds(present, coarse + w // 2 - seg0)
-        self._start[calls] = np.where(start >= 0, seg0 + start, coarse)
-
     def _emit(self, calls: np.ndarray, now: np.ndarray, out: list[list[DigitEvent]]) -> None:
         """Report the presses of `calls`, which have just ended, with exact ends."""
-        w = self.bank.window
+        keys = self._cur[calls]
         last = self._last_end[calls]
-        present, seg0 = self._presence(calls, now)
-        _, end = edges.run_bounds(present, last - w // 2 - seg0)
-        decided = (end >= 0) & (end < present.shape[1] - self.rate // 200)
-        ends = np.where(decided, seg0 + end, last)
-        for call, stop in zip(calls.tolist(), ends.tolist(), strict=True):
-            key = KEYS[int(self._cur[call])]
-            out[call].append(DigitEvent(key, int(self._start[call]), int(stop), "inband"))
+        stops = self._exact_edges(
+            calls, now, keys, self._amp[calls], last, np.zeros(len(calls), bool)
+        )
+        self._report(calls, keys, self._start[calls], stops, out)
 
 
 class DtmfDetector:

@@ -6,6 +6,15 @@ number and lets numpy/BLAS process (calls x blocks) in one product.  The bank
 works on 5 ms sub-blocks and combines four consecutive sub-blocks coherently
 into a 20 ms analysis window every 5 ms (a "hop"), so state across frames is
 just the last three sub-blocks and the samples not yet filling a sub-block.
+Each sub-block's basis is pre-rotated to the stream's common phase reference
+(a sliding DFT), so the window's DFT is a plain sum of four sub-block terms.
+
+Only the eight keypad tones are measured on every hop of every call.  The
+cheap gate (some energy in a row and a column filter, and a fair share of the
+window) picks the hops worth a closer look; for those alone the dial tone and
+the column second harmonics are measured directly on the 20 ms window.
+Arrays are laid out (hops, frequencies, calls) so that every per-hop reduction
+runs over contiguous rows of calls.
 
 Per hop it reports, for the strongest row and column filter: the tone energy
 (corrected for the frequency-offset loss of the window), the relative frequency
@@ -17,6 +26,7 @@ total energy of the window.  Classification is up to the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,8 +36,32 @@ KEYS = "123A456B789C*0#D"
 SUBBLOCKS_PER_WINDOW = 4
 #: Precise dial tone, measured so that it does not count against a key's purity.
 DIAL_HZ = np.array([350.0, 440.0])
-_FREQS = np.concatenate([ROW_HZ, COL_HZ, 2 * COL_HZ, DIAL_HZ])
-_N_FREQS = len(_FREQS)
+#: Measured on every hop of every call: the eight keypad tones.
+_KEY_HZ = np.concatenate([ROW_HZ, COL_HZ])
+#: Measured on gated hops only: dial tone (purity) and column second harmonics.
+_EXTRA_HZ = np.concatenate([DIAL_HZ, 2 * COL_HZ])
+#: Whole-hertz tones advance by whole turns every 200 sub-blocks (1 s): the
+#: rotated sub-block bases repeat with that period.
+_PHASE_PERIOD = 200
+
+
+@lru_cache(maxsize=8)
+def _rotated_bases(sub: int, rate: int) -> np.ndarray:
+    """(period, 28, sub) float32 rows for sub-block k: cos and -sin of the keypad
+    tones, then cos and -sin of the extra tones.
+
+    Sub-block k starts at sample sub * k of the stream; its rows carry that
+    phase so that the DFTs of consecutive sub-blocks add up to a window's DFT.
+    """
+    k = np.arange(_PHASE_PERIOD)[:, None, None]
+    n = np.arange(sub)[None, None, :]
+    rows = []
+    for hz in (_KEY_HZ, _EXTRA_HZ):
+        phase = 2 * np.pi * hz[None, :, None] / rate * (n + sub * k)
+        rows += [np.cos(phase), -np.sin(phase)]
+    bases = np.concatenate(rows, axis=1).astype(np.float32)
+    bases.flags.writeable = False
+    return bases
 
 
 @dataclass
@@ -80,26 +114,22 @@ class GoertzelBank:
         self.rate = sample_rate
         self.sub = sample_rate // 200  # 5 ms sub-block
         self.window = self.sub * SUBBLOCKS_PER_WINDOW
-        n = np.arange(self.sub)
-        w = 2 * np.pi * _FREQS / sample_rate
-        basis = np.concatenate([np.cos(np.outer(n, w)), -np.sin(np.outer(n, w))], axis=1)
-        self._basis = basis.astype(np.float32)
-        # Sub-block k of the stream is rotated by exp(-j w sub k): its DFT then shares one
-        # phase reference with its neighbours and a window is a plain sum of sub-blocks.
-        self._phase_step = w * self.sub
+        self._bases = _rotated_bases(self.sub, sample_rate)
         self._count = 0  # sub-blocks so far (shared: every call gets the same samples per tick)
         self._half_seconds = 2 * self.sub / sample_rate
+        self._scale = np.float32(2.0 / self.window)
         gate_peak = _ZERO_DBM0_PEAK * 10 ** (GATE_LEVEL_DBM0 / 20)
         self._gate_floor = gate_peak**2 / 2 * self.window
-        self._hist = np.zeros((n_calls, SUBBLOCKS_PER_WINDOW - 1, _N_FREQS), np.complex64)
-        self._hist_energy = np.zeros((n_calls, SUBBLOCKS_PER_WINDOW - 1), np.float32)
+        keep = SUBBLOCKS_PER_WINDOW - 1
+        self._hist = np.zeros((keep, 2 * (len(_KEY_HZ) + len(_EXTRA_HZ)), n_calls), np.float32)
+        self._hist_energy = np.zeros((keep, n_calls), np.float32)
         self._rest = np.zeros((n_calls, 0), np.float32)
         self.samples_in = np.zeros(n_calls, np.int64)
 
     def reset(self, call: int) -> None:
         """Forget a call's state (slot reuse)."""
-        self._hist[call] = 0
-        self._hist_energy[call] = 0
+        self._hist[:, :, call] = 0
+        self._hist_energy[:, call] = 0
         self.samples_in[call] = 0
         if self._rest.shape[1]:
             self._rest[call] = 0
@@ -107,50 +137,66 @@ class GoertzelBank:
     def process(self, frames: np.ndarray) -> HopFeatures:
         """Feed (calls, n) samples; returns features of the hops they complete."""
         frames = np.asarray(frames, dtype=np.float32)
+        keep = SUBBLOCKS_PER_WINDOW - 1
         end0 = self.samples_in - self._rest.shape[1]
         x = np.concatenate([self._rest, frames], axis=1) if self._rest.shape[1] else frames
         n_sub = x.shape[1] // self.sub
         used = n_sub * self.sub
-        self._rest = x[:, used:].copy()
+        if used < x.shape[1] or self._rest.shape[1]:
+            self._rest = x[:, used:].copy()
         self.samples_in = self.samples_in + frames.shape[1]
+        ends = end0[:, None] + self.sub * np.arange(1, n_sub + 1)
+        if n_sub == 0:
+            return _nothing_gated(ends)
         blocks = x[:, :used].reshape(self.n_calls, n_sub, self.sub)
-        prod = blocks @ self._basis
-        k = self._count + np.arange(n_sub)
+        k = (self._count + np.arange(n_sub)) % _PHASE_PERIOD
         self._count += n_sub
-        turn = np.exp(-1j * np.outer(k, self._phase_step)).astype(np.complex64)
-        spec = (prod[..., :_N_FREQS] + 1j * prod[..., _N_FREQS:]) * turn
-        energy = np.einsum("cbs,cbs->cb", blocks, blocks)
-        spec = np.concatenate([self._hist, spec], axis=1)
-        energy = np.concatenate([self._hist_energy, energy], axis=1)
-        self._hist = spec[:, -(SUBBLOCKS_PER_WINDOW - 1) :].copy()
-        self._hist_energy = energy[:, -(SUBBLOCKS_PER_WINDOW - 1) :].copy()
-        ends = end0[:, None] + self.sub * (1 + np.arange(n_sub))[None, :]
+        spec = np.empty((keep + n_sub,) + self._hist.shape[1:], np.float32)
+        spec[:keep] = self._hist
+        np.matmul(self._bases[k], blocks.transpose(1, 2, 0), out=spec[keep:])
+        energy = np.empty((keep + n_sub, self.n_calls), np.float32)
+        energy[:keep] = self._hist_energy
+        np.einsum("cbs,cbs->bc", blocks, blocks, out=energy[keep:])
+        self._hist = spec[-keep:]
+        self._hist_energy = energy[-keep:]
         return self._features(spec, energy, n_sub, ends)
 
     def _features(self, spec, energy, n_sub, ends) -> HopFeatures:
-        pairs = spec[:, :-1] + spec[:, 1:]  # pairs[j] = sub-blocks j, j+1
-        first, second = pairs[:, :n_sub], pairs[:, 2 : n_sub + 2]
+        keypad = spec[:, : 2 * len(_KEY_HZ)]
+        pairs = keypad[:-1] + keypad[1:]  # pairs[j] = sub-blocks j, j+1
+        first, second = pairs[:n_sub], pairs[2 : n_sub + 2]
         coherent = first + second
-        e2 = energy[:, :-1] + energy[:, 1:]
-        total = (e2[:, :n_sub] + e2[:, 2 : n_sub + 2]).astype(np.float64)
-        power = (coherent.real**2 + coherent.imag**2) * np.float32(2.0 / self.window)
-        total = np.maximum(total - power[..., 12] - power[..., 13], 0.5 * total)
-        r_max = power[..., :4].max(-1)
-        c_max = power[..., 4:8].max(-1)
-        gate = (np.minimum(r_max, c_max) >= self._gate_floor) & (
-            r_max + c_max >= GATE_SHARE * total
-        )
-        ci, hi = np.nonzero(gate)
+        coherent *= coherent
+        power = coherent[:, :8] + coherent[:, 8:]  # (hops, 8 tones, calls)
+        power *= self._scale
+        e2 = energy[:-1] + energy[1:]
+        total = e2[:n_sub] + e2[2 : n_sub + 2]  # (hops, calls)
+        r_max = power[:, :4].max(axis=1)
+        c_max = power[:, 4:].max(axis=1)
+        both = r_max + c_max
+        # Superset of the gate below (the dial tone removes at most half of the total).
+        maybe = (np.minimum(r_max, c_max) >= self._gate_floor) & (both >= 0.099 * total)
+        ci, hi = np.nonzero(maybe.T)
         if ci.size == 0:
             return _nothing_gated(ends)
-        p = power[ci, hi].astype(np.float64)
+        extra = self._extra_power(spec, ci, hi)
+        total = total[hi, ci].astype(np.float64)
+        total = np.maximum(total - extra[:, 0] - extra[:, 1], 0.5 * total)
+        gate = (np.minimum(r_max[hi, ci], c_max[hi, ci]) >= self._gate_floor) & (
+            both[hi, ci] >= GATE_SHARE * total
+        )
+        if not gate.all():
+            ci, hi, extra, total = ci[gate], hi[gate], extra[gate], total[gate]
+            if ci.size == 0:
+                return _nothing_gated(ends)
+        p = power[hi, :, ci].astype(np.float64)
         rows, cols = p[:, :4], p[:, 4:8]
         r = rows.argmax(-1)
         c = cols.argmax(-1)
         k = np.arange(len(ci))
-        adv = second[ci, hi] * np.conj(first[ci, hi])
-        r_hz = np.angle(adv[k, r]) / (2 * np.pi * self._half_seconds)
-        c_hz = np.angle(adv[k, 4 + c]) / (2 * np.pi * self._half_seconds)
+        f, s = first[hi, :, ci], second[hi, :, ci]  # (m, 16): real parts, then imaginary
+        r_hz = self._advance_hz(f, s, k, r)
+        c_hz = self._advance_hz(f, s, k, 4 + c)
         return HopFeatures(
             window_end=ends,
             calls=ci,
@@ -163,9 +209,26 @@ class GoertzelBank:
             col_error=c_hz / COL_HZ[c],
             row_runner_up=np.partition(rows, 2, axis=-1)[:, 2],
             col_runner_up=np.partition(cols, 2, axis=-1)[:, 2],
-            col_harmonic=p[k, 8 + c],
-            total=total[ci, hi],
+            col_harmonic=extra[k, 2 + c].astype(np.float64),
+            total=total,
         )
+
+    def _extra_power(self, spec, ci, hi) -> np.ndarray:
+        """(m, 6) window energies of dial tone and column harmonics at (call, hop) pairs."""
+        rows = slice(2 * len(_KEY_HZ), None)
+        z = spec[hi, rows, ci] + spec[hi + 1, rows, ci]
+        z += spec[hi + 2, rows, ci]
+        z += spec[hi + 3, rows, ci]
+        z *= z
+        n = len(_EXTRA_HZ)
+        return (z[:, :n] + z[:, n:]) * self._scale
+
+    def _advance_hz(self, first, second, k, tone) -> np.ndarray:
+        """Frequency offset of `tone` from the phase advance between the window's halves."""
+        f_re, f_im = first[k, tone], first[k, 8 + tone]
+        s_re, s_im = second[k, tone], second[k, 8 + tone]
+        angle = np.arctan2(s_im * f_re - s_re * f_im, s_re * f_re + s_im * f_im)
+        return angle / (2 * np.pi * self._half_seconds)
 
     def _window_gain(self, offset_hz: np.ndarray) -> np.ndarray:
         """Energy response of the rectangular window to a tone `offset_hz` off the bin."""

@@ -51,6 +51,7 @@ class MediaConfig:
     port_min: int = 20000
     port_max: int = 29999
     lookahead_ms: int = 40
+    jitter_ms: int = 40
     mask_mode: str = "tone"
     rtp_timeout_s: float = 60
     batch_size: int = 32
@@ -150,6 +151,8 @@ def _validate(cfg: Config) -> None:
         raise UserError("[media] port_min/port_max must be an increasing range within 1024-65535")
     if m.mask_mode not in ("tone", "silence", "noise", "cadence"):
         raise UserError("[media] mask_mode must be tone, silence, noise or cadence")
+    if not 0 <= m.jitter_ms <= 200 or m.jitter_ms % 20:
+        raise UserError("[media] jitter_ms must be 0-200 in steps of 20")
     if not 10 <= m.lookahead_ms <= 200:
         raise UserError("[media] lookahead_ms must be 10-200")
     if m.batch_size < 1 or m.max_calls < 1:

@@ -128,7 +128,7 @@ class Service:
             PortAllocator(m.address, m.port_min, m.port_max), self.batch_factory,
             batch_size=m.batch_size, max_calls=m.max_calls, on_digit=self.digits.put,
             on_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid),
-            rtp_timeout_s=m.rtp_timeout_s,
+            rtp_timeout_s=m.rtp_timeout_s, jitter_samples=8 * m.jitter_ms,
         )
         self.engine, self.registry = engine, registry
         ctx = SipContext(cfg, global_config, engine, registry, on_call_ended=self._call_ended)
@@ -222,7 +222,7 @@ class Service:
         engine = self.engine
         checks = {
             "sip": lambda: self.ctx is not None and not self.ctx.draining,
-            "media": lambda: engine._thread is not None and engine._thread.is_alive(),
+            "media": lambda: engine.alive,
             "tokenizer": lambda: self.session_factory is not None,
         }
         try:

@@ -314,3 +314,19 @@ def test_invite_requiring_session_timers_gets_420_with_unsupported(served, calle
     call.invite(extra="Require: timer\r\nSession-Expires: 1800")
     resp = caller.expect(420)
     assert resp.header("Unsupported") == "timer"
+
+
+def test_reinvite_from_the_pbx_is_relayed_to_the_caller_anchored(served, caller):
+    call, inv = connect(served, caller)
+    pbx = served.pbx
+    contact = inv.header("Contact").split("<", 1)[1].split(">", 1)[0]
+    pbx.send_raw(pbx.request("INVITE", contact, call_id=inv.header("Call-ID"), from_tag="pbx1",
+                             to_tag=inv.tag("From"), cseq=2,
+                             body=sdp_offer(41000, "0 101", extra="a=sendonly\r\n", version=2)),
+                 served.addr)
+    reinv = caller.expect("INVITE")
+    addr, port, _, attrs = sdp_media(reinv.body)
+    assert addr == HOST and served.rtp_min <= port <= served.rtp_max and "sendonly" in attrs
+    caller.reply(reinv, 200, body=sdp_offer(40000, "0 101", extra="a=recvonly\r\n", version=2))
+    ok = call.pbx_expect(200)
+    assert "recvonly" in sdp_media(ok.body)[3]

@@ -43,11 +43,11 @@ TICK_S = 0.020
 FRAME = 160
 #: A caller stream with no audio for this long stops being sent on (hold, silence suppression).
 IDLE_S = 0.2
-#: A (re)starting caller stream waits for this many samples before it is played out:
-#: two frames (40 ms) of cushion against the sender's jitter, so that a late packet
-#: does not put a silence gap into a keypad tone (which could hide or split a press).
-#: After an underrun the buffer keeps the extra delay (it adapts to the jitter seen).
-PREBUFFER = 3 * FRAME
+#: Default playout cushion: a (re)starting caller stream waits until one frame plus
+#: this many samples are buffered, so that a late packet does not put a silence gap
+#: into a keypad tone (which could hide or split a press).  After an underrun the
+#: buffer keeps the extra delay (it adapts to the jitter seen).
+JITTER_SAMPLES = 2 * FRAME
 #: Samples masked before an RFC 4733 event's timestamp and after its end (tone edges).
 EVENT_GUARD = 160
 MAX_DATAGRAM = 2048
@@ -86,7 +86,9 @@ class MediaEngine:
         on_digit: DigitSink | None = None,
         on_timeout: TimeoutSink | None = None,
         rtp_timeout_s: float = 0,
+        jitter_samples: int = JITTER_SAMPLES,
     ) -> None:
+        self.prebuffer = FRAME + jitter_samples
         self.ports = ports
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
         self.on_digit = on_digit
@@ -109,6 +111,11 @@ class MediaEngine:
         self._last_sr = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        """The media thread is running (readiness check)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._running = True
         self._thread = threading.Thread(target=self._run, name="media", daemon=True)
@@ -450,7 +457,7 @@ class MediaEngine:
                 if call.active and call.inbound.buffered == 0 and \
                         now - call.last_caller_audio > IDLE_S:
                     call.active = False
-                if call.priming and call.inbound.buffered >= PREBUFFER:
+                if call.priming and call.inbound.buffered >= self.prebuffer:
                     call.priming = False
                 if call.active and not call.priming:
                     frames[r] = call.inbound.take(FRAME)
