@@ -12,8 +12,6 @@ import json
 import os
 from pathlib import Path
 
-from masker.phones.probe_call import DEFAULT_CARD, ProbeSettings, run_probe
-
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -31,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="where the masker sends the agent leg; the probe's agent phone listens there",
     )  # fmt: skip
     p.add_argument(
-        "--card", default=DEFAULT_CARD, metavar="TEST_PAN",
+        "--card", default="4111111111111111", metavar="TEST_PAN",
         help="test PAN to key (default: the Visa test card); never printed",
     )  # fmt: skip
     p.add_argument("--api", metavar="URL", help="service API base URL, to read token events")
@@ -46,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from masker.phones.probe_call import ProbeSettings, run_probe  # heavy: pjsua2, scipy
+
     settings = ProbeSettings(
         via=args.via,
         agent=args.agent,
