@@ -14,6 +14,7 @@ done only at the rare moments a press is confirmed or ends.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from dsp import edges
 from dsp.classify import STRICT, Limits, amplitudes, classify
@@ -172,14 +173,15 @@ class BatchDtmfDetector:
         """
         half = self.bank.window // 2
         segs, seg0 = self._histories(calls, now)
-        present = edges.presence_of_keys(segs, keys, self.rate, amp)
         anchor = np.where(is_onset, coarse + half, coarse - half) - seg0
-        run_start, run_end = edges.run_bounds(present, anchor)
-        decided = (run_end >= 0) & (run_end < present.shape[1] - self.rate // 200)
+        edge = edges.key_run_edges(
+            segs, keys, self.rate, amp, anchor, is_onset, self.bank.window
+        )
+        decided = (edge >= 0) & (edge < segs.shape[1] - self.rate // 200)
         return np.where(
             is_onset,
-            np.where(run_start >= 0, seg0 + run_start, coarse),
-            np.where(decided, seg0 + run_end, coarse),
+            np.where(edge >= 0, seg0 + edge, coarse),
+            np.where(decided, seg0 + edge, coarse),
         )
 
     def _report(self, calls, keys, starts, stops, out: list[list[DigitEvent]]) -> None:
@@ -203,6 +205,10 @@ class BatchDtmfDetector:
         size = self._ring.shape[1]
         length = REFINE_WINDOWS * self.bank.window
         seg0 = now - length
+        first = (self._ring_origin[calls] + seg0) % size
+        if seg0.min() >= 0 and first.max() <= size - length:
+            # no history wraps round the ring: plain row slices
+            return sliding_window_view(self._ring, length, axis=1)[calls, first], seg0
         absolute = seg0[:, None] + np.arange(length)
         segs = self._ring[calls[:, None], (self._ring_origin[calls, None] + absolute) % size]
         return np.where(absolute >= 0, segs, 0), seg0

@@ -14,16 +14,39 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 PRESENT_FRACTION = 0.5
 
 
 def _moving_sum(z: np.ndarray, width: int) -> np.ndarray:
-    """Sums of `width` consecutive samples along the last axis (len - width + 1 of them)."""
-    c = np.cumsum(z, axis=-1)
-    out = c[..., width - 1 :].copy()
-    out[..., 1:] -= c[..., :-width]
-    return out
+    """Sums of `width` consecutive samples along the last axis (len - width + 1 of them).
+
+    Built by doubling (sums of 2, 4, 8, ... samples, then the binary digits of
+    `width` added at their offsets): a handful of vectorised adds instead of a
+    sequential running sum, and no rounding error growing along the row.
+    """
+    out_len = z.shape[-1] - width + 1
+    if out_len <= 0:
+        return np.zeros(z.shape[:-1] + (0,), z.dtype)
+    result = None
+    offset = 0
+    span = 1
+    sums = z  # sums[..., i] = z[..., i : i + span].sum(-1)
+    bits = width
+    while True:
+        if bits & 1:
+            part = sums[..., offset : offset + out_len]
+            if result is None:
+                result = part.copy()
+            else:
+                result += part
+            offset += span
+        bits >>= 1
+        if not bits:
+            return result
+        sums = sums[..., :-span] + sums[..., span:]
+        span *= 2
 
 
 def _moving_average(z: np.ndarray, width: int) -> np.ndarray:
@@ -73,20 +96,95 @@ def _key_phasors(rate: int, n: int) -> np.ndarray:
     return np.exp(-2j * np.pi * freqs[..., None] / rate * np.arange(n)).astype(np.complex64)
 
 
+#: Rows of `presence_of_keys` done together: small enough for every temporary to
+#: stay in cache (the work is a few dozen passes over each row).
+ROWS_PER_PASS = 12
+
+
 def presence_of_keys(
-    segs: np.ndarray, keys: np.ndarray, rate: int, reference: np.ndarray
+    segs: np.ndarray,
+    keys: np.ndarray,
+    rate: int,
+    reference: np.ndarray,
+    phase0: np.ndarray | None = None,
+    rows_len: int | None = None,
 ) -> np.ndarray:
-    """`presence` for many (segment, key) pairs: segs (m, n), keys (m,), reference (m, 2)."""
+    """`presence` for many (segment, key) pairs: segs (m, n), keys (m,), reference (m, 2).
+
+    With `phase0` (m,), each segment is a cut at that offset from a row of
+    `rows_len` samples, and it is demodulated with that row's phase, so that the
+    result is bit for bit the row's result there.
+    """
     half = rate // 200
-    n = segs.shape[1]
-    z = segs[:, None, :].astype(np.float32) * _key_phasors(rate, n)[keys]
-    tri = _moving_sum(_moving_sum(z, half), half)  # half**2 times the triangular average
+    m, n = segs.shape
+    present = np.zeros(segs.shape, bool)
+    if n < 2 * half - 1:
+        return present
+    if phase0 is None:
+        table = _key_phasors(rate, n)
+    else:
+        table = sliding_window_view(_key_phasors(rate, rows_len), n, axis=2)
     # amplitude = 2 |tri| / half**2; compare squared magnitudes to skip the square root
     floor = (PRESENT_FRACTION * np.maximum(reference, 1e-9) * half * half / 2) ** 2
-    ok = np.all(tri.real**2 + tri.imag**2 >= floor[:, :, None].astype(np.float32), axis=1)
-    present = np.zeros(segs.shape, bool)
-    present[:, half - 1 : half - 1 + ok.shape[1]] = ok
+    floor = floor.astype(np.float32)
+    decided = present[:, half - 1 : n - half + 1]
+    for i in range(0, m, ROWS_PER_PASS):
+        rows = slice(i, i + ROWS_PER_PASS)
+        demod = table[keys[rows]] if phase0 is None else table[keys[rows], :, phase0[rows]]
+        z = segs[rows, None, :].astype(np.float32) * demod
+        tri = _moving_sum(_moving_sum(z, half), half)  # half**2 times the triangular average
+        power = tri.real * tri.real
+        power += tri.imag * tri.imag
+        ok = decided[rows]
+        np.greater_equal(power[:, 0], floor[rows, :1], out=ok)
+        ok &= power[:, 1] >= floor[rows, 1:]
     return present
+
+
+def key_run_edges(
+    segs: np.ndarray,
+    keys: np.ndarray,
+    rate: int,
+    reference: np.ndarray,
+    index: np.ndarray,
+    onset: np.ndarray,
+    reach: int,
+) -> np.ndarray:
+    """Row-wise start (where `onset`) or end (elsewhere) of the run of the key's tone
+    around `index`: the same as `run_bounds(presence_of_keys(...), index)`.
+
+    Presence is first worked out only on `reach` samples before (onset) or after
+    (end) `index`, which settles nearly every row for a fraction of the work; the
+    rows it does not settle are redone on the whole segment.
+    """
+    half = rate // 200
+    m, n = segs.shape
+    lo_valid, hi_valid = half - 1, n - half + 1  # presence can be True only in between
+    length = reach + 1
+    ctx = half - 1
+    index = np.clip(index, 0, n - 1)
+    result = np.full(m, -1, np.int64)
+    settled = np.zeros(m, bool)
+    if hi_valid - lo_valid > length:
+        lo = np.clip(np.where(onset, index - reach, index), lo_valid, hi_valid - length)
+        cut = sliding_window_view(segs, length + 2 * ctx, axis=1)[np.arange(m), lo - ctx]
+        present = presence_of_keys(cut, keys, rate, reference, lo - ctx, n)[:, ctx : ctx + length]
+        at = index - lo
+        inside = (at >= 0) & (at < length)
+        inside &= present[np.arange(m), np.clip(at, 0, length - 1)]
+        span = np.arange(length)
+        start = _last_true(~present & (span < at[:, None])) + 1
+        end = _first_true(~present & (span > at[:, None]))
+        settled = inside & np.where(
+            onset, (start > 0) | (lo == lo_valid), (end < length) | (lo + length == hi_valid)
+        )
+        result = np.where(onset, lo + start, lo + end)
+    redo = np.flatnonzero(~settled)
+    if redo.size:
+        present = presence_of_keys(segs[redo], keys[redo], rate, reference[redo])
+        start, end = run_bounds(present, index[redo])
+        result[redo] = np.where(onset[redo], start, end)
+    return result
 
 
 def widen_to_grid(
@@ -135,6 +233,18 @@ def run_around(present: np.ndarray, index: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _first_true(mask: np.ndarray) -> np.ndarray:
+    """Row-wise index of the first True, or the row length where there is none."""
+    pos = mask.argmax(axis=1)
+    return np.where(mask[np.arange(len(mask)), pos], pos, mask.shape[1])
+
+
+def _last_true(mask: np.ndarray) -> np.ndarray:
+    """Row-wise index of the last True, or -1 where there is none."""
+    pos = mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1)
+    return np.where(mask[np.arange(len(mask)), pos], pos, -1)
+
+
 def run_bounds(present: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise [start, end) of the run of True containing (or nearest) `index`; -1 if none.
 
@@ -142,19 +252,15 @@ def run_bounds(present: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.n
     """
     m, n = present.shape
     idx = np.arange(n)
-    rows = np.arange(m)
     index = np.clip(index, 0, n - 1)
-    last_false = np.maximum.accumulate(np.where(present, -1, idx), axis=1)
-    next_false = np.flip(np.minimum.accumulate(np.flip(np.where(present, n, idx), 1), axis=1), 1)
-    last_true = np.maximum.accumulate(np.where(present, idx, -1), axis=1)
-    next_true = np.flip(np.minimum.accumulate(np.flip(np.where(present, idx, n), 1), axis=1), 1)
-    inside = present[rows, index]
-    after = next_true[rows, index]
-    before = last_true[rows, index]
+    inside = present[np.arange(m), index]
+    after = _first_true(present & (idx >= index[:, None]))
+    before = _last_true(present & (idx <= index[:, None]))
     use_after = (after < n) & ((before < 0) | (after - index <= index - before))
-    anchor = np.where(inside, index, np.where(use_after, after, before))
     found = inside | (after < n) | (before >= 0)
+    anchor = np.where(inside, index, np.where(use_after, after, before))
     anchor = np.where(found, anchor, 0)
-    start = np.where(found, last_false[rows, anchor] + 1, -1)
-    end = np.where(found, next_false[rows, anchor], -1)
-    return start, end
+    absent = ~present
+    start = _last_true(absent & (idx < anchor[:, None])) + 1
+    end = _first_true(absent & (idx > anchor[:, None]))
+    return np.where(found, start, -1), np.where(found, end, -1)

@@ -236,7 +236,7 @@ class BatchMasker:
         present = edges.widen_to_grid(
             present, base[calls] + seg0, self._guard_before, self._guard_after, self._grid
         )
-        if len(np.unique(calls)) == len(calls):
+        if not np.any(calls[1:] == calls[:-1]):  # calls come sorted: no call twice
             mask[calls] |= present[:, ctx:]
         else:
             np.logical_or.at(mask, calls, present[:, ctx:])
@@ -309,30 +309,37 @@ class BatchMasker:
     def _close_spans(self, known0: np.ndarray, out_mask: np.ndarray, results) -> None:
         """Track masked spans on the output; put the ones that closed into `results`."""
         was_open = self._open >= 0
-        starts_now = out_mask[:, 0] & ~was_open
-        changes = np.flatnonzero(starts_now | (out_mask[:, 1:] != out_mask[:, :-1]).any(axis=1))
-        changes = np.union1d(changes, np.flatnonzero(was_open & ~out_mask[:, 0]))
-        for call in changes:
-            results[call].masked = self._spans(call, int(known0[call]), out_mask[call])
+        n, f_len = out_mask.shape
+        changes = (out_mask[:, 0] != was_open) | (out_mask[:, 1:] != out_mask[:, :-1]).any(axis=1)
+        calls = np.flatnonzero(changes)
+        if calls.size == 0:
+            return
+        # transitions of each changed row, with the open state before it and "closed" after
+        rows = np.zeros((len(calls), f_len + 2), np.int8)
+        rows[:, 0] = was_open[calls]
+        rows[:, 1:-1] = out_mask[calls]
+        row, pos = np.nonzero(np.diff(rows, axis=1))
+        rising = rows[row, pos + 1] == 1
+        at = (pos + known0[calls][row]).tolist()
+        per_call: list[list[tuple[bool, int]]] = [[] for _ in range(len(calls))]
+        for r, up, a in zip(row.tolist(), rising.tolist(), at, strict=True):
+            per_call[r].append((up, a))
+        for call, flips in zip(calls.tolist(), per_call, strict=True):
+            results[call].masked = self._spans(call, int(known0[call]) + f_len, flips)
 
-    def _spans(self, call: int, known0: int, out_mask: np.ndarray) -> list[tuple[int, int]]:
-        was_open = self._open[call] >= 0
-        if not was_open and not out_mask.any():
-            return []
-        edges_ = np.diff(np.concatenate([[was_open], out_mask, [False]]).astype(np.int8))
-        starts = list(np.flatnonzero(edges_ == 1) + known0)
-        ends = list(np.flatnonzero(edges_ == -1) + known0)
-        if was_open:
-            starts.insert(0, int(self._open[call]))
+    def _spans(self, call: int, stop: int, flips) -> list[tuple[int, int]]:
+        """Spans closed by the `flips` (rising?, input index) of one call's output frame."""
+        start = int(self._open[call])
         spans = []
-        for s, e in zip(starts, ends, strict=True):
-            if e < known0 + len(out_mask):
-                spans.append((int(s), int(e)))
-            else:
-                self._open[call] = s
+        for up, at in flips:
+            if up:
+                start = at
+            elif at < stop:
+                spans.append((start, at))
+                start = -1
+            else:  # the run reaches the end of the frame: still open
                 break
-        else:
-            self._open[call] = -1
+        self._open[call] = start
         return spans
 
 

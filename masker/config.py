@@ -74,6 +74,8 @@ class ServiceConfig:
     drain_grace_s: float = 30
     log_level: str = "info"
     api_enabled: bool = True
+    # With dev keys and no [api] credential: a generated development API key lives here.
+    dev_api_key_file: str = "./var/dev-api-key"
 
 
 @dataclass
@@ -82,6 +84,19 @@ class TokenizerConfig:
     keys_dir: str = "./var/keys"
     dev_keys: bool = True
     kek_file: str = ""
+    # How often expired vault records are purged (seconds, 0 = never).
+    purge_interval_s: float = 3600.0
+
+
+@dataclass
+class GatewayConfig:
+    """The PSP the card is handed to after tokenisation; empty url = no gateway."""
+
+    url: str = ""
+    ca_file: str = ""
+    timeout_s: float = 15.0
+    api_key_file: str = ""
+    api_key_env: str = ""
 
 
 @dataclass
@@ -92,10 +107,11 @@ class Config:
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-SECTIONS = ("sip", "pbx", "media", "masking", "service", "tokenizer")
+SECTIONS = ("sip", "pbx", "media", "masking", "service", "tokenizer", "gateway")
 #: Sections owned by other components; MASKER_<SECTION>_<KEY> still reaches them (as strings).
 EXTRA_SECTIONS = ("api",)
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
@@ -162,6 +178,13 @@ def _validate(cfg: Config) -> None:
     for port in (cfg.sip.listen_port, cfg.pbx.port):
         if not 0 <= port <= 65535:
             raise UserError("SIP ports must be 0-65535")
+    g = cfg.gateway
+    if g.url and not g.url.startswith("https://"):
+        raise UserError("[gateway] url must be an https:// URL (or empty for no gateway)")
+    if g.timeout_s <= 0:
+        raise UserError("[gateway] timeout_s must be positive")
+    if cfg.tokenizer.purge_interval_s < 0:
+        raise UserError("[tokenizer] purge_interval_s must not be negative")
     if cfg.service.log_level not in ("debug", "info", "warning", "error"):
         raise UserError("[service] log_level must be debug, info, warning or error")
 

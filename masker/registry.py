@@ -56,6 +56,8 @@ class CallRecord:
     subscribers: list[Callable[[Event], None]] = field(default_factory=list)
     arm_hook: Callable[[bool], None] | None = None
     digits_dropped: int = 0
+    # set when a capture ended without a gateway: the session is finished and detached
+    handoff_note: Event | None = None
 
     def snapshot(self) -> Event:
         capture = None
@@ -64,6 +66,8 @@ class CallRecord:
                 capture = self.session.status()
             except Exception:  # a facade bug must not break listing calls
                 capture = {"state": "unknown"}
+            if self.handoff_note is not None and not capture.get("handoff"):
+                capture = {**capture, "handoff": dict(self.handoff_note)}
         return {
             "id": self.id,
             "state": self.state,
@@ -88,13 +92,19 @@ class Registry:
         auto_capture: bool = True,
         auto_currency: str = "GBP",
         clock: Callable[[], float] = time.time,
+        handoff: Any = None,
     ) -> None:
+        """`handoff` (a masker.handoff.HandoffWorker) sends the cards of captures started
+        with an amount to the payment gateway once they are tokenised; with a worker
+        that has no gateway such a capture ends at its token (status `not_configured`);
+        None leaves hand-off to whoever made the session."""
         self._lock = threading.RLock()
         self._calls: dict[str, CallRecord] = {}
         self._session_factory = session_factory
         self._auto_capture = auto_capture
         self._auto_currency = auto_currency
         self._clock = clock
+        self._handoff = handoff
 
     # --- SIP side -------------------------------------------------------------------
     def add_call(self, trunk_call_id: str, policy: str = "always") -> str:
@@ -147,7 +157,8 @@ class Registry:
     def poll(self) -> None:
         """Drive the payment sessions' field/session/hold timeouts (call about once a second)."""
         with self._lock:
-            sessions = [r.session for r in self._calls.values() if r.session is not None]
+            sessions = [r.session for r in self._calls.values()
+                        if r.session is not None and r.handoff_note is None]
         for session in sessions:
             try:
                 session.poll()
@@ -213,6 +224,7 @@ class Registry:
             if rec.session_unsubscribe is not None:
                 rec.session_unsubscribe()
                 rec.session_unsubscribe = None
+            rec.handoff_note = None
             session = self._session_factory(
                 call_id=call_id, amount=amount, currency=currency, reference=reference,
                 fields=tuple(fields),
@@ -245,6 +257,21 @@ class Registry:
         session.cancel()
         if hook is not None:
             hook(False)
+        return session.status()
+
+    def retry_handoff(self, call_id: str) -> Any:
+        """Send the held card to the gateway again after a retryable failure."""
+        with self._lock:
+            rec = self._get(call_id)
+            if rec.state == "ended":
+                raise CallEnded("call has ended")
+            session = rec.session
+        if self._handoff is None or not self._handoff.configured:
+            raise CaptureConflict("no payment gateway is configured")
+        if session is None or session.status().get("state") != "handoff_failed":
+            raise CaptureConflict("no failed hand-off to retry")
+        log.info("handoff retry", call=call_id)
+        self._handoff.submit(call_id, session)
         return session.status()
 
     def subscribe(self, call_id: str, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -305,6 +332,34 @@ class Registry:
                 hook = rec.arm_hook if rec is not None and rec.policy == "capture" else None
             if hook is not None and kind in _FAILURES:
                 hook(False)
+        if kind == "token":
+            self._hand_off(call_id)
+
+    def _hand_off(self, call_id: str) -> None:
+        """A capture with an amount has its token: the card goes to the gateway, or (none
+        configured) the capture ends here with the card kept only as its vault token."""
+        with self._lock:
+            rec = self._calls.get(call_id)
+            session = rec.session if rec is not None else None
+        if self._handoff is None or session is None or not getattr(session, "amount_minor", 0):
+            return  # no hand-off wired here; automatic captures (no amount) only tokenise
+        if self._handoff.configured:
+            self._handoff.submit(call_id, session)
+            return
+        from masker.handoff import not_configured_event, result_label
+
+        wipe = getattr(getattr(session, "capture", None), "wipe", None)
+        if wipe is not None:
+            wipe()  # PAN/expiry are in the vault; the CVV must go now
+        note = not_configured_event(getattr(session, "token", None))
+        with self._lock:
+            rec.handoff_note = note
+            unsub, rec.session_unsubscribe = rec.session_unsubscribe, None
+        if unsub is not None:
+            unsub()  # finished: no hold-timeout "expired" event may follow
+        metrics.HANDOFF_RESULTS.labels(result_label(note)).inc()
+        log.info("handoff result", call=call_id, result=result_label(note), status=note["status"])
+        self._emit(self._subs(call_id), {"type": "capture", "call_id": call_id, "event": note})
 
     def _emit(self, subs: list[Callable[[Event], None]], event: Event) -> None:
         for cb in subs:

@@ -8,6 +8,7 @@ up to the grace period, then whatever is left is hung up and the process exits.
 from __future__ import annotations
 
 import os
+import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import structlog
 from masker.config import Config
 from masker.digitqueue import DigitQueue
 from masker.errors import UserError
+from masker.handoff import HandoffWorker, build_gateway
+from masker.housekeeping import Periodic
 from masker.media.engine import MediaEngine
 from masker.media.maskbank import BatchFactory
 from masker.media.ports import PortAllocator
@@ -93,8 +96,12 @@ class Service:
         self.tokenizer = None
         if session_factory is None and tokenizer_enabled:
             self.session_factory, self.tokenizer = default_session_factory(config)
+        self.gateway = build_gateway(config.gateway)
+        self.handoff: HandoffWorker | None = None
+        self.purger: Periodic | None = None
         self.api = None
         self.ctx = None
+        self.tm = None
         self._grace_timer = None
         self._stopping = False
 
@@ -118,9 +125,10 @@ class Service:
             "_sip_port": cfg.sip.listen_port,
             "_sip_logger": StructlogSipLogger(messages=cfg.sip.log_messages),
         }
+        self.handoff = HandoffWorker(self.gateway)
         registry = Registry(
             self.session_factory, auto_capture=cfg.masking.auto_capture,
-            auto_currency=cfg.masking.auto_currency,
+            auto_currency=cfg.masking.auto_currency, handoff=self.handoff,
         )
         m = cfg.media
         self.digits = DigitQueue(registry.on_digit)
@@ -145,6 +153,7 @@ class Service:
         global_config["_sip_tm"] = tm
         self.tm = tm
         engine.start()
+        self._start_purger()
         self._start_api(registry)
         import signal as _signal
 
@@ -161,6 +170,7 @@ class Service:
             pbx=f"{cfg.pbx.address}:{cfg.pbx.port}", rtp=f"{m.port_min}-{m.port_max}",
             policy=cfg.masking.policy, pid=os.getpid(),
             api=getattr(self.api, "url", None),
+            gateway=self.config.gateway.url or None,
         )
         try:
             ED2.loop()
@@ -212,25 +222,55 @@ class Service:
             cc.disconnect("rtp_timeout")
 
     # --- helpers --------------------------------------------------------------------------
+    def _start_purger(self) -> None:
+        interval = self.config.tokenizer.purge_interval_s
+        if self.tokenizer is not None and interval > 0:
+            self.purger = Periodic("vault-purge", self.tokenizer.purge_expired, interval).start()
+
+    def ready_checks(self) -> dict[str, Any]:
+        """What /readyz runs: SIP socket bound (and not draining), media thread alive,
+        vault answering a query."""
+        return {
+            "sip": lambda: self.ctx is not None and not self.ctx.draining
+            and sip_socket_bound(self.tm),
+            "media": lambda: self.engine.alive,
+            "vault": self._vault_reachable,
+        }
+
+    def _vault_reachable(self) -> bool:
+        if self.tokenizer is None:
+            return self.session_factory is not None
+        self.tokenizer.store.get("readyz-probe")  # one indexed SELECT; raises if unusable
+        return True
+
     def _start_api(self, registry: Registry) -> None:
         if not self.config.service.api_enabled:
             return
         try:
-            from masker.api import start_api_server
+            from masker.api import ApiConfig, start_api_server
+            from masker.devaccess import (
+                dev_banner,
+                ensure_dev_api_key,
+                wants_dev_credential,
+                with_dev_key,
+            )
         except ImportError:
             return
-        engine = self.engine
-        checks = {
-            "sip": lambda: self.ctx is not None and not self.ctx.draining,
-            "media": lambda: engine.alive,
-            "tokenizer": lambda: self.session_factory is not None,
-        }
+        dev_key = None
         try:
-            self.api = start_api_server(
-                registry, self.config.extra.get("api", {}), ready_checks=checks
-            )
+            api_config = ApiConfig.from_mapping(self.config.extra.get("api", {}))
+            key_file = self.config.service.dev_api_key_file
+            if wants_dev_credential(self.config, api_config) and key_file:
+                dev_key = ensure_dev_api_key(key_file)
+                api_config = with_dev_key(api_config, dev_key)
+            self.api = start_api_server(registry, api_config, ready_checks=self.ready_checks())
         except Exception as exc:  # the SIP service runs on without its desktop API
             log.error("api failed to start", exc_type=type(exc).__name__, error=str(exc)[:200])
+            return
+        if dev_key is not None:
+            log.warning("development api key in use", key_file=key_file)
+            sys.stderr.write(dev_banner(self.api.url, dev_key, key_file))
+            sys.stderr.flush()
 
     def _log_stats(self) -> None:
         stats = self.engine.snapshot()
@@ -248,8 +288,22 @@ class Service:
                 log.error("api stop failed")
         self.engine.stop()
         self.digits.stop()
+        if self.handoff is not None:
+            self.handoff.stop()
+        if self.purger is not None:
+            self.purger.stop()
         if self.tokenizer is not None:
             try:
                 self.tokenizer.close()
             except Exception:
                 log.error("tokenizer close failed")
+
+
+def sip_socket_bound(tm: Any) -> bool:
+    """The transaction manager's UDP socket(s) are open and bound."""
+    servers = getattr(getattr(tm, "l4r", None), "cache_l2s", None) or {}
+    for server in servers.values():
+        skt = getattr(server, "skt", None)
+        if skt is None or skt.fileno() < 0 or not skt.getsockname()[1]:
+            return False
+    return bool(servers)

@@ -184,3 +184,22 @@ def test_wrong_method_is_405_json_with_allow(api, agent):
 def test_api_responses_are_not_cached(api, agent):
     reply = http("GET", f"{api.url}/api/calls", agent)
     assert reply.headers["Cache-Control"] == "no-store"
+
+
+def test_retry_without_a_failed_hand_off_is_409(api, agent):
+    cid = api.call("agent-1")
+    assert start(api, cid, agent).status == 201
+    reply = http("POST", f"{api.url}/api/calls/{cid}/capture/retry", agent)
+    assert reply.status == 409 and reply.json()["error"]["code"] == "capture_conflict"
+
+
+def test_supervisor_may_not_retry_a_hand_off(api):
+    cid = api.call("agent-1")
+    supervisor = make_jwt("sup-1", "supervisor")
+    reply = http("POST", f"{api.url}/api/calls/{cid}/capture/retry", supervisor)
+    assert reply.status == 403
+
+
+def test_retry_on_another_agents_call_is_404(api, agent):
+    cid = api.call("agent-2")
+    assert http("POST", f"{api.url}/api/calls/{cid}/capture/retry", agent).status == 404

@@ -82,3 +82,20 @@ def test_missing_file_is_a_user_error(tmp_path):
 def test_pbx_password_is_not_in_repr():
     cfg = load_config(None, env={"MASKER_PBX_PASSWORD": "s3cret"})
     assert "s3cret" not in repr(cfg)
+
+
+def test_gateway_url_and_purge_interval_come_from_the_environment():
+    env = {"MASKER_GATEWAY_URL": "https://psp.example/charge", "MASKER_GATEWAY_TIMEOUT_S": "7.5",
+           "MASKER_TOKENIZER_PURGE_INTERVAL_S": "60"}
+    cfg = load_config(None, env=env)
+    assert (cfg.gateway.url, cfg.gateway.timeout_s, cfg.tokenizer.purge_interval_s) == (
+        "https://psp.example/charge", 7.5, 60.0)
+
+
+def test_gateway_url_must_be_https():
+    with pytest.raises(UserError, match="https"):
+        load_config(None, env={"MASKER_GATEWAY_URL": "http://psp.example/charge"})
+
+
+def test_no_gateway_by_default():
+    assert load_config(DEFAULT_FILE, env={}).gateway.url == ""

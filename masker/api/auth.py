@@ -34,8 +34,12 @@ class Principal:
         return self.role == "supervisor"
 
     def may_see(self, agent_id: str | None) -> bool:
-        """Agents see only the calls bound to them; supervisors see every call."""
-        return self.is_supervisor or (agent_id is not None and agent_id == self.sub)
+        """Agents see only the calls bound to them; supervisors see every call, and so
+        does the generated development key (role `developer`, masker/devaccess.py), which
+        no JWT and no configured key can claim."""
+        if self.is_supervisor or self.role == "developer":
+            return True
+        return agent_id is not None and agent_id == self.sub
 
 
 class AuthError(Exception):

@@ -1,4 +1,5 @@
-"""REST handlers: list calls, read one, start/restart/cancel/read its payment capture."""
+"""REST handlers: list calls, read one, start/restart/cancel/read its payment capture,
+retry a failed gateway hand-off."""
 
 from __future__ import annotations
 
@@ -78,6 +79,18 @@ async def cancel_capture(request: web.Request) -> web.Response:
     return web.json_response(await _envelope(request, call_id, status))
 
 
+async def retry_handoff(request: web.Request) -> web.Response:
+    principal = authenticated(request)
+    _may_control(principal)
+    await visible_call(request, principal)
+    call_id = request.match_info["call_id"]
+    registry = state(request).registry
+    if not callable(getattr(registry, "retry_handoff", None)):
+        raise ApiError(409, "capture_conflict", "this service cannot retry a hand-off")
+    status = await registry_call(registry.retry_handoff, call_id)
+    return web.json_response(await _envelope(request, call_id, status), status=202)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/calls", list_calls)
     app.router.add_get("/api/calls/{call_id}", get_call)
@@ -85,3 +98,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/calls/{call_id}/capture", start_capture)
     app.router.add_delete("/api/calls/{call_id}/capture", cancel_capture)
     app.router.add_post("/api/calls/{call_id}/capture/restart", restart_field)
+    app.router.add_post("/api/calls/{call_id}/capture/retry", retry_handoff)

@@ -25,7 +25,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed JSON or invalid fields", 401: "Missing or invalid credential",
         403: "The role may not do this", 404: "Unknown call (or not bound to this agent)",
-        409: "Call ended, capture already running, or no capture running",
+        409: "Call ended, capture already running, no capture running, or nothing to retry",
         413: "Body too large", 429: "Too many failed authentications from this address",
     }
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
@@ -155,6 +155,16 @@ def _paths() -> dict[str, Any]:
             "responses": {
                 "200": _json(_ref("CaptureEnvelope"), "Field restarted"),
                 **_errors(400, *AUTHED, 403, 404, 409, 413),
+            },
+        }},
+        "/api/calls/{call_id}/capture/retry": {**call, "post": {
+            "summary": "Hand the held card to the payment gateway again after a retryable "
+            "failure (the card is held until the hold timeout)",
+            "operationId": "retryHandoff", "security": [{"bearer": []}],
+            "responses": {
+                "202": _json(_ref("CaptureEnvelope"), "Retry started; the feed gets the "
+                             "`handoff` result"),
+                **_errors(*AUTHED, 403, 404, 409),
             },
         }},
         "/api/calls/{call_id}/feed": {**call, "get": {

@@ -29,6 +29,9 @@ class CallRegistry(Protocol):
 
     def cancel_capture(self, call_id: str) -> Any: ...
 
+    def retry_handoff(self, call_id: str) -> Any:
+        """Hand the held card to the gateway again after a retryable failure."""
+
     def subscribe(self, call_id: str, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Deliver the call's public events to `callback`; returns an unsubscribe function."""
 

@@ -6,12 +6,15 @@ over as commands), so it needs no locks.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from masker.media.dedupe import DigitDeduper
 from masker.media.inbound import InboundAudio
 from masker.media.outbound import OutboundStream
+from masker.media.playout import Playout
 from masker.media.ports import PortPair
 from masker.sdp import Negotiated
 
@@ -61,7 +64,7 @@ class Leg:
 
 @dataclass
 class RunningEvent:
-    """An RFC 4733 event of the caller being masked (timestamp identifies it)."""
+    """An RFC 4733 event of the caller being masked ((timestamp, digit) identifies it)."""
 
     ts: int
     digit: str = field(repr=False)
@@ -81,6 +84,14 @@ class CallMedia:
     outbound: OutboundStream | None = None
     dedupe: DigitDeduper = field(default_factory=DigitDeduper)
     event: RunningEvent | None = None
+    #: (timestamp, digit) of recent events: a reordered end packet of an earlier
+    #: event must not count as a new press.
+    seen_events: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
+    #: End (masker input index) of the last force-masked span.
+    masked_until: int = 0
+    playout: Playout = field(default_factory=Playout)
+    quiet_run: int = 0  # samples of quiet audio fed to the masker in a row
+    last_frame: np.ndarray | None = field(default=None, repr=False)
     last_caller_audio: float = 0.0
     last_caller_packet: float = 0.0
     active: bool = False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
-import selectors
+import select
 import socket
 import struct
 import threading
@@ -32,6 +32,7 @@ from masker import metrics
 from masker.media.call import CallMedia, Leg, RunningEvent
 from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.outbound import OutboundStream
+from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
 from masker.rfc4733 import EventError, parse_event
 from masker.rtp import RtpError, build_rtcp_sr, parse_rtp
@@ -43,11 +44,18 @@ TICK_S = 0.020
 FRAME = 160
 #: A caller stream with no audio for this long stops being sent on (hold, silence suppression).
 IDLE_S = 0.2
-#: Default playout cushion: a (re)starting caller stream waits until one frame plus
-#: this many samples are buffered, so that a late packet does not put a silence gap
-#: into a keypad tone (which could hide or split a press).  After an underrun the
-#: buffer keeps the extra delay (it adapts to the jitter seen).
+#: Default playout cushion at the start of a talkspurt: a (re)starting caller stream
+#: waits until one frame plus this many samples are buffered.  The cushion then adapts
+#: (media.playout): it grows on underruns, shrinks back to MIN_CUSHION after a calm,
+#: and excess buffered audio is shed in quiet moments so the delay converges.
 JITTER_SAMPLES = 2 * FRAME
+#: A frame is quiet (droppable, no keypad tone) below this mean |sample| (about -43 dBm0).
+QUIET_MEAN_ABS = 100
+#: Excess is shed only after this much quiet audio in a row (never between two tones).
+QUIET_RUN = 5 * FRAME
+#: Missed ticks are caught up (a burst of frames) up to this many; beyond, the clock
+#: skips ahead and the playout buffers shed the backlog.
+MAX_CATCH_UP = 50
 #: Samples masked before an RFC 4733 event's timestamp and after its end (tone edges).
 EVENT_GUARD = 160
 MAX_DATAGRAM = 2048
@@ -89,6 +97,7 @@ class MediaEngine:
         jitter_samples: int = JITTER_SAMPLES,
     ) -> None:
         self.prebuffer = FRAME + jitter_samples
+        self.cushion = jitter_samples
         self.ports = ports
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
         self.on_digit = on_digit
@@ -97,11 +106,13 @@ class MediaEngine:
         self.calls: dict[str, CallMedia] = {}
         self.counters: Counter = Counter()
         self._cmds: queue.SimpleQueue = queue.SimpleQueue()
-        self._sel = selectors.DefaultSelector()
+        # epoll directly (not selectors): per event one dict lookup, no key objects
+        self._epoll = select.epoll()
+        self._handlers: dict[int, tuple[Callable[..., None], Any, socket.socket]] = {}
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        self._watch(self._wake_r, self._drain_wake, None)
         self._thread: threading.Thread | None = None
         self._running = False
         self._silence = np.zeros(FRAME, dtype=np.int16)
@@ -128,7 +139,7 @@ class MediaEngine:
             self._thread.join(timeout=5)
         for call in list(self.calls.values()):
             self._close(call)
-        self._sel.close()
+        self._epoll.close()
         self._wake_r.close()
         self._wake_w.close()
 
@@ -186,7 +197,38 @@ class MediaEngine:
         except (BlockingIOError, OSError):
             pass
 
-    def _drain_wake(self, sock: socket.socket) -> None:
+    def _watch(self, sock: socket.socket, handler: Callable[..., None], call: Any) -> None:
+        self._handlers[sock.fileno()] = (handler, call, sock)
+        self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def _unwatch(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if self._handlers.pop(fd, None) is not None:
+            try:
+                self._epoll.unregister(fd)
+            except (OSError, ValueError):
+                pass
+
+    def _dispatch(self, timeout: float) -> int:
+        """Run the handler of every readable socket (one datagram each); the count."""
+        try:
+            events = self._epoll.poll(timeout)
+        except OSError:
+            return 0
+        self._run_commands()  # first: a packet may need the SDP that came with it
+        handlers = self._handlers
+        for fd, _ in events:
+            h = handlers.get(fd)
+            if h is None:
+                continue
+            try:
+                h[0](h[1], h[2])
+            except Exception:
+                self.counters["handler_errors"] += 1
+                log.exception("media handler failed")
+        return len(events)
+
+    def _drain_wake(self, _call: Any, sock: socket.socket) -> None:
         try:
             while sock.recv(4096):
                 pass
@@ -196,24 +238,22 @@ class MediaEngine:
     # --- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
         next_tick = time.monotonic() + TICK_S
+        catching_up = False
         while self._running:
-            timeout = max(0.0, next_tick - time.monotonic())
-            try:
-                events = self._sel.select(timeout)
-            except OSError:
-                events = []
-            self._run_commands()  # first: a packet may need the SDP that came with it
-            for key, _ in events:
-                try:
-                    key.data(key.fileobj)
-                except Exception:
-                    self.counters["handler_errors"] += 1
-                    log.exception("media handler failed")
+            self._dispatch(max(0.0, next_tick - time.monotonic()))
             now = time.monotonic()
             if now >= next_tick:
-                if now - next_tick > TICK_S:
+                behind = int((now - next_tick) / TICK_S)
+                if behind:  # a stall: catch up, tick by tick
                     self.late_ticks += 1
                     metrics.MEDIA_LATE_PACKETS.inc()
+                    if not catching_up:  # the backlog of packets first, so frames are there
+                        catching_up = True
+                        for _ in range(min(behind, MAX_CATCH_UP) + 1):
+                            if not self._dispatch(0):
+                                break
+                else:
+                    catching_up = False
                 try:
                     self._tick(now)
                 except Exception:
@@ -222,7 +262,8 @@ class MediaEngine:
                 self.tick_seconds += time.monotonic() - now
                 self.ticks += 1
                 next_tick += TICK_S
-                if now - next_tick > 5 * TICK_S:  # hopelessly behind: resynchronise the clock
+                if now - next_tick > MAX_CATCH_UP * TICK_S:  # hopelessly behind: skip ahead
+                    self.counters["ticks_skipped"] += int((now - next_tick) / TICK_S)
                     next_tick = now + TICK_S
         self._run_commands()
 
@@ -240,6 +281,8 @@ class MediaEngine:
 
     def _add(self, call: CallMedia) -> None:
         call.slot = self.bank.allocate()
+        call.playout = Playout(cushion=self.cushion, floor=min(self.cushion, MIN_CUSHION),
+                               ceiling=max(self.cushion, MAX_CUSHION))
         now = time.monotonic()
         call.last_caller_packet = now
         self.calls[call.call_id] = call
@@ -249,7 +292,7 @@ class MediaEngine:
             (call.agent.ports.rtp, self._agent_rtp),
             (call.agent.ports.rtcp, self._agent_rtcp),
         ):
-            self._sel.register(sock, selectors.EVENT_READ, _bind(handler, call))
+            self._watch(sock, handler, call)
 
     def _caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
         call.caller.set_sdp(neg)
@@ -274,10 +317,7 @@ class MediaEngine:
         call.closed = True
         for s in (call.caller.ports.rtp, call.caller.ports.rtcp,
                   call.agent.ports.rtp, call.agent.ports.rtcp):
-            try:
-                self._sel.unregister(s)
-            except (KeyError, ValueError):
-                pass
+            self._unwatch(s)
         self.ports.release(call.caller.ports)
         self.ports.release(call.agent.ports)
         if call.slot >= 0:
@@ -286,75 +326,80 @@ class MediaEngine:
         self.counters.update(call.counters)
 
     # --- packet handlers ----------------------------------------------------------------
-    def _recv(self, sock: socket.socket):
-        """The datagram that made the socket readable.  One read per readiness event:
-        the level-triggered selector reports the socket again while more are queued,
-        and the usual single packet costs no EAGAIN exception."""
-        try:
-            yield sock.recvfrom(MAX_DATAGRAM)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:  # ICMP port unreachable surfaces here on Linux
-            return
-
+    # One read per readiness event: the level-triggered epoll reports the socket
+    # again while more are queued, and the usual single packet costs no EAGAIN
+    # exception.  OSError also covers ICMP port unreachable (Linux).
     def _caller_rtp(self, call: CallMedia, sock: socket.socket) -> None:
+        try:
+            data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
         c = call.counters
-        for data, src in self._recv(sock):
-            if call.closed:
+        caller = call.caller
+        if call.closed:
+            return
+        if src != caller.rtp_latched and not caller.accepts(src):
+            c["drop_unexpected_source"] += 1
+            return
+        if len(data) >= 12 and data[0] == 0x80:  # v2, no padding/extension/CSRC
+            pkt = _Fast(data[1] & 0x7F, *_HDR.unpack_from(data, 2), data[12:])
+        else:
+            try:
+                pkt = parse_rtp(data)
+            except RtpError as exc:
+                c["drop_" + str(exc).replace(" ", "_")] += 1
                 return
-            if not call.caller.accepts(src):
-                c["drop_unexpected_source"] += 1
-                continue
-            if len(data) >= 12 and data[0] == 0x80:  # v2, no padding/extension/CSRC
-                pkt = _Fast(data[1] & 0x7F, *_HDR.unpack_from(data, 2), data[12:])
-            else:
-                try:
-                    pkt = parse_rtp(data)
-                except RtpError as exc:
-                    c["drop_" + str(exc).replace(" ", "_")] += 1
-                    continue
-                if 72 <= pkt.payload_type <= 76:
-                    c["drop_rtcp_on_rtp_port"] += 1
-                    continue
-            now = time.monotonic()
-            call.last_caller_packet = now
-            neg = call.caller.sdp
-            if neg is None:
-                c["drop_before_sdp"] += 1
-                continue
-            if neg.event_pt is not None and pkt.payload_type == neg.event_pt:
-                self._caller_event(call, pkt.timestamp, pkt.payload)
-                continue
+            if 72 <= pkt.payload_type <= 76:
+                c["drop_rtcp_on_rtp_port"] += 1
+                return
+        now = time.monotonic()
+        call.last_caller_packet = now
+        neg = caller.sdp
+        if neg is None:
+            c["drop_before_sdp"] += 1
+            return
+        pt = pkt.payload_type
+        if pt == neg.event_pt:
+            self._caller_event(call, pkt.timestamp, pkt.payload)
+            return
+        if pt == neg.codec_pt:
+            law = neg.codec
+        else:
             law = None
-            for pt, codec in neg.audio_pts:
-                if pt == pkt.payload_type:
+            for apt, codec in neg.audio_pts:
+                if apt == pt:
                     law = codec
                     break
             if law is None:
                 c["drop_unknown_pt"] += 1
-                continue
-            if len(pkt.payload) == 0 or len(pkt.payload) > 960:
-                c["drop_bad_length"] += 1
-                continue
-            if call.inbound.ssrc is not None and pkt.ssrc != call.inbound.ssrc:
-                c["ssrc_changes"] += 1
-            elif call.last_seq is not None and (pkt.sequence - call.last_seq) & 0xFFFF != 1:
-                c["seq_jumps"] += 1
-            call.last_seq = pkt.sequence
-            pcm = _DECODE[law][np.frombuffer(pkt.payload, dtype=np.uint8)]
+                return
+        payload = pkt.payload
+        if len(payload) == 0 or len(payload) > 960:
+            c["drop_bad_length"] += 1
+            return
+        inbound = call.inbound
+        if inbound.ssrc is not None and pkt.ssrc != inbound.ssrc:
+            c["ssrc_changes"] += 1
+        elif call.last_seq is not None and (pkt.sequence - call.last_seq) & 0xFFFF != 1:
+            c["seq_jumps"] += 1
+        call.last_seq = pkt.sequence
+        pcm = _DECODE[law][np.frombuffer(payload, dtype=np.uint8)]
+        if not call.active:
+            inbound.reset_clock()
+        trimmed = inbound.trimmed_samples
+        if inbound.push(pkt.ssrc, pkt.timestamp, pcm):
+            if inbound.trimmed_samples != trimmed:
+                self._audio_shifted(call, 0)
+            c["caller_packets"] += 1
+            call.last_caller_audio = now
             if not call.active:
-                call.inbound.reset_clock()
-            if call.inbound.push(pkt.ssrc, pkt.timestamp, pcm):
-                c["caller_packets"] += 1
-                call.last_caller_audio = now
-                if not call.active:
-                    call.active = True
-                    call.priming = True
-                    if call.outbound is not None:
-                        call.outbound.pause(call.idle_samples)
-                    call.idle_samples = 0
-            else:
-                c["drop_late"] += 1
+                call.active = True
+                call.priming = True
+                if call.outbound is not None:
+                    call.outbound.pause(call.idle_samples)
+                call.idle_samples = 0
+        else:
+            c["drop_late"] += 1
 
     def _caller_event(self, call: CallMedia, ts: int, payload: bytes) -> None:
         c = call.counters
@@ -368,19 +413,38 @@ class MediaEngine:
         if digit is None:
             return
         run = call.event
-        if run is None or run.ts != ts:
+        if run is None or run.ts != ts or run.digit != digit:
+            key = (ts, digit)
+            if key in call.seen_events:  # a straggler of an earlier event (reordered)
+                c["caller_events_stale"] += 1
+                return
+            call.seen_events.append(key)
             start = call.inbound.index_of(ts)
             end = start + max(ev.duration, FRAME)
+            self._force_mask(call, max(start - EVENT_GUARD, 0), end + EVENT_GUARD)
             call.event = run = RunningEvent(ts, digit, start, end)
-            self.bank.force_mask(call.slot, max(start - EVENT_GUARD, 0), end + EVENT_GUARD)
             if call.dedupe.accept(digit, start, end, "rfc4733"):
                 self._digit(call, digit, "rfc4733")
         else:
             end = run.start + ev.duration
             if end > run.end:
                 run.end = end
-                self.bank.force_mask(call.slot, max(run.start - EVENT_GUARD, 0), end + EVENT_GUARD)
+                self._force_mask(call, max(run.start - EVENT_GUARD, 0), end + EVENT_GUARD)
                 call.dedupe.extend(digit, run.start, end)
+
+    def _force_mask(self, call: CallMedia, start: int, end: int) -> None:
+        self.bank.force_mask(call.slot, start, end)
+        if end > call.masked_until:
+            call.masked_until = end
+
+    def _audio_shifted(self, call: CallMedia, later: int) -> None:
+        """Buffered audio moved (samples dropped, or `later` samples of padding put
+        before it): a forced span placed on it before the move would now miss its
+        tone, so everything from now to the end of the forced spans (plus the shift)
+        is masked."""
+        fed = call.inbound.fed
+        if call.masked_until > fed:
+            self._force_mask(call, fed, call.masked_until + later)
 
     def _digit(self, call: CallMedia, digit: str, source: str) -> None:
         call.counters["digits_" + source] += 1
@@ -400,47 +464,56 @@ class MediaEngine:
 
     def _caller_rtcp(self, call: CallMedia, sock: socket.socket) -> None:
         # The caller's reports describe its SSRC, not ours: they stop here.
-        for _data, src in self._recv(sock):
-            if call.caller.accepts(src, rtcp=True):
-                call.counters["caller_rtcp_absorbed"] += 1
-            else:
-                call.counters["drop_unexpected_source"] += 1
+        try:
+            _data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
+        if call.caller.accepts(src, rtcp=True):
+            call.counters["caller_rtcp_absorbed"] += 1
+        else:
+            call.counters["drop_unexpected_source"] += 1
 
     def _agent_rtp(self, call: CallMedia, sock: socket.socket) -> None:
+        try:
+            data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
         c = call.counters
-        out = call.caller.ports.rtp
-        for data, src in self._recv(sock):
-            if call.closed:
-                return
-            if not call.agent.accepts(src):
-                c["drop_unexpected_source"] += 1
-                continue
-            if len(data) < 12 or data[0] >> 6 != 2:
-                c["drop_agent_invalid"] += 1
-                continue
-            dest = call.caller.rtp_dest()
-            if dest is None:
-                c["drop_no_destination"] += 1
-                continue
-            try:
-                out.sendto(data, dest)
-                c["agent_packets"] += 1
-            except OSError:
-                c["send_errors"] += 1
+        if call.closed:
+            return
+        agent = call.agent
+        if src != agent.rtp_latched and not agent.accepts(src):
+            c["drop_unexpected_source"] += 1
+            return
+        if len(data) < 12 or data[0] >> 6 != 2:
+            c["drop_agent_invalid"] += 1
+            return
+        dest = call.caller.rtp_dest()
+        if dest is None:
+            c["drop_no_destination"] += 1
+            return
+        try:
+            call.caller.ports.rtp.sendto(data, dest)
+            c["agent_packets"] += 1
+        except OSError:
+            c["send_errors"] += 1
 
     def _agent_rtcp(self, call: CallMedia, sock: socket.socket) -> None:
+        try:
+            data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
         c = call.counters
-        for data, src in self._recv(sock):
-            if not call.agent.accepts(src, rtcp=True):
-                c["drop_unexpected_source"] += 1
-                continue
-            dest = call.caller.rtcp_dest()
-            if dest is None:
-                continue
-            try:
-                call.caller.ports.rtcp.sendto(data, dest)
-            except OSError:
-                c["send_errors"] += 1
+        if not call.agent.accepts(src, rtcp=True):
+            c["drop_unexpected_source"] += 1
+            return
+        dest = call.caller.rtcp_dest()
+        if dest is None:
+            return
+        try:
+            call.caller.ports.rtcp.sendto(data, dest)
+        except OSError:
+            c["send_errors"] += 1
 
     # --- the tick -----------------------------------------------------------------------
     def _tick(self, now: float) -> None:
@@ -454,20 +527,25 @@ class MediaEngine:
                 call = by_slot.get(base + r)
                 if call is None:
                     continue
-                if call.active and call.inbound.buffered == 0 and \
-                        now - call.last_caller_audio > IDLE_S:
-                    call.active = False
-                if call.priming and call.inbound.buffered >= self.prebuffer:
+                inbound = call.inbound
+                level = inbound.buffered
+                if call.active and level < FRAME and now - call.last_caller_audio > IDLE_S:
+                    call.active = False  # the talkspurt ended (a partial frame is dropped)
+                    inbound.take(level)
+                    level = 0
+                if call.priming and level >= call.playout.prebuffer:
                     call.priming = False
                 if call.active and not call.priming:
-                    frames[r] = call.inbound.take(FRAME)
+                    frames[r] = self._next_frame(call, inbound, level)
                 else:
-                    call.inbound.skip(FRAME)
+                    inbound.skip(FRAME)
                     call.idle_samples += FRAME
                 rows.append((r, call))
             results = bank.process(chunk, frames)
+            quiet = np.abs(frames.astype(np.int32)).sum(axis=1) < QUIET_MEAN_ABS * FRAME
             sending = []
             for r, call in rows:
+                call.quiet_run = call.quiet_run + FRAME if quiet[r] else 0
                 res = results[r]
                 for ev in res.digits:
                     if call.dedupe.accept(ev.digit, ev.start, ev.end, "inband"):
@@ -489,6 +567,29 @@ class MediaEngine:
         if now - self._last_sr >= SR_INTERVAL_S:
             self._last_sr = now
             self._send_reports()
+
+    def _next_frame(self, call: CallMedia, inbound: Any, level: int) -> np.ndarray:
+        """This tick's frame of a playing stream, keeping its delay near the cushion:
+        an underrun grows the cushion (the gap is concealed with the previous frame),
+        excess is shed from the head of the buffer while the audio is quiet."""
+        playout = call.playout
+        if level < FRAME:
+            playout.underrun()
+            call.counters["underruns"] += 1
+            frame = inbound.take(FRAME, call.last_frame)
+            self._audio_shifted(call, FRAME - level)
+        else:
+            playout.observe(level)
+            excess = playout.excess
+            if excess and call.quiet_run >= QUIET_RUN:
+                dropped = inbound.drop_quiet(min(excess, level - FRAME), QUIET_MEAN_ABS)
+                if dropped:
+                    playout.dropped(dropped)
+                    call.counters["shed_samples"] += dropped
+                    self._audio_shifted(call, 0)
+            frame = inbound.take(FRAME)
+        call.last_frame = frame
+        return frame
 
     def _send_masked(self, rows: list[tuple[int, CallMedia]], results: list[Any]) -> None:
         """Encode the masked frames of a chunk (one table lookup per law) and send them."""
@@ -536,7 +637,3 @@ def cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
 
-
-def _bind(handler: Callable[[CallMedia, socket.socket], None], call: CallMedia):
-    """A selector callback for one socket of one call."""
-    return lambda sock: handler(call, sock)

@@ -111,8 +111,10 @@ class InboundAudio:
                 self._count -= n
                 n = 0
 
-    def take(self, n: int) -> np.ndarray:
-        """Exactly n samples for the masker, silence-padded on underrun."""
+    def take(self, n: int, conceal: np.ndarray | None = None) -> np.ndarray:
+        """Exactly n samples for the masker.  On underrun the rest is the tail of
+        `conceal` (the previous frame: a late packet must not cut a silence gap into
+        a keypad tone, which would split one press into two) or silence."""
         chunks = self._chunks
         self.fed += n
         if chunks and len(chunks[0]) == n:
@@ -132,7 +134,29 @@ class InboundAudio:
         self._count -= pos
         if pos < n:
             self.underrun_samples += n - pos
+            if conceal is not None and len(conceal) >= n - pos:
+                out[pos:] = conceal[len(conceal) - (n - pos):]
+            if self._offset is not None:  # the buffered audio moved on by the padding
+                self._offset += n - pos
         return out
+
+    def drop_quiet(self, n: int, quiet_mean_abs: float) -> int:
+        """Discard up to n samples from the head when they are quiet (mean |x| below
+        the level: no keypad tone), to shed delay; returns how many were dropped.
+        Later audio's input indices shift down by that much (the mapping follows)."""
+        n = min(n, self._count)
+        if n <= 0:
+            return 0
+        head = self._chunks[0]
+        if len(head) < n:
+            head = np.concatenate(list(self._chunks))
+        if np.abs(head[:n].astype(np.int32)).mean() >= quiet_mean_abs:
+            return 0
+        self._drop(n)
+        self.trimmed_samples += n
+        if self._offset is not None:
+            self._offset -= n
+        return n
 
     def skip(self, n: int) -> None:
         """The masker consumed n samples of a stream with nothing to play (idle)."""

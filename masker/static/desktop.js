@@ -10,6 +10,9 @@ const REASONS = {
   too_long: "too many digits", bad_month: "not a real month", expired: "expired",
   too_far_ahead: "expiry too far ahead", token_issue_failed: "token could not be issued",
   timeout: "timed out", gateway_error: "gateway error", insufficient_funds: "insufficient funds",
+  psp_server_error: "gateway unavailable", connection_error: "gateway unreachable",
+  psp_rejected_request: "gateway refused the request", bad_response: "bad gateway answer",
+  no_gateway: "no payment gateway configured",
 };
 const POLL_MS = 2000;
 
@@ -128,8 +131,19 @@ const STATE_TITLES = {
   handing_off: "Sending to payment gateway…", handoff_failed: "Payment gateway did not answer",
   handed_off: "Payment sent", declined: "Payment declined", cancelled: "Payment cancelled",
   timed_out: "Capture timed out", failed: "Capture failed", expired: "Card no longer held",
+  not_configured: "Card tokenised — no payment gateway",
 };
-const FINAL = ["handed_off", "declined", "cancelled", "timed_out", "failed", "expired"];
+const FINAL = ["handed_off", "declined", "cancelled", "timed_out", "failed", "expired",
+               "not_configured"];
+
+// The panel state a hand-off result leads to (the session's own state, except that a
+// capture ended without a gateway is final although its session stays "tokenised").
+function handoffState(ev) {
+  if (ev.status === "approved") return "handed_off";
+  if (ev.status === "declined") return "declined";
+  if (ev.status === "not_configured") return "not_configured";
+  return "handoff_failed";
+}
 
 function onEvent(ev) {
   switch (ev.type) {
@@ -159,9 +173,9 @@ function onEvent(ev) {
       if ($("handoff").textContent === "—") $("handoff").textContent = "Waiting for the gateway…";
       break;
     case "handoff":
+      state.lastHandoff = ev;
       showHandoff(ev);
-      setCaptureState(ev.status === "approved" ? "handed_off"
-        : ev.status === "declined" ? "declined" : "handoff_failed");
+      setCaptureState(handoffState(ev));
       break;
     case "error":
       $("capture-error").textContent = reasonText(ev.reason || (ev.error && ev.error.code));
@@ -183,7 +197,7 @@ function updateCall(call) {
 // ---- capture ----------------------------------------------------------------------------
 function resetCapture(capture) {
   state.fields = {}; state.order = []; state.current = null; state.capture = capture || null;
-  state.captureState = null;
+  state.captureState = null; state.lastHandoff = null;
   $("fields").replaceChildren();
   $("token").textContent = "—"; $("handoff").textContent = "—"; $("handoff").className = "";
   show("outcome", false);
@@ -207,8 +221,10 @@ function applyStatus(st) {
   if (typeof st.current_field === "string") markCurrent(st.current_field);
   if (tokenInfo) showToken(tokenInfo);
   if (tokenInfo && !st.handoff) $("handoff").textContent = "Waiting for the gateway…";
-  if (st.handoff && typeof st.handoff === "object") showHandoff(st.handoff);
-  setCaptureState(st.state);
+  const handoff = st.handoff && typeof st.handoff === "object" ? st.handoff : null;
+  state.lastHandoff = handoff;
+  if (handoff) showHandoff(handoff);
+  setCaptureState(handoff && handoff.status === "not_configured" ? "not_configured" : st.state);
 }
 
 function setCaptureState(st, title) {
@@ -218,6 +234,8 @@ function setCaptureState(st, title) {
   const ended = state.calls.some((c) => c.id === state.callId && c.state === "ended");
   $("cancel").hidden = final || ended || st === "handing_off";
   $("new-payment").hidden = !final || ended;
+  const last = state.lastHandoff;
+  $("retry-handoff").hidden = ended || st !== "handoff_failed" || !(last && last.retryable);
   refreshRestartButtons();
   if (st !== "collecting") markCurrent(null);
 }
@@ -333,9 +351,12 @@ function showHandoff(ev) {
   } else if (ev.status === "declined") {
     el.textContent = "Declined" + (ev.reason ? ` · ${reasonText(ev.reason)}` : "");
     el.className = "bad";
+  } else if (ev.status === "not_configured") {
+    el.textContent = "Not sent · no payment gateway configured; card kept as token only";
+    el.className = "";
   } else {
     el.textContent = `Not sent · ${reasonText(ev.reason || ev.status)}` +
-      (ev.retryable ? " (will retry)" : "");
+      (ev.retryable ? " · you can retry" : "");
     el.className = "bad";
   }
   show("outcome", true);
@@ -384,6 +405,22 @@ async function cancelPayment() {
   }
 }
 
+async function retryHandoff() {
+  $("capture-error").textContent = "";
+  const before = state.lastHandoff;
+  try {
+    $("retry-handoff").hidden = true;
+    await api("POST", `/api/calls/${encodeURIComponent(state.callId)}/capture/retry`);
+    if (state.lastHandoff === before) {  // the result may already have come over the feed
+      $("handoff").textContent = "Retrying…"; $("handoff").className = "";
+      setCaptureState("handing_off");
+    }
+  } catch (e) {
+    $("capture-error").textContent = e.message;
+    setCaptureState(state.captureState);
+  }
+}
+
 function newPayment() {
   resetCapture(null);
   $("amount").focus();
@@ -402,6 +439,7 @@ function init() {
   $("start-form").addEventListener("submit", startPayment);
   $("cancel").addEventListener("click", cancelPayment);
   $("new-payment").addEventListener("click", newPayment);
+  $("retry-handoff").addEventListener("click", retryHandoff);
   $("call-select").addEventListener("change", (e) => selectCall(e.target.value));
   state.token = readToken();
   if (state.token) signedIn(); else signOut();

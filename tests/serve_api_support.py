@@ -1,0 +1,118 @@
+"""Helpers for tests that drive `masker serve` through its desktop API: a scripted caller
+keying by RFC 4733, the call's WebSocket feed read on a thread, and card-data scans."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+import time
+
+import aiohttp
+from api_support import TEST_PAN, http
+from media_support import keyed_packets, rtp_socket, send_paced
+from serve_support import Served
+from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
+
+
+def dev_key(s: Served) -> str:
+    """The development API key from the /desktop URL the service printed."""
+    line = next(x for x in s.raw if "/desktop#token=" in x)
+    return line.split("#token=", 1)[1].split()[0]
+
+
+class CallerCall:
+    """A connected call whose scripted caller sends RTP from its own socket."""
+
+    def __init__(self, served: Served):
+        self.served = served
+        self.sip = SipEndpoint("caller")
+        self.rtp = rtp_socket()
+        self.agent_rtp = rtp_socket()
+        self.user = "agent" + secrets.token_hex(4)
+        self.uri = served.uri(self.user)
+        self.call_id, self.tag = secrets.token_hex(8), secrets.token_hex(4)
+        offer = sdp_offer(self.rtp.getsockname()[1], "0 101")
+        self.sip.send_raw(self.sip.request("INVITE", self.uri, call_id=self.call_id,
+                                           from_tag=self.tag, body=offer), served.addr)
+        inv = served.pbx.expect("INVITE", user=self.user)
+        self.agent_call_id = inv.header("Call-ID")
+        served.pbx.reply(inv, 200, to_tag="pbx1",
+                         body=sdp_offer(self.agent_rtp.getsockname()[1], "0 101"))
+        ok = self.sip.expect(200)
+        _, self.masker_port, _, _ = sdp_media(ok.body)
+        self.sip.send_raw(ack_for(self.sip, ok, self.uri, self.call_id, self.tag), served.addr)
+        self.to_tag = ok.tag("To")
+        served.pbx.expect("ACK", call_id=self.agent_call_id)
+
+    def key(self, keys: str) -> None:
+        send_paced(self.rtp, (HOST, self.masker_port),
+                   keyed_packets(keys, inband=False, rfc4733=True))
+
+    def hangup(self) -> None:
+        self.sip.send_raw(self.sip.request("BYE", self.uri, call_id=self.call_id,
+                                           from_tag=self.tag, to_tag=self.to_tag),
+                          self.served.addr)
+        self.served.pbx.expect("BYE", call_id=self.agent_call_id)
+        for closer in (self.sip.close, self.rtp.close, self.agent_rtp.close):
+            closer()
+
+
+class Feed:
+    """The call's WebSocket feed read on a thread: raw frames (for scans) and events."""
+
+    def __init__(self, url: str, token: str):
+        self.raw: list[str] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._run(url, token),),
+                                        daemon=True)
+        self._thread.start()
+        self.wait(lambda evs: evs, "the initial state")
+
+    async def _run(self, url: str, token: str) -> None:
+        async with aiohttp.ClientSession() as http_session, http_session.ws_connect(url) as ws:
+            await ws.send_json({"type": "auth", "token": token})
+            while not self._stop.is_set():
+                try:
+                    msg = await ws.receive(timeout=0.2)
+                except TimeoutError:
+                    continue
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    return
+                with self._cond:
+                    self.raw.append(msg.data)
+                    self._cond.notify_all()
+
+    @property
+    def events(self) -> list[dict]:
+        return [json.loads(r) for r in self.raw]
+
+    def wait(self, predicate, what: str, timeout: float = 20.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.events):
+                left = deadline - time.monotonic()
+                assert left > 0, f"feed never showed {what}: {[e.get('type') for e in self.events]}"
+                self._cond.wait(left)
+            return self.events
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def handoffs(events: list[dict]) -> list[dict]:
+    return [e for e in events if e.get("type") == "handoff"]
+
+
+def call_of(served: Served, user: str) -> str:
+    calls = http("GET", f"{served.api}/api/calls", served.key).json()["calls"]
+    return next(c["id"] for c in calls if c["agent"] == user and c["state"] == "connected")
+
+
+def assert_no_card_data(*texts: str) -> None:
+    blob = "\n".join(texts)
+    assert TEST_PAN not in blob
+    assert TEST_PAN[-8:] not in blob.replace(" ", "")  # no long run of the card either
