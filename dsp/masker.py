@@ -106,6 +106,11 @@ class BatchMasker:
         self._cand_end = np.full((n_calls, 16), np.iinfo(np.int64).min // 2, np.int64)
         self._cand_amp = np.zeros((n_calls, 16, 2))
         self._cand_hops = np.zeros((n_calls, 16), np.int64)
+        # Where (input index) and with which amplitudes each candidate's extent was
+        # last worked out: a candidate seen again with the same amplitudes only needs
+        # the samples that arrived since (see `_mask_tones`).
+        self._done_end = np.full((n_calls, 16), -1, np.int64)
+        self._done_amp = np.zeros((n_calls, 16, 2))
         self._forced: list[list[tuple[int, int]]] = [[] for _ in range(n_calls)]
         self._forcing: set[int] = set()  # calls with forced spans pending
         self._open = np.full(n_calls, -1, np.int64)
@@ -124,6 +129,7 @@ class BatchMasker:
         self._in[call] = 0
         self._cand_end[call] = np.iinfo(np.int64).min // 2
         self._cand_hops[call] = 0
+        self._done_end[call] = -1
         self._forced[call] = []
         self._forcing.discard(call)
         self._open[call] = -1
@@ -221,7 +227,13 @@ class BatchMasker:
                 self._cand_end[calls, keys] = f.window_end[calls, h]
 
     def _mask_tones(self, full: np.ndarray, base: np.ndarray, mask: np.ndarray) -> None:
-        """OR into `mask` the exact extent of every candidate key still in the buffer."""
+        """OR into `mask` the exact extent of every candidate key still in the buffer.
+
+        A candidate whose extent was worked out on the previous tick with the same
+        amplitudes is redone only over the newest samples (plus the envelope's and
+        the guards' reach): presence is a function of the samples and amplitudes
+        alone, and what the older samples gave is already in the pending mask.
+        """
         live = (self._cand_end >= base[:, None]) & (self._cand_hops >= MIN_CANDIDATE_HOPS)
         live &= self._armed[:, None]
         calls, keys = np.nonzero(live)
@@ -231,15 +243,33 @@ class BatchMasker:
         # and for a run that ended there to reach forward by its guard.
         ctx = self.rate // 100 + self._guard_after + 2 * self._grid
         seg0 = self._pre - ctx
-        segs = full[calls, seg0:]
-        present = edges.presence_of_keys(segs, keys, self.rate, self._cand_amp[calls, keys])
+        n = full.shape[1]
+        f_len = n - self._pre - self.delay
+        amp = self._cand_amp[calls, keys]
+        steady = self._done_end[calls, keys] == self._in[calls]
+        steady &= (self._done_amp[calls, keys] == amp).all(axis=1)
+        self._done_end[calls, keys] = self._in[calls] + f_len
+        self._done_amp[calls, keys] = amp
+        envelope = 2 * (self.rate // 200 - 1)  # samples the envelope needs either side
+        recent = n - (f_len + envelope + self._guard_before + 2 * self._grid)
+        for first, rows in ((seg0, ~steady), (max(recent, seg0), steady)):
+            idx = np.flatnonzero(rows)
+            if idx.size:
+                self._mask_rows(full, base, mask, calls[idx], keys[idx], amp[idx], first)
+
+    def _mask_rows(self, full, base, mask, calls, keys, amp, first: int) -> None:
+        """OR into `mask` the extent of `keys` in `full[calls, first:]`."""
+        present = edges.presence_of_keys(full[calls, first:], keys, self.rate, amp)
         present = edges.widen_to_grid(
-            present, base[calls] + seg0, self._guard_before, self._guard_after, self._grid
+            present, base[calls] + first, self._guard_before, self._guard_after, self._grid
         )
+        into = first - self._pre  # column of mask for `first`
+        present = present[:, -into:] if into < 0 else present
+        into = max(into, 0)
         if not np.any(calls[1:] == calls[:-1]):  # calls come sorted: no call twice
-            mask[calls] |= present[:, ctx:]
+            mask[calls, into:] |= present
         else:
-            np.logical_or.at(mask, calls, present[:, ctx:])
+            np.logical_or.at(mask[:, into:], calls, present)
 
     def _mask_forced(self, call: int, known0: int, mask: np.ndarray) -> None:
         keep = []

@@ -9,6 +9,8 @@ both DTMF groups, so no keypad receiver can decode it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from dsp.tonegen import dbm0_to_peak
@@ -22,8 +24,16 @@ NOISE_CEILING_DBM0 = -30.0
 
 def masking_tone(positions: np.ndarray, rate: int) -> np.ndarray:
     """The flat masking tone at absolute output sample `positions` (phase-continuous)."""
-    phase = 2 * np.pi * MASK_TONE_HZ * (positions % rate) / rate
-    return dbm0_to_peak(MASK_TONE_DBM0) * np.sin(phase)
+    return _tone_table(rate)[positions % rate]
+
+
+@lru_cache(maxsize=4)
+def _tone_table(rate: int) -> np.ndarray:
+    """One second of the masking tone: it repeats every second, so a lookup suffices."""
+    phase = 2 * np.pi * MASK_TONE_HZ * np.arange(rate) / rate
+    table = dbm0_to_peak(MASK_TONE_DBM0) * np.sin(phase)
+    table.flags.writeable = False
+    return table
 
 
 def raised_cosine(distance: np.ndarray, ramp: int) -> np.ndarray:

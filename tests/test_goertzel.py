@@ -70,3 +70,25 @@ def test_window_ends_count_input_samples_across_odd_frames():
 def test_16_khz_uses_the_same_20_ms_window():
     bank = GoertzelBank(1, 16000)
     assert bank.sub == 80 and bank.window == 320
+
+
+def test_a_key_seconds_into_the_stream_reads_like_one_at_its_start():
+    lead = tg.keys_signal("7", on_ms=100, lead_ms=0, level_dbm0=-12).pcm16(None)[:800]
+    late = np.concatenate([np.zeros(8000 * 3 + 40, np.int16), lead])  # past the phase period
+    f0 = GoertzelBank(1).process(lead[None, :])
+    f1 = GoertzelBank(1).process(late[None, :])
+    i0 = int(np.flatnonzero(f0.hops == 10)[0])
+    i1 = int(np.flatnonzero(f1.hops == 10 + (8000 * 3 + 40) // 40)[0])
+    assert (f0.row[i0], f0.col[i0]) == (f1.row[i1], f1.col[i1])
+    assert np.isclose(f0.row_energy[i0], f1.row_energy[i1], rtol=1e-3)
+    assert abs(f0.col_error[i0] - f1.col_error[i1]) < 1e-4
+
+
+def test_frames_of_any_length_give_the_features_of_one_block():
+    x = tg.keys_signal("B", on_ms=100, lead_ms=10, level_dbm0=-8).pcm16(None)[None, :960]
+    whole = GoertzelBank(1).process(x)
+    bank = GoertzelBank(1)
+    parts = [bank.process(x[:, i : i + 70]) for i in range(0, 960, 70)]
+    energies = np.concatenate([p.row_energy for p in parts])
+    assert np.concatenate([p.calls for p in parts]).size == whole.calls.size
+    assert np.allclose(energies, whole.row_energy, rtol=1e-4)

@@ -244,3 +244,85 @@ def test_arm_and_disarm_reach_the_callers_masker_slot(engine):
     assert wait_for(lambda: PassThrough.instances[-1].armed[leg.media.slot] is False)
     engine.arm(leg.media, True)
     assert wait_for(lambda: PassThrough.instances[-1].armed[leg.media.slot] is True)
+
+
+def test_the_same_digit_keyed_twice_is_two_presses(engine):
+    leg = Leg(engine)
+    audio = audio_packets(np.zeros(160 * 10, np.int16), ts0=1000)
+    first = event_packets("1", ts=1000, seq0=900, duration=640)
+    second = event_packets("1", ts=1000 + 960, seq0=920, duration=640)
+    send_paced(leg.caller, leg.to_masker, audio[:2] + first + second + audio[2:], interval=0.005)
+    assert wait_for(lambda: len(engine.digits) == 2)
+    time.sleep(0.1)
+    assert [d[1] for d in engine.digits] == ["1", "1"]
+
+
+def test_a_new_digit_on_the_same_timestamp_is_a_new_press(engine):
+    leg = Leg(engine)
+    audio = audio_packets(np.zeros(160 * 6, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, audio[:2] + event_packets("1", ts=1320, seq0=900)
+               + event_packets("2", ts=1320, seq0=920) + audio[2:], interval=0.005)
+    assert wait_for(lambda: len(engine.digits) == 2)
+    assert [d[1] for d in engine.digits] == ["1", "2"]
+
+
+def test_a_reordered_end_packet_of_an_earlier_event_is_not_a_press(engine):
+    leg = Leg(engine)
+    audio = audio_packets(np.zeros(160 * 6, np.int16), ts0=1000)
+    first = event_packets("5", ts=1000, seq0=900, duration=480)
+    second = event_packets("5", ts=1800, seq0=910, duration=480)
+    send_paced(leg.caller, leg.to_masker, audio[:2] + first + second + first[-1:] + audio[2:],
+               interval=0.005)
+    assert wait_for(lambda: engine.snapshot().get("caller_events_stale", 0) == 1)
+    assert [d[1] for d in engine.digits] == ["5", "5"]
+
+
+@pytest.fixture
+def playout_engine():
+    base = free_port_block(20)
+    eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
+                      max_calls=4, jitter_samples=160)
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+def assert_valid_rfc3550(pkts: list[RtpPacket]) -> None:
+    assert len({p.ssrc for p in pkts}) == 1
+    for a, b in zip(pkts, pkts[1:], strict=False):
+        assert (b.sequence - a.sequence) & 0xFFFF == 1
+        assert (b.timestamp - a.timestamp) & 0xFFFFFFFF == 160
+
+
+def test_delay_built_up_by_a_burst_drains_back_to_the_cushion(playout_engine):
+    leg = Leg(playout_engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    quiet = audio_packets(np.zeros(160 * 150, np.int16), ts0=1000)
+    for pkt in quiet[:8]:  # 160 ms arrive at once (a stalled network or sender)
+        leg.caller.sendto(pkt, leg.to_masker)
+    send_paced(leg.caller, leg.to_masker, quiet[8:])
+    level = leg.media.inbound.buffered
+    time.sleep(0.1)
+    pkts = coll.stop()
+    assert level <= 160 + 2 * 160
+    assert playout_engine.snapshot().get("shed_samples", 0) >= 640
+    assert_valid_rfc3550(coll.rtp())
+    assert len(pkts) >= 140
+
+
+def test_ticks_missed_in_a_stall_are_caught_up(playout_engine):
+    leg = Leg(playout_engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    pkts = audio_packets(np.zeros(160 * 100, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, pkts[:25])
+    playout_engine.run_in_thread(lambda: time.sleep(0.3))  # the media thread stalls
+    send_paced(leg.caller, leg.to_masker, pkts[25:])
+    level = leg.media.inbound.buffered
+    time.sleep(0.1)
+    coll.stop()
+    snap = playout_engine.snapshot()
+    assert snap["late_ticks"] >= 1 and snap.get("ticks_skipped", 0) == 0
+    assert level <= 160 + 2 * 160  # no lasting delay from the stall
+    out = coll.rtp()
+    assert_valid_rfc3550(out)
+    assert len(out) >= len(pkts) - 4  # every frame went out: none lost to the stall

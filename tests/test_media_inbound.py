@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from masker.media.inbound import InboundAudio
+from masker.media.inbound import MAX_BUFFER, InboundAudio
 
 
 def frame(value: int, n: int = 160) -> np.ndarray:
@@ -72,9 +72,9 @@ def test_timestamp_wrap_keeps_the_mapping():
 
 def test_overfull_buffer_is_trimmed():
     buf = InboundAudio()
-    for i in range(20):
+    for i in range(MAX_BUFFER // 160 + 2):
         buf.push(1, i * 160, frame(i))
-    assert buf.buffered <= 1600 and buf.trimmed_samples > 0
+    assert buf.buffered <= MAX_BUFFER and buf.trimmed_samples > 0
 
 
 def test_after_a_pause_events_map_to_now_until_audio_resumes():
@@ -90,3 +90,40 @@ def test_implausible_event_timestamp_maps_to_now():
     buf = InboundAudio()
     buf.push(1, 5000, frame(1))
     assert buf.index_of(5000 + 10 * 8000) == buf.fed + buf.buffered
+
+
+def test_underrun_is_concealed_with_the_previous_frame_not_a_gap():
+    buf = InboundAudio()
+    buf.push(1, 0, frame(5, 80))
+    out = buf.take(160, conceal=frame(7))
+    assert out[0] == 5 and out[100] == 7 and buf.underrun_samples == 80
+
+
+def test_audio_after_an_underrun_maps_past_the_padding():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(1))
+    buf.take(160)
+    buf.take(160)  # the packet at 1160 is late: 160 samples of padding
+    assert buf.index_of(1160) == 320
+
+
+def test_quiet_head_is_dropped_and_the_mapping_follows():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(3))
+    buf.push(1, 1160, frame(4))
+    assert buf.drop_quiet(100, quiet_mean_abs=50) == 100
+    assert buf.buffered == 220 and buf.index_of(1160) == 60
+
+
+def test_loud_audio_is_never_dropped():
+    buf = InboundAudio()
+    buf.push(1, 1000, frame(3000))
+    assert buf.drop_quiet(100, quiet_mean_abs=50) == 0 and buf.buffered == 160
+
+
+def test_a_code_buffer_fills_gaps_with_its_silence_code():
+    buf = InboundAudio(silence=0xFF, dtype=np.uint8)
+    buf.push(1, 1000, np.full(160, 7, np.uint8))
+    buf.push(1, 1320, np.full(160, 9, np.uint8))
+    out = np.concatenate([buf.take(160) for _ in range(3)])
+    assert out.dtype == np.uint8 and list(out[::160]) == [7, 0xFF, 9]

@@ -90,6 +90,7 @@ class CallMedia:
     #: End (masker input index) of the last force-masked span.
     masked_until: int = 0
     playout: Playout = field(default_factory=Playout)
+    law: str | None = None  # G.711 law of the buffered caller codes (first audio packet's)
     quiet_run: int = 0  # samples of quiet audio fed to the masker in a row
     last_frame: np.ndarray | None = field(default=None, repr=False)
     last_caller_audio: float = 0.0

@@ -30,6 +30,7 @@ import structlog
 from dsp import g711
 from masker import metrics
 from masker.media.call import CallMedia, Leg, RunningEvent
+from masker.media.inbound import InboundAudio
 from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
@@ -65,6 +66,13 @@ SR_INTERVAL_S = 5.0
 
 _HDR = struct.Struct("!HII")  # sequence, timestamp, SSRC (after the first 2 header bytes)
 _DECODE = {"PCMU": g711.ULAW_DECODE, "PCMA": g711.ALAW_DECODE}
+#: The code of digital silence per law (what a gap in the caller's codes is filled with).
+_SILENCE = {law: int(np.abs(t.astype(np.int32)).argmin()) for law, t in _DECODE.items()}
+#: Code -> code tables for a caller that switches law mid-call (bytes.translate).
+_TRANSCODE = {
+    (a, b): g711.encode(_DECODE[a], "ulaw" if b == "PCMU" else "alaw").astype(np.uint8).tobytes()
+    for a in _DECODE for b in _DECODE if a != b
+}
 
 
 class _Fast(NamedTuple):
@@ -281,6 +289,7 @@ class MediaEngine:
 
     def _add(self, call: CallMedia) -> None:
         call.slot = self.bank.allocate()
+        call.inbound = InboundAudio(silence=_SILENCE["PCMU"], dtype=np.uint8)
         call.playout = Playout(cushion=self.cushion, floor=min(self.cushion, MIN_CUSHION),
                                ceiling=max(self.cushion, MAX_CUSHION))
         now = time.monotonic()
@@ -383,11 +392,17 @@ class MediaEngine:
         elif call.last_seq is not None and (pkt.sequence - call.last_seq) & 0xFFFF != 1:
             c["seq_jumps"] += 1
         call.last_seq = pkt.sequence
-        pcm = _DECODE[law][np.frombuffer(payload, dtype=np.uint8)]
+        if law != call.law:  # codes are buffered in one law; decoded per tick in a batch
+            if call.law is None:
+                call.law = law
+                inbound.silence = _SILENCE[law]
+            else:
+                payload = payload.translate(_TRANSCODE[(law, call.law)])
+        codes = np.frombuffer(payload, dtype=np.uint8)
         if not call.active:
             inbound.reset_clock()
         trimmed = inbound.trimmed_samples
-        if inbound.push(pkt.ssrc, pkt.timestamp, pcm):
+        if inbound.push(pkt.ssrc, pkt.timestamp, codes):
             if inbound.trimmed_samples != trimmed:
                 self._audio_shifted(call, 0)
             c["caller_packets"] += 1
@@ -521,7 +536,8 @@ class MediaEngine:
         by_slot: dict[int, CallMedia] = {call.slot: call for call in self.calls.values()}
         for chunk in bank.active_chunks():
             base, size = bank.starts[chunk], len(bank.used[chunk])
-            frames = np.zeros((size, FRAME), dtype=np.int16)
+            codes = np.full((size, FRAME), _SILENCE["PCMU"], dtype=np.uint8)
+            alaw: list[int] = []  # rows holding A-law codes (the rest decode as mu-law)
             rows: list[tuple[int, CallMedia]] = []
             for r in range(size):
                 call = by_slot.get(base + r)
@@ -532,15 +548,21 @@ class MediaEngine:
                 if call.active and level < FRAME and now - call.last_caller_audio > IDLE_S:
                     call.active = False  # the talkspurt ended (a partial frame is dropped)
                     inbound.take(level)
+                    call.last_frame = None
                     level = 0
                 if call.priming and level >= call.playout.prebuffer:
                     call.priming = False
                 if call.active and not call.priming:
-                    frames[r] = self._next_frame(call, inbound, level)
+                    codes[r] = self._next_frame(call, inbound, level)
+                    if call.law == "PCMA":
+                        alaw.append(r)
                 else:
                     inbound.skip(FRAME)
                     call.idle_samples += FRAME
                 rows.append((r, call))
+            frames = g711.ULAW_DECODE.take(codes)  # every call's frame in one lookup
+            if alaw:
+                frames[alaw] = g711.ALAW_DECODE.take(codes[alaw])
             results = bank.process(chunk, frames)
             quiet = np.abs(frames.astype(np.int32)).sum(axis=1) < QUIET_MEAN_ABS * FRAME
             sending = []
@@ -582,7 +604,8 @@ class MediaEngine:
             playout.observe(level)
             excess = playout.excess
             if excess and call.quiet_run >= QUIET_RUN:
-                dropped = inbound.drop_quiet(min(excess, level - FRAME), QUIET_MEAN_ABS)
+                dropped = inbound.drop_quiet(min(excess, level - FRAME), QUIET_MEAN_ABS,
+                                             _DECODE[call.law or "PCMU"])
                 if dropped:
                     playout.dropped(dropped)
                     call.counters["shed_samples"] += dropped
@@ -603,15 +626,19 @@ class MediaEngine:
         for law, members in by_law.items():
             audio = np.stack([results[r].audio for r, _ in members])
             codes = g711.encode(audio, law)
+            blob = codes.tobytes()  # one copy; each row's payload is a bytes slice of it
             for i, (_, call) in enumerate(members):
+                one = call.outbound.packet(blob[i * FRAME : (i + 1) * FRAME])
+                pkts = call.outbound.packets_for(codes[i]) if one is None else (one,)
                 dest = call.agent.rtp_dest()
                 counters = call.counters
-                for pkt in call.outbound.packets_for(codes[i]):
-                    if dest is None:
-                        counters["drop_no_destination"] += 1
-                        continue
+                if dest is None:  # the stream's clock ran on all the same (RFC 3550)
+                    counters["drop_no_destination"] += len(pkts)
+                    continue
+                sock = call.agent.ports.rtp
+                for pkt in pkts:
                     try:
-                        call.agent.ports.rtp.sendto(pkt, dest)
+                        sock.sendto(pkt, dest)
                         counters["masked_packets"] += 1
                     except OSError:
                         counters["send_errors"] += 1

@@ -1,12 +1,16 @@
 """The caller's audio on its way into the masker: a small adaptive playout buffer.
 
+It holds samples of any one dtype: the media engine keeps G.711 codes (uint8, so
+that the tick decodes every call's frame in one numpy call; `silence` is then the
+law's silence code), tests and tools may keep linear PCM.
+
 Packets are appended in timestamp order; lost packets become silence, late or
 duplicated ones are dropped, a new SSRC or a large timestamp jump resynchronises.
-The media tick takes exactly one frame per call, padding with silence when the
-buffer runs dry (which grows the delay by that much: the buffer adapts to the
-sender's jitter).  The buffer also maps the caller's RTP timestamps to the
-masker's input-sample index, which is how an RFC 4733 event finds the audio it
-must mask.
+The media tick takes exactly one frame per call, concealing an underrun with
+the previous frame (which grows the delay by that much; media.playout adapts the
+cushion and sheds the excess again).  The buffer also maps the caller's RTP
+timestamps to the masker's input-sample index, which is how an RFC 4733 event
+finds the audio it must mask.
 """
 
 from __future__ import annotations
@@ -19,15 +23,19 @@ from masker.rtp import ts_delta
 
 #: Gaps up to this many samples are filled with silence; larger ones resync.
 MAX_GAP = 8000
-#: Above this many buffered samples the oldest are discarded down to TRIM_TO.
-MAX_BUFFER = 1600
+#: Above this many buffered samples the oldest are discarded down to TRIM_TO.  A
+#: second and a bit: the media engine catches up to a second of missed ticks after a
+#: stall (its backlog must survive) and sheds smaller excess itself, in quiet audio.
+MAX_BUFFER = 8000 + 480
 TRIM_TO = 480
 
 
 class InboundAudio:
     """Playout buffer of linear PCM for one caller stream."""
 
-    def __init__(self) -> None:
+    def __init__(self, silence: int = 0, dtype: type = np.int16) -> None:
+        self.silence = silence
+        self.dtype = dtype
         self._chunks: deque[np.ndarray] = deque()
         self._count = 0
         self.fed = 0  # masker input index of the next sample take() returns
@@ -85,8 +93,8 @@ class InboundAudio:
         # input index of this packet's first sample minus its (extended) timestamp
         self._offset = self.fed + self._count + fill - ext
         if fill:
-            self._append(np.zeros(fill, dtype=np.int16))
-        self._append(pcm.astype(np.int16, copy=False))
+            self._append(np.full(fill, self.silence, dtype=self.dtype))
+        self._append(pcm.astype(self.dtype, copy=False))
         self._next_ts = ext + len(pcm)
         if self._count > MAX_BUFFER:
             cut = self._count - TRIM_TO
@@ -120,7 +128,7 @@ class InboundAudio:
         if chunks and len(chunks[0]) == n:
             self._count -= n
             return chunks.popleft()
-        out = np.zeros(n, dtype=np.int16)
+        out = np.full(n, self.silence, dtype=self.dtype)
         pos = 0
         while pos < n and chunks:
             head = chunks[0]
@@ -140,17 +148,19 @@ class InboundAudio:
                 self._offset += n - pos
         return out
 
-    def drop_quiet(self, n: int, quiet_mean_abs: float) -> int:
+    def drop_quiet(self, n: int, quiet_mean_abs: float, decode: np.ndarray | None = None) -> int:
         """Discard up to n samples from the head when they are quiet (mean |x| below
         the level: no keypad tone), to shed delay; returns how many were dropped.
-        Later audio's input indices shift down by that much (the mapping follows)."""
+        `decode` maps stored codes to linear samples.  Later audio's input indices
+        shift down by that much (the mapping follows)."""
         n = min(n, self._count)
         if n <= 0:
             return 0
         head = self._chunks[0]
         if len(head) < n:
             head = np.concatenate(list(self._chunks))
-        if np.abs(head[:n].astype(np.int32)).mean() >= quiet_mean_abs:
+        head = head[:n] if decode is None else decode.take(head[:n])
+        if np.abs(head.astype(np.int32)).mean() >= quiet_mean_abs:
             return 0
         self._drop(n)
         self.trimmed_samples += n

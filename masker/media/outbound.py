@@ -32,6 +32,21 @@ class OutboundStream:
         self._pending = np.zeros(0, dtype=np.uint8)
         self._marker = True
 
+    def packet(self, payload: bytes) -> bytes | None:
+        """The usual case in one step: exactly one frame of codes in, one packet out
+        (None when a partial frame is pending or the frame size differs)."""
+        n = self.frame
+        if len(self._pending) or len(payload) != n:
+            return None
+        pkt = build_rtp_fast(self.payload_type, self.seq, self.ts, self.ssrc, payload,
+                             self._marker)
+        self._marker = False
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.ts = (self.ts + n) & 0xFFFFFFFF
+        self.packets += 1
+        self.octets += n
+        return pkt
+
     def packets_for(self, codes: np.ndarray) -> list[bytes]:
         """Append encoded samples; return every complete packet."""
         n = self.frame
