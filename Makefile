@@ -28,7 +28,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 -m "not soak" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not soak" --durations=15 $(PYTEST_ARGS)
 
 test-all: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

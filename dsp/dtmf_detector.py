@@ -25,6 +25,10 @@ MIN_HITS = 3
 MAX_GAP = 1  # non-matching hops bridged inside a press
 HISTORY_SECONDS = 0.5
 REFINE_WINDOWS = 4  # 80 ms of history around an edge being refined
+#: An edge is first looked for this far (in windows) from its coarse position;
+#: edges lie within about half a window of it, and any not found there are
+#: looked for in the whole history (same answer, more work).
+REFINE_REACH_WINDOWS = 0.75
 CHUNK_SECONDS = 0.1
 
 
@@ -41,6 +45,7 @@ class BatchDtmfDetector:
         self._ring_pos = 0  # shared write position; a call's sample s sits at origin + s
         self._ring_origin = np.zeros(n_calls, np.int64)
         self._chunk = int(CHUNK_SECONDS * sample_rate)
+        self._reach = int(REFINE_REACH_WINDOWS * self.bank.window)
         self._cur = np.full(n_calls, -1)
         self._hits = np.zeros(n_calls, np.int64)
         self._miss = np.zeros(n_calls, np.int64)
@@ -90,6 +95,8 @@ class BatchDtmfDetector:
         self._write_ring(frames)
         f = self.bank.process(frames)
         self.last_features = f
+        if f.calls.size == 0 and self._cur.max() < 0:
+            return  # nothing measured and no press running (the usual tick)
         codes = classify(f, self.limits, self.bank.window)
         busy = np.flatnonzero((codes >= 0).any(axis=1) | (self._cur >= 0))
         if busy.size == 0:
@@ -175,7 +182,7 @@ class BatchDtmfDetector:
         segs, seg0 = self._histories(calls, now)
         anchor = np.where(is_onset, coarse + half, coarse - half) - seg0
         edge = edges.key_run_edges(
-            segs, keys, self.rate, amp, anchor, is_onset, self.bank.window
+            segs, keys, self.rate, amp, anchor, is_onset, self._reach
         )
         decided = (edge >= 0) & (edge < segs.shape[1] - self.rate // 200)
         return np.where(

@@ -96,9 +96,9 @@ def _key_phasors(rate: int, n: int) -> np.ndarray:
     return np.exp(-2j * np.pi * freqs[..., None] / rate * np.arange(n)).astype(np.complex64)
 
 
-#: Rows of `presence_of_keys` done together: small enough for every temporary to
-#: stay in cache (the work is a few dozen passes over each row).
-ROWS_PER_PASS = 12
+#: Samples (rows x row length) of `presence_of_keys` done together: few enough for
+#: every temporary to stay in cache (the work is a few dozen passes over each row).
+SAMPLES_PER_PASS = 8192
 
 
 def presence_of_keys(
@@ -128,8 +128,9 @@ def presence_of_keys(
     floor = (PRESENT_FRACTION * np.maximum(reference, 1e-9) * half * half / 2) ** 2
     floor = floor.astype(np.float32)
     decided = present[:, half - 1 : n - half + 1]
-    for i in range(0, m, ROWS_PER_PASS):
-        rows = slice(i, i + ROWS_PER_PASS)
+    per_pass = max(1, SAMPLES_PER_PASS // n)
+    for i in range(0, m, per_pass):
+        rows = slice(i, i + per_pass)
         demod = table[keys[rows]] if phase0 is None else table[keys[rows], :, phase0[rows]]
         z = segs[rows, None, :].astype(np.float32) * demod
         tri = _moving_sum(_moving_sum(z, half), half)  # half**2 times the triangular average
@@ -153,31 +154,33 @@ def key_run_edges(
     """Row-wise start (where `onset`) or end (elsewhere) of the run of the key's tone
     around `index`: the same as `run_bounds(presence_of_keys(...), index)`.
 
-    Presence is first worked out only on `reach` samples before (onset) or after
-    (end) `index`, which settles nearly every row for a fraction of the work; the
-    rows it does not settle are redone on the whole segment.
+    Presence is first worked out only from `reach` samples before `index` to a
+    few after it (onset), or the other way round (end), which settles nearly
+    every row for a fraction of the work; rows whose answer could depend on
+    samples outside that stretch are redone on the whole segment.
     """
     half = rate // 200
     m, n = segs.shape
     lo_valid, hi_valid = half - 1, n - half + 1  # presence can be True only in between
-    length = reach + 1
+    length = reach + half + 1
     ctx = half - 1
     index = np.clip(index, 0, n - 1)
     result = np.full(m, -1, np.int64)
     settled = np.zeros(m, bool)
     if hi_valid - lo_valid > length:
-        lo = np.clip(np.where(onset, index - reach, index), lo_valid, hi_valid - length)
+        lo = np.where(onset, index - reach, index - half)
+        lo = np.clip(lo, lo_valid, hi_valid - length)
         cut = sliding_window_view(segs, length + 2 * ctx, axis=1)[np.arange(m), lo - ctx]
         present = presence_of_keys(cut, keys, rate, reference, lo - ctx, n)[:, ctx : ctx + length]
+        first_seen, last_seen = lo == lo_valid, lo + length == hi_valid
         at = index - lo
-        inside = (at >= 0) & (at < length)
-        inside &= present[np.arange(m), np.clip(at, 0, length - 1)]
-        span = np.arange(length)
-        start = _last_true(~present & (span < at[:, None])) + 1
-        end = _first_true(~present & (span > at[:, None]))
-        settled = inside & np.where(
-            onset, (start > 0) | (lo == lo_valid), (end < length) | (lo + length == hi_valid)
-        )
+        seen = (at >= 0) & (at < length)
+        at = np.clip(at, 0, length - 1)
+        start, end, anchor = _region_run(present, at)
+        far = np.abs(anchor - at)  # nothing nearer may hide outside the stretch
+        settled = seen & (anchor >= 0) & ((at >= far) | first_seen)
+        settled &= (at + far < length) | last_seen
+        settled &= np.where(onset, (start > 0) | first_seen, (end < length) | last_seen)
         result = np.where(onset, lo + start, lo + end)
     redo = np.flatnonzero(~settled)
     if redo.size:
@@ -185,6 +188,20 @@ def key_run_edges(
         start, end = run_bounds(present, index[redo])
         result[redo] = np.where(onset[redo], start, end)
     return result
+
+
+def _region_run(present: np.ndarray, at: np.ndarray):
+    """`run_bounds` within rows of `present`, also giving the run's anchor (-1: none)."""
+    n = present.shape[1]
+    span = np.arange(n)
+    inside = present[np.arange(len(at)), at]
+    after = _first_true(present & (span >= at[:, None]))
+    before = _last_true(present & (span <= at[:, None]))
+    use_after = (after < n) & ((before < 0) | (after - at <= at - before))
+    anchor = np.where(inside, at, np.where(use_after, after, before))
+    start = _last_true(~present & (span < anchor[:, None])) + 1
+    end = _first_true(~present & (span > anchor[:, None]))
+    return start, end, anchor
 
 
 def widen_to_grid(

@@ -9,12 +9,12 @@ just the last three sub-blocks and the samples not yet filling a sub-block.
 Each sub-block's basis is pre-rotated to the stream's common phase reference
 (a sliding DFT), so the window's DFT is a plain sum of four sub-block terms.
 
-Only the eight keypad tones are measured on every hop of every call.  The
-cheap gate (some energy in a row and a column filter, and a fair share of the
-window) picks the hops worth a closer look; for those alone the dial tone and
-the column second harmonics are measured directly on the 20 ms window.
-Arrays are laid out (hops, frequencies, calls) so that every per-hop reduction
-runs over contiguous rows of calls.
+Only the eight keypad tones are combined into windows on every hop of every
+call.  A cheap gate (some energy in a row and a column filter, and a fair share
+of the window) picks the hops worth a closer look; for those alone the dial
+tone and the column second harmonics are combined and everything else is
+measured.  Arrays are laid out (hops, frequencies, calls) so that every per-hop
+reduction runs over contiguous rows of calls.
 
 Per hop it reports, for the strongest row and column filter: the tone energy
 (corrected for the frequency-offset loss of the window), the relative frequency
@@ -115,7 +115,10 @@ class GoertzelBank:
         self.sub = sample_rate // 200  # 5 ms sub-block
         self.window = self.sub * SUBBLOCKS_PER_WINDOW
         self._bases = _rotated_bases(self.sub, sample_rate)
-        self._count = 0  # sub-blocks so far (shared: every call gets the same samples per tick)
+        # sub-blocks so far, modulo the phase period (shared: every call gets the same
+        # samples per tick)
+        self._count = 0
+        self._ends_cache: dict[int, np.ndarray] = {}
         self._half_seconds = 2 * self.sub / sample_rate
         self._scale = np.float32(2.0 / self.window)
         gate_peak = _ZERO_DBM0_PEAK * 10 ** (GATE_LEVEL_DBM0 / 20)
@@ -145,21 +148,33 @@ class GoertzelBank:
         if used < x.shape[1] or self._rest.shape[1]:
             self._rest = x[:, used:].copy()
         self.samples_in = self.samples_in + frames.shape[1]
-        ends = end0[:, None] + self.sub * np.arange(1, n_sub + 1)
+        ends = end0[:, None] + self._sub_ends(n_sub)
         if n_sub == 0:
             return _nothing_gated(ends)
         blocks = x[:, :used].reshape(self.n_calls, n_sub, self.sub)
-        k = (self._count + np.arange(n_sub)) % _PHASE_PERIOD
-        self._count += n_sub
+        bases = self._bases_from(self._count, n_sub)
+        self._count = (self._count + n_sub) % _PHASE_PERIOD
         spec = np.empty((keep + n_sub,) + self._hist.shape[1:], np.float32)
         spec[:keep] = self._hist
-        np.matmul(self._bases[k], blocks.transpose(1, 2, 0), out=spec[keep:])
+        np.matmul(bases, blocks.transpose(1, 2, 0), out=spec[keep:])
         energy = np.empty((keep + n_sub, self.n_calls), np.float32)
         energy[:keep] = self._hist_energy
         np.einsum("cbs,cbs->bc", blocks, blocks, out=energy[keep:])
         self._hist = spec[-keep:]
         self._hist_energy = energy[-keep:]
         return self._features(spec, energy, n_sub, ends)
+
+    def _sub_ends(self, n_sub: int) -> np.ndarray:
+        """Offsets of the ends of the next `n_sub` sub-blocks (cached: ticks repeat)."""
+        if n_sub not in self._ends_cache:
+            self._ends_cache[n_sub] = self.sub * np.arange(1, n_sub + 1)
+        return self._ends_cache[n_sub]
+
+    def _bases_from(self, k0: int, n_sub: int) -> np.ndarray:
+        """Rotated bases of sub-blocks k0 .. k0 + n_sub - 1 (a view when they do not wrap)."""
+        if k0 + n_sub <= _PHASE_PERIOD:
+            return self._bases[k0 : k0 + n_sub]
+        return self._bases[(k0 + np.arange(n_sub)) % _PHASE_PERIOD]
 
     def _features(self, spec, energy, n_sub, ends) -> HopFeatures:
         keypad = spec[:, : 2 * len(_KEY_HZ)]
@@ -189,27 +204,27 @@ class GoertzelBank:
             ci, hi, extra, total = ci[gate], hi[gate], extra[gate], total[gate]
             if ci.size == 0:
                 return _nothing_gated(ends)
-        p = power[hi, :, ci].astype(np.float64)
-        rows, cols = p[:, :4], p[:, 4:8]
-        r = rows.argmax(-1)
-        c = cols.argmax(-1)
-        k = np.arange(len(ci))
-        f, s = first[hi, :, ci], second[hi, :, ci]  # (m, 16): real parts, then imaginary
-        r_hz = self._advance_hz(f, s, k, r)
-        c_hz = self._advance_hz(f, s, k, 4 + c)
+        p = power[hi, :, ci].astype(np.float64)  # (m, 4 rows then 4 columns)
+        m = len(ci)
+        k = np.arange(m)[:, None]
+        tones = np.stack([p[:, :4].argmax(-1), 4 + p[:, 4:].argmax(-1)], axis=1)  # (m, 2)
+        hz = self._advance_hz(first[hi, :, ci], second[hi, :, ci], k, tones)
+        energy = p[k, tones] / self._window_gain(hz)
+        error = hz / _KEY_HZ[tones]
+        runner_up = np.partition(p.reshape(m, 2, 4), 2, axis=-1)[..., 2]
         return HopFeatures(
             window_end=ends,
             calls=ci,
             hops=hi,
-            row=r,
-            col=c,
-            row_energy=rows[k, r] / self._window_gain(r_hz),
-            col_energy=cols[k, c] / self._window_gain(c_hz),
-            row_error=r_hz / ROW_HZ[r],
-            col_error=c_hz / COL_HZ[c],
-            row_runner_up=np.partition(rows, 2, axis=-1)[:, 2],
-            col_runner_up=np.partition(cols, 2, axis=-1)[:, 2],
-            col_harmonic=extra[k, 2 + c].astype(np.float64),
+            row=tones[:, 0],
+            col=tones[:, 1] - 4,
+            row_energy=energy[:, 0],
+            col_energy=energy[:, 1],
+            row_error=error[:, 0],
+            col_error=error[:, 1],
+            row_runner_up=runner_up[:, 0],
+            col_runner_up=runner_up[:, 1],
+            col_harmonic=extra[k[:, 0], tones[:, 1] - 2].astype(np.float64),
             total=total,
         )
 
@@ -224,7 +239,8 @@ class GoertzelBank:
         return (z[:, :n] + z[:, n:]) * self._scale
 
     def _advance_hz(self, first, second, k, tone) -> np.ndarray:
-        """Frequency offset of `tone` from the phase advance between the window's halves."""
+        """Frequency offset of `tone` (row k of first/second: real parts, then imaginary)
+        from the phase advance between the window's halves."""
         f_re, f_im = first[k, tone], first[k, 8 + tone]
         s_re, s_im = second[k, tone], second[k, 8 + tone]
         angle = np.arctan2(s_im * f_re - s_re * f_im, s_re * f_re + s_im * f_im)

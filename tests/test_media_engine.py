@@ -240,6 +240,7 @@ def test_caller_that_is_not_expected_to_send_does_not_time_out(timing_engine):
 
 def test_arm_and_disarm_reach_the_callers_masker_slot(engine):
     leg = Leg(engine, "capture-policy")
+    assert wait_for(lambda: leg.media.slot >= 0)  # the media thread has taken the call
     engine.arm(leg.media, False)
     assert wait_for(lambda: PassThrough.instances[-1].armed[leg.media.slot] is False)
     engine.arm(leg.media, True)

@@ -104,8 +104,7 @@ class MediaEngine:
         rtp_timeout_s: float = 0,
         jitter_samples: int = JITTER_SAMPLES,
     ) -> None:
-        self.prebuffer = FRAME + jitter_samples
-        self.cushion = jitter_samples
+        self.cushion = jitter_samples  # each call's playout cushion starts here
         self.ports = ports
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
         self.on_digit = on_digit
@@ -123,7 +122,6 @@ class MediaEngine:
         self._watch(self._wake_r, self._drain_wake, None)
         self._thread: threading.Thread | None = None
         self._running = False
-        self._silence = np.zeros(FRAME, dtype=np.int16)
         self.tick_seconds = 0.0  # CPU-ish wall time spent in ticks (for the benchmark)
         self.ticks = 0
         self.late_ticks = 0

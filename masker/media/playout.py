@@ -5,9 +5,10 @@ The media tick takes one frame per call.  Whatever sits in the playout buffer
 beyond that frame is added delay; some of it (the cushion) absorbs the sender's
 jitter, anything more is excess to shed.  The cushion starts small, grows by
 half a frame whenever the buffer runs dry (a packet came too late), and shrinks
-back slowly (a quarter frame per 5 s) after a calm.  Once per window the lowest level seen says how
-much could have been dropped without running dry: that excess is shed at the
-next quiet moment (the engine drops only quiet samples, never a keypad tone).
+back slowly (a quarter frame per 2 s) after a calm.  Once per window the lowest
+level seen says how much could have been dropped without running dry: that
+excess is shed at the next quiet moment (the engine drops only quiet samples,
+never a keypad tone).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ MIN_CUSHION = FRAME
 MAX_CUSHION = 3 * FRAME
 #: Ticks per observation window (1 s at 20 ms).
 WINDOW_TICKS = 50
-#: Ticks without an underrun before the cushion shrinks one step (5 s).
-RELAX_TICKS = 250
+#: Ticks without an underrun before the cushion shrinks one step (2 s).
+RELAX_TICKS = 100
 #: Excess below this (samples, 5 ms) is not worth a drop.
 MIN_EXCESS = 40
 
