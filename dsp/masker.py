@@ -102,6 +102,7 @@ class BatchMasker:
         self._buf = np.zeros((n_calls, self._pre + self.delay), np.int16)
         self._pend = np.zeros((n_calls, self.delay), bool)
         self._in = np.zeros(n_calls, np.int64)
+        self._armed_default = bool(armed)
         self._armed = np.full(n_calls, armed)
         self._cand_end = np.full((n_calls, 16), np.iinfo(np.int64).min // 2, np.int64)
         self._cand_amp = np.zeros((n_calls, 16, 2))
@@ -124,6 +125,7 @@ class BatchMasker:
     def reset(self, call: int) -> None:
         """Forget a call (slot reuse); its next input sample is sample 0."""
         self.detector.reset(call)
+        self._armed[call] = self._armed_default
         self._buf[call] = 0
         self._pend[call] = False
         self._in[call] = 0

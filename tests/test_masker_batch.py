@@ -119,3 +119,13 @@ def test_redoing_only_the_newest_samples_of_a_steady_candidate_changes_nothing()
     full = run(RecomputingMasker(3), pcm)
     assert all((a == b).all() for a, b in zip(fast[0], full[0], strict=True))
     assert fast[2] == full[2]
+
+
+def test_reset_restores_the_default_arming_of_a_reused_slot():
+    m = BatchMasker(2, armed=True)
+    m.disarm(1)
+    m.reset(1)
+    pcm = keys_calls(2)
+    out, _, _ = run(m, pcm)
+    fresh, _, _ = run(BatchMasker(2, armed=True), pcm)
+    assert np.array_equal(out[1], fresh[1])
