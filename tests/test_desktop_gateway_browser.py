@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, LoopThread
-from desktop_support import CHROMIUM, OUTPUT_ROOT, card_data_found, chromium, chromium_page
+from desktop_support import OUTPUT_ROOT, card_data_found, chromium, chromium_page
 from psp_server import make_tls_material, running_psp
 from serve_api_support import CallerCall, dev_key
 from serve_support import Served
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")]
+pytestmark = [pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
