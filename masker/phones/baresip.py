@@ -19,6 +19,7 @@ from pathlib import Path
 from masker.phones.client import free_udp_port_block
 from masker.phones.service_process import free_port
 
+STARTUP_ATTEMPTS = 3
 MODULE_DIRS = ("/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules")
 
 
@@ -32,36 +33,45 @@ class BaresipCaller:
     def __init__(self, source_wav: str | Path, workdir: str | Path | None = None):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="baresip-"))
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.sip_port = free_port()
-        self.ctrl_port = free_port(socket.SOCK_STREAM)
-        rtp = free_udp_port_block(20)
-        module_dir = next(d for d in MODULE_DIRS if Path(d).is_dir())
-        (self.dir / "config").write_text(
-            "\n".join([
-                "poll_method epoll",
-                f"sip_listen 127.0.0.1:{self.sip_port}",
-                f"rtp_ports {rtp}-{rtp + 19}",
-                "audio_player aubridge,nil",
-                f"audio_source aufile,{source_wav}",
-                "audio_alert aubridge,nil",
-                f"module_path {module_dir}",
-                "module g711.so",
-                "module aufile.so",
-                "module aubridge.so",
-                "module_app account.so",
-                "module_app menu.so",
-                "module_app ctrl_tcp.so",
-                f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
-                "",
-            ])
-        )  # fmt: skip
-        (self.dir / "accounts").write_text("<sip:baresip@127.0.0.1>;regint=0\n")
-        self.log = open(self.dir / "baresip.log", "wb")
-        self.proc = subprocess.Popen(
-            ["baresip", "-f", str(self.dir)],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.sock = self._connect()
+        # baresip binds UDP, TCP and TLS listeners next to `sip_listen`, so a port we
+        # found free for UDP can still be taken for TCP/TLS: start again on fresh
+        # ports when it gives up binding.
+        for attempt in range(STARTUP_ATTEMPTS):
+            self.sip_port = free_port()
+            self.ctrl_port = free_port(socket.SOCK_STREAM)
+            rtp = free_udp_port_block(20)
+            module_dir = next(d for d in MODULE_DIRS if Path(d).is_dir())
+            (self.dir / "config").write_text(
+                "\n".join([
+                    "poll_method epoll",
+                    f"sip_listen 127.0.0.1:{self.sip_port}",
+                    f"rtp_ports {rtp}-{rtp + 19}",
+                    "audio_player aubridge,nil",
+                    f"audio_source aufile,{source_wav}",
+                    "audio_alert aubridge,nil",
+                    f"module_path {module_dir}",
+                    "module g711.so",
+                    "module aufile.so",
+                    "module aubridge.so",
+                    "module_app account.so",
+                    "module_app menu.so",
+                    "module_app ctrl_tcp.so",
+                    f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+                    "",
+                ])
+            )  # fmt: skip
+            (self.dir / "accounts").write_text("<sip:baresip@127.0.0.1>;regint=0\n")
+            self.log = open(self.dir / "baresip.log", "wb")
+            self.proc = subprocess.Popen(
+                ["baresip", "-f", str(self.dir)],
+                stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                self.sock = self._connect()
+                break
+            except RuntimeError:
+                if attempt == STARTUP_ATTEMPTS - 1:
+                    raise
         self.events: list[dict] = []
         self._buf = b""
 
@@ -73,7 +83,10 @@ class BaresipCaller:
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     self.close()
-                    raise RuntimeError("baresip did not open its control port") from None
+                    tail = (self.dir / "baresip.log").read_bytes()[-400:].decode(errors="replace")
+                    raise RuntimeError(
+                        f"baresip did not open its control port; its log ends: {tail!r}"
+                    ) from None
                 time.sleep(0.1)
 
     def command(self, name: str, params: str = "") -> None:
