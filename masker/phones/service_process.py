@@ -30,6 +30,9 @@ class ServiceError(RuntimeError):
     """The service did not start or stop as expected."""
 
 
+START_ATTEMPTS = 3
+
+
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
@@ -78,18 +81,34 @@ class ServiceProcess:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="masker-serve-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pbx_port = pbx_port
-        self.sip_port = free_port()
-        self.api_port = free_port(socket.SOCK_STREAM)
-        self.media_min = free_udp_port_block(media_ports)
-        self.media_max = self.media_min + media_ports - 1
+        self.media_ports = media_ports
         self.api_key = secrets.token_urlsafe(24)
         self.config_path = self.workdir / "masker.toml"
-        self.config_path.write_text(self._toml(log_level) + extra_toml)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MASKER_")}
         env[API_KEY_ENV] = self.api_key
         cmd = [sys.executable, "-m", "masker.cli", "serve", "--config", str(self.config_path)]
         if cpu is not None:
             cmd = ["taskset", "-c", str(cpu), *cmd]
+        # Ports found free here can be taken by another process before the service
+        # binds them (it then exits with a one-line error): start again on fresh ones.
+        for attempt in range(START_ATTEMPTS):
+            try:
+                self._start(cmd, env, extra_toml, log_level, start_timeout)
+                return
+            except ServiceError:
+                exited = self.proc.poll() is not None and self.proc.returncode == 2
+                self.stop()
+                tail = "".join(self.raw_stderr[-20:])
+                if not exited or attempt == START_ATTEMPTS - 1:
+                    raise ServiceError(f"masker serve did not become ready:\n{tail}") from None
+
+    def _start(self, cmd: list[str], env: dict[str, str], extra_toml: str, log_level: str,
+               timeout: float) -> None:
+        self.sip_port = free_port()
+        self.api_port = free_port(socket.SOCK_STREAM)
+        self.media_min = free_udp_port_block(self.media_ports)
+        self.media_max = self.media_min + self.media_ports - 1
+        self.config_path.write_text(self._toml(log_level) + extra_toml)
         self.log_lines: list[dict[str, Any]] = []
         self.raw_stderr: list[str] = []
         self._cond = threading.Condition()
@@ -98,12 +117,7 @@ class ServiceProcess:
             stderr=subprocess.PIPE, text=True, env=env, cwd=self.workdir,
         )  # fmt: skip
         threading.Thread(target=self._read_log, daemon=True).start()
-        try:
-            self._wait_ready(start_timeout)
-        except ServiceError:
-            self.stop()
-            tail = "".join(self.raw_stderr[-20:])
-            raise ServiceError(f"masker serve did not become ready:\n{tail}") from None
+        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         """Ready when the trunk side answers a SIP OPTIONS (whatever the log level)."""
