@@ -81,6 +81,22 @@ class LoopThread:
 
 
 @contextmanager
+def psp_on_thread(tls_dir: Path, behaviour: str = "approve") -> Iterator[Any]:
+    """The local HTTPS PSP (self-signed CA in `tls_dir`) on its own loop thread, for
+    tests whose client is a separate process; the server carries its `.tls`."""
+    tls = make_tls_material(tls_dir)
+    lt = LoopThread()
+    cm = running_psp(tls, behaviour)
+    server = lt.run(cm.__aenter__())
+    server.tls = tls
+    try:
+        yield server
+    finally:
+        lt.run(cm.__aexit__(None, None, None))
+        lt.stop()
+
+
+@contextmanager
 def payment_sessions() -> Iterator[Any]:
     """A session factory over the real tokeniser (dev keys in a temp folder) that hands
     each tokenised card to a local HTTPS PSP, as the service does."""

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, LoopThread
+from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, psp_on_thread
 from desktop_support import OUTPUT_ROOT, card_data_found, chromium, chromium_page
-from psp_server import make_tls_material, running_psp
 from serve_api_support import CallerCall, dev_key
 from serve_support import Served
 
@@ -24,14 +23,8 @@ def browser():
 
 @pytest.fixture
 def psp(tmp_path):
-    tls = make_tls_material(tmp_path / "tls")
-    lt = LoopThread()
-    cm = running_psp(tls, behaviour="status:503")
-    server = lt.run(cm.__aenter__())
-    server.tls = tls
-    yield server
-    lt.run(cm.__aexit__(None, None, None))
-    lt.stop()
+    with psp_on_thread(tmp_path / "tls", behaviour="status:503") as server:
+        yield server
 
 
 def serve(workdir: Path, gateway_env: dict[str, str]) -> Served:

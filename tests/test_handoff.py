@@ -9,8 +9,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from api_support import KEYED_CARD, TEST_PAN, LoopThread
-from psp_server import make_tls_material, running_psp
+from api_support import KEYED_CARD, TEST_PAN, psp_on_thread
 
 from masker import metrics
 from masker.config import GatewayConfig
@@ -22,14 +21,8 @@ from tokenizer import HttpsJsonGateway, TokenizerConfig, build_tokenizer
 
 @pytest.fixture(scope="module")
 def psp(tmp_path_factory):
-    tls = make_tls_material(tmp_path_factory.mktemp("tls"))
-    lt = LoopThread()
-    cm = running_psp(tls)
-    server = lt.run(cm.__aenter__())
-    server.tls = tls
-    yield server
-    lt.run(cm.__aexit__(None, None, None))
-    lt.stop()
+    with psp_on_thread(tmp_path_factory.mktemp("tls")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ Neither the log nor anything the desktop receives ever holds the card."""
 from __future__ import annotations
 
 import pytest
-from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, LoopThread, http
-from psp_server import make_tls_material, running_psp
+from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, http, psp_on_thread
 from serve_api_support import CallerCall, Feed, assert_no_card_data, call_of, dev_key, handoffs
 from serve_support import Served
 
@@ -16,14 +15,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def psp(tmp_path_factory):
-    tls = make_tls_material(tmp_path_factory.mktemp("psp-tls"))
-    lt = LoopThread()
-    cm = running_psp(tls)
-    server = lt.run(cm.__aenter__())
-    server.tls = tls
-    yield server
-    lt.run(cm.__aexit__(None, None, None))
-    lt.stop()
+    with psp_on_thread(tmp_path_factory.mktemp("psp-tls")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
