@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from sipclient import HOST, SipEndpoint
+from sipclient import HOST, SipEndpoint, ack_for, sdp_offer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,3 +126,17 @@ class Served:
                 self.proc.wait()
         self.pbx.close()
         return self.proc.returncode
+
+
+def answered_call(served: Served, caller: SipEndpoint) -> tuple[str, str, str, str, str]:
+    """INVITE -> PBX 200 -> ACK on a fresh agent user; returns
+    (uri, caller Call-ID, caller tag, PBX to-tag, agent-leg Call-ID)."""
+    user = "agent" + secrets.token_hex(3)
+    uri, cid, tag = served.uri(user), secrets.token_hex(6), "t1"
+    caller.send_raw(caller.request("INVITE", uri, call_id=cid, from_tag=tag,
+                                   body=sdp_offer(4000)), served.addr)
+    inv = served.pbx.expect("INVITE", user=user)
+    served.pbx.reply(inv, 200, body=sdp_offer(4100), to_tag="p")
+    ok = caller.expect(200)
+    caller.send_raw(ack_for(caller, ok, uri, cid, tag), served.addr)
+    return uri, cid, tag, ok.tag("To"), inv.header("Call-ID")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import secrets
 import signal
 import time
 
 import pytest
-from serve_support import Served
-from sipclient import SipEndpoint, ack_for, sdp_offer
+from serve_support import Served, answered_call
+from sipclient import SipEndpoint, sdp_offer
 
 
 @pytest.fixture
@@ -17,18 +16,6 @@ def caller():
     ep = SipEndpoint("caller")
     yield ep
     ep.close()
-
-
-def connect(served: Served, caller: SipEndpoint):
-    user = "agent" + secrets.token_hex(3)
-    uri, cid, tag = served.uri(user), secrets.token_hex(6), "t1"
-    caller.send_raw(caller.request("INVITE", uri, call_id=cid, from_tag=tag,
-                                   body=sdp_offer(4000)), served.addr)
-    inv = served.pbx.expect("INVITE", user=user)
-    served.pbx.reply(inv, 200, body=sdp_offer(4100), to_tag="p")
-    ok = caller.expect(200)
-    caller.send_raw(ack_for(caller, ok, uri, cid, tag), served.addr)
-    return uri, cid, tag, ok.tag("To"), inv.header("Call-ID")
 
 
 def test_development_keys_warning_is_loud(tmp_path):
@@ -39,7 +26,7 @@ def test_development_keys_warning_is_loud(tmp_path):
 
 def test_every_log_line_is_json_apart_from_the_warning_banner(tmp_path, caller):
     s = Served(tmp_path)
-    connect(s, caller)
+    answered_call(s, caller)
     s.stop()
     other = [ln for ln in s.raw if not ln.startswith("*") and ln.strip()]
     for line in other:
@@ -55,7 +42,7 @@ def test_sigterm_without_calls_exits_promptly(tmp_path):
 
 def test_draining_refuses_new_calls_and_lets_active_ones_finish(tmp_path, caller):
     s = Served(tmp_path, env_extra={"MASKER_SERVICE_DRAIN_GRACE_S": "20"})
-    uri, cid, tag, to_tag, agent_cid = connect(s, caller)
+    uri, cid, tag, to_tag, agent_cid = answered_call(s, caller)
     s.proc.send_signal(signal.SIGTERM)
     s.wait_log("draining")
     other = SipEndpoint("late")
@@ -74,7 +61,7 @@ def test_draining_refuses_new_calls_and_lets_active_ones_finish(tmp_path, caller
 
 def test_calls_still_up_after_the_grace_period_are_hung_up(tmp_path, caller):
     s = Served(tmp_path, env_extra={"MASKER_SERVICE_DRAIN_GRACE_S": "1"})
-    _, _, _, _, agent_cid = connect(s, caller)
+    _, _, _, _, agent_cid = answered_call(s, caller)
     s.proc.send_signal(signal.SIGTERM)
     assert caller.expect("BYE", timeout=4).method == "BYE"
     assert s.pbx.expect("BYE", call_id=agent_cid, timeout=4).method == "BYE"

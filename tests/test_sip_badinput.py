@@ -8,8 +8,8 @@ import secrets
 import signal
 
 import pytest
-from serve_support import Served
-from sipclient import SipEndpoint, ack_for, sdp_offer
+from serve_support import Served, answered_call
+from sipclient import SipEndpoint, sdp_offer
 
 
 @pytest.fixture(scope="module")
@@ -98,20 +98,13 @@ def test_invite_without_contact_does_not_kill_the_service(served, ep):
 
 def test_bad_input_during_a_call_leaves_the_call_working(served, ep):
     caller = SipEndpoint("caller")
-    user = "agent" + secrets.token_hex(3)
-    uri, cid, tag = served.uri(user), secrets.token_hex(6), "t1"
-    caller.send_raw(caller.request("INVITE", uri, call_id=cid, from_tag=tag,
-                                   body=sdp_offer(4000)), served.addr)
-    inv = served.pbx.expect("INVITE", user=user)
-    served.pbx.reply(inv, 200, body=sdp_offer(4100), to_tag="p")
-    ok = caller.expect(200)
-    caller.send_raw(ack_for(caller, ok, uri, cid, tag), served.addr)
+    uri, cid, tag, to_tag, agent_cid = answered_call(served, caller)
     for junk in (os.urandom(500), b"INVITE sip:x SIP/2.0\r\n\r\n" + b"\0" * 40,
                  options(ep, served).replace("Via:", "Via: garbage garbage\r\nX:", 1)):
         ep.send_raw(junk, served.addr)
-    caller.send_raw(caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=ok.tag("To")),
+    caller.send_raw(caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=to_tag),
                     served.addr)
-    bye = served.pbx.expect("BYE", call_id=inv.header("Call-ID"))
+    bye = served.pbx.expect("BYE", call_id=agent_cid)
     served.pbx.reply(bye, 200)
     assert caller.expect(200).method == "BYE"
     caller.close()
