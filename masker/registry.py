@@ -3,7 +3,10 @@
 Owned by the SIP side, read and driven by the agent-desktop API from another
 thread and fed digits by the media thread, so every public method takes the
 registry lock.  Callbacks (subscribers, media arm/disarm hooks) are invoked
-outside the lock.  Digits are handed to the call's payment session and never
+outside the lock, and so is every call into a payment session: a session
+publishes its events (which take the registry lock) while holding its own lock,
+so asking a session anything under the registry lock could deadlock the media
+thread against an API reader.  Digits are handed to the call's payment session and never
 stored, logged or put in an event here.
 """
 
@@ -59,15 +62,8 @@ class CallRecord:
     # set when a capture ended without a gateway: the session is finished and detached
     handoff_note: Event | None = None
 
-    def snapshot(self) -> Event:
-        capture = None
-        if self.session is not None:
-            try:
-                capture = self.session.status()
-            except Exception:  # a facade bug must not break listing calls
-                capture = {"state": "unknown"}
-            if self.handoff_note is not None and not capture.get("handoff"):
-                capture = {**capture, "handoff": dict(self.handoff_note)}
+    def snapshot(self, capture: Event | None) -> Event:
+        """Plain fields under the registry lock; `capture` is read by the caller outside it."""
         return {
             "id": self.id,
             "state": self.state,
@@ -81,6 +77,19 @@ class CallRecord:
             "end_reason": self.end_reason,
             "capture": capture,
         }
+
+
+def capture_status(session: Any, handoff_note: Event | None) -> Event | None:
+    """A session's status for the call views (never called under the registry lock)."""
+    if session is None:
+        return None
+    try:
+        capture = session.status()
+    except Exception:  # a facade bug must not break listing calls
+        capture = {"state": "unknown"}
+    if handoff_note is not None and not capture.get("handoff"):
+        capture = {**capture, "handoff": dict(handoff_note)}
+    return capture
 
 
 class Registry:
@@ -99,6 +108,9 @@ class Registry:
         that has no gateway such a capture ends at its token (status `not_configured`);
         None leaves hand-off to whoever made the session."""
         self._lock = threading.RLock()
+        # serialises starting captures (the running-check and the swap must be atomic);
+        # never taken by a session callback, so it may be held while asking a session
+        self._start_lock = threading.Lock()
         self._calls: dict[str, CallRecord] = {}
         self._session_factory = session_factory
         self._auto_capture = auto_capture
@@ -173,13 +185,14 @@ class Registry:
             rec = self._calls.get(call_id)
             if rec is None or rec.state == "ended":
                 return False
-            session = rec.session if _running(rec.session) else None
+            session = rec.session
             # only the call's first key press starts a capture on its own; keys after
             # a finished capture (a stray '#') must not replace its result
             auto = (
                 rec.session is None and rec.policy == "always" and self._auto_capture
                 and self._session_factory is not None
             )
+        session = session if _running(session) else None
         if auto:
             try:
                 self.start_capture(call_id, "", self._auto_currency, "auto", ())
@@ -188,7 +201,8 @@ class Registry:
             except Exception:
                 log.exception("auto capture failed to start", call=call_id)
             with self._lock:
-                session = rec.session if _running(rec.session) else None
+                session = rec.session
+            session = session if _running(session) else None
         if session is None:
             with self._lock:
                 rec.digits_dropped += 1
@@ -204,33 +218,47 @@ class Registry:
     def list_calls(self) -> list[Event]:
         with self._lock:
             self._purge()
-            return [rec.snapshot() for rec in self._calls.values()]
+            records = list(self._calls.values())
+        return [self._view(rec) for rec in records]
 
     def get_call(self, call_id: str) -> Event:
         with self._lock:
-            return self._get(call_id).snapshot()
+            rec = self._get(call_id)
+        return self._view(rec)
+
+    def _view(self, rec: CallRecord) -> Event:
+        with self._lock:
+            session, note = rec.session, rec.handoff_note
+        capture = capture_status(session, note)
+        with self._lock:
+            return rec.snapshot(capture)
 
     def start_capture(
         self, call_id: str, amount: str, currency: str, reference: str, fields: Sequence[str]
     ) -> Any:
         if self._session_factory is None:
             raise CaptureConflict("no tokenizer configured")
-        with self._lock:
-            rec = self._get(call_id)
-            if rec.state == "ended":
-                raise CallEnded("call has ended")
-            if _running(rec.session):
+        with self._start_lock:
+            with self._lock:
+                rec = self._get(call_id)
+                if rec.state == "ended":
+                    raise CallEnded("call has ended")
+                previous = rec.session
+            if _running(previous):
                 raise CaptureConflict("a capture is already running")
-            if rec.session_unsubscribe is not None:
-                rec.session_unsubscribe()
-                rec.session_unsubscribe = None
-            rec.handoff_note = None
             session = self._session_factory(
                 call_id=call_id, amount=amount, currency=currency, reference=reference,
                 fields=tuple(fields),
             )
-            rec.session = session
-            hook = rec.arm_hook if rec.policy == "capture" else None
+            with self._lock:
+                if rec.state == "ended":
+                    raise CallEnded("call has ended")
+                old_unsub, rec.session_unsubscribe = rec.session_unsubscribe, None
+                rec.handoff_note = None
+                rec.session = session
+                hook = rec.arm_hook if rec.policy == "capture" else None
+        if old_unsub is not None:
+            old_unsub()
         metrics.CAPTURES_STARTED.inc()
         unsub = None
         if hasattr(session, "subscribe"):
@@ -307,9 +335,10 @@ class Registry:
             rec = self._get(call_id)
             if rec.state == "ended":
                 raise CallEnded("call has ended")
-            if not _running(rec.session):
-                raise CaptureConflict("no capture is running")
-            return rec.session
+            session = rec.session
+        if not _running(session):
+            raise CaptureConflict("no capture is running")
+        return session
 
     def _close_session(self, session: Any) -> None:
         try:

@@ -7,13 +7,15 @@ phone is the service's PBX.  Helpers place and end calls and read recordings.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from masker.phones.client import PhoneClient
+from masker.phones.client import PhoneClient, PhoneError
 from masker.phones.service_process import ServiceProcess
 from masker.phones.tones import keyed_signal
 
@@ -32,31 +34,42 @@ class Rig:
     def via(self) -> str:
         return f"sip:1000@{self.service.uri_host}"
 
+    @contextmanager
+    def explained(self) -> Iterator[None]:
+        """A phone that waited in vain fails with the service's state, stacks and log."""
+        try:
+            yield
+        except PhoneError as exc:
+            raise PhoneError(f"{exc}\n--- masker serve ---\n{self.service.diagnose()}") from exc
+
     def connect(self, record: Path | None = None, **call_args) -> tuple[int, int]:
         """Caller calls through the masker, agent answers 200; both see media."""
-        since = len(self.agent.events)
-        c = self.caller.call(self.via, **call_args)
-        a = self.agent.wait_incoming(since=since)["call"]
-        self.agent.answer(a, 200, record=record)
-        self.caller.wait_state(c, "CONFIRMED")
-        self.agent.wait_media(a)
-        self.caller.wait_media(c)
+        with self.explained():
+            since = len(self.agent.events)
+            c = self.caller.call(self.via, **call_args)
+            a = self.agent.wait_incoming(since=since)["call"]
+            self.agent.answer(a, 200, record=record)
+            self.caller.wait_state(c, "CONFIRMED")
+            self.agent.wait_media(a)
+            self.caller.wait_media(c)
         return c, a
 
     def ring(self, **call_args) -> tuple[int, int]:
         """Caller calls; returns once the agent has the INVITE (unanswered)."""
-        since = len(self.agent.events)
-        c = self.caller.call(self.via, **call_args)
-        a = self.agent.wait_incoming(since=since)["call"]
+        with self.explained():
+            since = len(self.agent.events)
+            c = self.caller.call(self.via, **call_args)
+            a = self.agent.wait_incoming(since=since)["call"]
         return c, a
 
     def hang_up(self, c: int, a: int, by: str = "caller") -> None:
-        if by == "caller":
-            self.caller.hangup(c)
-        else:
-            self.agent.hangup(a)
-        self.agent.wait_state(a, "DISCONNECTED")
-        self.caller.wait_state(c, "DISCONNECTED")
+        with self.explained():
+            if by == "caller":
+                self.caller.hangup(c)
+            else:
+                self.agent.hangup(a)
+            self.agent.wait_state(a, "DISCONNECTED")
+            self.caller.wait_state(c, "DISCONNECTED")
 
     def play_and_wait(self, c: int, wav: Path, seconds: float) -> None:
         self.caller.play(c, wav)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from masker.registry import CallEnded, CaptureConflict, Registry
@@ -173,3 +176,54 @@ def test_keys_after_a_finished_capture_do_not_start_another(reg, made):
     assert not reg.on_digit(cid, "#", "inband")
     assert len(made) == 1
     assert reg.get_call(cid)["capture"]["state"] == "tokenised"
+
+
+class PublishingSession(FakeSession):
+    """Locks like tokenizer.PaymentSession: a digit is handled, and its event published,
+    while the session holds its own lock; status() takes that lock too."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.lock = threading.RLock()
+        self.publishing = threading.Event()
+
+    def digit(self, d):
+        with self.lock:
+            self.keys.append(d)
+            self.publishing.set()
+            time.sleep(0.2)  # e.g. a vault write while the token is issued
+            for cb in list(self.subs):
+                cb({"event": "progress", "entered": len(self.keys)})
+
+    def status(self):
+        with self.lock:
+            return super().status()
+
+
+def test_reading_calls_while_a_session_publishes_does_not_deadlock():
+    sessions = []
+
+    def factory(**kw):
+        sessions.append(PublishingSession(**kw))
+        return sessions[-1]
+
+    reg = Registry(factory)
+    cid = reg.add_call("t")
+    reg.start_capture(cid, "", "GBP", "ref", ())
+    stop = threading.Event()
+
+    def reader():  # the agent desktop polling the call list
+        while not stop.is_set():
+            reg.list_calls()
+            reg.get_call(cid)
+
+    keyer = threading.Thread(target=reg.on_digit, args=(cid, "4", "inband"), daemon=True)
+    keyer.start()
+    assert sessions[0].publishing.wait(2)
+    poll = threading.Thread(target=reader, daemon=True)
+    poll.start()
+    keyer.join(5)
+    stop.set()
+    poll.join(5)
+    assert not keyer.is_alive() and not poll.is_alive()
+    assert reg.get_call(cid)["capture"]["entered"] == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
 import sys
 
 from masker.config import load_config
@@ -31,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    # `kill -USR2 <pid>` prints every thread's stack (code locations only, never
+    # values) to stderr: the way to see where a stuck service is waiting.
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     try:
         from masker.logs import configure_logging
 

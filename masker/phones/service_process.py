@@ -211,6 +211,19 @@ keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.load(resp)
 
+    def diagnose(self, settle_s: float = 0.5) -> str:
+        """Whether the service is alive, its threads' stacks (SIGUSR2) and its last log
+        lines: what a failing test should show about the service."""
+        if self.proc.poll() is not None:
+            head = f"masker serve exited with status {self.proc.returncode}"
+        else:
+            head = "masker serve is running; its thread stacks follow the log"
+            self.proc.send_signal(signal.SIGUSR2)
+            time.sleep(settle_s)
+        with self._cond:
+            tail = "".join(self.raw_stderr[-60:])
+        return f"{head}\n{tail}"
+
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM (drain) and wait; kill if it does not stop in time."""
         if self.proc.poll() is None:
