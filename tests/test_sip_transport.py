@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from masker.sip.transport import _header_problem, raw_response
+import pytest
+
+from masker.sip.transport import _header_problem, bad_status_line, raw_response
 
 REQ = (
     "OPTIONS sip:m@127.0.0.1 SIP/2.0\r\n"
@@ -48,3 +50,16 @@ def test_raw_501_carries_allow():
 def test_no_response_without_via():
     assert raw_response(REQ.replace("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n", ""),
                         400, "Bad") is None
+
+
+@pytest.mark.parametrize("line", ["SIP/2.0 200 OK", "SIP/2.0 180 Ringing", "SIP/2.0 699 Odd",
+                                  "SIP/2.0 100"])
+def test_response_with_a_valid_status_code_passes(line):
+    assert not bad_status_line(line + "\r\nVia: x\r\n\r\n")
+
+
+@pytest.mark.parametrize("line", ["SIP/2.0 99 Low", "SIP/2.0 700 High", "SIP/2.0 2000 Long",
+                                  "SIP/2.0 abc Letters", "SIP/2.0  200 Space", "SIP/2.0 ",
+                                  "SIP/2.0 \u0662\u0660\u0660 Arabic digits"])
+def test_response_with_a_bad_status_code_is_refused(line):
+    assert bad_status_line(line + "\r\nVia: x\r\n\r\n")

@@ -56,6 +56,9 @@ class GuardedTransactionManager(SipTransactionManager):
         if "\r\n\r\n" not in text and "\n\n" not in text:
             c["sip_drop_truncated"] += 1
             return
+        if text.startswith("SIP/2.0 ") and bad_status_line(text):
+            c["sip_drop_bad_status"] += 1  # sippy would print the whole datagram to stdout
+            return
         if len(raw) >= self.max_message:
             c["sip_oversize"] += 1
             self._reject(text, ra, server, 513, "Message Too Large")
@@ -78,6 +81,14 @@ class GuardedTransactionManager(SipTransactionManager):
             self.counters["sip_drop_unparsable"] += 1
             return
         self.transmitData(server, resp, ra.address)
+
+
+def bad_status_line(text: str) -> bool:
+    """True when a response's status code is not three digits from 100 to 699
+    (RFC 3261 7.2, 21): nothing can match it to a transaction."""
+    parts = text.split("\n", 1)[0].rstrip("\r").split(" ", 2)
+    code = parts[1] if len(parts) > 1 else ""
+    return not (len(code) == 3 and code.isascii() and code.isdigit() and "1" <= code[0] <= "6")
 
 
 _ECHOED = ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")
