@@ -22,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import structlog
@@ -63,6 +63,9 @@ MAX_DATAGRAM = 2048
 #: A SIP INFO digit matches an in-band press of the same key within this many ms.
 INFO_WINDOW_MS = 300
 SR_INTERVAL_S = 5.0
+#: How often the calls are checked for an RTP timeout (not on every tick: it is a
+#: loop over every call, and timeouts are tens of seconds).
+TIMEOUT_CHECK_S = 0.5
 
 _HDR = struct.Struct("!HII")  # sequence, timestamp, SSRC (after the first 2 header bytes)
 _DECODE = {"PCMU": g711.ULAW_DECODE, "PCMA": g711.ALAW_DECODE}
@@ -73,16 +76,6 @@ _TRANSCODE = {
     (a, b): g711.encode(_DECODE[a], "ulaw" if b == "PCMU" else "alaw").astype(np.uint8).tobytes()
     for a in _DECODE for b in _DECODE if a != b
 }
-
-
-class _Fast(NamedTuple):
-    """The fields of a plain RTP packet (no CSRC/extension/padding) on the hot path."""
-
-    payload_type: int
-    sequence: int
-    timestamp: int
-    ssrc: int
-    payload: bytes
 
 
 DigitSink = Callable[[str, str, str], Any]  # (call_id, digit, source)
@@ -126,6 +119,7 @@ class MediaEngine:
         self.ticks = 0
         self.late_ticks = 0
         self._last_sr = 0.0
+        self._last_timeout_check = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------
     @property
@@ -349,25 +343,28 @@ class MediaEngine:
             c["drop_unexpected_source"] += 1
             return
         if len(data) >= 12 and data[0] == 0x80:  # v2, no padding/extension/CSRC
-            pkt = _Fast(data[1] & 0x7F, *_HDR.unpack_from(data, 2), data[12:])
+            pt = data[1] & 0x7F
+            seq, ts, ssrc = _HDR.unpack_from(data, 2)
+            payload = data[12:]
         else:
             try:
                 pkt = parse_rtp(data)
             except RtpError as exc:
                 c["drop_" + str(exc).replace(" ", "_")] += 1
                 return
-            if 72 <= pkt.payload_type <= 76:
-                c["drop_rtcp_on_rtp_port"] += 1
-                return
+            pt, seq, ts, ssrc, payload = (pkt.payload_type, pkt.sequence, pkt.timestamp,
+                                          pkt.ssrc, pkt.payload)
+        if 72 <= pt <= 76:
+            c["drop_rtcp_on_rtp_port"] += 1
+            return
         now = time.monotonic()
         call.last_caller_packet = now
         neg = caller.sdp
         if neg is None:
             c["drop_before_sdp"] += 1
             return
-        pt = pkt.payload_type
         if pt == neg.event_pt:
-            self._caller_event(call, pkt.timestamp, pkt.payload)
+            self._caller_event(call, ts, payload)
             return
         if pt == neg.codec_pt:
             law = neg.codec
@@ -380,16 +377,15 @@ class MediaEngine:
             if law is None:
                 c["drop_unknown_pt"] += 1
                 return
-        payload = pkt.payload
         if len(payload) == 0 or len(payload) > 960:
             c["drop_bad_length"] += 1
             return
         inbound = call.inbound
-        if inbound.ssrc is not None and pkt.ssrc != inbound.ssrc:
+        if inbound.ssrc is not None and ssrc != inbound.ssrc:
             c["ssrc_changes"] += 1
-        elif call.last_seq is not None and (pkt.sequence - call.last_seq) & 0xFFFF != 1:
+        elif call.last_seq is not None and (seq - call.last_seq) & 0xFFFF != 1:
             c["seq_jumps"] += 1
-        call.last_seq = pkt.sequence
+        call.last_seq = seq
         if law != call.law:  # codes are buffered in one law; decoded per tick in a batch
             if call.law is None:
                 call.law = law
@@ -400,7 +396,7 @@ class MediaEngine:
         if not call.active:
             inbound.reset_clock()
         trimmed = inbound.trimmed_samples
-        if inbound.push(pkt.ssrc, pkt.timestamp, codes):
+        if inbound.push(ssrc, ts, codes):
             if inbound.trimmed_samples != trimmed:
                 self._audio_shifted(call, 0)
             c["caller_packets"] += 1
@@ -574,7 +570,8 @@ class MediaEngine:
                     sending.append((r, call))
             if sending:
                 self._send_masked(sending, results)
-        if self.rtp_timeout_s > 0:
+        if self.rtp_timeout_s > 0 and now - self._last_timeout_check >= TIMEOUT_CHECK_S:
+            self._last_timeout_check = now
             for call in list(self.calls.values()):
                 neg = call.caller.sdp
                 sends = neg is not None and neg.direction in ("sendrecv", "sendonly") and \

@@ -44,6 +44,7 @@ class InboundAudio:
         self._offset: int | None = None  # input index - extended timestamp
         self._ext_base = 0  # extension of 32-bit timestamps
         self._last_ts32: int | None = None
+        self._expect32 = -1  # 32-bit timestamp of the packet that would follow in order
         self.lost_samples = 0
         self.late_packets = 0
         self.resyncs = 0
@@ -66,6 +67,11 @@ class InboundAudio:
 
     def push(self, ssrc: int, ts: int, pcm: np.ndarray) -> bool:
         """Add one packet's samples; False when the packet was dropped as late."""
+        if ts == self._expect32 and ssrc == self.ssrc and self._next_ts is not None:
+            ext = self._next_ts  # the usual packet: the next one, in order, same stream
+            self._last_ts32 = ts
+            self._ext_base = ext - ts
+            return self._store(ts, ext, 0, pcm)
         if ssrc != self.ssrc or self._next_ts is None:
             if self.ssrc is not None:
                 self.resyncs += 1
@@ -90,12 +96,18 @@ class InboundAudio:
             elif gap > 0:
                 self.lost_samples += gap
                 fill = gap
+        return self._store(ts, ext, fill, pcm)
+
+    def _store(self, ts: int, ext: int, fill: int, pcm: np.ndarray) -> bool:
+        """Append a packet (after `fill` samples of silence for lost ones) at extended
+        timestamp `ext`; keeps the timestamp -> input index mapping."""
         # input index of this packet's first sample minus its (extended) timestamp
         self._offset = self.fed + self._count + fill - ext
         if fill:
             self._append(np.full(fill, self.silence, dtype=self.dtype))
         self._append(pcm.astype(self.dtype, copy=False))
         self._next_ts = ext + len(pcm)
+        self._expect32 = (ts + len(pcm)) & 0xFFFFFFFF
         if self._count > MAX_BUFFER:
             cut = self._count - TRIM_TO
             self._drop(cut)
@@ -189,6 +201,7 @@ class InboundAudio:
     def reset_clock(self) -> None:
         """Forget timestamps (after idle): the next packet starts a fresh mapping."""
         self._next_ts = None
+        self._expect32 = -1
         self.ssrc = None
         self._offset = None
         self._last_ts32 = None
