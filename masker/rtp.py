@@ -128,6 +128,15 @@ def is_rtcp(data: bytes) -> bool:
     return len(data) >= 8 and data[0] >> 6 == RTP_VERSION and 200 <= data[1] <= 204
 
 
+def build_rtcp_sdes_cname(ssrc: int, cname: str) -> bytes:
+    """An SDES packet with one chunk: the source's CNAME (RFC 3550 6.5).  Every
+    compound RTCP packet must carry one (6.1)."""
+    text = cname.encode("ascii")[:255]
+    chunk = struct.pack("!IBB", ssrc & 0xFFFFFFFF, 1, len(text)) + text + b"\0"
+    chunk += b"\0" * (-len(chunk) % 4)  # the item list ends with null octets to a word
+    return struct.pack("!BBH", 0x81, 202, len(chunk) // 4) + chunk
+
+
 def build_rtcp_sr(
     ssrc: int, ntp: float, rtp_ts: int, packets: int, octets: int
 ) -> bytes:

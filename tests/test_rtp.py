@@ -9,6 +9,7 @@ import pytest
 from masker.rtp import (
     RtpError,
     RtpPacket,
+    build_rtcp_sdes_cname,
     build_rtcp_sr,
     build_rtp,
     build_rtp_fast,
@@ -110,3 +111,18 @@ def test_sender_report_is_recognised_as_rtcp():
 
 def test_repr_does_not_show_the_payload():
     assert "b'" not in repr(packet(payload=b"12"))
+
+
+def test_sdes_packet_carries_the_cname_and_ends_on_a_word():
+    sdes = build_rtcp_sdes_cname(0xCAFEBABE, "abc123")
+    assert is_rtcp(sdes) and len(sdes) % 4 == 0
+    assert sdes[0] == 0x81 and sdes[1] == 202  # one chunk, SDES
+    assert int.from_bytes(sdes[2:4], "big") == len(sdes) // 4 - 1
+    assert sdes[4:8] == bytes.fromhex("CAFEBABE")
+    assert sdes[8] == 1 and sdes[9] == 6 and sdes[10:16] == b"abc123"
+    assert sdes[16:] == b"\0" * (len(sdes) - 16)
+
+
+def test_sdes_chunk_is_padded_even_when_the_item_fills_a_word():
+    sdes = build_rtcp_sdes_cname(1, "ab")  # 4 + 2 + 2 octets: the end null needs a new word
+    assert len(sdes) == 16 and sdes[-4:] == b"\0\0\0\0"

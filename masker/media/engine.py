@@ -36,7 +36,7 @@ from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
 from masker.rfc4733 import EventError, parse_event
-from masker.rtp import RtpError, build_rtcp_sr, parse_rtp
+from masker.rtp import RtpError, build_rtcp_sdes_cname, build_rtcp_sr, parse_rtp
 from masker.sdp import Negotiated
 
 log = structlog.get_logger()
@@ -96,6 +96,7 @@ class MediaEngine:
         on_timeout: TimeoutSink | None = None,
         rtp_timeout_s: float = 0,
         jitter_samples: int = JITTER_SAMPLES,
+        sr_interval_s: float = SR_INTERVAL_S,
     ) -> None:
         self.cushion = jitter_samples  # each call's playout cushion starts here
         self.ports = ports
@@ -119,6 +120,7 @@ class MediaEngine:
         self.ticks = 0
         self.late_ticks = 0
         self._last_sr = 0.0
+        self.sr_interval_s = sr_interval_s
         self._last_timeout_check = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -581,7 +583,7 @@ class MediaEngine:
                     call.timed_out = True
                     if self.on_timeout is not None:
                         self.on_timeout(call.call_id)
-        if now - self._last_sr >= SR_INTERVAL_S:
+        if now - self._last_sr >= self.sr_interval_s:
             self._last_sr = now
             self._send_reports()
 
@@ -648,6 +650,7 @@ class MediaEngine:
             if dest is None:
                 continue
             sr = build_rtcp_sr(out.ssrc, wall, out.ts, out.packets, out.octets)
+            sr += build_rtcp_sdes_cname(out.ssrc, out.cname)  # a compound packet (RFC 3550 6.1)
             try:
                 call.agent.ports.rtcp.sendto(sr, dest)
             except OSError:

@@ -17,6 +17,7 @@ class OutboundStream:
 
     def __init__(self, payload_type: int, frame: int = 160) -> None:
         self.ssrc = secrets.randbits(32)
+        self.cname = secrets.token_hex(8)  # random per stream (RFC 7022): no host names leak
         self.seq = secrets.randbits(16)
         self.ts = secrets.randbits(32)
         self.payload_type = payload_type
