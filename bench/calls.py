@@ -122,10 +122,8 @@ def service_stats(svc: ServiceProcess) -> dict:
     since = len(svc.log_lines)
     try:
         os.kill(svc.pid, signal.SIGUSR1)
-        line = svc.wait_log(lambda e: e.get("event") == "stats", timeout=3)
+        line = svc.wait_log("stats", timeout=3, since=since)
     except (OSError, ServiceError):
-        return {}
-    if svc.log_lines.index(line) < since:
         return {}
     return {k: v for k, v in line.items() if isinstance(v, int | float)}
 

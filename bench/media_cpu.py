@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,15 +22,11 @@ import time
 import numpy as np
 
 from dsp import g711
+from masker.phones.procstat import proc_cpu_s, proc_rss_kib
+from masker.phones.service_process import ServiceError, ServiceProcess
 from masker.rtp import build_rtp_fast
 
 HOST = "127.0.0.1"
-
-
-def _free_udp() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _udp() -> socket.socket:
@@ -67,20 +62,6 @@ def _sdp_port(body: str) -> int:
     return int(next(ln for ln in body.split("\r\n") if ln.startswith("m=audio")).split()[1])
 
 
-def _cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        parts = fh.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for ln in fh:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=50)
@@ -88,36 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = args.calls
     work = tempfile.mkdtemp(prefix="masker-bench-")
-    sip_port, pbx = _free_udp(), _udp()
+    pbx = _udp()
     pbx.setblocking(True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MASKER_")}
-    env.update({
-        "MASKER_SIP_LISTEN_PORT": str(sip_port), "MASKER_PBX_PORT": str(pbx.getsockname()[1]),
-        "MASKER_MEDIA_PORT_MIN": "40000", "MASKER_MEDIA_PORT_MAX": str(40000 + 8 * n + 100),
-        "MASKER_SERVICE_API_ENABLED": "false", "MASKER_SERVICE_DRAIN_GRACE_S": "1",
-        "MASKER_MEDIA_MAX_CALLS": str(max(n, 1)),
-        "MASKER_TOKENIZER_VAULT_PATH": f"{work}/v.sqlite", "MASKER_TOKENIZER_KEYS_DIR": f"{work}/k",
-    })
-    cmd = [sys.executable, "-m", "masker.cli", "serve"]
+    cpu = None
     if (os.cpu_count() or 1) >= 2:  # the service on one core, this load generator on another
-        cmd = ["taskset", "-c", "1", *cmd]
+        cpu = 1
         os.sched_setaffinity(0, {0})
-    proc = subprocess.Popen(cmd, env=env, cwd=work,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    lines: list[dict] = []
-
-    def read() -> None:
-        for ln in proc.stderr:
-            try:
-                lines.append(json.loads(ln))
-            except json.JSONDecodeError:
-                pass
-    threading.Thread(target=read, daemon=True).start()
-    while not any(x.get("event") == "service ready" for x in lines):
-        if proc.poll() is not None:
-            raise SystemExit("serve died")
-        time.sleep(0.1)
-    rss0 = _rss_kb(proc.pid)
+    svc = ServiceProcess(
+        pbx_port=pbx.getsockname()[1], workdir=work, media_ports=8 * n + 100, cpu=cpu,
+        api=False, env={"MASKER_SERVICE_DRAIN_GRACE_S": "1",
+                        "MASKER_MEDIA_MAX_CALLS": str(max(n, 1))},
+    )  # fmt: skip
+    proc, sip_port = svc.proc, svc.sip_port
+    rss0 = proc_rss_kib(proc.pid)
     # PBX: answer every INVITE with its own agent RTP socket, ACK/BYE handled loosely
     agents: dict[str, tuple[socket.socket, int]] = {}
 
@@ -186,17 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     th.start()
     time.sleep(1.0)
-    c0, w0 = _cpu(proc.pid), time.monotonic()
+    c0, w0 = proc_cpu_s(proc.pid), time.monotonic()
     time.sleep(args.seconds)
-    c1, w1 = _cpu(proc.pid), time.monotonic()
+    c1, w1 = proc_cpu_s(proc.pid), time.monotonic()
+    since = len(svc.log_lines)
     proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.3)
+    try:
+        stats = svc.wait_log("stats", timeout=3, since=since)
+    except ServiceError:
+        stats = {}
     stop.set()
     th.join()
-    stats = next((x for x in reversed(lines) if x.get("event") == "stats"), {})
-    rss1 = _rss_kb(proc.pid)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
+    rss1 = proc_rss_kib(proc.pid)
+    svc.stop(10)
     cpu = (c1 - c0) / (w1 - w0)
     print(json.dumps({
         "calls": n, "service_cpu_core_fraction": round(cpu, 3),

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 from media_support import Collector, audio_packets, event_packets, rtp_socket, send_paced
-from serve_support import free_port_block
 
 from dsp.events import DigitEvent
 from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator
+from masker.phones.client import free_udp_port_block
 from masker.rtp import RtpPacket, build_rtp
 from masker.sdp import Negotiated
 
@@ -59,7 +59,7 @@ def neg(sock, pts=((0, "PCMU"),), event_pt=101) -> Negotiated:
 
 @pytest.fixture
 def engine():
-    base = free_port_block(40)
+    base = free_udp_port_block(40)
     digits = []
     eng = MediaEngine(PortAllocator(HOST, base, base + 39), PassThrough, batch_size=4,
                       max_calls=8, on_digit=lambda *a: digits.append(a))
@@ -212,7 +212,7 @@ def test_a_flood_of_garbage_on_one_call_leaves_another_call_flowing(engine):
 
 @pytest.fixture
 def timing_engine():
-    base = free_port_block(20)
+    base = free_udp_port_block(20)
     timeouts = []
     eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
                       max_calls=4, on_timeout=timeouts.append, rtp_timeout_s=0.3)
@@ -280,7 +280,7 @@ def test_a_reordered_end_packet_of_an_earlier_event_is_not_a_press(engine):
 
 @pytest.fixture
 def playout_engine():
-    base = free_port_block(20)
+    base = free_udp_port_block(20)
     eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
                       max_calls=4, jitter_samples=160)
     eng.start()

@@ -24,7 +24,6 @@ def served(tmp_path_factory):
         "MASKER_API_PORT": "0",
         "MASKER_MASKING_AUTO_CAPTURE": "false",
     })
-    s.workdir = workdir
     s.api = s.wait_log("service ready")["api"]
     s.key = (workdir / "var" / "dev-api-key").read_text().strip()
     yield s

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 
-from serve_support import ROOT, free_udp_port
+from masker.phones.service_process import free_port, serve_env
 
 
 def serve(tmp_path, **env_extra) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MASKER_")}
-    env.update({"MASKER_SERVICE_API_ENABLED": "false", "PYTHONPATH": str(ROOT),
-                "MASKER_TOKENIZER_VAULT_PATH": str(tmp_path / "v.sqlite"),
-                "MASKER_TOKENIZER_KEYS_DIR": str(tmp_path / "keys")})
-    env.update(env_extra)
+    env = serve_env({"MASKER_SERVICE_API_ENABLED": "false",
+                     "MASKER_TOKENIZER_VAULT_PATH": str(tmp_path / "v.sqlite"),
+                     "MASKER_TOKENIZER_KEYS_DIR": str(tmp_path / "keys"), **env_extra})
     return subprocess.run([sys.executable, "-m", "masker.cli", "serve"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
 
 
 def test_production_mode_without_a_key_encryption_key_is_refused(tmp_path):
-    res = serve(tmp_path, MASKER_SIP_LISTEN_PORT=str(free_udp_port()),
+    res = serve(tmp_path, MASKER_SIP_LISTEN_PORT=str(free_port()),
                 MASKER_TOKENIZER_DEV_KEYS="false")
     assert res.returncode == 2
     assert "no KEK" in res.stderr and "Traceback" not in res.stderr

@@ -96,7 +96,7 @@ def test_offer_to_pbx_is_anchored_on_masker_ports_with_maskable_codecs_only(serv
     inv = call.pbx_invite()
     addr, port, fmts, _ = sdp_media(inv.body)
     assert addr == HOST
-    assert served.rtp_min <= port <= served.rtp_max
+    assert served.media_min <= port <= served.media_max
     assert fmts == ["0", "8", "101"]
 
 
@@ -108,7 +108,7 @@ def test_answer_to_caller_is_anchored_on_another_masker_port(served, caller):
     ok = caller.expect(200)
     addr, port, fmts, _ = sdp_media(ok.body)
     assert addr == HOST
-    assert served.rtp_min <= port <= served.rtp_max
+    assert served.media_min <= port <= served.media_max
     assert port != sdp_media(inv.body)[1]
     assert fmts == ["0", "101"]
 
@@ -241,7 +241,8 @@ def test_invite_without_offer_gets_the_pbx_offer_and_the_ack_answer_reaches_the_
     served.pbx.reply(inv, 200, body=sdp_offer(41000, "8 0 101"), to_tag="pbx1")
     ok = caller.expect(200)
     addr, port, fmts, _ = sdp_media(ok.body)
-    assert addr == HOST and served.rtp_min <= port <= served.rtp_max and fmts == ["8", "0", "101"]
+    assert (addr == HOST and served.media_min <= port <= served.media_max
+            and fmts == ["8", "0", "101"])
     caller.send_raw(ack_for(caller, ok, call.uri, call.call_id, call.tag,
                             body=sdp_offer(40000, "8 101")), served.addr)
     ack = call.pbx_expect("ACK")
@@ -326,7 +327,7 @@ def test_reinvite_from_the_pbx_is_relayed_to_the_caller_anchored(served, caller)
                  served.addr)
     reinv = caller.expect("INVITE")
     addr, port, _, attrs = sdp_media(reinv.body)
-    assert addr == HOST and served.rtp_min <= port <= served.rtp_max and "sendonly" in attrs
+    assert addr == HOST and served.media_min <= port <= served.media_max and "sendonly" in attrs
     caller.reply(reinv, 200, body=sdp_offer(40000, "0 101", extra="a=recvonly\r\n", version=2))
     ok = call.pbx_expect(200)
     assert "recvonly" in sdp_media(ok.body)[3]

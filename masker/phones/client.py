@@ -24,6 +24,8 @@ from typing import Any
 
 import structlog
 
+from masker.phones.waiting import first_match
+
 log = structlog.get_logger()
 
 Event = dict[str, Any]
@@ -229,16 +231,10 @@ class PhoneClient:
         self, match: Callable[[Event], bool], timeout: float = 10.0, since: int = 0
     ) -> Event:
         """The first event (from index `since`) that `match` accepts, waiting for it."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for ev in self.events[since:]:
-                    if match(ev):
-                        return ev
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise PhoneError(f"{self.name}: awaited event did not come")
-                self._cond.wait(left)
+        event = first_match(self._cond, self.events, match, timeout, since)
+        if event is None:
+            raise PhoneError(f"{self.name}: awaited event did not come")
+        return event
 
     def wait_state(self, call: int, state: str, timeout: float = 10.0) -> Event:
         return self.wait_event(

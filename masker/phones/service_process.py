@@ -1,8 +1,10 @@
-"""Run `masker serve` as a subprocess on free loopback ports (demo, bench, e2e tests).
+"""Run `masker serve` as a subprocess on free loopback ports (tests, demo, bench).
 
-Writes a TOML config into a private directory (vault, development keys, an API
-supervisor key passed by environment), starts the service, waits for its
-"service ready" log line and keeps its JSON log lines for inspection.
+The one launcher of a real service: it writes a TOML config into a private
+directory (vault, development keys and, unless disabled, the API with a
+supervisor key passed by environment), starts the service on ports found free
+(again on fresh ones if another process took one meanwhile), waits until it
+answers SIP and keeps its log lines for inspection.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import masker
 from masker.phones.client import free_udp_port_block
+from masker.phones.waiting import first_match
 
 API_KEY_ENV = "MASKER_TEST_SUPERVISOR_KEY"
+#: The directory `masker` is imported from: the service runs the same code as its caller.
+SOURCE_ROOT = Path(masker.__file__).resolve().parent.parent
 
 
 class ServiceError(RuntimeError):
@@ -31,12 +38,25 @@ class ServiceError(RuntimeError):
 
 
 START_ATTEMPTS = 3
+EXIT_USER_ERROR = 2  # `masker serve` refused to start (e.g. a port is taken)
+
+LogLine = dict[str, Any]
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without its MASKER_* settings, plus `extra`: a
+    service whose configuration is only what its caller chose."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MASKER_")}
+    if (SOURCE_ROOT / "pyproject.toml").exists():  # a checkout, maybe not the installed one
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
+    env.update(extra or {})
+    return env
 
 
 def sip_options_ping(addr: tuple[str, int], wait: float = 0.3) -> int:
@@ -65,8 +85,23 @@ def sip_options_ping(addr: tuple[str, int], wait: float = 0.3) -> int:
     return int(first[1]) if len(first) > 1 and first[1].isdigit() else 0
 
 
+def log_matcher(match: str | Callable[[LogLine], bool], fields: Mapping[str, Any]
+                ) -> Callable[[LogLine], bool]:
+    """A log line test: `match` is a predicate or an event name; every field must equal."""
+    def accepts(line: LogLine) -> bool:
+        hit = match(line) if callable(match) else line.get("event") == match
+        return hit and all(line.get(k) == v for k, v in fields.items())
+
+    return accepts
+
+
 class ServiceProcess:
-    """`masker serve` on 127.0.0.1: trunk side at `sip_port`, agent leg to `pbx_port`."""
+    """`masker serve` on 127.0.0.1: trunk side at `sip_port`, agent leg to `pbx_port`.
+
+    `env` adds environment variables (MASKER_<SECTION>_<KEY> overrides the TOML);
+    `api=False` runs without the API.  `extra_toml` is appended to the config: it
+    lands in the [api] table, or in [tokenizer] without the API.
+    """
 
     def __init__(
         self,
@@ -77,15 +112,18 @@ class ServiceProcess:
         cpu: int | None = None,
         log_level: str = "info",
         start_timeout: float = 20.0,
+        api: bool = True,
+        env: Mapping[str, str] | None = None,
     ):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="masker-serve-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pbx_port = pbx_port
         self.media_ports = media_ports
+        self.api_enabled = api
         self.api_key = secrets.token_urlsafe(24)
+        self.api_port: int | None = None
         self.config_path = self.workdir / "masker.toml"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MASKER_")}
-        env[API_KEY_ENV] = self.api_key
+        env = serve_env({API_KEY_ENV: self.api_key, **(env or {})})
         cmd = [sys.executable, "-m", "masker.cli", "serve", "--config", str(self.config_path)]
         if cpu is not None:
             cmd = ["taskset", "-c", str(cpu), *cmd]
@@ -96,21 +134,24 @@ class ServiceProcess:
                 self._start(cmd, env, extra_toml, log_level, start_timeout)
                 return
             except ServiceError:
-                exited = self.proc.poll() is not None and self.proc.returncode == 2
-                self.stop()
-                tail = "".join(self.raw_stderr[-20:])
-                if not exited or attempt == START_ATTEMPTS - 1:
-                    raise ServiceError(f"masker serve did not become ready:\n{tail}") from None
+                refused = self.proc.poll() == EXIT_USER_ERROR
+                self._terminate()
+                if not refused or attempt == START_ATTEMPTS - 1:
+                    raise ServiceError(
+                        f"masker serve did not become ready:\n{self.log_tail(20)}"
+                    ) from None
 
     def _start(self, cmd: list[str], env: dict[str, str], extra_toml: str, log_level: str,
                timeout: float) -> None:
         self.sip_port = free_port()
-        self.api_port = free_port(socket.SOCK_STREAM)
+        if self.api_enabled:
+            self.api_port = free_port(socket.SOCK_STREAM)
         self.media_min = free_udp_port_block(self.media_ports)
         self.media_max = self.media_min + self.media_ports - 1
         self.config_path.write_text(self._toml(log_level) + extra_toml)
-        self.log_lines: list[dict[str, Any]] = []
+        self.log_lines: list[LogLine] = []
         self.raw_stderr: list[str] = []
+        self._log_ended = False
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -131,7 +172,7 @@ class ServiceProcess:
 
     def _toml(self, log_level: str) -> str:
         w = self.workdir
-        return f"""
+        text = f"""
 [sip]
 listen_address = "127.0.0.1"
 listen_port = {self.sip_port}
@@ -148,12 +189,16 @@ port_max = {self.media_max}
 [service]
 log_level = "{log_level}"
 drain_grace_s = 2
+api_enabled = {str(self.api_enabled).lower()}
 
 [tokenizer]
 vault_path = "{w / 'vault.sqlite'}"
 keys_dir = "{w / 'keys'}"
 dev_keys = true
-
+"""
+        if not self.api_enabled:
+            return text
+        return text + f"""
 [api]
 host = "127.0.0.1"
 port = {self.api_port}
@@ -173,27 +218,32 @@ keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
                     self.log_lines.append(obj)
                 self._cond.notify_all()
         with self._cond:
-            self.log_lines.append({"event": "__exit__"})
+            self._log_ended = True
             self._cond.notify_all()
 
-    def wait_log(self, match, timeout: float = 10.0) -> dict[str, Any]:
-        """The first JSON log line that `match` accepts."""
-        deadline = time.monotonic() + timeout
+    def wait_log(self, match: str | Callable[[LogLine], bool], timeout: float = 10.0,
+                 since: int = 0, **fields: Any) -> LogLine:
+        """The first JSON log line from index `since` on that `match` accepts: a
+        predicate, or an event name; keyword `fields` must equal the line's too."""
+        line = first_match(self._cond, self.log_lines, log_matcher(match, fields), timeout,
+                           since, ended=lambda: self._log_ended)
+        if line is None:
+            why = "masker serve exited" if self._log_ended else "timed out"
+            tail = self.log_tail(15)
+            raise ServiceError(f"no log line {match!r} {fields} ({why}); tail:\n{tail}")
+        return line
+
+    def log_tail(self, n: int) -> str:
+        """The service's last `n` stderr lines."""
         with self._cond:
-            while True:
-                for line in self.log_lines:
-                    if match(line):
-                        return line
-                    if line.get("event") == "__exit__":
-                        raise ServiceError("masker serve exited")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ServiceError("awaited log line did not come")
-                self._cond.wait(left)
+            return "".join(self.raw_stderr[-n:])
 
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     @property
     def uri_host(self) -> str:
@@ -201,6 +251,8 @@ keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
 
     @property
     def api_url(self) -> str:
+        if self.api_port is None:
+            raise ServiceError("masker serve runs without the API")
         return f"http://127.0.0.1:{self.api_port}"
 
     def api_get(self, path: str) -> Any:
@@ -220,12 +272,9 @@ keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
             head = "masker serve is running; its thread stacks follow the log"
             self.proc.send_signal(signal.SIGUSR2)
             time.sleep(settle_s)
-        with self._cond:
-            tail = "".join(self.raw_stderr[-60:])
-        return f"{head}\n{tail}"
+        return f"{head}\n{self.log_tail(60)}"
 
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM (drain) and wait; kill if it does not stop in time."""
+    def _terminate(self, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -234,6 +283,10 @@ keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM (drain) and wait; kill if it does not stop in time. The exit status."""
+        return self._terminate(timeout)
 
     def __enter__(self) -> ServiceProcess:
         return self
