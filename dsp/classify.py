@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.goertzel import COL_HZ, ROW_HZ, HopFeatures
+from dsp.goertzel import HopFeatures
 from dsp.tonegen import DBM0_PEAK
 
 #: Relative distance from an exact octave below which a row/column pair is a harmonic.
@@ -63,32 +63,44 @@ def classify(f: HopFeatures, limits: Limits, window: int) -> np.ndarray:
     if f.calls.size == 0:
         return codes
     zero_dbm0 = DBM0_PEAK**2 / 2 * window
-    floor = zero_dbm0 * 10 ** (limits.min_level_dbm0 / 10)
-    r, c = f.row_energy, f.col_energy
-    ok = (r >= floor) & (c >= floor)
-    ok &= r <= c * 10 ** (limits.max_normal_twist_db / 10)
-    ok &= c <= r * 10 ** (limits.max_reverse_twist_db / 10)
-    ok &= (np.abs(f.row_error) <= limits.max_freq_error) & (
-        np.abs(f.col_error) <= limits.max_freq_error
-    )
+    row, col = f.energy
+    weaker = np.minimum(row, col)
+    ok = weaker >= zero_dbm0 * 10 ** (limits.min_level_dbm0 / 10)
+    ok &= row <= col * 10 ** (limits.max_normal_twist_db / 10)
+    ok &= col <= row * 10 ** (limits.max_reverse_twist_db / 10)
+    ok &= np.abs(f.error[0]) <= limits.max_freq_error
+    ok &= np.abs(f.error[1]) <= limits.max_freq_error
+    both = row + col
     loud = f.total >= zero_dbm0 * 10 ** (limits.loud_dbm0 / 10)
-    ok &= (r + c) >= np.where(loud, limits.loud_min_purity, limits.min_purity) * f.total
-    runner = np.where(
-        loud, 10 ** (limits.loud_runner_up_db / 10), 10 ** (limits.max_runner_up_db / 10)
-    )
-    ok &= (f.row_runner_up <= runner * r) & (f.col_runner_up <= runner * c)
-    ok &= f.col_harmonic <= c * 10 ** (limits.max_harmonic_db / 10)
+    if loud.any():
+        purity = np.where(loud, limits.loud_min_purity, limits.min_purity)
+        runner = np.where(loud, 10 ** (limits.loud_runner_up_db / 10), _RUNNER[limits])
+    else:
+        purity, runner = limits.min_purity, _RUNNER[limits]
+    ok &= both >= purity * f.total
+    ok &= f.runner_up[0] <= runner * row
+    ok &= f.runner_up[1] <= runner * col
+    ok &= f.col_harmonic <= col * 10 ** (limits.max_harmonic_db / 10)
     # No DTMF pair is an octave (column/row ratios are 1.28..2.34 but never near 2):
     # a voiced sound and its own second harmonic is.
-    ratio = COL_HZ[f.col] * (1 + f.col_error) / (ROW_HZ[f.row] * (1 + f.row_error))
-    ok &= np.abs(ratio - 2.0) > 2.0 * OCTAVE_TOLERANCE
-    codes[f.calls, f.hops] = np.where(ok, f.row * 4 + f.col, -1)
+    ok &= np.abs(f.freq[1] / f.freq[0] - 2.0) > 2.0 * OCTAVE_TOLERANCE
+    codes[f.calls, f.hops] = np.where(ok, f.tones[0] * 4 + f.tones[1], -1)
     return codes
+
+
+class _RunnerUp(dict):
+    """Runner-up limit (power ratio) of a limit set, worked out once per set."""
+
+    def __missing__(self, limits: Limits) -> float:
+        self[limits] = value = 10 ** (limits.max_runner_up_db / 10)
+        return value
+
+
+_RUNNER = _RunnerUp()
 
 
 def amplitudes(f: HopFeatures, window: int) -> np.ndarray:
     """(calls, hops, 2) peak amplitudes of the strongest row and column tone (0 if ungated)."""
-    amps = np.zeros(f.shape + (2,))
-    amps[f.calls, f.hops, 0] = np.sqrt(2.0 * f.row_energy / window)
-    amps[f.calls, f.hops, 1] = np.sqrt(2.0 * f.col_energy / window)
-    return amps
+    amps = np.zeros((2,) + f.shape)
+    amps[:, f.calls, f.hops] = np.sqrt(2.0 / window * f.energy)
+    return amps.transpose(1, 2, 0)

@@ -2,16 +2,18 @@
 
 Pipeline per tick: the Goertzel bank measures every 5 ms hop of every call at
 once; `classify` turns each hop into a key or nothing; a small state machine,
-vectorised over calls and looping only over the few hops of a frame, turns runs
-of hops into key presses.  A press needs `MIN_HITS` matching hops (about 30 ms
-of tone, so 40 ms tones pass and 20 ms tones do not) and ends after
-`MAX_GAP` non-matching hops or as soon as a different key shows up, so one
-dropped hop in noise does not split a digit and a 40 ms pause separates two.
+vectorised over calls and over the hops of a frame, turns runs of hops into key
+presses.  A press needs `MIN_HITS` matching hops (about 30 ms of tone, so 40 ms
+tones pass and 20 ms tones do not) and ends after two non-matching hops or as
+soon as a different key shows up, so one dropped hop in noise does not split a
+digit and a 40 ms pause separates two.
 Exact edges come from `dsp.edges` on a short history of samples; that work is
 done only at the rare moments a press is confirmed or ends.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -22,14 +24,29 @@ from dsp.events import DigitEvent
 from dsp.goertzel import KEYS, GoertzelBank, HopFeatures
 
 MIN_HITS = 3
-MAX_GAP = 1  # non-matching hops bridged inside a press
+MAX_GAP = 1  # non-matching hops bridged inside a press (`_run_hops` relies on one)
 HISTORY_SECONDS = 0.5
 REFINE_WINDOWS = 4  # 80 ms of history around an edge being refined
-#: An edge is first looked for this far (in windows) from its coarse position;
-#: edges lie within about half a window of it, and any not found there are
-#: looked for in the whole history (same answer, more work).
-REFINE_REACH_WINDOWS = 0.75
+#: An edge is first looked for this far (in windows) from its anchor, half a
+#: window inside the coarse edge, and a little way (REFINE_BEYOND_SECONDS) the
+#: other side of the anchor; edges lie about half a window from the anchor, and
+#: any not settled there are looked for in the whole history (same answer,
+#: more work).
+REFINE_REACH_WINDOWS = 0.6
+REFINE_BEYOND_SECONDS = 0.002
 CHUNK_SECONDS = 0.1
+
+
+@lru_cache(maxsize=16)
+def _list_display(n: int):
+    """A compiled `[[], [], ...]` of n lists: evaluating it makes n fresh empty lists
+    faster than a comprehension (one bytecode per list instead of a loop step)."""
+    return compile("[" + "[]," * n + "]", "<empty lists>", "eval")
+
+
+def _empty_lists(n: int) -> list[list[DigitEvent]]:
+    """n distinct empty lists (one per call: callers may extend theirs)."""
+    return eval(_list_display(n))  # noqa: S307 - a constant display built above
 
 
 class BatchDtmfDetector:
@@ -44,8 +61,10 @@ class BatchDtmfDetector:
         self._ring = np.zeros((n_calls, int(HISTORY_SECONDS * sample_rate)), np.int16)
         self._ring_pos = 0  # shared write position; a call's sample s sits at origin + s
         self._ring_origin = np.zeros(n_calls, np.int64)
+        self._ring_windows: dict[int, np.ndarray] = {}  # sliding views of the ring, by length
         self._chunk = int(CHUNK_SECONDS * sample_rate)
         self._reach = int(REFINE_REACH_WINDOWS * self.bank.window)
+        self._beyond = int(REFINE_BEYOND_SECONDS * sample_rate)
         self._cur = np.full(n_calls, -1)
         self._hits = np.zeros(n_calls, np.int64)
         self._miss = np.zeros(n_calls, np.int64)
@@ -73,14 +92,14 @@ class BatchDtmfDetector:
         frames = np.asarray(frames)
         if frames.ndim != 2 or frames.shape[0] != self.n_calls:
             raise ValueError(f"expected frames shaped ({self.n_calls}, n)")
-        out: list[list[DigitEvent]] = [[] for _ in range(self.n_calls)]
+        out = _empty_lists(self.n_calls)
         for i in range(0, max(frames.shape[1], 1), self._chunk):
             self._process_chunk(frames[:, i : i + self._chunk], out)
         return out
 
     def flush(self) -> list[list[DigitEvent]]:
         """End every stream: report presses still running."""
-        out: list[list[DigitEvent]] = [[] for _ in range(self.n_calls)]
+        out = _empty_lists(self.n_calls)
         calls = np.flatnonzero((self._cur >= 0) & (self._hits >= MIN_HITS))
         if calls.size:
             self._emit(calls, self.samples_in[calls].copy(), out)
@@ -114,62 +133,111 @@ class BatchDtmfDetector:
     ) -> None:
         """The press state machine over the hops of a tick, for the `calls` that are busy.
 
-        State is gathered once, stepped hop by hop on local arrays and written
-        back once; the edge refinements the hops ask for are done together at
-        the end, in one vectorised pass, and applied in hop order.
+        With one hop bridged (MAX_GAP), the press running after hop h is the
+        hop's key if it has one, else the previous hop's key (a first miss is
+        bridged) or none (a second miss ends it); so presses, their starts and
+        ends, and the matching hops counted so far follow for all hops at once
+        from shifted copies and running sums, with a loop over hops only for the
+        press amplitudes.  The edge refinements the hops ask for are done
+        together, in one vectorised pass, and applied in hop order.
         """
-        cur, hits, miss = self._cur[calls], self._hits[calls], self._miss[calls]
-        first_end, last_end = self._first_end[calls], self._last_end[calls]
-        amp, start = self._amp[calls], self._start[calls]
-        asks: list[tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        for h in range(codes.shape[1]):
-            code, end, a = codes[:, h], ends[:, h], amps[:, h]
-            active = cur >= 0
-            same = active & (code == cur)
-            hits = hits + same
-            last_end = np.where(same, end, last_end)
-            amp = np.where(same[:, None], np.maximum(amp, a), amp)
-            miss = np.where(same, 0, miss + (active & ~same))
-            ending = active & ~same & ((code >= 0) | (miss > MAX_GAP))
-            confirmed = np.flatnonzero(same & (hits == MIN_HITS))
-            if confirmed.size:  # exact onset, from the first matching window
-                i = confirmed
-                coarse = first_end[i] - self.bank.window
-                asks.append((True, i, end[i], cur[i], amp[i], coarse))
-            ended = np.flatnonzero(ending & (hits >= MIN_HITS))
-            if ended.size:  # exact end, from the last matching window
-                i = ended
-                asks.append((False, i, end[i], cur[i], amp[i], last_end[i]))
-            starting = (ending | ~active) & (code >= 0)
-            cur = np.where(starting, code, np.where(ending, -1, cur))
-            hits = np.where(starting, 1, np.where(ending, 0, hits))
-            miss = np.where(starting | ending, 0, miss)
-            first_end = np.where(starting, end, first_end)
-            last_end = np.where(starting, end, last_end)
-            amp = np.where(starting[:, None], a, amp)
-        if asks:
-            self._answer(calls, asks, start, out)
-        self._cur[calls], self._hits[calls], self._miss[calls] = cur, hits, miss
-        self._first_end[calls], self._last_end[calls] = first_end, last_end
-        self._amp[calls], self._start[calls] = amp, start
+        n_hops = codes.shape[1]
+        if n_hops == 0:
+            return
+        cur, hits_in = self._cur[calls], self._hits[calls]
+        keyed = codes >= 0
+        # code of the hop before this tick's first (-1 after a bridged miss)
+        before = np.where(self._miss[calls] == 0, cur, -1)
+        press = np.where(keyed, codes, np.column_stack([before, codes[:, :-1]]))
+        prior = np.column_stack([cur, press[:, :-1]])  # the press running before each hop
+        change = press != prior
+        same = keyed & ~change
+        # matching hops of the running press so far: counted from its first hop
+        # when it started in this tick, else on top of the hits carried in
+        counted = np.cumsum(keyed, axis=1)
+        hop = np.arange(n_hops)
+        began = np.maximum.accumulate(np.where(change, hop, -1), axis=1)
+        rows = np.arange(len(calls))[:, None]
+        first = np.maximum(began, 0)  # (where the press began in this tick)
+        since = counted - counted[rows, first] + keyed[rows, first]
+        hits = np.where(began >= 0, since, hits_in[:, None] + counted)
+        hits_before = np.column_stack([hits_in, hits[:, :-1]])
+        first_end = np.where(began >= 0, ends[rows, first], self._first_end[calls, None])
+        # end of the latest matching hop: this tick's if there is one (ends grow
+        # hop by hop), else the one carried in (never mixed: a slot reused by
+        # `reset` carries the old stream's, larger, sample indices)
+        latest = np.maximum.accumulate(np.where(keyed, ends, -1), axis=1)
+        last_end = np.where(latest >= 0, latest, self._last_end[calls, None])
+        last_before = np.column_stack([self._last_end[calls], last_end[:, :-1]])
+        amp = np.empty((len(calls), n_hops + 1, 2))  # amp[:, h + 1]: after hop h
+        amp[:, 0] = self._amp[calls]
+        kept = ~(change & keyed)
+        heard = amps * keyed[..., None]
+        for h in range(n_hops):
+            np.maximum(amp[:, h] * kept[:, h, None], heard[:, h], out=amp[:, h + 1])
+        confirmed = same & (hits == MIN_HITS)
+        ended = change & (prior >= 0) & (hits_before >= MIN_HITS)
+        start = self._start[calls]
+        if confirmed.any() or ended.any():
+            self._answer(
+                calls,
+                confirmed,
+                ended,
+                press,
+                prior,
+                ends,
+                amp,
+                first_end,
+                last_before,
+                start,
+                out,
+            )
+        last = n_hops - 1
+        self._cur[calls] = press[:, last]
+        self._hits[calls] = np.where(press[:, last] >= 0, hits[:, last], 0)
+        self._miss[calls] = (press[:, last] >= 0) & ~keyed[:, last]
+        self._first_end[calls], self._last_end[calls] = first_end[:, last], last_end[:, last]
+        self._amp[calls], self._start[calls] = amp[:, -1], start
 
-    def _answer(self, calls, asks, start, out: list[list[DigitEvent]]) -> None:
-        """Refine every edge `asks` wants at once; set onsets in `start`, emit ended presses."""
-        idx = np.concatenate([a[1] for a in asks])
-        now = np.concatenate([a[2] for a in asks])
-        keys = np.concatenate([a[3] for a in asks])
-        amp = np.concatenate([a[4] for a in asks])
-        coarse = np.concatenate([a[5] for a in asks])
-        is_onset = np.concatenate([np.full(len(a[1]), a[0]) for a in asks])
-        exact = self._exact_edges(calls[idx], now, keys, amp, coarse, is_onset)
-        at = 0
-        for onset, i, *_ in asks:
-            values = exact[at : at + len(i)]
-            at += len(i)
-            if onset:
-                start[i] = values
-            else:
-                self._report(calls[i], keys[at - len(i) : at], start[i], values, out)
+    def _answer(
+        self,
+        calls,
+        confirmed,
+        ended,
+        press,
+        prior,
+        ends,
+        amp,
+        first_end,
+        last_before,
+        start,
+        out: list[list[DigitEvent]],
+    ) -> None:
+        """Refine every edge the hops ask for at once: exact onsets of the presses
+        `confirmed` (into `start`), exact ends of those `ended` (reported)."""
+        oc, oh = np.nonzero(confirmed)
+        ec, eh = np.nonzero(ended)
+        idx = np.concatenate([oc, ec])
+        at = (idx, np.concatenate([oh, eh]))
+        is_onset = np.arange(len(idx)) < len(oc)
+        keys = np.where(is_onset, press[at], prior[at])
+        coarse = np.where(is_onset, first_end[at] - self.bank.window, last_before[at])
+        level = np.where(is_onset[:, None], amp[idx, at[1] + 1], amp[idx, at[1]])
+        exact = self._exact_edges(calls[idx], ends[at], keys, level, coarse, is_onset)
+        onsets, stops = exact[: len(oc)], exact[len(oc) :]
+        confirming = np.zeros(len(calls), bool)
+        confirming[oc] = True
+        if not confirming[ec].any():  # no press both confirmed and ended in this tick
+            start[oc] = onsets
+            if len(ec):
+                self._report(calls[ec], keys[len(oc) :], start[ec], stops, out)
+            return
+        for h in range(press.shape[1]):  # a press confirmed and ended within the tick
+            now = oh == h
+            start[oc[now]] = onsets[now]
+            now = eh == h
+            if now.any():
+                self._report(calls[ec[now]], keys[len(oc) :][now], start[ec[now]], stops[now], out)
 
     def _exact_edges(self, calls, now, keys, amp, coarse, is_onset) -> np.ndarray:
         """Sample-exact onsets (or ends) of the tones of `keys`, near the coarse ones.
@@ -179,12 +247,17 @@ class BatchDtmfDetector:
         end is not yet decided by later samples) the coarse edge stands.
         """
         half = self.bank.window // 2
-        segs, seg0 = self._histories(calls, now)
+        length = REFINE_WINDOWS * self.bank.window
+        seg0 = now - length
         anchor = np.where(is_onset, coarse + half, coarse - half) - seg0
-        edge = edges.key_run_edges(
-            segs, keys, self.rate, amp, anchor, is_onset, self._reach
+
+        def cut(rows: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+            return self._history(calls[rows], seg0[rows] + starts, n)
+
+        edge = edges.key_run_edges_in(
+            cut, length, keys, self.rate, amp, anchor, is_onset, self._reach, self._beyond
         )
-        decided = (edge >= 0) & (edge < segs.shape[1] - self.rate // 200)
+        decided = (edge >= 0) & (edge < length - self.rate // 200)
         return np.where(
             is_onset,
             np.where(edge >= 0, seg0 + edge, coarse),
@@ -207,18 +280,20 @@ class BatchDtmfDetector:
         self._ring[:, : n - first] = frames[:, first:]
         self._ring_pos = (self._ring_pos + n) % size
 
-    def _histories(self, calls: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(calls, REFINE_WINDOWS windows) of samples ending at `now`, and their first index."""
+    def _history(self, calls: np.ndarray, first: np.ndarray, n: int) -> np.ndarray:
+        """(calls, n) samples of each call from its sample `first` on (0 before sample 0)."""
         size = self._ring.shape[1]
-        length = REFINE_WINDOWS * self.bank.window
-        seg0 = now - length
-        first = (self._ring_origin[calls] + seg0) % size
-        if seg0.min() >= 0 and first.max() <= size - length:
-            # no history wraps round the ring: plain row slices
-            return sliding_window_view(self._ring, length, axis=1)[calls, first], seg0
-        absolute = seg0[:, None] + np.arange(length)
-        segs = self._ring[calls[:, None], (self._ring_origin[calls, None] + absolute) % size]
-        return np.where(absolute >= 0, segs, 0), seg0
+        at = (self._ring_origin[calls] + first) % size
+        if at.max() <= size - n:
+            # nothing wraps round the ring: plain row slices
+            if n not in self._ring_windows:
+                self._ring_windows[n] = sliding_window_view(self._ring, n, axis=1)
+            segs = self._ring_windows[n][calls, at]
+        else:
+            segs = self._ring[calls[:, None], (at[:, None] + np.arange(n)) % size]
+        if first.min() < 0:
+            segs = np.where(first[:, None] + np.arange(n) >= 0, segs, 0)
+        return segs
 
     def _emit(self, calls: np.ndarray, now: np.ndarray, out: list[list[DigitEvent]]) -> None:
         """Report the presses of `calls`, which have just ended, with exact ends."""

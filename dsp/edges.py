@@ -3,7 +3,7 @@
 The block detector knows *that* a key is pressed to within a 5 ms hop; this
 module finds *where* it starts and ends.  Each of the two tone frequencies is
 demodulated to baseband and smoothed by a triangular window (two cascaded 5 ms
-moving averages via cumsum, sidelobes low enough that the other tone of the
+moving averages, built by doubling sums; sidelobes low enough that the other tone of the
 pair does not leak in).  The tone is present where both envelopes are above
 half of their steady amplitude; the half-amplitude crossing of a symmetric
 window is the edge itself once shifted by the window's centre delay.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 PRESENT_FRACTION = 0.5
 
@@ -30,6 +30,7 @@ def _moving_sum(z: np.ndarray, width: int) -> np.ndarray:
     if out_len <= 0:
         return np.zeros(z.shape[:-1] + (0,), z.dtype)
     result = None
+    owned = False  # whether `result` is an array of our own (not a view of `sums`)
     offset = 0
     span = 1
     sums = z  # sums[..., i] = z[..., i : i + span].sum(-1)
@@ -38,13 +39,16 @@ def _moving_sum(z: np.ndarray, width: int) -> np.ndarray:
         if bits & 1:
             part = sums[..., offset : offset + out_len]
             if result is None:
-                result = part.copy()
-            else:
+                result = part
+            elif owned:
                 result += part
+            else:
+                result = result + part
+                owned = True
             offset += span
         bits >>= 1
         if not bits:
-            return result
+            return result if owned or result is not z else result.copy()
         sums = sums[..., :-span] + sums[..., span:]
         span *= 2
 
@@ -88,17 +92,22 @@ def presence(
 
 @lru_cache(maxsize=8)
 def _key_phasors(rate: int, n: int) -> np.ndarray:
-    """(16, 2, n) complex64 demodulators of every key's row and column frequency."""
+    """(16, 4, n) float32 demodulators of every key: cos and -sin of its row
+    frequency, then of its column frequency."""
     from dsp.goertzel import COL_HZ, ROW_HZ
 
     keys = np.arange(16)
     freqs = np.stack([ROW_HZ[keys // 4], COL_HZ[keys % 4]], axis=1)
-    return np.exp(-2j * np.pi * freqs[..., None] / rate * np.arange(n)).astype(np.complex64)
+    phase = 2 * np.pi * freqs[..., None] / rate * np.arange(n)
+    table = np.stack([np.cos(phase), -np.sin(phase)], axis=2).reshape(16, 4, n)
+    table = table.astype(np.float32)
+    table.flags.writeable = False
+    return table
 
 
 #: Samples (rows x row length) of `presence_of_keys` done together: few enough for
 #: every temporary to stay in cache (the work is a few dozen passes over each row).
-SAMPLES_PER_PASS = 8192
+SAMPLES_PER_PASS = 16384
 
 
 def presence_of_keys(
@@ -129,13 +138,22 @@ def presence_of_keys(
     floor = floor.astype(np.float32)
     decided = present[:, half - 1 : n - half + 1]
     per_pass = max(1, SAMPLES_PER_PASS // n)
+    width = n - 2 * (half - 1)  # samples with a whole envelope window
     for i in range(0, m, per_pass):
         rows = slice(i, i + per_pass)
-        demod = table[keys[rows]] if phase0 is None else table[keys[rows], :, phase0[rows]]
-        z = segs[rows, None, :].astype(np.float32) * demod
-        tri = _moving_sum(_moving_sum(z, half), half)  # half**2 times the triangular average
-        power = tri.real * tri.real
-        power += tri.imag * tri.imag
+        z = table[keys[rows]] if phase0 is None else table[keys[rows], :, phase0[rows]]
+        z *= segs[rows, None, :]
+        # Rows laid end to end: the moving sums run over one contiguous array (much
+        # faster than row by row); sums straddling two rows only land on the last
+        # samples of a row, which have no whole window and are dropped.
+        tri = _moving_sum(_moving_sum(z.reshape(-1), half), half)  # half**2 x triangular
+        tri *= tri
+        power = tri[:-n] + tri[n:]  # row k*4 (k*4 + 2): row (column) tone of key k
+        power = as_strided(
+            power,
+            (len(z), 2, width),
+            (4 * n * power.itemsize, 2 * n * power.itemsize, power.itemsize),
+        )
         ok = decided[rows]
         np.greater_equal(power[:, 0], floor[rows, :1], out=ok)
         ok &= power[:, 1] >= floor[rows, 1:]
@@ -150,57 +168,113 @@ def key_run_edges(
     index: np.ndarray,
     onset: np.ndarray,
     reach: int,
+    beyond: int | None = None,
 ) -> np.ndarray:
     """Row-wise start (where `onset`) or end (elsewhere) of the run of the key's tone
-    around `index`: the same as `run_bounds(presence_of_keys(...), index)`.
+    around `index`: the same as `run_bounds(presence_of_keys(...), index)`."""
+    m, n = segs.shape
 
-    Presence is first worked out only from `reach` samples before `index` to a
-    few after it (onset), or the other way round (end), which settles nearly
-    every row for a fraction of the work; rows whose answer could depend on
-    samples outside that stretch are redone on the whole segment.
+    def cut(rows: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+        return sliding_window_view(segs, length, axis=1)[rows, starts]
+
+    return key_run_edges_in(cut, n, keys, rate, reference, index, onset, reach, beyond)
+
+
+def key_run_edges_in(
+    cut,
+    n: int,
+    keys: np.ndarray,
+    rate: int,
+    reference: np.ndarray,
+    index: np.ndarray,
+    onset: np.ndarray,
+    reach: int,
+    beyond: int | None = None,
+) -> np.ndarray:
+    """`key_run_edges` over rows of `n` samples that `cut(rows, starts, length)` hands out
+    in (len(rows), length) pieces: only the samples looked at are ever fetched.
+
+    Presence is first worked out only from `reach` samples before `index` to
+    `beyond` after it (onset; by default half a sub-block), or the other way
+    round (end), which settles nearly every row for a fraction of the work;
+    rows whose answer could depend on samples outside that stretch are redone
+    on the whole row.
     """
     half = rate // 200
-    m, n = segs.shape
+    beyond = half if beyond is None else beyond
+    m = len(keys)
     lo_valid, hi_valid = half - 1, n - half + 1  # presence can be True only in between
-    length = reach + half + 1
-    ctx = half - 1
-    index = np.clip(index, 0, n - 1)
+    length = reach + beyond + 1
+    index = _clamp(index, 0, n - 1)
     result = np.full(m, -1, np.int64)
     settled = np.zeros(m, bool)
     if hi_valid - lo_valid > length:
-        lo = np.where(onset, index - reach, index - half)
-        lo = np.clip(lo, lo_valid, hi_valid - length)
-        cut = sliding_window_view(segs, length + 2 * ctx, axis=1)[np.arange(m), lo - ctx]
-        present = presence_of_keys(cut, keys, rate, reference, lo - ctx, n)[:, ctx : ctx + length]
-        first_seen, last_seen = lo == lo_valid, lo + length == hi_valid
-        at = index - lo
-        seen = (at >= 0) & (at < length)
-        at = np.clip(at, 0, length - 1)
-        start, end, anchor = _region_run(present, at)
-        far = np.abs(anchor - at)  # nothing nearer may hide outside the stretch
-        settled = seen & (anchor >= 0) & ((at >= far) | first_seen)
-        settled &= (at + far < length) | last_seen
-        settled &= np.where(onset, (start > 0) | first_seen, (end < length) | last_seen)
-        result = np.where(onset, lo + start, lo + end)
+        lo = np.where(onset, index - reach, index - beyond)
+        lo = _clamp(lo, lo_valid, hi_valid - length)
+        result, settled = _settle_in_region(
+            cut,
+            keys,
+            rate,
+            reference,
+            index,
+            onset,
+            lo,
+            length,
+            lo == lo_valid,
+            lo + length == hi_valid,
+            n,
+        )
     redo = np.flatnonzero(~settled)
     if redo.size:
-        present = presence_of_keys(segs[redo], keys[redo], rate, reference[redo])
+        whole = cut(redo, np.zeros(len(redo), np.int64), n)
+        present = presence_of_keys(whole, keys[redo], rate, reference[redo])
         start, end = run_bounds(present, index[redo])
         result[redo] = np.where(onset[redo], start, end)
     return result
+
+
+def _settle_in_region(
+    cut, keys, rate, reference, index, onset, lo, length, first_seen, last_seen, n
+):
+    """Edges found in the stretch [lo, lo + length) of each row, and whether they are
+    settled there (nothing outside the stretch could change them)."""
+    ctx = rate // 200 - 1
+    samples = cut(np.arange(len(keys)), lo - ctx, length + 2 * ctx)
+    present = presence_of_keys(samples, keys, rate, reference, lo - ctx, n)
+    present = present[:, ctx : ctx + length]
+    at = index - lo
+    seen = (at >= 0) & (at < length)
+    at = _clamp(at, 0, length - 1)
+    start, end, anchor = _region_run(present, at)
+    far = np.abs(anchor - at)  # nothing nearer may hide outside the stretch
+    settled = seen & (anchor >= 0) & ((at >= far) | first_seen)
+    settled &= (at + far < length) | last_seen
+    settled &= np.where(onset, (start > 0) | first_seen, (end < length) | last_seen)
+    return np.where(onset, lo + start, lo + end), settled
+
+
+def _clamp(x: np.ndarray, low: int, high: int) -> np.ndarray:
+    """np.clip for integer arrays, without its per-call overhead."""
+    return np.minimum(np.maximum(x, low), high)
 
 
 def _region_run(present: np.ndarray, at: np.ndarray):
     """`run_bounds` within rows of `present`, also giving the run's anchor (-1: none)."""
     n = present.shape[1]
     span = np.arange(n)
+    anchor = at
     inside = present[np.arange(len(at)), at]
-    after = _first_true(present & (span >= at[:, None]))
-    before = _last_true(present & (span <= at[:, None]))
-    use_after = (after < n) & ((before < 0) | (after - at <= at - before))
-    anchor = np.where(inside, at, np.where(use_after, after, before))
-    start = _last_true(~present & (span < anchor[:, None])) + 1
-    end = _first_true(~present & (span > anchor[:, None]))
+    if not inside.all():  # rows whose index is outside a run: take the nearest run
+        odd = np.flatnonzero(~inside)
+        rows, index = present[odd], at[odd]
+        after = _first_true(rows & (span >= index[:, None]))
+        before = _last_true(rows & (span <= index[:, None]))
+        use_after = (after < n) & ((before < 0) | (after - index <= index - before))
+        anchor = at.copy()
+        anchor[odd] = np.where(use_after, after, before)
+    gaps = ~present
+    start = _last_true(gaps & (span < anchor[:, None])) + 1
+    end = _first_true(gaps & (span > anchor[:, None]))
     return start, end, anchor
 
 

@@ -40,28 +40,34 @@ DIAL_HZ = np.array([350.0, 440.0])
 _KEY_HZ = np.concatenate([ROW_HZ, COL_HZ])
 #: Measured on gated hops only: dial tone (purity) and column second harmonics.
 _EXTRA_HZ = np.concatenate([DIAL_HZ, 2 * COL_HZ])
+#: Index in _KEY_HZ of the first row and the first column tone, as a column.
+_GROUP_FIRST = np.array([[0], [len(ROW_HZ)]])
+#: Rank bits of the four filters of a group (see `GoertzelBank._measure`).
+_RANK = np.array([3, 2, 1, 0], np.int32)[:, None]
 #: Whole-hertz tones advance by whole turns every 200 sub-blocks (1 s): the
 #: rotated sub-block bases repeat with that period.
 _PHASE_PERIOD = 200
 
 
 @lru_cache(maxsize=8)
-def _rotated_bases(sub: int, rate: int) -> np.ndarray:
-    """(period, 28, sub) float32 rows for sub-block k: cos and -sin of the keypad
-    tones, then cos and -sin of the extra tones.
+def _rotated_bases(sub: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rotated DFT rows of sub-block k (k = 0 .. period - 1), as float32:
+
+    - (period, 16, sub): cos and -sin of the keypad tones, for `bases @ samples`;
+    - (period, sub, 12): cos and -sin of the extra tones, for `samples @ bases`.
 
     Sub-block k starts at sample sub * k of the stream; its rows carry that
     phase so that the DFTs of consecutive sub-blocks add up to a window's DFT.
     """
     k = np.arange(_PHASE_PERIOD)[:, None, None]
     n = np.arange(sub)[None, None, :]
-    rows = []
+    out = []
     for hz in (_KEY_HZ, _EXTRA_HZ):
         phase = 2 * np.pi * hz[None, :, None] / rate * (n + sub * k)
-        rows += [np.cos(phase), -np.sin(phase)]
-    bases = np.concatenate(rows, axis=1).astype(np.float32)
-    bases.flags.writeable = False
-    return bases
+        out.append(np.concatenate([np.cos(phase), -np.sin(phase)], axis=1).astype(np.float32))
+    keypad, extra = out[0], np.ascontiguousarray(out[1].transpose(0, 2, 1))
+    keypad.flags.writeable = extra.flags.writeable = False
+    return keypad, extra
 
 
 @dataclass
@@ -71,25 +77,56 @@ class HopFeatures:
     `window_end` covers every hop, shaped (calls, hops).  Only hops passing a
     cheap gate (some energy in a row and a column filter) are measured further;
     `calls`/`hops` index them and every other array has one entry per such hop.
+    Row and column measurements are kept stacked, (2, hops): row 0 for the row
+    tone, row 1 for the column tone, so that limits apply to both in one step.
     """
 
     window_end: np.ndarray  # (calls, hops) input-sample index one past the window
     calls: np.ndarray
     hops: np.ndarray
-    row: np.ndarray  # index 0..3 of the strongest row filter
-    col: np.ndarray  # index 0..3 of the strongest column filter
-    row_energy: np.ndarray  # offset-corrected energy of that row tone in the window
-    col_energy: np.ndarray
-    row_error: np.ndarray  # relative frequency error of the row tone
-    col_error: np.ndarray
-    row_runner_up: np.ndarray  # energy of the second strongest row filter
-    col_runner_up: np.ndarray
+    tones: np.ndarray  # (2, m) index 0..3 of the strongest row and column filter
+    energy: np.ndarray  # (2, m) offset-corrected energy of those tones in the window
+    error: np.ndarray  # (2, m) relative frequency error of those tones
+    runner_up: np.ndarray  # (2, m) energy of the second strongest row/column filter
     col_harmonic: np.ndarray  # energy at twice the column frequency
     total: np.ndarray  # total energy of the window, less any dial tone in it
+    freq: np.ndarray  # (2, m) measured frequencies (Hz) of the row and column tones
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.window_end.shape
+
+    @property
+    def row(self) -> np.ndarray:
+        return self.tones[0]
+
+    @property
+    def col(self) -> np.ndarray:
+        return self.tones[1]
+
+    @property
+    def row_energy(self) -> np.ndarray:
+        return self.energy[0]
+
+    @property
+    def col_energy(self) -> np.ndarray:
+        return self.energy[1]
+
+    @property
+    def row_error(self) -> np.ndarray:
+        return self.error[0]
+
+    @property
+    def col_error(self) -> np.ndarray:
+        return self.error[1]
+
+    @property
+    def row_runner_up(self) -> np.ndarray:
+        return self.runner_up[0]
+
+    @property
+    def col_runner_up(self) -> np.ndarray:
+        return self.runner_up[1]
 
 
 #: Gate: the weakest level (dBm0 per tone) and tone share any limit set may accept.
@@ -100,8 +137,19 @@ _ZERO_DBM0_PEAK = 22773.0
 
 def _nothing_gated(ends: np.ndarray) -> HopFeatures:
     none_i = np.zeros(0, np.int64)
-    none_f = np.zeros(0)
-    return HopFeatures(ends, none_i, none_i, none_i, none_i, *([none_f] * 8))
+    none_f = np.zeros((2, 0))
+    return HopFeatures(
+        ends,
+        none_i,
+        none_i,
+        np.zeros((2, 0), np.int64),
+        none_f,
+        none_f,
+        none_f,
+        none_f[0],
+        none_f[0],
+        none_f,
+    )
 
 
 class GoertzelBank:
@@ -114,55 +162,89 @@ class GoertzelBank:
         self.rate = sample_rate
         self.sub = sample_rate // 200  # 5 ms sub-block
         self.window = self.sub * SUBBLOCKS_PER_WINDOW
-        self._bases = _rotated_bases(self.sub, sample_rate)
+        self._key_bases, self._extra_bases = _rotated_bases(self.sub, sample_rate)
         # sub-blocks so far, modulo the phase period (shared: every call gets the same
         # samples per tick)
         self._count = 0
         self._ends_cache: dict[int, np.ndarray] = {}
         self._half_seconds = 2 * self.sub / sample_rate
-        self._scale = np.float32(2.0 / self.window)
+        self._scale = 2.0 / self.window
         gate_peak = _ZERO_DBM0_PEAK * 10 ** (GATE_LEVEL_DBM0 / 20)
         self._gate_floor = gate_peak**2 / 2 * self.window
-        keep = SUBBLOCKS_PER_WINDOW - 1
-        self._hist = np.zeros((keep, 2 * (len(_KEY_HZ) + len(_EXTRA_HZ)), n_calls), np.float32)
-        self._hist_energy = np.zeros((keep, n_calls), np.float32)
+        # the cheap all-calls pre-gate works on unscaled keypad powers
+        self._maybe_floor = np.float32(self._gate_floor / self._scale)
+        self._maybe_share = np.float32(0.099 / self._scale)
+        # Per tick: sub-block DFTs of the keypad tones (subs, 16, calls), of the
+        # extra tones (subs, calls, 12) and sub-block energies (subs, calls), the
+        # first `keep` sub-blocks carried over from the last tick.  One set of
+        # buffers per sub-blocks-per-tick count (ticks repeat).
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._last = self._new_buffers(0)
+        self._scratch: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: flat offsets of the 8 tones' powers of one (hop, call) in (hops, 16, calls)
+        self._tone_offsets = np.arange(8)[:, None] * n_calls
+        #: ... and of the column group's first filter
+        self._group_offsets = np.array([[0], [4 * n_calls]])
+        #: flat offsets of the sub-blocks of a window in (sub-blocks, calls, ...)
+        self._sub_offsets = np.arange(SUBBLOCKS_PER_WINDOW)[:, None] * n_calls
+        #: ... and of a tone's real and imaginary parts in the first and second half
+        #: of a window in (sub-block pairs, 16, calls)
+        im, later = 8 * n_calls, 2 * 16 * n_calls
+        self._half_offsets = np.array([0, im, later, later + im])[:, None, None]
         self._rest = np.zeros((n_calls, 0), np.float32)
         self.samples_in = np.zeros(n_calls, np.int64)
 
+    def _new_buffers(self, n_sub: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        subs = SUBBLOCKS_PER_WINDOW - 1 + n_sub
+        return (
+            np.zeros((subs, 2 * len(_KEY_HZ), self.n_calls), np.float32),
+            np.zeros((subs, self.n_calls, 2 * len(_EXTRA_HZ)), np.float32),
+            np.zeros((subs, self.n_calls), np.float32),
+        )
+
     def reset(self, call: int) -> None:
         """Forget a call's state (slot reuse)."""
-        self._hist[:, :, call] = 0
-        self._hist_energy[:, call] = 0
+        keep = SUBBLOCKS_PER_WINDOW - 1
+        spec, extra, energy = self._last
+        spec[-keep:, :, call] = 0
+        extra[-keep:, call] = 0
+        energy[-keep:, call] = 0
         self.samples_in[call] = 0
         if self._rest.shape[1]:
             self._rest[call] = 0
 
     def process(self, frames: np.ndarray) -> HopFeatures:
         """Feed (calls, n) samples; returns features of the hops they complete."""
-        frames = np.asarray(frames, dtype=np.float32)
+        frames = np.asarray(frames)
         keep = SUBBLOCKS_PER_WINDOW - 1
-        end0 = self.samples_in - self._rest.shape[1]
-        x = np.concatenate([self._rest, frames], axis=1) if self._rest.shape[1] else frames
+        n_rest = self._rest.shape[1]
+        end0 = self.samples_in - n_rest
+        if n_rest:
+            x = np.concatenate([self._rest, frames.astype(np.float32, copy=False)], axis=1)
+        else:
+            x = frames
         n_sub = x.shape[1] // self.sub
         used = n_sub * self.sub
-        if used < x.shape[1] or self._rest.shape[1]:
-            self._rest = x[:, used:].copy()
+        if used < x.shape[1] or n_rest:
+            self._rest = x[:, used:].astype(np.float32)
         self.samples_in = self.samples_in + frames.shape[1]
         ends = end0[:, None] + self._sub_ends(n_sub)
         if n_sub == 0:
             return _nothing_gated(ends)
-        blocks = x[:, :used].reshape(self.n_calls, n_sub, self.sub)
-        bases = self._bases_from(self._count, n_sub)
+        blocks = x[:, :used].astype(np.float32).reshape(self.n_calls, n_sub, self.sub)
+        if n_sub not in self._buffers:
+            self._buffers[n_sub] = self._new_buffers(n_sub)
+        bufs = self._buffers[n_sub]
+        for new, old in zip(bufs, self._last, strict=True):
+            new[:keep] = old[len(old) - keep :]
+        self._last = bufs
+        spec, extra, energy = bufs
+        keypad_bases, extra_bases = self._bases_from(self._count, n_sub)
         self._count = (self._count + n_sub) % _PHASE_PERIOD
-        spec = np.empty((keep + n_sub,) + self._hist.shape[1:], np.float32)
-        spec[:keep] = self._hist
-        np.matmul(bases, blocks.transpose(1, 2, 0), out=spec[keep:])
-        energy = np.empty((keep + n_sub, self.n_calls), np.float32)
-        energy[:keep] = self._hist_energy
+        np.matmul(keypad_bases, blocks.transpose(1, 2, 0), out=spec[keep:])
+        np.matmul(blocks.transpose(1, 0, 2), extra_bases, out=extra[keep:])
         np.einsum("cbs,cbs->bc", blocks, blocks, out=energy[keep:])
-        self._hist = spec[-keep:]
-        self._hist_energy = energy[-keep:]
-        return self._features(spec, energy, n_sub, ends)
+        return self._features(spec, extra, energy, n_sub, ends)
 
     def _sub_ends(self, n_sub: int) -> np.ndarray:
         """Offsets of the ends of the next `n_sub` sub-blocks (cached: ticks repeat)."""
@@ -170,84 +252,151 @@ class GoertzelBank:
             self._ends_cache[n_sub] = self.sub * np.arange(1, n_sub + 1)
         return self._ends_cache[n_sub]
 
-    def _bases_from(self, k0: int, n_sub: int) -> np.ndarray:
-        """Rotated bases of sub-blocks k0 .. k0 + n_sub - 1 (a view when they do not wrap)."""
+    def _bases_from(self, k0: int, n_sub: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rotated bases of sub-blocks k0 .. k0 + n_sub - 1 (views when they do not wrap)."""
         if k0 + n_sub <= _PHASE_PERIOD:
-            return self._bases[k0 : k0 + n_sub]
-        return self._bases[(k0 + np.arange(n_sub)) % _PHASE_PERIOD]
+            k: slice | np.ndarray = slice(k0, k0 + n_sub)
+        else:
+            k = (k0 + np.arange(n_sub)) % _PHASE_PERIOD
+        return self._key_bases[k], self._extra_bases[k]
 
-    def _features(self, spec, energy, n_sub, ends) -> HopFeatures:
-        keypad = spec[:, : 2 * len(_KEY_HZ)]
-        pairs = keypad[:-1] + keypad[1:]  # pairs[j] = sub-blocks j, j+1
-        first, second = pairs[:n_sub], pairs[2 : n_sub + 2]
-        coherent = first + second
-        coherent *= coherent
-        power = coherent[:, :8] + coherent[:, 8:]  # (hops, 8 tones, calls)
-        power *= self._scale
-        e2 = energy[:-1] + energy[1:]
-        total = e2[:n_sub] + e2[2 : n_sub + 2]  # (hops, calls)
+    def _features(self, spec, extra, energy, n_sub, ends) -> HopFeatures:
+        """Pre-gate every hop of every call on the keypad tones; measure the rest.
+
+        The all-calls part works in place on per-tick work buffers; the gated
+        (call, hop) pairs are gathered with flat indices (np.take), which is
+        several times cheaper than mixed fancy indexing.
+        """
+        pairs, coherent, total = self._work(n_sub)
+        np.add(spec[:-1], spec[1:], out=pairs)  # pairs[j] = sub-blocks j, j+1
+        np.add(pairs[:n_sub], pairs[2 : n_sub + 2], out=coherent)  # first + second half
+        np.multiply(coherent, coherent, out=coherent)
+        power = coherent[:, :8]  # (hops, 8 tones, calls), unscaled
+        power += coherent[:, 8:]
+        np.add(energy[:-1][:n_sub], energy[1:][:n_sub], out=total)
+        total += energy[2:-1]
+        total += energy[3:]  # (hops, calls)
         r_max = power[:, :4].max(axis=1)
         c_max = power[:, 4:].max(axis=1)
-        both = r_max + c_max
         # Superset of the gate below (the dial tone removes at most half of the total).
-        maybe = (np.minimum(r_max, c_max) >= self._gate_floor) & (both >= 0.099 * total)
-        ci, hi = np.nonzero(maybe.T)
-        if ci.size == 0:
+        maybe = np.minimum(r_max, c_max) >= self._maybe_floor
+        r_max += c_max
+        maybe &= r_max >= total * self._maybe_share
+        # hop-major order: the gathers below then sweep each hop's block of calls
+        hop_call = np.flatnonzero(maybe)
+        if hop_call.size == 0:
             return _nothing_gated(ends)
-        extra = self._extra_power(spec, ci, hi)
-        total = total[hi, ci].astype(np.float64)
-        total = np.maximum(total - extra[:, 0] - extra[:, 1], 0.5 * total)
-        gate = (np.minimum(r_max[hi, ci], c_max[hi, ci]) >= self._gate_floor) & (
-            both[hi, ci] >= GATE_SHARE * total
-        )
-        if not gate.all():
-            ci, hi, extra, total = ci[gate], hi[gate], extra[gate], total[gate]
-            if ci.size == 0:
-                return _nothing_gated(ends)
-        p = power[hi, :, ci].astype(np.float64)  # (m, 4 rows then 4 columns)
-        m = len(ci)
-        k = np.arange(m)[:, None]
-        tones = np.stack([p[:, :4].argmax(-1), 4 + p[:, 4:].argmax(-1)], axis=1)  # (m, 2)
-        hz = self._advance_hz(first[hi, :, ci], second[hi, :, ci], k, tones)
-        energy = p[k, tones] / self._window_gain(hz)
-        error = hz / _KEY_HZ[tones]
-        runner_up = np.partition(p.reshape(m, 2, 4), 2, axis=-1)[..., 2]
-        return HopFeatures(
-            window_end=ends,
-            calls=ci,
-            hops=hi,
-            row=tones[:, 0],
-            col=tones[:, 1] - 4,
-            row_energy=energy[:, 0],
-            col_energy=energy[:, 1],
-            row_error=error[:, 0],
-            col_error=error[:, 1],
-            row_runner_up=runner_up[:, 0],
-            col_runner_up=runner_up[:, 1],
-            col_harmonic=extra[k[:, 0], tones[:, 1] - 2].astype(np.float64),
-            total=total,
-        )
+        return self._measure(hop_call, pairs, coherent, total, extra, ends)
 
-    def _extra_power(self, spec, ci, hi) -> np.ndarray:
-        """(m, 6) window energies of dial tone and column harmonics at (call, hop) pairs."""
-        rows = slice(2 * len(_KEY_HZ), None)
-        z = spec[hi, rows, ci] + spec[hi + 1, rows, ci]
-        z += spec[hi + 2, rows, ci]
-        z += spec[hi + 3, rows, ci]
+    def _measure(self, hop_call, pairs, power, total, extra, ends) -> HopFeatures:
+        """Features of the pre-gated (hop, call) pairs `hop_call` (flat, hop-major).
+
+        Works on (2 groups, 4 filters, m) and (2, m) arrays so that each step is
+        one numpy operation over all pairs; pairs failing the full gate are
+        dropped just before the costlier frequency measurement.
+        """
+        c = self.n_calls
+        scale = self._scale
+        at = hop_call  # flat index into (hops, calls) arrays
+        hi, ci = np.divmod(at, c)
+        base = at + hi * (15 * c)  # flat index of the first filter in (hops, 16, calls)
+        p = power.reshape(-1).take(base + self._tone_offsets).reshape(2, 4, -1)
+        # Strongest and runner-up filter of each group in three reductions: powers
+        # are non-negative float32, ordered like their bit patterns as int32, and
+        # the two lowest bits (a relative change below 4e-7) carry the filter's
+        # rank, so that the maximum also names the first strongest filter.
+        bits = p.view(np.int32)
+        bits &= ~3
+        bits |= _RANK
+        top = bits.max(axis=1)  # (2, m)
+        tone = 3 - (top & 3)
+        runner_up = np.where(bits == top[:, None], 0, bits).max(axis=1).view(np.float32)
+        strongest = (top & ~3).view(np.float32)
+        z = extra.reshape(-1, extra.shape[2]).take(at + self._sub_offsets, axis=0).sum(axis=0)
         z *= z
         n = len(_EXTRA_HZ)
-        return (z[:, :n] + z[:, n:]) * self._scale
+        z = z[:, :n] + z[:, n:]  # (m, 6): dial tone, then column harmonics (unscaled)
+        window_total = total.reshape(-1).take(at)
+        total = np.maximum(window_total - (z[:, 0] + z[:, 1]) * scale, 0.5 * window_total)
+        gate = (np.minimum(strongest[0], strongest[1]) >= self._gate_floor / scale) & (
+            strongest[0] + strongest[1] >= GATE_SHARE / scale * total
+        )
+        harmonic = z[np.arange(len(ci)), tone[1] + 2]
+        # one array, so that dropping the pairs the gate refuses is one operation
+        table = np.concatenate(
+            [
+                tone,
+                [ci, hi],
+                base + tone * c + self._group_offsets,  # exact in float64
+                strongest,
+                runner_up,
+                [harmonic, total],
+            ]
+        )
+        if not gate.all():
+            table = table[:, gate]
+            if table.shape[1] == 0:
+                return _nothing_gated(ends)
+        ints = table[:6].astype(np.int64)
+        floats = table[6:]
+        floats[:5] *= scale
+        hz = self._advance_hz(pairs, ints[4:6])
+        tone = ints[:2]
+        floats[:2] /= self._window_gain(hz)  # tone energies
+        nominal = _KEY_HZ[tone + _GROUP_FIRST]
+        return HopFeatures(
+            window_end=ends,
+            calls=ints[2],
+            hops=ints[3],
+            tones=tone,
+            energy=floats[:2],
+            error=hz / nominal,
+            runner_up=floats[2:4],
+            col_harmonic=floats[4],
+            total=floats[5],
+            freq=nominal + hz,
+        )
 
-    def _advance_hz(self, first, second, k, tone) -> np.ndarray:
-        """Frequency offset of `tone` (row k of first/second: real parts, then imaginary)
-        from the phase advance between the window's halves."""
-        f_re, f_im = first[k, tone], first[k, 8 + tone]
-        s_re, s_im = second[k, tone], second[k, 8 + tone]
+    def _work(self, n_sub: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-tick scratch arrays (pairs, coherent sums, window energies), kept so that
+        large temporaries are not allocated (and page-faulted in) on every tick."""
+        if n_sub not in self._scratch:
+            subs = SUBBLOCKS_PER_WINDOW - 1 + n_sub
+            rows = 2 * len(_KEY_HZ)
+            self._scratch[n_sub] = (
+                np.empty((subs - 1, rows, self.n_calls), np.float32),
+                np.empty((n_sub, rows, self.n_calls), np.float32),
+                np.empty((n_sub, self.n_calls), np.float32),
+            )
+        return self._scratch[n_sub]
+
+    def _advance_hz(self, pairs, at) -> np.ndarray:
+        """Frequency offset of the tones at flat indices `at` of the first half-window sums
+        (the imaginary part 8 rows on, the second half two sub-blocks on), from the phase
+        advance between the window's halves."""
+        f_re, f_im, s_re, s_im = pairs.reshape(-1).take(at + self._half_offsets)
         angle = np.arctan2(s_im * f_re - s_re * f_im, s_re * f_re + s_im * f_im)
-        return angle / (2 * np.pi * self._half_seconds)
+        return angle.astype(np.float64) * (1 / (2 * np.pi * self._half_seconds))
 
     def _window_gain(self, offset_hz: np.ndarray) -> np.ndarray:
-        """Energy response of the rectangular window to a tone `offset_hz` off the bin."""
-        x = np.clip(np.abs(offset_hz), 1e-6, 60.0) / self.rate
-        g = np.sin(np.pi * x * self.window) / (self.window * np.sin(np.pi * x))
-        return np.maximum(g * g, 0.25)
+        """Energy response of the rectangular window to a tone `offset_hz` off the bin,
+        from a table every 1/_GAIN_STEPS_PER_HZ Hz (to within about 1e-5)."""
+        table = _window_gain_table(self.rate, self.window)
+        at = np.abs(offset_hz) * _GAIN_STEPS_PER_HZ
+        return table.take(at.astype(np.intp), mode="clip")
+
+
+_GAIN_STEPS_PER_HZ = 1000
+_GAIN_MAX_HZ = 60.0
+
+
+@lru_cache(maxsize=8)
+def _window_gain_table(rate: int, window: int) -> np.ndarray:
+    """Energy response of the window to offsets from 0 to 60 Hz, one entry per step of
+    1/_GAIN_STEPS_PER_HZ Hz taken at the middle of the step; past 60 Hz it is held."""
+    hz = (np.arange(int(_GAIN_MAX_HZ * _GAIN_STEPS_PER_HZ) + 1) + 0.5) / _GAIN_STEPS_PER_HZ
+    x = np.clip(hz, 1e-6, _GAIN_MAX_HZ) / rate
+    g = np.sin(np.pi * x * window) / (window * np.sin(np.pi * x))
+    table = np.maximum(g * g, 0.25)
+    table.flags.writeable = False
+    return table

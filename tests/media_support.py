@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,13 +50,19 @@ def event_packets(digit: str, ts: int, seq0: int, ssrc: int = 0x1234, pt: int = 
 
 
 def send_paced(sock: socket.socket, dest: tuple[str, int], packets: list[bytes],
-               interval: float = 0.02) -> None:
+               interval: float = 0.02, probe: Callable[[], int] | None = None) -> list[int]:
+    """Send at the given pace; `probe()` (e.g. a buffer level) is read after each packet
+    and the readings returned."""
     start = time.monotonic()
+    readings = []
     for i, pkt in enumerate(packets):
         delay = start + i * interval - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         sock.sendto(pkt, dest)
+        if probe is not None:
+            readings.append(probe())
+    return readings
 
 
 class Collector:

@@ -60,6 +60,18 @@ def test_reset_call_restarts_its_sample_count_and_state():
         assert abs(got.start - want.start) <= 2 and abs(got.end - want.end) <= 2
 
 
+def test_a_reused_slot_times_its_first_press_on_the_new_stream():
+    old = tg.keys_signal("9", on_ms=300, lead_ms=500).pcm16()[:12000]
+    new = tg.keys_signal("4", on_ms=60, lead_ms=100).pcm16()
+    det = BatchDtmfDetector(1)
+    run_batch(det, old[None, :])
+    det.reset(0)
+    found = run_batch(det, new[None, :])[0]
+    assert [(e.digit, e.start, e.end) for e in found] == [
+        (e.digit, e.start, e.end) for e in detect(new)
+    ]
+
+
 def test_frames_of_the_wrong_shape_are_refused():
     with pytest.raises(ValueError):
         BatchDtmfDetector(4).process(np.zeros((3, 160), np.int16))

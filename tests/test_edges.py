@@ -93,6 +93,16 @@ def test_key_run_edges_equal_the_edges_of_the_whole_segment():
     assert found.tolist() == np.where(onset, start, end).tolist()
 
 
+@pytest.mark.parametrize(("reach", "beyond"), [(96, 16), (40, 2), (8, 0)])
+def test_key_run_edges_over_a_short_stretch_equal_the_edges_of_the_whole_segment(reach, beyond):
+    segs, keys, reference, rng = tone_segments(60, seed=13)
+    index = rng.integers(0, 640, len(keys))
+    onset = rng.random(len(keys)) < 0.5
+    start, end = edges.run_bounds(edges.presence_of_keys(segs, keys, 8000, reference), index)
+    found = edges.key_run_edges(segs, keys, 8000, reference, index, onset, reach, beyond)
+    assert found.tolist() == np.where(onset, start, end).tolist()
+
+
 def test_presence_of_a_cut_equals_presence_of_the_row_there():
     segs, keys, reference, _ = tone_segments(8, seed=12)
     whole = edges.presence_of_keys(segs, keys, 8000, reference)

@@ -295,17 +295,27 @@ def assert_valid_rfc3550(pkts: list[RtpPacket]) -> None:
         assert (b.timestamp - a.timestamp) & 0xFFFFFFFF == 160
 
 
+def buffered(leg):
+    return lambda: leg.media.inbound.buffered
+
+
+def settled(levels: list[int], last: int = 25) -> int:
+    """The playout delay the stream settled to: the lowest buffer level over its last
+    half second.  A lasting delay keeps every reading high; one reading taken just
+    after a late burst of the (busy) test sender is not a lasting delay."""
+    return min(levels[-last:])
+
+
 def test_delay_built_up_by_a_burst_drains_back_to_the_cushion(playout_engine):
     leg = Leg(playout_engine)
     coll = Collector(leg.agent, (HOST, leg.media.agent_port))
     quiet = audio_packets(np.zeros(160 * 150, np.int16), ts0=1000)
     for pkt in quiet[:8]:  # 160 ms arrive at once (a stalled network or sender)
         leg.caller.sendto(pkt, leg.to_masker)
-    send_paced(leg.caller, leg.to_masker, quiet[8:])
-    level = leg.media.inbound.buffered
+    levels = send_paced(leg.caller, leg.to_masker, quiet[8:], probe=buffered(leg))
     time.sleep(0.1)
     pkts = coll.stop()
-    assert level <= 160 + 2 * 160
+    assert settled(levels) <= 160 + 2 * 160
     assert playout_engine.snapshot().get("shed_samples", 0) >= 640
     assert_valid_rfc3550(coll.rtp())
     assert len(pkts) >= 140
@@ -317,13 +327,12 @@ def test_ticks_missed_in_a_stall_are_caught_up(playout_engine):
     pkts = audio_packets(np.zeros(160 * 100, np.int16), ts0=1000)
     send_paced(leg.caller, leg.to_masker, pkts[:25])
     playout_engine.run_in_thread(lambda: time.sleep(0.3))  # the media thread stalls
-    send_paced(leg.caller, leg.to_masker, pkts[25:])
-    level = leg.media.inbound.buffered
+    levels = send_paced(leg.caller, leg.to_masker, pkts[25:], probe=buffered(leg))
     time.sleep(0.1)
     coll.stop()
     snap = playout_engine.snapshot()
     assert snap["late_ticks"] >= 1 and snap.get("ticks_skipped", 0) == 0
-    assert level <= 160 + 2 * 160  # no lasting delay from the stall
+    assert settled(levels) <= 160 + 2 * 160  # no lasting delay from the stall
     out = coll.rtp()
     assert_valid_rfc3550(out)
     assert len(out) >= len(pkts) - 4  # every frame went out: none lost to the stall
