@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 import sqlite3
 from types import SimpleNamespace
@@ -56,3 +57,16 @@ def test_a_closed_sip_socket_does_not():
 
 def test_no_sip_socket_at_all_is_not_listening():
     assert not sip_socket_bound(None)
+
+
+def test_the_collector_is_calmed_once_the_service_is_up():
+    from masker.service import FULL_GC_EVERY, calm_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        calm_garbage_collector()
+        assert gc.get_freeze_count() > 0  # start-up objects out of every full collection
+        assert gc.get_threshold()[2] == FULL_GC_EVERY > before[2]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
