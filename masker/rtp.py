@@ -137,6 +137,12 @@ def build_rtcp_sdes_cname(ssrc: int, cname: str) -> bytes:
     return struct.pack("!BBH", 0x81, 202, len(chunk) // 4) + chunk
 
 
+def build_rtcp_rr(ssrc: int, blocks: list[bytes]) -> bytes:
+    """A receiver report from `ssrc` carrying 24-octet report blocks (RFC 3550 6.4.2)."""
+    body = struct.pack("!I", ssrc & 0xFFFFFFFF) + b"".join(blocks)
+    return struct.pack("!BBH", 0x80 | len(blocks), 201, len(body) // 4) + body
+
+
 def build_rtcp_sr(
     ssrc: int, ntp: float, rtp_ts: int, packets: int, octets: int
 ) -> bytes:

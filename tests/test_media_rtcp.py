@@ -1,4 +1,6 @@
-"""RTCP towards the agent: our masked stream's sender reports, as RFC 3550 compound packets."""
+"""RTCP on both legs: sender reports for our masked stream to the agent, receiver
+reports on the caller's stream to the caller, as RFC 3550 compound packets; the
+agent's own RTCP reaches the caller."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dsp.masker import BatchMasker
 from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
-from masker.rtp import parse_rtp
+from masker.rtp import build_rtcp_sr, parse_rtp
 from masker.sdp import Negotiated
 
 
@@ -71,3 +73,69 @@ def test_agent_gets_sender_reports_with_a_cname_for_our_stream(engine):
     assert struct.unpack_from("!I", sr, 20)[0] > 0  # packets sent
     assert struct.unpack_from("!I", sdes, 4)[0] == ssrc
     assert sdes[8] == 1 and sdes[9] > 0  # a CNAME item
+
+
+def rtp_rtcp_pair() -> tuple[socket.socket, socket.socket]:
+    """Sockets on an RTP port and the RTCP port above it (RTP + 1)."""
+    base = free_udp_port_block(2)
+    pair = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), \
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    pair[0].bind((HOST, base))
+    pair[1].bind((HOST, base + 1))
+    return pair
+
+
+def report_where(sock: socket.socket, pt: int, want=lambda first: True,
+                 timeout: float = 2.0) -> list[tuple[int, bytes]]:
+    """The first compound RTCP packet that starts with type `pt` and whose first
+    packet `want` accepts."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        compound = rtcp_packets(sock.recv(2048))
+        if compound and compound[0][0] == pt and want(compound[0][1]):
+            return compound
+    return []
+
+
+def highest_seq(rr: bytes) -> int:
+    return struct.unpack_from("!I", rr, 16)[0]
+
+
+def test_caller_gets_receiver_reports_on_its_own_stream(engine):
+    caller_rtp, caller_rtcp = rtp_rtcp_pair()
+    agent = rtp_socket()
+    call = engine.open_call("c")
+    engine.set_caller_sdp(call, neg(caller_rtp.getsockname()[1]))
+    engine.set_agent_sdp(call, neg(agent.getsockname()[1]))
+    sr = build_rtcp_sr(0x99, 1_700_000_000.25, 0, 1, 160)
+    caller_rtcp.sendto(sr, (HOST, call.caller_port + 1))
+    pcm = np.zeros(160 * 20, np.int16)
+    send_paced(caller_rtp, (HOST, call.caller_port), audio_packets(pcm, ssrc=0x99, seq0=500))
+    compound = report_where(caller_rtcp, 201, lambda rr: highest_seq(rr) == 519)
+    for s in (caller_rtp, caller_rtcp, agent):
+        s.close()
+    assert [pt for pt, _ in compound] == [201, 202]  # RR, then SDES
+    rr = compound[0][1]
+    assert rr[0] & 0x1F == 1  # one report block
+    source, fraction, _lost, extended, _jitter, lsr = struct.unpack_from("!IB3sIII", rr, 8)
+    assert source == 0x99 and fraction == 0
+    assert extended == 519  # 20 packets from 500, none lost
+    assert lsr == struct.unpack_from("!I", sr, 10)[0]  # the caller's SR is echoed
+
+
+def test_agent_rtcp_is_forwarded_to_the_caller_unchanged(engine):
+    caller_rtp, caller_rtcp = rtp_rtcp_pair()
+    agent = rtp_socket()
+    call = engine.open_call("c")
+    engine.set_caller_sdp(call, neg(caller_rtp.getsockname()[1]))
+    engine.set_agent_sdp(call, neg(agent.getsockname()[1]))
+    report = build_rtcp_sr(0x77, 1_700_000_000.0, 0, 5, 800)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent_rtcp:
+        agent_rtcp.bind((HOST, 0))
+        agent_rtcp.sendto(report, (HOST, call.agent_port + 1))
+        caller_rtcp.settimeout(2)
+        got = caller_rtcp.recv(2048)
+    for s in (caller_rtp, caller_rtcp, agent):
+        s.close()
+    assert got == report

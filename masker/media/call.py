@@ -16,6 +16,7 @@ from masker.media.inbound import InboundAudio
 from masker.media.outbound import OutboundStream
 from masker.media.playout import Playout
 from masker.media.ports import PortPair
+from masker.media.reception import ReceptionStats
 from masker.sdp import Negotiated
 
 Address = tuple[str, int]
@@ -102,6 +103,8 @@ class CallMedia:
     closed: bool = False
     timed_out: bool = False
     counters: Counter = field(default_factory=Counter)
+    #: the caller's stream as we receive it (our RTCP receiver reports to the caller)
+    reception: ReceptionStats = field(default_factory=ReceptionStats, repr=False)
 
     @property
     def caller_port(self) -> int:

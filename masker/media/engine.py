@@ -35,8 +35,9 @@ from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
+from masker.media.reception import sr_ntp_middle
 from masker.rfc4733 import EventError, parse_event
-from masker.rtp import RtpError, build_rtcp_sdes_cname, build_rtcp_sr, parse_rtp
+from masker.rtp import RtpError, build_rtcp_rr, build_rtcp_sdes_cname, build_rtcp_sr, parse_rtp
 from masker.sdp import Negotiated
 
 log = structlog.get_logger()
@@ -365,6 +366,7 @@ class MediaEngine:
         if neg is None:
             c["drop_before_sdp"] += 1
             return
+        call.reception.packet(ssrc, seq, ts, now)
         if pt == neg.event_pt:
             self._caller_event(call, ts, payload)
             return
@@ -474,15 +476,19 @@ class MediaEngine:
             self._digit(call, digit, source)
 
     def _caller_rtcp(self, call: CallMedia, sock: socket.socket) -> None:
-        # The caller's reports describe its SSRC, not ours: they stop here.
+        # The caller's reports describe its SSRC, not ours: they stop here (its sender
+        # reports time the round trip in our receiver reports back to it).
         try:
-            _data, src = sock.recvfrom(MAX_DATAGRAM)
+            data, src = sock.recvfrom(MAX_DATAGRAM)
         except OSError:
             return
-        if call.caller.accepts(src, rtcp=True):
-            call.counters["caller_rtcp_absorbed"] += 1
-        else:
+        if not call.caller.accepts(src, rtcp=True):
             call.counters["drop_unexpected_source"] += 1
+            return
+        call.counters["caller_rtcp_absorbed"] += 1
+        sr = sr_ntp_middle(data)
+        if sr is not None:
+            call.reception.sender_report(*sr, time.monotonic())
 
     def _agent_rtp(self, call: CallMedia, sock: socket.socket) -> None:
         try:
@@ -585,7 +591,7 @@ class MediaEngine:
                         self.on_timeout(call.call_id)
         if now - self._last_sr >= self.sr_interval_s:
             self._last_sr = now
-            self._send_reports()
+            self._send_reports(now)
 
     def _next_frame(self, call: CallMedia, inbound: Any, level: int) -> np.ndarray:
         """This tick's frame of a playing stream, keeping its delay near the cushion:
@@ -640,9 +646,12 @@ class MediaEngine:
                     except OSError:
                         counters["send_errors"] += 1
 
-    def _send_reports(self) -> None:
+    def _send_reports(self, now: float) -> None:
+        """Our sender reports to the agent and receiver reports to the caller (RFC 3550
+        6.4), each a compound packet with an SDES CNAME."""
         wall = time.time()
         for call in self.calls.values():
+            self._report_to_caller(call, now)
             out = call.outbound
             if out is None or out.packets == 0:
                 continue
@@ -655,6 +664,17 @@ class MediaEngine:
                 call.agent.ports.rtcp.sendto(sr, dest)
             except OSError:
                 pass
+
+    def _report_to_caller(self, call: CallMedia, now: float) -> None:
+        rec = call.reception
+        dest = call.caller.rtcp_dest()
+        if rec.received == 0 or dest is None:
+            return
+        rr = build_rtcp_rr(rec.ssrc, [rec.report_block(now)])
+        try:
+            call.caller.ports.rtcp.sendto(rr + build_rtcp_sdes_cname(rec.ssrc, rec.cname), dest)
+        except OSError:
+            pass
 
 
 def cpu_seconds() -> float:
