@@ -117,3 +117,16 @@ def test_drops_are_counted(served, ep):
     stats = served.wait_log("stats", timeout=3)
     assert stats.get("sip_drop_garbage", 0) >= 1
     assert served.alive()
+
+
+def test_a_response_with_an_impossible_status_code_is_dropped_and_counted(served, ep):
+    ep.send_raw("SIP/2.0 999 Nonsense\r\n"
+                "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKbadstatus\r\n"
+                "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>;tag=2\r\n"
+                "Call-ID: bad-status\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", served.addr)
+    assert ep.no_message(0.3)
+    assert still_answers(ep, served)
+    since = len(served.lines)
+    served.proc.send_signal(signal.SIGUSR1)
+    stats = served.wait_log("stats", timeout=3, since=since)
+    assert stats.get("sip_drop_bad_status", 0) >= 1
