@@ -14,6 +14,7 @@ done only at the rare moments a press is confirmed or ends.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -47,6 +48,17 @@ def _list_display(n: int):
 def _empty_lists(n: int) -> list[list[DigitEvent]]:
     """n distinct empty lists (one per call: callers may extend theirs)."""
     return eval(_list_display(n))  # noqa: S307 - a constant display built above
+
+
+class TickHops(NamedTuple):
+    """The press state machine over one tick's hops, (calls, hops) arrays."""
+
+    press: np.ndarray  # key of the press running after each hop (-1: none)
+    prior: np.ndarray  # the press running before each hop
+    ends: np.ndarray  # input index one past each hop's window
+    amp: np.ndarray  # (calls, hops + 1, 2) steady amplitudes; [:, h + 1] after hop h
+    first_end: np.ndarray  # window end of the running press's first matching hop
+    last_before: np.ndarray  # window end of its last matching hop before each hop
 
 
 class BatchDtmfDetector:
@@ -179,19 +191,8 @@ class BatchDtmfDetector:
         ended = change & (prior >= 0) & (hits_before >= MIN_HITS)
         start = self._start[calls]
         if confirmed.any() or ended.any():
-            self._answer(
-                calls,
-                confirmed,
-                ended,
-                press,
-                prior,
-                ends,
-                amp,
-                first_end,
-                last_before,
-                start,
-                out,
-            )
+            hops = TickHops(press, prior, ends, amp, first_end, last_before)
+            self._answer(calls, confirmed, ended, hops, start, out)
         last = n_hops - 1
         self._cur[calls] = press[:, last]
         self._hits[calls] = np.where(press[:, last] >= 0, hits[:, last], 0)
@@ -199,22 +200,11 @@ class BatchDtmfDetector:
         self._first_end[calls], self._last_end[calls] = first_end[:, last], last_end[:, last]
         self._amp[calls], self._start[calls] = amp[:, -1], start
 
-    def _answer(
-        self,
-        calls,
-        confirmed,
-        ended,
-        press,
-        prior,
-        ends,
-        amp,
-        first_end,
-        last_before,
-        start,
-        out: list[list[DigitEvent]],
-    ) -> None:
+    def _answer(self, calls, confirmed, ended, hops: TickHops, start,
+                out: list[list[DigitEvent]]) -> None:
         """Refine every edge the hops ask for at once: exact onsets of the presses
         `confirmed` (into `start`), exact ends of those `ended` (reported)."""
+        press, prior, ends, amp, first_end, last_before = hops
         oc, oh = np.nonzero(confirmed)
         ec, eh = np.nonzero(ended)
         idx = np.concatenate([oc, ec])
