@@ -98,16 +98,22 @@ def report_where(sock: socket.socket, pt: int, want=lambda first: True,
     return []
 
 
-def highest_seq(rr: bytes) -> int:
-    return struct.unpack_from("!I", rr, 16)[0]
-
-
-def test_caller_gets_receiver_reports_on_its_own_stream(engine):
+def caller_with_rtcp(engine):
+    """A call whose caller listens on RTP and RTCP (RTP + 1); the agent on RTP only."""
     caller_rtp, caller_rtcp = rtp_rtcp_pair()
     agent = rtp_socket()
     call = engine.open_call("c")
     engine.set_caller_sdp(call, neg(caller_rtp.getsockname()[1]))
     engine.set_agent_sdp(call, neg(agent.getsockname()[1]))
+    return call, caller_rtp, caller_rtcp, agent
+
+
+def highest_seq(rr: bytes) -> int:
+    return struct.unpack_from("!I", rr, 16)[0]
+
+
+def test_caller_gets_receiver_reports_on_its_own_stream(engine):
+    call, caller_rtp, caller_rtcp, agent = caller_with_rtcp(engine)
     sr = build_rtcp_sr(0x99, 1_700_000_000.25, 0, 1, 160)
     caller_rtcp.sendto(sr, (HOST, call.caller_port + 1))
     pcm = np.zeros(160 * 20, np.int16)
@@ -125,11 +131,7 @@ def test_caller_gets_receiver_reports_on_its_own_stream(engine):
 
 
 def test_agent_rtcp_is_forwarded_to_the_caller_unchanged(engine):
-    caller_rtp, caller_rtcp = rtp_rtcp_pair()
-    agent = rtp_socket()
-    call = engine.open_call("c")
-    engine.set_caller_sdp(call, neg(caller_rtp.getsockname()[1]))
-    engine.set_agent_sdp(call, neg(agent.getsockname()[1]))
+    call, caller_rtp, caller_rtcp, agent = caller_with_rtcp(engine)
     report = build_rtcp_sr(0x77, 1_700_000_000.0, 0, 5, 800)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent_rtcp:
         agent_rtcp.bind((HOST, 0))
