@@ -2,7 +2,7 @@
 # Installs the Debian packages the service, the tests and the benchmarks use,
 # only those that are missing (so repeated runs are quick).
 set -e
-PKGS="libspandsp-dev multimon-ng sox baresip chromium gcc"
+PKGS="libspandsp-dev multimon-ng sox baresip sip-tester chromium gcc"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from masker.sip.transport import _header_problem, bad_status_line, raw_response
+from masker.sip.transport import (
+    _header_problem,
+    bad_status_line,
+    lower_transport_params,
+    raw_response,
+)
 
 REQ = (
     "OPTIONS sip:m@127.0.0.1 SIP/2.0\r\n"
@@ -63,3 +68,21 @@ def test_response_with_a_valid_status_code_passes(line):
                                   "SIP/2.0 \u0662\u0660\u0660 Arabic digits"])
 def test_response_with_a_bad_status_code_is_refused(line):
     assert bad_status_line(line + "\r\nVia: x\r\n\r\n")
+
+
+def test_transport_parameters_are_lowered_for_sippy():
+    msg = (b"SIP/2.0 200 OK\r\nContact: <sip:uas@127.0.0.1:5080;transport=UDP>\r\n"
+           b"Record-Route: <sip:p@10.0.0.1;lr;Transport=Tcp>\r\n\r\nv=0\r\n")
+    out = lower_transport_params(msg)
+    assert b";transport=udp>" in out and b";transport=tcp>" in out
+    assert out.endswith(b"\r\n\r\nv=0\r\n")
+
+
+def test_a_message_without_transport_parameters_is_left_as_it_is():
+    msg = REQ.encode()
+    assert lower_transport_params(msg) is msg
+
+
+def test_the_body_is_never_rewritten():
+    msg = b"INVITE sip:a@b SIP/2.0\r\nVia: x\r\n\r\na=x;transport=UDP\r\n"
+    assert lower_transport_params(msg) == msg

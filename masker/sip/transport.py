@@ -5,12 +5,14 @@ event loop."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections import Counter
 from typing import Any
 
 import structlog
 from sippy.SipTransactionManager import SipTransactionManager
+from sippy.Udp_server import Udp_server, Udp_server_opts
 
 from masker.sip.methods import ALLOW, MANDATORY_HEADERS, SINGLE_HEADERS
 
@@ -20,9 +22,23 @@ log = structlog.get_logger()
 SIPPY_RECV_LIMIT = 8192
 
 
+#: A URI's transport parameter, whose value is case-insensitive (RFC 3261 19.1.4);
+#: sippy only knows the lower-case names and refuses to send to `transport=UDP`.
+_TRANSPORT_PARAM = re.compile(rb";transport=(udp|tcp|tls|sctp|wss?)\b", re.IGNORECASE)
+
+
+class OrderedUdpServerOpts(Udp_server_opts):
+    """One sender and one receiver thread on the SIP socket (sippy's default is three
+    of each): datagrams then leave in the order they were sent, so a relayed 180 can
+    no longer overtake the 200 that followed it, and arrive in the order they came."""
+
+    nworkers = 1
+
+
 class GuardedTransactionManager(SipTransactionManager):
     """SipTransactionManager that validates before sippy parses."""
 
+    model_udp_server = (Udp_server, OrderedUdpServerOpts)
     counters: Counter
     max_message: int = SIPPY_RECV_LIMIT
 
@@ -69,7 +85,7 @@ class GuardedTransactionManager(SipTransactionManager):
                 c["sip_bad_headers"] += 1
                 self._reject(text, ra, server, 400, verdict)
                 return
-        super().handleIncoming(raw, ra, server, rtime)
+        super().handleIncoming(lower_transport_params(raw), ra, server, rtime)
 
     def _reject(self, text: str, ra, server, code: int, reason: str) -> None:
         """Answer a request sippy cannot or must not handle, built from its raw headers
@@ -81,6 +97,14 @@ class GuardedTransactionManager(SipTransactionManager):
             self.counters["sip_drop_unparsable"] += 1
             return
         self.transmitData(server, resp, ra.address)
+
+
+def lower_transport_params(raw: bytes) -> bytes:
+    """The message with every `;transport=` value in its header in lower case."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if b";transport=" not in head.lower():
+        return raw
+    return _TRANSPORT_PARAM.sub(lambda m: m.group(0).lower(), head) + sep + body
 
 
 def bad_status_line(text: str) -> bool:
