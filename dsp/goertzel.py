@@ -1,4 +1,4 @@
-"""Goertzel filter bank over many calls at once, as one matrix product per tick.
+"""Goertzel filter bank over many calls at once, as matrix products per tick.
 
 A Goertzel filter run over a block of samples returns the block's DFT at one
 frequency; evaluating that DFT directly (samples @ cos/sin basis) is the same
