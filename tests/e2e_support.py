@@ -30,9 +30,8 @@ class Rig:
     service: ServiceProcess
     workdir: Path
 
-    @property
-    def via(self) -> str:
-        return f"sip:1000@{self.service.uri_host}"
+    def via(self, user: str = "1000") -> str:
+        return f"sip:{user}@{self.service.uri_host}"
 
     @contextmanager
     def explained(self) -> Iterator[None]:
@@ -42,11 +41,12 @@ class Rig:
         except PhoneError as exc:
             raise PhoneError(f"{exc}\n--- masker serve ---\n{self.service.diagnose()}") from exc
 
-    def connect(self, record: Path | None = None, **call_args) -> tuple[int, int]:
-        """Caller calls through the masker, agent answers 200; both see media."""
+    def connect(self, record: Path | None = None, user: str = "1000",
+                **call_args) -> tuple[int, int]:
+        """Caller calls `user` through the masker, agent answers 200; both see media."""
         with self.explained():
             since = len(self.agent.events)
-            c = self.caller.call(self.via, **call_args)
+            c = self.caller.call(self.via(user), **call_args)
             a = self.agent.wait_incoming(since=since)["call"]
             self.agent.answer(a, 200, record=record)
             self.caller.wait_state(c, "CONFIRMED")
@@ -58,7 +58,7 @@ class Rig:
         """Caller calls; returns once the agent has the INVITE (unanswered)."""
         with self.explained():
             since = len(self.agent.events)
-            c = self.caller.call(self.via, **call_args)
+            c = self.caller.call(self.via(), **call_args)
             a = self.agent.wait_incoming(since=since)["call"]
         return c, a
 
@@ -76,10 +76,12 @@ class Rig:
         time.sleep(seconds + 0.3)
 
 
-def start_rig(workdir: Path) -> Rig:
+def start_rig(workdir: Path, extra_toml: str = "") -> Rig:
+    """Agent phone, `masker serve` in front of it (`extra_toml` ends its config), caller."""
     agent = PhoneClient("agent")
     try:
-        service = ServiceProcess(pbx_port=agent.sip_port, workdir=workdir / "service")
+        service = ServiceProcess(pbx_port=agent.sip_port, workdir=workdir / "service",
+                                 extra_toml=extra_toml)
     except Exception:
         agent.close()
         raise

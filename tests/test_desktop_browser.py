@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, make_jwt, running_api
 from desktop_support import CHROMIUM, OUTPUT_ROOT, card_data_found, chromium, chromium_page
+from e2e_support import start_rig, stop_rig
 
 
 def test_chromium_is_installed():
@@ -165,28 +166,14 @@ E2E_SECRET = b"e2e-desktop-jwt-secret-0123456789abcdef"
 @pytest.fixture
 def served_call(tmp_path):
     """A real call through `masker serve`: caller and agent are pjsua2 phone processes."""
-    from masker.phones.client import PhoneClient
-    from masker.phones.service_process import ServiceProcess
-
     (tmp_path / "jwt.key").write_bytes(E2E_SECRET)
-    agent = PhoneClient("agent")
-    service = caller = None
+    # ServiceProcess ends its TOML with the [api] table: this line lands in it.
+    rig = start_rig(tmp_path, extra_toml=f'jwt_secret_file = "{tmp_path / "jwt.key"}"\n')
     try:
-        # ServiceProcess ends its TOML with the [api] table: this line lands in it.
-        service = ServiceProcess(pbx_port=agent.sip_port, workdir=tmp_path / "service",
-                                 extra_toml=f'jwt_secret_file = "{tmp_path / "jwt.key"}"\n')
-        caller = PhoneClient("caller")
-        c = caller.call(f"sip:1000@{service.uri_host}")
-        a = agent.wait_incoming()["call"]
-        agent.answer(a, 200)
-        caller.wait_state(c, "CONFIRMED")
-        agent.wait_media(a)
-        caller.wait_media(c)
-        yield service, caller, c
+        c, _a = rig.connect()
+        yield rig.service, rig.caller, c
     finally:
-        for closer in (caller and caller.close, service and service.stop, agent.close):
-            if closer:
-                closer()
+        stop_rig(rig)
 
 
 @pytest.mark.e2e
