@@ -62,6 +62,13 @@ class Call:
         self.caller.send_raw(ack_for(self.caller, resp, self.uri, self.call_id, self.tag),
                              self.served.addr)
 
+    def hang_up(self) -> str:
+        """The caller's BYE through the masker, the PBX answering 200; the method of the
+        200 the caller then gets."""
+        self.in_dialog("BYE")
+        self.served.pbx.reply(self.pbx_expect("BYE"), 200)
+        return self.caller.expect(200).method
+
     def in_dialog(self, method: str, body: str = "", ctype: str = "application/sdp") -> None:
         self.caller.send_raw(
             self.caller.request(method, self.uri, call_id=self.call_id, from_tag=self.tag,
@@ -115,10 +122,7 @@ def test_answer_to_caller_is_anchored_on_another_masker_port(served, caller):
 
 def test_caller_bye_is_relayed_to_the_pbx(served, caller):
     call, _ = connect(served, caller)
-    call.in_dialog("BYE")
-    bye = call.pbx_expect("BYE")
-    served.pbx.reply(bye, 200)
-    assert caller.expect(200).method == "BYE"
+    assert call.hang_up() == "BYE"
 
 
 def test_pbx_bye_is_relayed_to_the_caller(served, caller):
@@ -183,10 +187,7 @@ def test_update_in_dialog_gets_501_with_allow_and_the_call_survives(served, call
     resp = caller.expect(501)
     assert "INFO" in resp.header("Allow")
     assert "timer" not in resp.header("Supported")
-    call.in_dialog("BYE")
-    bye = call.pbx_expect("BYE")
-    served.pbx.reply(bye, 200)
-    assert caller.expect(200).method == "BYE"
+    assert call.hang_up() == "BYE"
 
 
 def test_unknown_method_outside_dialog_gets_501(served, caller):
@@ -296,10 +297,7 @@ def test_reinvite_with_unmaskable_codec_gets_488_and_the_call_survives(served, c
     call, _ = connect(served, caller)
     call.in_dialog("INVITE", body=sdp_offer(40000, "18", version=2))
     assert caller.expect(488).code == 488
-    call.in_dialog("BYE")
-    bye = call.pbx_expect("BYE")
-    served.pbx.reply(bye, 200)
-    assert caller.expect(200).method == "BYE"
+    assert call.hang_up() == "BYE"
 
 
 def test_dtmf_info_digit_reaches_the_tokeniser(served, caller):
