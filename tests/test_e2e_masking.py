@@ -133,22 +133,17 @@ def test_tokeniser_gets_the_inband_card_and_issues_a_token(rig, tmp_path):
     assert_one_token_for_the_keyed_card(rig, p.events)
 
 
-def test_tokeniser_gets_the_rfc4733_card_and_issues_a_token(rig):
+@pytest.mark.parametrize("method, pacing, seconds_per_key", [
+    ("rfc4733", {"duration_ms": 100}, 0.2),
+    ("info", {"interval_ms": 150}, 0.15),
+])
+def test_tokeniser_gets_the_signalled_card_and_issues_a_token(rig, method, pacing,
+                                                               seconds_per_key):
     with poller(rig) as p:
         c, a = rig.connect()
         keys = card_keys()
-        rig.caller.send_dtmf(c, keys, "rfc4733", duration_ms=100)
-        time.sleep(0.2 * len(keys) + 1.0)
-        rig.hang_up(c, a)
-    assert_one_token_for_the_keyed_card(rig, p.events)
-
-
-def test_tokeniser_gets_the_sip_info_card_and_issues_a_token(rig):
-    with poller(rig) as p:
-        c, a = rig.connect()
-        keys = card_keys()
-        rig.caller.send_dtmf(c, keys, "info", interval_ms=150)
-        time.sleep(0.15 * len(keys) + 1.0)
+        rig.caller.send_dtmf(c, keys, method, **pacing)
+        time.sleep(seconds_per_key * len(keys) + 1.0)
         rig.hang_up(c, a)
     assert_one_token_for_the_keyed_card(rig, p.events)
 
