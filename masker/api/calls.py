@@ -13,9 +13,13 @@ from masker.api.requests import json_body, parse_capture, parse_restart
 from masker.api.views import as_mapping, public_call, public_capture
 
 
-def _may_control(principal) -> None:
+async def _controlled_call(request: web.Request, principal) -> str:
+    """The id of the request's call once `principal` may drive its capture: 403 for a
+    supervisor, 404 for a call the agent cannot see."""
     if principal.is_supervisor:
         raise ApiError(403, "forbidden", "supervisors can follow a capture but not drive it")
+    await visible_call(request, principal)
+    return request.match_info["call_id"]
 
 
 async def _envelope(request: web.Request, call_id: str, status: Any) -> dict[str, Any]:
@@ -50,9 +54,7 @@ async def get_capture(request: web.Request) -> web.Response:
 async def start_capture(request: web.Request) -> web.Response:
     principal = authenticated(request)
     body = parse_capture(await json_body(request))
-    _may_control(principal)
-    await visible_call(request, principal)
-    call_id = request.match_info["call_id"]
+    call_id = await _controlled_call(request, principal)
     status = await registry_call(
         state(request).registry.start_capture,
         call_id, body.amount, body.currency, body.reference, list(body.fields),
@@ -63,27 +65,21 @@ async def start_capture(request: web.Request) -> web.Response:
 async def restart_field(request: web.Request) -> web.Response:
     principal = authenticated(request)
     field = parse_restart(await json_body(request))
-    _may_control(principal)
-    await visible_call(request, principal)
-    call_id = request.match_info["call_id"]
+    call_id = await _controlled_call(request, principal)
     status = await registry_call(state(request).registry.restart_field, call_id, field)
     return web.json_response(await _envelope(request, call_id, status))
 
 
 async def cancel_capture(request: web.Request) -> web.Response:
     principal = authenticated(request)
-    _may_control(principal)
-    await visible_call(request, principal)
-    call_id = request.match_info["call_id"]
+    call_id = await _controlled_call(request, principal)
     status = await registry_call(state(request).registry.cancel_capture, call_id)
     return web.json_response(await _envelope(request, call_id, status))
 
 
 async def retry_handoff(request: web.Request) -> web.Response:
     principal = authenticated(request)
-    _may_control(principal)
-    await visible_call(request, principal)
-    call_id = request.match_info["call_id"]
+    call_id = await _controlled_call(request, principal)
     registry = state(request).registry
     if not callable(getattr(registry, "retry_handoff", None)):
         raise ApiError(409, "capture_conflict", "this service cannot retry a hand-off")
