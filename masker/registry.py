@@ -62,8 +62,9 @@ class CallRecord:
     # set when a capture ended without a gateway: the session is finished and detached
     handoff_note: Event | None = None
 
-    def snapshot(self, capture: Event | None) -> Event:
-        """Plain fields under the registry lock; `capture` is read by the caller outside it."""
+    def snapshot(self) -> Event:
+        """Plain fields, read under the registry lock; the caller fills in `capture`
+        from the session outside it."""
         return {
             "id": self.id,
             "state": self.state,
@@ -75,7 +76,7 @@ class CallRecord:
             "connected_at": self.connected_at,
             "ended_at": self.ended_at,
             "end_reason": self.end_reason,
-            "capture": capture,
+            "capture": None,
         }
 
 
@@ -228,10 +229,9 @@ class Registry:
 
     def _view(self, rec: CallRecord) -> Event:
         with self._lock:
-            session, note = rec.session, rec.handoff_note
-        capture = capture_status(session, note)
-        with self._lock:
-            return rec.snapshot(capture)
+            view, session, note = rec.snapshot(), rec.session, rec.handoff_note
+        view["capture"] = capture_status(session, note)
+        return view
 
     def start_capture(
         self, call_id: str, amount: str, currency: str, reference: str, fields: Sequence[str]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from masker.media.reception import ReceptionStats, sr_ntp_middle
+from masker.media.reception import ReceptionStats, sender_report_stamp
 from masker.rtp import build_rtcp_sr
 
 
@@ -102,8 +102,8 @@ def test_a_new_ssrc_starts_the_count_again():
 def test_the_ntp_middle_bits_are_read_from_a_sender_report():
     sr = build_rtcp_sr(1, 1_700_000_000.5, 160, 10, 1600)
     secs = (1_700_000_000 + 2208988800) & 0xFFFF
-    assert sr_ntp_middle(sr) == (1, (secs << 16) | 0x8000)
+    assert sender_report_stamp(sr) == (1, (secs << 16) | 0x8000)
 
 
 def test_a_receiver_report_has_no_ntp_time():
-    assert sr_ntp_middle(b"\x81\xc9\x00\x07" + b"\0" * 28) is None
+    assert sender_report_stamp(b"\x81\xc9\x00\x07" + b"\0" * 28) is None

@@ -35,7 +35,7 @@ from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
-from masker.media.reception import sr_ntp_middle
+from masker.media.reception import sender_report_stamp
 from masker.rfc4733 import EventError, parse_event
 from masker.rtp import RtpError, build_rtcp_rr, build_rtcp_sdes_cname, build_rtcp_sr, parse_rtp
 from masker.sdp import Negotiated
@@ -486,7 +486,7 @@ class MediaEngine:
             call.counters["drop_unexpected_source"] += 1
             return
         call.counters["caller_rtcp_absorbed"] += 1
-        sr = sr_ntp_middle(data)
+        sr = sender_report_stamp(data)
         if sr is not None:
             call.reception.sender_report(*sr, time.monotonic())
 

@@ -81,7 +81,7 @@ class ReceptionStats:
         )
 
 
-def sr_ntp_middle(data: bytes) -> tuple[int, int] | None:
+def sender_report_stamp(data: bytes) -> tuple[int, int] | None:
     """(sender SSRC, middle 32 bits of the NTP timestamp) of a compound RTCP packet
     that starts with a sender report (RFC 3550 6.4.1), or None."""
     if len(data) < 28 or data[0] >> 6 != 2 or data[1] != 200:
