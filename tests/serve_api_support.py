@@ -5,58 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import threading
 import time
 
 import aiohttp
 from api_support import TEST_PAN, http
-from media_support import keyed_packets, rtp_socket, send_paced
 from serve_support import Served
-from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
 
 def dev_key(s: Served) -> str:
     """The development API key from the /desktop URL the service printed."""
     line = next(x for x in s.raw if "/desktop#token=" in x)
     return line.split("#token=", 1)[1].split()[0]
-
-
-class CallerCall:
-    """A connected call whose scripted caller sends RTP from its own socket."""
-
-    def __init__(self, served: Served):
-        self.served = served
-        self.sip = SipEndpoint("caller")
-        self.rtp = rtp_socket()
-        self.agent_rtp = rtp_socket()
-        self.user = "agent" + secrets.token_hex(4)
-        self.uri = served.uri(self.user)
-        self.call_id, self.tag = secrets.token_hex(8), secrets.token_hex(4)
-        offer = sdp_offer(self.rtp.getsockname()[1], "0 101")
-        self.sip.send_raw(self.sip.request("INVITE", self.uri, call_id=self.call_id,
-                                           from_tag=self.tag, body=offer), served.addr)
-        inv = served.pbx.expect("INVITE", user=self.user)
-        self.agent_call_id = inv.header("Call-ID")
-        served.pbx.reply(inv, 200, to_tag="pbx1",
-                         body=sdp_offer(self.agent_rtp.getsockname()[1], "0 101"))
-        ok = self.sip.expect(200)
-        _, self.masker_port, _, _ = sdp_media(ok.body)
-        self.sip.send_raw(ack_for(self.sip, ok, self.uri, self.call_id, self.tag), served.addr)
-        self.to_tag = ok.tag("To")
-        served.pbx.expect("ACK", call_id=self.agent_call_id)
-
-    def key(self, keys: str) -> None:
-        send_paced(self.rtp, (HOST, self.masker_port),
-                   keyed_packets(keys, inband=False, rfc4733=True))
-
-    def hangup(self) -> None:
-        self.sip.send_raw(self.sip.request("BYE", self.uri, call_id=self.call_id,
-                                           from_tag=self.tag, to_tag=self.to_tag),
-                          self.served.addr)
-        self.served.pbx.expect("BYE", call_id=self.agent_call_id)
-        for closer in (self.sip.close, self.rtp.close, self.agent_rtp.close):
-            closer()
 
 
 class Feed:

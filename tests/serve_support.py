@@ -9,7 +9,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from sipclient import HOST, SipEndpoint, ack_for, sdp_offer
+from media_support import keyed_packets, rtp_socket, send_paced
+from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
 from masker.phones.service_process import ServiceProcess
 
@@ -62,3 +63,44 @@ def answered_call(served: Served, caller: SipEndpoint) -> tuple[str, str, str, s
     ok = caller.expect(200)
     caller.send_raw(ack_for(caller, ok, uri, cid, tag), served.addr)
     return uri, cid, tag, ok.tag("To"), inv.header("Call-ID")
+
+
+class MediaCall:
+    """A connected call whose caller and PBX each own an RTP socket."""
+
+    def __init__(self, served: Served):
+        self.served = served
+        self.sip = SipEndpoint("caller")
+        self.caller_rtp = rtp_socket()
+        self.agent_rtp = rtp_socket()
+        self.user = "agent" + secrets.token_hex(4)
+        self.uri = served.uri(self.user)
+        self.call_id = secrets.token_hex(8)
+        self.tag = secrets.token_hex(4)
+        offer = sdp_offer(self.caller_rtp.getsockname()[1], "0 101")
+        self.sip.send_raw(self.sip.request("INVITE", self.uri, call_id=self.call_id,
+                                           from_tag=self.tag, body=offer), served.addr)
+        inv = served.pbx.expect("INVITE", user=self.user)
+        self.agent_call_id = inv.header("Call-ID")
+        _, self.masker_agent_port, _, _ = sdp_media(inv.body)
+        served.pbx.reply(inv, 200, to_tag="pbx1",
+                         body=sdp_offer(self.agent_rtp.getsockname()[1], "0 101"))
+        ok = self.sip.expect(200)
+        _, self.masker_caller_port, _, _ = sdp_media(ok.body)
+        self.sip.send_raw(ack_for(self.sip, ok, self.uri, self.call_id, self.tag), served.addr)
+        self.to_tag = ok.tag("To")
+        served.pbx.expect("ACK", call_id=self.agent_call_id)
+
+    def key(self, keys: str) -> None:
+        """The caller keys `keys` by RFC 4733 only, at a person's pace."""
+        send_paced(self.caller_rtp, (HOST, self.masker_caller_port),
+                   keyed_packets(keys, inband=False, rfc4733=True))
+
+    def hangup(self) -> None:
+        self.sip.send_raw(self.sip.request("BYE", self.uri, call_id=self.call_id,
+                                           from_tag=self.tag, to_tag=self.to_tag),
+                          self.served.addr)
+        self.served.pbx.expect("BYE", call_id=self.agent_call_id)
+        self.sip.close()
+        self.caller_rtp.close()
+        self.agent_rtp.close()

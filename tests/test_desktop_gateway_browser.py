@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, psp_on_thread
 from desktop_support import OUTPUT_ROOT, card_data_found, chromium, chromium_page
-from serve_api_support import CallerCall, dev_key
-from serve_support import Served
+from serve_api_support import dev_key
+from serve_support import MediaCall, Served
 
 pytestmark = [pytest.mark.e2e]
 
@@ -35,8 +35,8 @@ def serve(workdir: Path, gateway_env: dict[str, str]) -> Served:
     return s
 
 
-def pay(page, served: Served, reference: str) -> CallerCall:
-    call = CallerCall(served)
+def pay(page, served: Served, reference: str) -> MediaCall:
+    call = MediaCall(served)
     page.goto(f"{served.api}/desktop#token={dev_key(served)}")
     page.get_by_label("Amount").fill("20.00")
     page.get_by_label("Reference").fill(reference)

@@ -3,7 +3,6 @@ and the agent leg is a valid RFC 3550 stream; the agent's audio comes back untou
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import numpy as np
@@ -13,11 +12,10 @@ from media_support import (
     audio_packets,
     decode_stream,
     event_packets,
-    rtp_socket,
     send_paced,
 )
-from serve_support import Served
-from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
+from serve_support import MediaCall, Served
+from sipclient import HOST
 
 from dsp.tonegen import keys_signal, sine, to_int16
 from masker.receivers import multimon_digits, spandsp_digits
@@ -31,42 +29,6 @@ def served(tmp_path_factory):
     s = Served(tmp_path_factory.mktemp("serve-media"))
     yield s
     s.stop()
-
-
-class MediaCall:
-    """A connected call whose caller and PBX each own an RTP socket."""
-
-    def __init__(self, served: Served):
-        self.served = served
-        self.sip = SipEndpoint("caller")
-        self.caller_rtp = rtp_socket()
-        self.agent_rtp = rtp_socket()
-        self.user = "agent" + secrets.token_hex(4)
-        self.uri = served.uri(self.user)
-        self.call_id = secrets.token_hex(8)
-        self.tag = secrets.token_hex(4)
-        offer = sdp_offer(self.caller_rtp.getsockname()[1], "0 101")
-        self.sip.send_raw(self.sip.request("INVITE", self.uri, call_id=self.call_id,
-                                           from_tag=self.tag, body=offer), served.addr)
-        inv = served.pbx.expect("INVITE", user=self.user)
-        self.agent_call_id = inv.header("Call-ID")
-        _, self.masker_agent_port, _, _ = sdp_media(inv.body)
-        served.pbx.reply(inv, 200, to_tag="pbx1",
-                         body=sdp_offer(self.agent_rtp.getsockname()[1], "0 101"))
-        ok = self.sip.expect(200)
-        _, self.masker_caller_port, _, _ = sdp_media(ok.body)
-        self.sip.send_raw(ack_for(self.sip, ok, self.uri, self.call_id, self.tag), served.addr)
-        self.to_tag = ok.tag("To")
-        served.pbx.expect("ACK", call_id=self.agent_call_id)
-
-    def hangup(self) -> None:
-        self.sip.send_raw(self.sip.request("BYE", self.uri, call_id=self.call_id,
-                                           from_tag=self.tag, to_tag=self.to_tag),
-                          self.served.addr)
-        self.served.pbx.expect("BYE", call_id=self.agent_call_id)
-        self.sip.close()
-        self.caller_rtp.close()
-        self.agent_rtp.close()
 
 
 def speech_like(n: int, seed: int = 1) -> np.ndarray:

@@ -10,8 +10,8 @@ import stat
 
 import pytest
 from api_support import KEYED_CARD, TEST_PAN, http
-from serve_api_support import CallerCall, Feed, assert_no_card_data, call_of, handoffs
-from serve_support import Served
+from serve_api_support import Feed, assert_no_card_data, call_of, handoffs
+from serve_support import MediaCall, Served
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def test_the_desktop_page_is_served(served):
 
 
 def test_the_generated_key_lists_every_call(served):
-    call = CallerCall(served)
+    call = MediaCall(served)
     try:
         reply = http("GET", f"{served.api}/api/calls", served.key)
     finally:
@@ -67,7 +67,7 @@ def test_readyz_reports_sip_media_and_vault_ready(served):
 
 
 def test_capture_without_a_gateway_ends_at_the_token_with_not_configured(served):
-    call = CallerCall(served)
+    call = MediaCall(served)
     cid = call_of(served, call.user)
     feed = Feed(f"{served.api.replace('http', 'ws', 1)}/api/calls/{cid}/feed", served.key)
     try:
@@ -93,7 +93,7 @@ def test_readyz_is_not_ready_once_the_service_drains(tmp_path):
                                     "MASKER_SERVICE_DRAIN_GRACE_S": "5"})
     try:
         api = s.wait_log("service ready")["api"]
-        call = CallerCall(s)  # keeps the service draining instead of exiting
+        call = MediaCall(s)  # keeps the service draining instead of exiting
         s.proc.send_signal(signal.SIGTERM)
         s.wait_log("draining")
         reply = http("GET", f"{api}/readyz")

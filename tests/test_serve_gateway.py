@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, http, psp_on_thread
-from serve_api_support import CallerCall, Feed, assert_no_card_data, call_of, dev_key, handoffs
-from serve_support import Served
+from serve_api_support import Feed, assert_no_card_data, call_of, dev_key, handoffs
+from serve_support import MediaCall, Served
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +36,8 @@ def served(tmp_path_factory, psp):
     s.stop()
 
 
-def take_payment(served: Served, psp, reference: str) -> tuple[CallerCall, str, Feed]:
-    call = CallerCall(served)
+def take_payment(served: Served, psp, reference: str) -> tuple[str, Feed]:
+    call = MediaCall(served)
     cid = call_of(served, call.user)
     feed = Feed(f"{served.api.replace('http', 'ws', 1)}/api/calls/{cid}/feed", served.key)
     reply = http("POST", f"{served.api}/api/calls/{cid}/capture", served.key,
@@ -89,7 +89,7 @@ def test_psp_outage_is_retryable_and_a_retry_is_approved(served, psp):
 
 
 def test_retry_without_a_failed_hand_off_is_a_conflict(served):
-    call = CallerCall(served)
+    call = MediaCall(served)
     try:
         cid = call_of(served, call.user)
         reply = http("POST", f"{served.api}/api/calls/{cid}/capture/retry", served.key)
