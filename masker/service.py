@@ -20,6 +20,7 @@ from masker.config import Config
 from masker.digitqueue import DigitQueue
 from masker.errors import UserError
 from masker.handoff import HandoffWorker, build_gateway
+from masker.hardening import forget_environment
 from masker.housekeeping import Periodic
 from masker.media.engine import MediaEngine
 from masker.media.maskbank import BatchFactory
@@ -73,6 +74,8 @@ def default_session_factory(config: Config) -> tuple[SessionFactory, Any]:
         tk = build_tokenizer(tk_config, dev_dir=keys_dir / "dev" if tcfg.dev_keys else None)
     except (KeyError_, OSError, ValueError) as exc:  # no KEK, unreadable key store, ...
         raise UserError(f"tokenizer: {exc}") from None
+    # The KEK has been read: no child process inherits it, nothing prints it later.
+    forget_environment([tk_config.kek_env])
 
     def factory(*, call_id: str, amount: str, currency: str, reference: str,
                 fields: tuple[str, ...]) -> Any:

@@ -7,7 +7,8 @@ import faulthandler
 import signal
 import sys
 
-from masker.config import load_config
+from masker.config import Config, load_config
+from masker.hardening import disable_core_dumps, refuse_dev_keys_on_network
 
 DEV_KEYS_WARNING = """\
 *****************************************************************************
@@ -28,11 +29,32 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "MASKER_<SECTION>_<KEY> override the file.",
     )
     p.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    p.add_argument(
+        "--allow-dev-keys-on-network",
+        action="store_true",
+        help="start even though development keys would be reachable from the network",
+    )
     return p
+
+
+def _listen_addresses(config: Config) -> dict[str, str]:
+    """Every address the service takes requests or media on."""
+    from masker.api import ApiConfig
+
+    addresses = {"sip": config.sip.listen_address, "media": config.media.address}
+    if config.service.api_enabled:
+        addresses["api"] = ApiConfig.from_mapping(config.extra.get("api", {})).host
+    return addresses
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    # Card data lives in this process's memory: it must never reach a core file.
+    disable_core_dumps()
+    refuse_dev_keys_on_network(
+        config.tokenizer.dev_keys, _listen_addresses(config),
+        forced=getattr(args, "allow_dev_keys_on_network", False),
+    )
     # `kill -USR2 <pid>` prints every thread's stack (code locations only, never
     # values) to stderr: the way to see where a stuck service is waiting.
     faulthandler.register(signal.SIGUSR2, all_threads=True)
