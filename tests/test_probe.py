@@ -10,11 +10,19 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
 from masker.errors import UserError
-from masker.phones.probe_call import ProbeReport, keys_for_card, parse_sip_uri
+from masker.phones.probe_call import (
+    CallDropped,
+    ProbeReport,
+    analyse,
+    keyed_signal,
+    keys_for_card,
+    parse_sip_uri,
+)
 from masker.phones.service_process import ServiceProcess, free_port
 
 PAN = "4111111111111111"
@@ -52,6 +60,16 @@ def test_clean_report_passes():
     assert report.passed
 
 
+def test_a_call_dropped_mid_probe_fails_the_report_and_says_when_and_where():
+    report = ProbeReport(via="v", agent="a")
+    obs = {"connected": True, "code": 200, "dropped": CallDropped(4.25, "keying in-band")}
+    analyse(report, obs, keyed_signal(""))
+    assert not report.passed
+    assert report.render().endswith(
+        "FAIL: the call dropped 4.2 s after it was placed, while keying in-band"
+    )
+
+
 def run_probe_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "masker.cli", "probe", *args],
@@ -87,3 +105,25 @@ def test_probe_without_a_masker_finds_every_digit_and_fails():
     assert "FAIL: digits recoverable" in proc.stdout
     assert "spandsp decode:   17 digit(s)" in proc.stdout
     assert PAN not in proc.stdout + proc.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(150)
+def test_probe_reports_a_service_killed_mid_call_without_a_traceback(tmp_path):
+    agent_port = free_port()
+    with ServiceProcess(pbx_port=agent_port, workdir=tmp_path / "svc") as service:
+        probe = subprocess.Popen(
+            [sys.executable, "-m", "masker.cli", "probe", "--no-baseline", "--json",
+             "--via", f"sip:payment@{service.uri_host}",
+             "--agent", f"sip:agent@127.0.0.1:{agent_port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        service.wait_log("call.connected", timeout=60)
+        time.sleep(1.5)  # the probe is keying the card in-band
+        service.proc.kill()
+        out, err = probe.communicate(timeout=120)
+    report = json.loads(out)
+    assert probe.returncode == 1
+    assert "Traceback" not in err
+    assert report["dropped"].startswith("the call dropped")
+    assert PAN not in out + err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -44,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from masker.phones.client import PhoneError
     from masker.phones.probe_call import ProbeSettings, run_probe  # heavy: pjsua2, scipy
 
     settings = ProbeSettings(
@@ -55,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
         baseline=not args.no_baseline,
         workdir=Path(args.keep) if args.keep else None,
     )
-    report = run_probe(settings)
+    try:
+        report = run_probe(settings)
+    except PhoneError as exc:  # a phone gave up on a step not covered by the report
+        print(f"masker probe: FAIL: probe incomplete: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

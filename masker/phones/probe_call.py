@@ -77,6 +77,17 @@ def is_local_address(host: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class CallDropped:
+    """A probe call that connected and then went away before the probe was done."""
+
+    after_s: float
+    step: str
+
+    def describe(self) -> str:
+        return f"the call dropped {self.after_s:.1f} s after it was placed, while {self.step}"
+
+
 @dataclass
 class ProbeReport:
     """The outcome of one probe call: counts and measurements, never digits."""
@@ -101,6 +112,7 @@ class ProbeReport:
     added_delay_ms: float | None = None
     token_events: list[dict[str, Any]] = field(default_factory=list)
     token_source: str = "none"
+    dropped: str = ""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -166,6 +178,8 @@ class ProbeReport:
             lines.append("PASS: no digit recoverable at the agent")
         elif self.recoverable:
             lines.append("FAIL: digits recoverable at the agent")
+        elif self.dropped:
+            lines.append(f"FAIL: {self.dropped}")
         else:
             lines.append("FAIL: probe incomplete")
         return "\n".join(lines)
@@ -231,27 +245,46 @@ def measure_call(
         return obs
     obs["connected"] = True
     obs["setup_ms"] = (ev["t"] - t0) * 1000
-    inc = agent.wait_incoming(timeout=timeout_s, since=since)
-    a = inc["call"]
-    agent.wait_call_event(a, "recording", timeout_s)
-    caller.wait_call_event(c, "recording", timeout_s)
-    obs["codec"] = agent.info(a).get("codec", "")
-    time.sleep(0.3)
-    caller.play(c, wav, monitor=True)
-    time.sleep(signal.duration_s + 0.2)
-    for digits, method in after_play:
-        # INFO one key press every 250 ms, as a person keys (pjsua would send all at once)
-        interval = 250 if method == "info" else 0
-        caller.send_dtmf(c, digits, method, duration_ms=100, interval_ms=interval)
-        time.sleep(0.25 * len(digits) + 0.5)
-    caller.hangup(c)
-    path = agent.wait_recorded(a, timeout_s)
-    obs["recording"], _ = sf.read(path, dtype="int16")
-    caller_rec, _ = sf.read(caller.wait_recorded(c, timeout_s), dtype="int16")
+    step = "waiting for the agent leg"
+    try:
+        inc = agent.wait_incoming(timeout=timeout_s, since=since)
+        a = inc["call"]
+        step = "waiting for both phones to record"
+        agent.wait_call_event(a, "recording", timeout_s)
+        caller.wait_call_event(c, "recording", timeout_s)
+        obs["codec"] = agent.info(a).get("codec", "")
+        time.sleep(0.3)
+        step = "keying in-band"
+        caller.play(c, wav, monitor=True)
+        time.sleep(signal.duration_s + 0.2)
+        for digits, method in after_play:
+            step = f"keying by {method}"
+            # INFO one key press every 250 ms, as a person keys (pjsua would send all at once)
+            interval = 250 if method == "info" else 0
+            caller.send_dtmf(c, digits, method, duration_ms=100, interval_ms=interval)
+            time.sleep(0.25 * len(digits) + 0.5)
+        step = "hanging up"
+        caller.hangup(c)
+        step = "collecting the agent's recording"
+        path = agent.wait_recorded(a, timeout_s)
+        obs["recording"], _ = sf.read(path, dtype="int16")
+        caller_rec, _ = sf.read(caller.wait_recorded(c, timeout_s), dtype="int16")
+    except PhoneError:
+        obs["dropped"] = CallDropped(after_s=time.monotonic() - t0, step=step)
+        _hang_up_quietly(caller, c)
+        return obs
     obs["round_trip"] = round_trip_samples(caller_rec, signal)
     obs["agent_dtmf"] = list(agent.calls[a].dtmf)
     obs["agent_infos"] = list(agent.calls[a].infos)
     return obs
+
+
+def _hang_up_quietly(phone: PhoneClient, call: int) -> None:
+    """End our side of a call that may already be gone."""
+    try:
+        phone.hangup(call)
+    except PhoneError:
+        pass
 
 
 def api_calls(api_url: str, api_key: str) -> list[dict[str, Any]]:
@@ -349,7 +382,7 @@ def run_probe(settings: ProbeSettings) -> ProbeReport:
                 direct = measure_call(
                     caller, agent, settings.agent, marker_only, marker_wav, [], settings.timeout_s
                 )
-                if direct["connected"] and direct["round_trip"] is not None:
+                if direct["connected"] and direct.get("round_trip") is not None:
                     report.direct_round_trip_ms = 1000 * direct["round_trip"] / RATE
                 else:
                     report.notes.append("direct baseline call to the agent failed")
@@ -390,6 +423,11 @@ def analyse(report: ProbeReport, obs: dict[str, Any], keyed: KeyedSignal) -> Non
         return
     report.setup_ms = obs.get("setup_ms")
     report.codec = obs.get("codec", "")
+    dropped = obs.get("dropped")
+    if dropped is not None:
+        report.dropped = dropped.describe()
+        report.notes.append(report.dropped)
+        return
     rec = obs["recording"]
     report.recording_s = len(rec) / RATE
     report.spandsp_digits = len(spandsp_digits(rec))
