@@ -5,9 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 N      ?= 200
+FUZZ_SECONDS ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run demo test test-all lint bench bench-calls clean
+.PHONY: setup system-deps run demo test test-all lint bench bench-calls fuzz clean
 
 setup: system-deps $(STAMP)
 
@@ -41,6 +42,9 @@ bench: setup
 
 bench-calls: setup
 	$(BIN)/python -m bench.calls --calls $(N)
+
+fuzz: setup
+	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache bench/build test-output

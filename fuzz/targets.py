@@ -1,0 +1,154 @@
+"""One fuzz entry point per parser of outside input: `TARGETS[name](data: bytes)`.
+
+Each target feeds the bytes to the parser as the service would receive them and
+swallows only the refusal that parser documents (RtpError, SdpError, UserError,
+ApiError, AuthError...).  Any other exception escaping a target is a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+
+from masker.api.auth import Authenticator, AuthError
+from masker.api.config import ApiConfig
+from masker.api.errors import ApiError
+from masker.api.requests import parse_capture, parse_restart
+from masker.config import load_config
+from masker.errors import UserError
+from masker.media.reception import sender_report_stamp
+from masker.rfc4733 import EventError, parse_event
+from masker.rtp import RtpError, is_rtcp, parse_rtp
+from masker.sdp import Origin, SdpError, rewrite
+from masker.sip import info
+from masker.sip.transport import (
+    _header_problem,
+    bad_status_line,
+    lower_transport_params,
+    raw_response,
+)
+from masker.wavfile import WavReader
+
+#: A 32-byte secret for the JWT target: tokens signed with anything else are refused.
+_JWT_SECRET = b"fuzz-secret-fuzz-secret-fuzz-sec"
+_AUTH = Authenticator(ApiConfig(jwt_secret=_JWT_SECRET, jwt_audience="masker"))
+_SCRATCH = tempfile.mkdtemp(prefix="masker-fuzz-")
+
+
+def sip_message(data: bytes) -> None:
+    """The SIP guard's checks, then sippy's parse of what the guard lets through."""
+    from sippy.SipRequest import SipRequest
+    from sippy.SipResponse import SipResponse
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if text.startswith("SIP/2.0 "):
+        if bad_status_line(text):
+            return
+    elif _header_problem(text) is not None:
+        raw_response(text, 400, "Bad Request")
+        return
+    raw_response(text, 488, "Not Acceptable Here")
+    raw = lower_transport_params(data)
+    try:  # sippy's own parse errors are caught by its transaction manager, as here
+        msg = (SipResponse if text.startswith("SIP/2.0 ") else SipRequest)(buf=raw.decode())
+        msg.getHFBody("call-id")
+    except Exception:  # noqa: BLE001 - sippy raises many types; all are refusals
+        return
+
+
+def sdp(data: bytes) -> None:
+    try:
+        rewrite(data.decode("utf-8", "replace"), "127.0.0.1", 20000, Origin("127.0.0.1"))
+    except SdpError:
+        return
+
+
+def rtp(data: bytes) -> None:
+    if is_rtcp(data):
+        sender_report_stamp(data)
+        return
+    try:
+        parse_rtp(data)
+    except RtpError:
+        return
+
+
+def rtcp(data: bytes) -> None:
+    sender_report_stamp(data)
+
+
+def rfc4733(data: bytes) -> None:
+    try:
+        parse_event(data).digit  # noqa: B018 - the property is what the engine reads
+    except EventError:
+        return
+
+
+def info_body(data: bytes) -> None:
+    """An INFO body under each content type the caller leg might name."""
+    cut = data.find(b"\n")
+    ctype = data[:cut].decode("latin-1") if cut >= 0 else "application/dtmf-relay"
+    body = data[cut + 1 :] if cut >= 0 else data
+    info.info_digit(ctype, body.decode("utf-8", "replace"))
+
+
+def wav(data: bytes) -> None:
+    path = os.path.join(_SCRATCH, "input.wav")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    try:
+        with WavReader(path) as reader:
+            for _ in reader.blocks(160):
+                pass
+    except UserError:
+        return
+
+
+def config_toml(data: bytes) -> None:
+    path = os.path.join(_SCRATCH, "config.toml")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    try:
+        load_config(path, env={})
+    except UserError:
+        return
+
+
+def api_json(data: bytes) -> None:
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return  # json_body answers these with 400 malformed_json
+    if not isinstance(body, dict):
+        return
+    for parse in (parse_capture, parse_restart):
+        try:
+            parse(body)
+        except ApiError:
+            pass
+
+
+def jwt_token(data: bytes) -> None:
+    try:
+        _AUTH.authenticate(data.decode("utf-8", "replace"))
+    except AuthError:
+        return
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "sip_message": sip_message,
+    "sdp": sdp,
+    "rtp": rtp,
+    "rtcp": rtcp,
+    "rfc4733": rfc4733,
+    "info_body": info_body,
+    "wav": wav,
+    "config_toml": config_toml,
+    "api_json": api_json,
+    "jwt_token": jwt_token,
+}
