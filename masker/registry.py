@@ -8,6 +8,13 @@ publishes its events (which take the registry lock) while holding its own lock,
 so asking a session anything under the registry lock could deadlock the media
 thread against an API reader.  Digits are handed to the call's payment session and never
 stored, logged or put in an event here.
+
+Masking never stops silently: under the `capture` policy a call is armed when a capture
+starts and stays armed, whatever becomes of the capture (cancelled, failed, timed out,
+expired, handed off), until the agent ends the payment phase (`end_payment_phase`) or
+the call ends.  Card data lifetime: a payment session is closed (its digits wiped)
+whenever another replaces it, when its token is issued and no hand-off follows, and
+when the call ends.
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ class CallRecord:
     session_unsubscribe: Callable[[], None] | None = None
     subscribers: list[Callable[[Event], None]] = field(default_factory=list)
     arm_hook: Callable[[bool], None] | None = None
+    # the caller's keypad is masked towards the agent (always true under "always")
+    armed: bool = False
     digits_dropped: int = 0
     # set when a capture ended without a gateway: the session is finished and detached
     handoff_note: Event | None = None
@@ -70,6 +79,7 @@ class CallRecord:
             "state": self.state,
             "agent_id": self.agent_id,
             "policy": self.policy,
+            "armed": self.armed,
             "trunk_call_id": self.trunk_call_id,
             "agent_call_id": self.agent_call_id,
             "created_at": self.created_at,
@@ -126,12 +136,14 @@ class Registry:
         with self._lock:
             self._purge()
             self._calls[call_id] = CallRecord(
-                id=call_id, trunk_call_id=trunk_call_id, policy=policy, created_at=self._clock()
+                id=call_id, trunk_call_id=trunk_call_id, policy=policy, created_at=self._clock(),
+                armed=policy != "capture",
             )
         return call_id
 
     def set_arm_hook(self, call_id: str, hook: Callable[[bool], None]) -> None:
-        """The media plane's arm(True)/disarm(False) for the `capture` policy."""
+        """The media plane's arm(True)/disarm(False) for the `capture` policy (the
+        media plane starts such a call disarmed)."""
         with self._lock:
             self._get(call_id).arm_hook = hook
 
@@ -251,22 +263,31 @@ class Registry:
                 fields=tuple(fields),
             )
             with self._lock:
-                if rec.state == "ended":
-                    raise CallEnded("call has ended")
-                old_unsub, rec.session_unsubscribe = rec.session_unsubscribe, None
-                rec.handoff_note = None
-                rec.session = session
-                hook = rec.arm_hook if rec.policy == "capture" else None
-        if old_unsub is not None:
-            old_unsub()
+                ended = rec.state == "ended"
+                if not ended:
+                    old_unsub, rec.session_unsubscribe = rec.session_unsubscribe, None
+                    rec.handoff_note = None
+                    previous, rec.session = rec.session, session
+                    arming = rec.policy == "capture" and not rec.armed
+                    rec.armed = True
+                    hook = rec.arm_hook if arming else None
+            if ended:
+                self._close_session(session)
+                raise CallEnded("call has ended")
+            if hook is not None:
+                hook(True)  # armed before the first digit can reach the new session
+            if old_unsub is not None:
+                old_unsub()  # no event of the replaced session reaches the desktop now
+            if previous is not None:
+                self._close_session(previous)  # replaced: whatever it still holds is wiped
         metrics.CAPTURES_STARTED.inc()
         unsub = None
         if hasattr(session, "subscribe"):
             unsub = session.subscribe(lambda ev, cid=call_id: self._session_event(cid, ev))
         with self._lock:
             rec.session_unsubscribe = unsub if callable(unsub) else None
-        if hook is not None:
-            hook(True)
+        if arming:
+            self._emit(self._subs(call_id), {"type": "masking", "call_id": call_id, "armed": True})
         log.info("capture started", call=call_id, auto=reference == "auto")
         status = session.status()
         self._emit(self._subs(call_id), {"type": "capture", "call_id": call_id, "status": status})
@@ -278,14 +299,35 @@ class Registry:
         return session.status()
 
     def cancel_capture(self, call_id: str) -> Any:
+        """Cancel the running capture (its digits are wiped); the call stays armed: the
+        caller may still be keying, and the agent may start another capture."""
         session = self._running_session(call_id)
-        with self._lock:
-            rec = self._get(call_id)
-            hook = rec.arm_hook if rec.policy == "capture" else None
         session.cancel()
-        if hook is not None:
-            hook(False)
         return session.status()
+
+    def end_payment_phase(self, call_id: str, by: str = "") -> Event:
+        """The agent ends the payment phase: a `capture`-policy call is disarmed (the
+        caller's keypad is heard again). Refused while a capture is collecting digits and
+        under the `always` policy; audited in the log (call, agent; no card data)."""
+        with self._start_lock:  # no capture may start (and arm) half-way through
+            with self._lock:
+                rec = self._get(call_id)
+                if rec.state == "ended":
+                    raise CallEnded("call has ended")
+                if rec.policy != "capture":
+                    raise CaptureConflict("the masking policy is 'always': the call stays armed")
+                session = rec.session
+            if _collecting(session):
+                raise CaptureConflict("a capture is collecting digits: cancel it first")
+            with self._lock:
+                was_armed, rec.armed = rec.armed, False
+                hook = rec.arm_hook if was_armed else None
+            if hook is not None:
+                hook(False)
+        log.info("payment phase ended", call=call_id, agent=by, was_armed=was_armed)
+        if was_armed:
+            self._emit(self._subs(call_id), {"type": "masking", "call_id": call_id, "armed": False})
+        return self.get_call(call_id)
 
     def retry_handoff(self, call_id: str) -> Any:
         """Send the held card to the gateway again after a retryable failure."""
@@ -355,12 +397,8 @@ class Registry:
             metrics.CAPTURES_COMPLETED.inc()
         elif kind in _FAILURES:
             metrics.CAPTURES_FAILED.labels(_FAILURES[kind]).inc()
-        if kind in _FAILURES or kind == "token":
-            with self._lock:
-                rec = self._calls.get(call_id)
-                hook = rec.arm_hook if rec is not None and rec.policy == "capture" else None
-            if hook is not None and kind in _FAILURES:
-                hook(False)
+        # a failed, timed-out or expired capture leaves the call armed: the caller's
+        # next attempt must not be heard in clear (only end_payment_phase disarms)
         if kind == "token":
             self._hand_off(call_id)
 
@@ -377,9 +415,11 @@ class Registry:
             return
         from masker.handoff import not_configured_event, result_label
 
-        wipe = getattr(getattr(session, "capture", None), "wipe", None)
-        if wipe is not None:
-            wipe()  # PAN/expiry are in the vault; the CVV must go now
+        release = getattr(session, "release_card", None)
+        if release is None:
+            release = getattr(getattr(session, "capture", None), "wipe", None)
+        if release is not None:
+            release()  # PAN/expiry are in the vault; the CVV must go now
         note = not_configured_event(getattr(session, "token", None))
         with self._lock:
             rec.handoff_note = note
@@ -419,3 +459,14 @@ def _running(session: Any) -> bool:
     except Exception:
         return True
     return state in ("collecting", "handing_off") or state is None
+
+
+def _collecting(session: Any) -> bool:
+    """A session the caller may still be keying digits into."""
+    if session is None:
+        return False
+    try:
+        state = session.status().get("state")
+    except Exception:
+        return True
+    return state == "collecting" or state is None

@@ -51,9 +51,11 @@ class Api:
     server: Any
     ready: dict[str, bool] = field(default_factory=dict)
 
-    def call(self, agent: str = "agent-1", state: str = "connected") -> str:
+    def call(self, agent: str = "agent-1", state: str = "connected",
+             policy: str = "always") -> str:
         """A call as the SIP side would register it: bridged to `agent`."""
-        cid = self.registry.add_call(trunk_call_id=f"trunk-{time.monotonic_ns()}@test")
+        cid = self.registry.add_call(trunk_call_id=f"trunk-{time.monotonic_ns()}@test",
+                                     policy=policy)
         self.registry.update_call(cid, state=state, agent_id=agent)
         return cid
 

@@ -73,15 +73,21 @@ def make_tls_material(folder: Path, ca_name: str = "test PSP CA") -> TlsMaterial
 @dataclass
 class FakePsp:
     """Behaviour: "approve", "decline", "status:<code>", "bad_json", "not_object",
-    "slow:<seconds>" or "echo_card"."""
+    "slow:<seconds>", "echo_card" or "redirect:<code>:<url>" (a 3xx to `url`).
+    `headers` holds each request's headers, in step with `requests`."""
 
     behaviour: str = "approve"
     requests: list[dict] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append(await request.json())
+        self.headers.append(dict(request.headers))
         kind, _, arg = self.behaviour.partition(":")
+        if kind == "redirect":
+            code, _, location = arg.partition(":")
+            return web.Response(status=int(code), headers={"Location": location})
         if kind == "slow":
             await asyncio.sleep(float(arg))
         if kind == "status":
@@ -103,19 +109,22 @@ class FakePsp:
 
 
 @asynccontextmanager
-async def running_psp(tls: TlsMaterial, behaviour: str = "approve"):
-    """Start a FakePsp on https://127.0.0.1:<free port>/charge for the block."""
+async def running_psp(tls: TlsMaterial | None, behaviour: str = "approve"):
+    """Start a FakePsp on https://127.0.0.1:<free port>/charge for the block (plain
+    http:// when `tls` is None: only ever a redirect target, the adapter refuses http)."""
     psp = FakePsp(behaviour)
     app = web.Application()
     app.router.add_post("/charge", psp.handle)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    ctx = None
+    if tls is not None:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    psp.url = f"https://127.0.0.1:{port}/charge"
+    psp.url = f"{'https' if ctx else 'http'}://127.0.0.1:{port}/charge"
     try:
         yield psp
     finally:

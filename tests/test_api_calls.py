@@ -4,6 +4,7 @@ and the 4xx JSON errors for everything a client can get wrong."""
 from __future__ import annotations
 
 import pytest
+import structlog.testing
 from api_support import TEST_PAN, http, make_jwt, running_api
 
 CAPTURE = {"amount": "12.50", "currency": "GBP", "reference": "INV-1001"}
@@ -203,3 +204,63 @@ def test_supervisor_may_not_retry_a_hand_off(api):
 def test_retry_on_another_agents_call_is_404(api, agent):
     cid = api.call("agent-2")
     assert http("POST", f"{api.url}/api/calls/{cid}/capture/retry", agent).status == 404
+
+
+def end_payment(api, cid, token):
+    return http("POST", f"{api.url}/api/calls/{cid}/payment/end", token)
+
+
+def test_capture_arms_a_capture_policy_call(api, agent):
+    cid = api.call(policy="capture")
+    armed_before = http("GET", f"{api.url}/api/calls/{cid}", agent).json()["armed"]
+    start(api, cid, agent)
+    assert (armed_before, http("GET", f"{api.url}/api/calls/{cid}", agent).json()["armed"]) == (
+        False, True)
+
+
+def test_cancelled_capture_leaves_the_call_armed(api, agent):
+    cid = api.call(policy="capture")
+    start(api, cid, agent)
+    http("DELETE", f"{api.url}/api/calls/{cid}/capture", agent)
+    assert http("GET", f"{api.url}/api/calls/{cid}", agent).json()["armed"] is True
+
+
+def test_agent_ends_the_payment_phase_and_the_call_is_disarmed(api, agent):
+    cid = api.call(policy="capture")
+    start(api, cid, agent)
+    http("DELETE", f"{api.url}/api/calls/{cid}/capture", agent)
+    reply = end_payment(api, cid, agent)
+    assert reply.status == 200 and (reply.json()["id"], reply.json()["armed"]) == (cid, False)
+
+
+def test_ending_the_payment_phase_while_the_caller_keys_is_409(api, agent):
+    cid = api.call(policy="capture")
+    start(api, cid, agent)
+    reply = end_payment(api, cid, agent)
+    assert reply.status == 409 and reply.json()["error"]["code"] == "capture_conflict"
+
+
+def test_ending_the_payment_phase_of_an_always_masked_call_is_409(api, agent):
+    assert end_payment(api, api.call(), agent).status == 409
+
+
+def test_supervisor_may_not_end_the_payment_phase(api):
+    cid = api.call("agent-1", policy="capture")
+    assert end_payment(api, cid, make_jwt("sup-1", "supervisor")).status == 403
+
+
+def test_payment_phase_of_another_agents_call_is_404(api, agent):
+    assert end_payment(api, api.call("agent-2", policy="capture"), agent).status == 404
+
+
+def test_capture_control_actions_are_audited_with_the_agent_and_no_card_data(api, agent):
+    cid = api.call(policy="capture")
+    with structlog.testing.capture_logs() as logs:
+        start(api, cid, agent)
+        api.key(cid, TEST_PAN)
+        http("DELETE", f"{api.url}/api/calls/{cid}/capture", agent)
+        end_payment(api, cid, agent)
+    audited = [(e["action"], e["call"], e["agent"]) for e in logs if e["event"] == "agent action"]
+    assert audited == [("start_capture", cid, "agent-1"), ("cancel_capture", cid, "agent-1"),
+                       ("end_payment_phase", cid, "agent-1")]
+    assert TEST_PAN[:6] not in repr(logs)

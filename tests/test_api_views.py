@@ -41,10 +41,10 @@ def test_event_without_a_kind_is_dropped():
 def test_public_call_maps_registry_snapshot_and_hides_sip_call_ids():
     snapshot = {"id": "c1", "agent_id": "a1", "state": "connected", "connected_at": 10.0,
                 "created_at": 9.0, "ended_at": None, "end_reason": "", "capture": None,
-                "trunk_call_id": "abc@10.0.0.1", "agent_call_id": "def@10.0.0.2"}
+                "armed": True, "trunk_call_id": "abc@10.0.0.1", "agent_call_id": "def@10.0.0.2"}
     assert public_call(snapshot) == {
         "id": "c1", "agent": "a1", "state": "connected", "caller": None, "started": 10.0,
-        "ended": None, "end_reason": None, "capture": None}
+        "ended": None, "end_reason": None, "armed": True, "capture": None}
 
 
 def test_public_capture_of_no_capture_is_none():

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import structlog.testing
 
 from masker.registry import CallEnded, CaptureConflict, Registry
 
@@ -19,6 +20,7 @@ class FakeSession:
         self.state = "collecting"
         self.subs = []
         self.polled = 0
+        self.closed = False
 
     def digit(self, d):
         self.keys.append(d)
@@ -34,6 +36,7 @@ class FakeSession:
         self.state = "cancelled"
 
     def close(self):
+        self.closed = True
         if self.state == "collecting":
             self.state = "cancelled"
 
@@ -106,13 +109,98 @@ def test_cancel_without_capture_is_a_conflict(reg):
         reg.cancel_capture(cid)
 
 
-def test_cancel_disarms_in_capture_policy(reg, made):
+def capture_call(reg):
+    """A `capture`-policy call whose arm hook is recorded, with a capture started."""
     cid = reg.add_call("t", policy="capture")
     armed = []
     reg.set_arm_hook(cid, armed.append)
     reg.start_capture(cid, "1.00", "GBP", "r", [])
+    return cid, armed
+
+
+def test_cancel_keeps_the_call_armed_in_capture_policy(reg, made):
+    cid, armed = capture_call(reg)
     assert reg.cancel_capture(cid)["state"] == "cancelled"
-    assert armed == [True, False]
+    assert armed == [True] and reg.get_call(cid)["armed"]
+
+
+@pytest.mark.parametrize("kind", ["failed", "timed_out", "expired", "cancelled"])
+def test_a_capture_that_ends_badly_leaves_the_call_armed(reg, made, kind):
+    cid, armed = capture_call(reg)
+    made[0].state = kind
+    made[0].subs[0]({"event": kind})
+    assert armed == [True] and reg.get_call(cid)["armed"]
+
+
+def test_ending_the_payment_phase_disarms(reg, made):
+    cid, armed = capture_call(reg)
+    made[0].state = "handed_off"
+    reg.end_payment_phase(cid, by="agent-1")
+    assert armed == [True, False] and not reg.get_call(cid)["armed"]
+
+
+def test_ending_the_payment_phase_while_digits_are_collected_is_a_conflict(reg, made):
+    cid, armed = capture_call(reg)
+    with pytest.raises(CaptureConflict):
+        reg.end_payment_phase(cid, by="agent-1")
+    assert armed == [True]
+
+
+def test_ending_the_payment_phase_under_always_policy_is_a_conflict(reg):
+    cid = reg.add_call("t")
+    with pytest.raises(CaptureConflict):
+        reg.end_payment_phase(cid, by="agent-1")
+    assert reg.get_call(cid)["armed"]
+
+
+def test_ending_the_payment_phase_of_an_ended_call_is_refused(reg):
+    cid = reg.add_call("t", policy="capture")
+    reg.end_call(cid)
+    with pytest.raises(CallEnded):
+        reg.end_payment_phase(cid, by="agent-1")
+
+
+def test_a_new_capture_after_the_payment_phase_arms_again(reg, made):
+    cid, armed = capture_call(reg)
+    made[0].state = "cancelled"
+    reg.end_payment_phase(cid, by="agent-1")
+    reg.start_capture(cid, "1.00", "GBP", "r2", [])
+    assert armed == [True, False, True]
+
+
+def test_ending_the_payment_phase_is_audited_without_card_data(reg, made):
+    cid, _ = capture_call(reg)
+    for d in "4111111111111111":
+        reg.on_digit(cid, d, "inband")
+    made[0].state = "handed_off"
+    with structlog.testing.capture_logs() as logs:
+        reg.end_payment_phase(cid, by="agent-7")
+    entry = next(e for e in logs if e["event"] == "payment phase ended")
+    assert (entry["call"], entry["agent"], entry["was_armed"]) == (cid, "agent-7", True)
+    assert "4111" not in repr(logs)
+
+
+def test_subscribers_are_told_when_masking_is_armed_and_disarmed(reg, made):
+    cid = reg.add_call("t", policy="capture")
+    events = []
+    reg.subscribe(cid, events.append)
+    reg.start_capture(cid, "1.00", "GBP", "r", [])
+    made[0].state = "cancelled"
+    reg.end_payment_phase(cid, by="agent-1")
+    assert [e["armed"] for e in events if e["type"] == "masking"] == [True, False]
+
+
+def test_a_capture_policy_call_starts_disarmed_and_always_policy_armed(reg):
+    assert not reg.get_call(reg.add_call("t", policy="capture"))["armed"]
+    assert reg.get_call(reg.add_call("t"))["armed"]
+
+
+def test_starting_a_capture_closes_the_session_it_replaces(reg, made):
+    cid = reg.add_call("t")
+    reg.on_digit(cid, "4", "inband")
+    made[0].state = "tokenised"
+    reg.start_capture(cid, "1.00", "GBP", "r", [])
+    assert made[0].closed and reg._calls[cid].session is made[1]
 
 
 def test_capture_on_ended_call_is_refused(reg):

@@ -128,3 +128,45 @@ def test_certificate_for_another_host_name_is_refused(tls):
 def test_psp_value_that_looks_like_a_card_is_dropped(tls):
     result, _ = charge(tls, "echo_card")
     assert result.ok and result.psp_token is None and result.authorisation == "AUTH-echo"
+
+
+def redirect_charge(tls, code, target_tls):
+    """The PSP answers `code` with a Location on a second server (https with the same CA,
+    or plain http when `target_tls` is None); returns the result and both servers."""
+    async def go():
+        async with running_psp(target_tls) as target, running_psp(
+                tls, f"redirect:{code}:{target.url}") as psp:
+            gw = HttpsJsonGateway(psp.url, ca_file=tls.ca_file)
+            return await gw.charge(request()), psp, target
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect_fails_the_handoff_and_the_card_is_not_re_posted(tls, code):
+    result, psp, target = redirect_charge(tls, code, tls)
+    assert (result.status, result.reason, result.http_status) == (
+        "failed", "psp_redirect_refused", code)
+    assert len(psp.requests) == 1 and target.requests == []
+
+
+def test_redirect_to_plain_http_is_not_followed(tls):
+    result, _, target = redirect_charge(tls, 307, None)
+    assert result.reason == "psp_redirect_refused" and target.requests == []
+
+
+def test_request_carries_its_idempotency_key(tls):
+    async def go():
+        async with running_psp(tls) as psp:
+            req = request()
+            await HttpsJsonGateway(psp.url, ca_file=tls.ca_file).charge(req)
+            return req, psp
+
+    req, psp = asyncio.run(go())
+    assert psp.headers[0]["Idempotency-Key"] == req.idempotency_key
+
+
+def test_idempotency_key_is_not_made_of_the_token_and_reference():
+    a, b = request(), request()
+    assert a.idempotency_key != b.idempotency_key
+    assert "tok_x" not in a.idempotency_key and "order-42" not in a.idempotency_key

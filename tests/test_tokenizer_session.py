@@ -252,3 +252,72 @@ def test_close_during_handoff_wipes_once_the_psp_answers(tls, tk):
     still_held, psp = asyncio.run(go())
     assert still_held == 16 and psp.requests[0]["pan"] == SCAN_PAN
     assert s.state == "cancelled" and len(s.capture.value("pan")) == 0
+
+
+def key_of(psp, n=-1):
+    return psp.headers[n]["Idempotency-Key"]
+
+
+def test_two_payments_on_one_card_and_reference_have_different_idempotency_keys(tls, tk):
+    a, b = new_session(tk), new_session(tk)
+    key_card(a)
+    key_card(b)
+    _, first = hand_off(tls, a)
+    _, second = hand_off(tls, b)
+    assert a.token == b.token and key_of(first) != key_of(second)
+
+
+def test_retry_of_a_failed_handoff_reuses_its_idempotency_key(tls, tk):
+    s = new_session(tk)
+    key_card(s)
+    _, failed = hand_off(tls, s, "status:503")
+    _, retried = hand_off(tls, s)
+    assert key_of(failed) == key_of(retried)
+
+
+def test_re_keyed_card_starts_a_new_payment_attempt(tls, tk):
+    s = new_session(tk)
+    key_card(s)
+    _, failed = hand_off(tls, s, "status:400")
+    s.restart_field("cvv")
+    for ch in "123":
+        s.digit(ch)
+    _, retried = hand_off(tls, s)
+    assert key_of(failed) != key_of(retried)
+
+
+def test_session_without_an_amount_wipes_the_card_at_its_token(tk):
+    s = tk.new_session(amount_minor=0, currency="GBP", reference="auto")
+    key_card(s)
+    assert s.state == "tokenised" and s.token and s.capture.held_digits() == 0
+
+
+def test_released_card_keeps_its_masked_status(tk):
+    s = tk.new_session(amount_minor=0, currency="GBP", reference="auto")
+    key_card(s)
+    pan = next(f for f in s.status()["fields"] if f["field"] == "pan")
+    assert (pan["entered"], pan["brand"], pan["display"]) == (16, "visa", "•••• •••• •••• 5556")
+
+
+def test_released_card_cannot_be_handed_off(tk):
+    s = tk.new_session(amount_minor=0, currency="GBP", reference="auto")
+    key_card(s)
+    with pytest.raises(HandOffNotReady):
+        asyncio.run(s.hand_off(HttpsJsonGateway("https://127.0.0.1:9/")))
+
+
+def test_released_card_does_not_expire_later(tk, clock):
+    s = new_session(tk)
+    key_card(s)
+    s.release_card()
+    clock.advance(tk.config.hold_timeout_s)
+    s.poll()
+    assert s.state == "tokenised" and s.capture.held_digits() == 0
+
+
+def test_released_session_ignores_a_field_restart(tk):
+    s = new_session(tk)
+    key_card(s)
+    s.release_card()
+    s.restart_field("cvv")
+    assert s.state == "tokenised" and s.status()["token"] is not None

@@ -18,6 +18,7 @@ Facade (what ``masker`` uses)::
     session.status()            # public, masked snapshot
     result = await session.hand_off(HttpsJsonGateway("https://psp.example/charge"))
     session.cancel() / session.close()   # wipe everything still held
+    session.release_card()      # token issued, no hand-off follows: wipe the card now
     tk.purge_expired()          # drop vault records older than config.ttl_s (default 24 h)
 
 Events (all carry ``"session"``):
@@ -30,7 +31,10 @@ Events (all carry ``"session"``):
   "display", "reused"}`` (or ``{"event": "error", "reason": "token_issue_failed"}``)
 - ``{"event": "handoff", "ok", "status": "approved"|"declined"|"failed", "retryable",
   "reason", "authorisation", "token"}``; after a retryable failure the state is
-  ``handoff_failed`` and ``hand_off`` may be called again with the card still held.
+  ``handoff_failed`` and ``hand_off`` may be called again with the card still held
+  (same Idempotency-Key: one key per issued token, i.e. per payment attempt). The PSP
+  adapter never follows a redirect (reason ``psp_redirect_refused``). A session
+  without an amount wipes its card as soon as its token is issued.
 - ``{"event": "cancelled"|"timed_out"|"failed"|"expired"}``
 
 Session states: collecting, complete, tokenised, token_failed, handing_off,
@@ -43,7 +47,8 @@ structlog processor ``masker.logs.configure_logging`` installs.
 Modules: luhn, brands, fields, display, capture (per-call state machine), ff1
 (NIST SP 800-38G), tokens (vault/FPE tokens), keys (KEK, data keys, rotation),
 vault (storage interface + SQLite), token_service, gateway, detokenize,
-sensitive, redact, clock, config, session, stack.
+sensitive, redact, clock, config, session, stack, lifetime (weak register of
+captures: how many digits are still held, by count only; for tests).
 """
 
 from tokenizer.config import TokenizerConfig

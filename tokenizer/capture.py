@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tokenizer import brands
+from tokenizer import brands, lifetime
 from tokenizer.clock import Clock, SystemClock
 from tokenizer.display import mask_other, mask_pan
 from tokenizer.fields import FieldSpec, Validation, max_length_for, validate
@@ -65,6 +65,19 @@ class CaptureSession:
         self.index = 0
         self._last_key_at = self.clock.monotonic()
         self._field_started = True
+        self._lifetime_seq = lifetime.track(self)
+
+    def __del__(self) -> None:
+        # last resort: a capture dropped without wipe() is wiped here and the drop recorded
+        # (tokenizer.lifetime), so tests can tell that its owner never closed it
+        try:
+            values = self.__dict__.get("_values")
+            if values and any(len(v) for v in values.values()):
+                lifetime.dropped(self.__dict__.get("_lifetime_seq", 0))
+                for v in values.values():
+                    v.wipe()
+        except Exception:  # a finaliser must never raise (e.g. at interpreter shutdown)
+            pass
 
     def __repr__(self) -> str:
         return f"CaptureSession(state={self.state!r}, field={self.current_name!r})"
@@ -134,6 +147,10 @@ class CaptureSession:
         """Overwrite every digit held."""
         for value in self._values.values():
             value.wipe()
+
+    def held_digits(self) -> int:
+        """How many clear digits this capture holds (for tokenizer.lifetime; never the digits)."""
+        return sum(len(value) for value in self._values.values())
 
     # --- public views ----------------------------------------------------
     @property

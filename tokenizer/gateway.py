@@ -2,9 +2,12 @@
 
 ``PaymentGateway`` is the interface; ``HttpsJsonGateway`` POSTs the card as
 JSON over HTTPS with the certificate verified (a CA bundle may be configured
-for a private PSP). Every failure becomes a ``GatewayResult`` with a reason
-code and ``retryable=True``: the session keeps the card in memory for a retry,
-and no message, exception or log line carries the request body.
+for a private PSP). Redirects are never followed: a 3xx answer fails the
+hand-off (``psp_redirect_refused``) so the card is never re-posted to another
+URL. Each request carries the payment attempt's ``Idempotency-Key``. Every
+failure becomes a ``GatewayResult`` with a reason code and ``retryable=True``:
+the session keeps the card in memory for a retry, and no message, exception or
+log line carries the request body.
 
 The PSP answers ``{"status": "approved"|"declined", "token": ..., "authorisation": ...}``.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -40,6 +44,8 @@ class ChargeRequest:
     currency: str
     reference: str
     token: str
+    #: one per payment attempt (PaymentSession): the same on a retry, new for a new payment
+    idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def body(self) -> bytearray:
         """The JSON body as a bytearray the caller wipes after sending."""
@@ -102,8 +108,8 @@ class HttpsJsonGateway:
 
     async def charge(self, request: ChargeRequest) -> GatewayResult:
         body = request.body()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": request.token
-                   + ":" + request.reference}
+        headers = {"Content-Type": "application/json",
+                   "Idempotency-Key": request.idempotency_key}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         try:
@@ -118,7 +124,7 @@ class HttpsJsonGateway:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as http, http.post(
-                self.url, data=body, headers=headers, ssl=self._ssl
+                self.url, data=body, headers=headers, ssl=self._ssl, allow_redirects=False
             ) as resp:
                 raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
                 status = resp.status
@@ -130,6 +136,10 @@ class HttpsJsonGateway:
             return failure_result("tls_error")
         except aiohttp.ClientError:
             return failure_result("connection_error")
+        if 300 <= status < 400:
+            # never follow: a redirect would re-post the card to wherever Location points
+            log.warning("psp_redirect_refused", http_status=status)
+            return failure_result("psp_redirect_refused", status)
         if 400 <= status < 500:
             return failure_result("psp_rejected_request", status)
         if status >= 500:

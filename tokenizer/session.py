@@ -4,7 +4,13 @@ It wraps a ``CaptureSession``; when every field is complete and valid it has a
 token issued, and ``hand_off(gateway)`` sends the card to the PSP. Everything
 it tells subscribers is a JSON-safe dict without card data. Clear digits live
 only in its ``SensitiveDigits`` buffers and are wiped on approval, decline,
-cancel, timeout and ``close()``; the CVV is never given to the vault.
+cancel, timeout and ``close()``; the CVV is never given to the vault. A session
+whose card will not be handed off (no amount, or no gateway: ``release_card()``)
+is wiped as soon as its token is issued.
+
+Each issued token starts one payment attempt with its own random Idempotency-Key:
+retries of a failed hand-off reuse it (the PSP can tell a retry from a new
+payment); a new session, or a re-keyed card, gets a new one.
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ class PaymentSession:
         self._handoff: dict | None = None
         self._tokenised_at = 0.0
         self._cancel_requested = False
+        self._released = False
+        self._final_fields: list[dict] | None = None
+        self._attempt_key: str | None = None
         self.capture = CaptureSession(fields, settings=settings, clock=self.clock,
                                       emit=self._on_capture_event)
 
@@ -111,7 +120,7 @@ class PaymentSession:
         """Apply field, session and hold timeouts."""
         with self._lock:
             self.capture.poll()
-            if self._state in (TOKENISED, HANDOFF_FAILED, TOKEN_FAILED):
+            if self._state in (TOKENISED, HANDOFF_FAILED, TOKEN_FAILED) and not self._released:
                 if self.clock.monotonic() - self._tokenised_at >= self.hold_timeout_s:
                     self._end(EXPIRED)
 
@@ -119,10 +128,11 @@ class PaymentSession:
         with self._lock:
             if self.state in FINAL_STATES and self.state != cap.FAILED:
                 return
-            if self._state == HANDING_OFF:
+            if self._state == HANDING_OFF or self._released:
                 return
             self._state = None
             self._issued = None
+            self._attempt_key = None
             self.capture.restart_field(name)
 
     def cancel(self) -> None:
@@ -144,6 +154,16 @@ class PaymentSession:
             if self._state != HANDING_OFF:
                 self.capture.wipe()
 
+    def release_card(self) -> None:
+        """The token is all that is needed from now on (no hand-off follows): wipe the
+        card now. The status keeps its masked fields and token; ``hand_off`` is refused."""
+        with self._lock:
+            if self._state != TOKENISED or self._released:
+                return
+            self._final_fields = self.capture.status()["fields"]
+            self._released = True
+            self.capture.wipe()
+
     # --- views -----------------------------------------------------------
     @property
     def state(self) -> str:
@@ -159,7 +179,8 @@ class PaymentSession:
             return {
                 "session": self.id, "state": self.state, "amount": self.amount_minor,
                 "currency": self.currency, "reference": self.reference,
-                "current_field": capture["current_field"], "fields": capture["fields"],
+                "current_field": capture["current_field"],
+                "fields": self._final_fields if self._released else capture["fields"],
                 "token": self._token_event() if self._issued else None,
                 "handoff": dict(self._handoff) if self._handoff else None,
             }
@@ -193,6 +214,9 @@ class PaymentSession:
                 return
             self._state = TOKENISED
             self._tokenised_at = self.clock.monotonic()
+            self._attempt_key = uuid.uuid4().hex  # one payment attempt per issued token
+            if self.amount_minor == 0:
+                self.release_card()  # nothing to charge: tokenise only, keep no card
             self._publish(self._token_event())
 
     # --- hand-off --------------------------------------------------------
@@ -202,12 +226,15 @@ class PaymentSession:
             pan=self.capture.value_of_kind("pan"), expiry=self.capture.value_of_kind("expiry"),
             cvv=cvv, amount_minor=self.amount_minor, currency=self.currency,
             reference=self.reference, token=self.token or "",
+            idempotency_key=self._attempt_key or uuid.uuid4().hex,
         )
 
     async def hand_off(self, gateway: PaymentGateway) -> dict:
         """Send the card to the PSP; returns (and publishes) the ``handoff`` event."""
         with self._lock:
             self.poll()
+            if self._released:
+                raise HandOffNotReady("the card was released at its token: nothing to hand off")
             if self._state not in (TOKENISED, HANDOFF_FAILED):
                 raise HandOffNotReady(f"session is {self.state}, not ready to hand off")
             self._state = HANDING_OFF

@@ -25,7 +25,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed JSON or invalid fields", 401: "Missing or invalid credential",
         403: "The role may not do this", 404: "Unknown call (or not bound to this agent)",
-        409: "Call ended, capture already running, no capture running, or nothing to retry",
+        409: "Call ended, capture already running or collecting, no capture running, "
+        "nothing to retry, or the call is always masked",
         413: "Body too large", 429: "Too many failed authentications from this address",
     }
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
@@ -56,6 +57,10 @@ SCHEMAS: dict[str, Any] = {
             "started": {"type": "number", "nullable": True},
             "ended": {"type": "number", "nullable": True},
             "end_reason": {"type": "string", "nullable": True},
+            "armed": {"type": "boolean", "nullable": True,
+                      "description": "The caller's keypad is masked towards the agent. Always "
+                      "true under the `always` policy; under `capture` it is armed by a "
+                      "capture and stays armed until the payment phase is ended."},
             "capture": _ref("Capture"),
         },
     },
@@ -100,8 +105,8 @@ FEED_TEXT = (
     "Live feed of one call. WebSocket: connect, then authenticate either with an "
     "`Authorization: Bearer` header on the upgrade or by sending "
     '`{"type": "auth", "token": "..."}` as the first message. The server first sends '
-    '`{"type": "state", "call": Call}`, then `progress`, `token`, `handoff`, `capture` '
-    "and `call` events (masked data only)."
+    '`{"type": "state", "call": Call}`, then `progress`, `token`, `handoff`, `capture`, '
+    "`masking` (`armed` true/false) and `call` events (masked data only)."
 )
 
 
@@ -164,6 +169,19 @@ def _paths() -> dict[str, Any]:
             "responses": {
                 "202": _json(_ref("CaptureEnvelope"), "Retry started; the feed gets the "
                              "`handoff` result"),
+                **_errors(*AUTHED, 403, 404, 409),
+            },
+        }},
+        "/api/calls/{call_id}/payment/end": {**call, "post": {
+            "summary": "End the payment phase: a `capture`-policy call is disarmed (the "
+            "caller's keypad is heard again) until the next capture starts",
+            "description": "Masking never stops on its own: a cancelled, failed, timed-out "
+            "or expired capture leaves the call armed. Only the call's agent may end the "
+            "payment phase (audited in the log); refused (409) while a capture is collecting "
+            "digits and for calls under the `always` policy.",
+            "operationId": "endPaymentPhase", "security": [{"bearer": []}],
+            "responses": {
+                "200": _json(_ref("Call"), "Payment phase ended; `armed` is false"),
                 **_errors(*AUTHED, 403, 404, 409),
             },
         }},

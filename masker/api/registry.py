@@ -32,6 +32,10 @@ class CallRegistry(Protocol):
     def retry_handoff(self, call_id: str) -> Any:
         """Hand the held card to the gateway again after a retryable failure."""
 
+    def end_payment_phase(self, call_id: str, by: str) -> Any:
+        """Disarm a `capture`-policy call (optional: 409 when absent); `by` is the agent id,
+        for the audit log. Returns the call."""
+
     def subscribe(self, call_id: str, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Deliver the call's public events to `callback`; returns an unsubscribe function."""
 
