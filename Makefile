@@ -39,6 +39,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.detector
+	$(BIN)/python -m bench.scrub
 
 bench-calls: setup
 	$(BIN)/python -m bench.calls --calls $(N)

@@ -14,7 +14,7 @@ import sys
 
 from masker.errors import UserError
 
-COMMANDS = ("detect", "mask", "keys", "serve", "probe")
+COMMANDS = ("detect", "mask", "keys", "serve", "probe", "scrub")
 
 
 def build_parser() -> argparse.ArgumentParser:
