@@ -16,7 +16,17 @@ and numeric libraries held to one thread, so the figures compare like for like:
 The audio is the bundled example call (speech with keyed digits between).
 Only the detector/masker calls are timed, not the slicing of frames for them.
 
-    python -m bench.detector [--calls 1000] [--seconds 2] [--audio FILE.wav]
+Then a table of hard cases (`--files N` keyed files each, seeded; 0 skips it),
+ours beside spandsp and multimon-ng on the same audio:
+
+- keys under louder speech (key-to-speech -10 to +3 dB, 16 keys a file): recall;
+- keys with 4-10 ms breaks (150-300 ms keys): extra digits (splits);
+- digits recoverable after masking (spandsp, multimon-ng, the loose receiver of
+  tests/loose_receiver.py), keys -10 to +5 dB under speech;
+- talk-off and speech masked per minute on the shared speech set
+  (/work/shared/fixtures/speech, all 3,000 files; falls back to the bundled 300).
+
+    python -m bench.detector [--calls 1000] [--seconds 2] [--audio FILE.wav] [--files 8]
 """
 
 from __future__ import annotations
@@ -171,6 +181,123 @@ def run_masker_streaming(pcm: np.ndarray, min_cpu_s: float) -> tuple[float, floa
     return n * FRAME / RATE, cpu
 
 
+SHARED_SPEECH = ROOT.parent / "shared" / "fixtures" / "speech"
+BUNDLED_SPEECH = ROOT / "fixtures" / "audio" / "speech"
+
+
+def speech_files() -> list[Path]:
+    files = sorted(SHARED_SPEECH.glob("*.wav"))
+    return files or sorted(BUNDLED_SPEECH.glob("*.wav"))
+
+
+def _matched(truth: str, heard: str) -> int:
+    """Keys of `truth` found in order in `heard` (longest common subsequence)."""
+    from difflib import SequenceMatcher
+
+    blocks = SequenceMatcher(None, truth, heard, autojunk=False).get_matching_blocks()
+    return sum(b.size for b in blocks)
+
+
+def _under_speech(seed: int, files: list[Path], ratio: tuple[float, float]):
+    from dsp import tonegen as tg
+
+    rng = np.random.default_rng(seed)
+    keys = "".join(rng.choice(list(tg.KEYS), 16))
+    clips = [sf.read(files[i], dtype="int16")[0] for i in rng.choice(len(files), 60)]
+    bed = tg.scale_to_dbm0(tg.talk_bed(clips, RATE * 12), rng.uniform(-22, -12))
+    sig = tg.keys_under(bed, keys, rng, RATE, ratio_db=ratio)
+    x = sig.samples + tg.white_noise(len(sig.samples), -60.0, rng)
+    ref = tg.g711_roundtrip(tg.to_int16(np.resize(bed, len(x))))
+    return tg.g711_roundtrip(tg.to_int16(x)), sig.tones, ref
+
+
+def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
+    """Rows (case, ours, spandsp, multimon-ng) of the hard cases."""
+    from collections import Counter
+
+    from dsp import tonegen as tg
+    from dsp.dtmf_detector import BatchDtmfDetector, detect
+    from dsp.masker import mask_signal
+    from masker.receivers import multimon_digits, spandsp_digits
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from loose_receiver import recoverable_keys
+
+    files = speech_files()
+    rows = []
+    total = ours = sp = mm = 0
+    for seed in range(n_files):
+        pcm, tones, _ = _under_speech(1000 + seed, files, (-10.0, 3.0))
+        truth = "".join(t.key for t in tones)
+        total += len(tones)
+        ours += _matched(truth, "".join(e.digit for e in detect(pcm)))
+        sp += _matched(truth, spandsp_digits(pcm))
+        mm += _matched(truth, multimon_digits(pcm))
+    rows.append((f"keys under louder speech, -10..+3 dB: found of {total}",
+                 str(ours), str(sp), str(mm)))
+    total = ours = sp = mm = 0
+    for seed in range(n_files):
+        rng = np.random.default_rng(2000 + seed)
+        keys = "".join(rng.choice(list(tg.KEYS), 6))
+        sig = tg.random_keys_signal(keys, rng, on_ms=(150, 300), level_dbm0=(-20, -3))
+        sig = tg.with_dropouts(sig, rng)
+        x = sig.samples + tg.white_noise(len(sig.samples), -60.0, rng)
+        pcm = tg.g711_roundtrip(tg.to_int16(x))
+        total += len(keys)
+        ours += len(detect(pcm)) - len(keys)
+        sp += len(spandsp_digits(pcm)) - len(keys)
+        mm += len(multimon_digits(pcm)) - len(keys)
+    rows.append((f"keys with 4-10 ms breaks: extra digits over {total}",
+                 str(ours), str(sp), str(mm)))
+    for lookahead in (40.0, 20.0):
+        loose = sp = mm = total = 0
+        for seed in range(n_files):
+            pcm, tones, bed = _under_speech(3000 + seed, files, (-10.0, 5.0))
+            out, _, spans = mask_signal(pcm, RATE, lookahead_ms=lookahead)
+            covered = np.zeros(len(out), bool)
+            for a, b in spans:
+                covered[a:b] = True
+            ref = np.where(covered, out, bed)
+            keyed = {t.key for t in tones}
+            total += len(tones)
+
+            def beyond(receiver, out=out, ref=ref, keyed=keyed):
+                extra = Counter(receiver(out)) - Counter(receiver(ref))
+                return sum(v for k, v in extra.items() if k in keyed)
+
+            sp += beyond(spandsp_digits)
+            mm += beyond(multimon_digits)
+            truth = [(t.key, t.start, t.end) for t in tones]
+            loose += len(recoverable_keys(out, ref, truth, RATE))
+        rows.append((f"recoverable after masking ({lookahead:.0f} ms look-ahead) of {total}",
+                     f"{loose} (loose rx)", str(sp), str(mm)))
+    # talk-off and masked speech over the speech set, 50 calls side by side
+    signals = [sf.read(f, dtype="int16")[0] for f in files]
+    calls = 50
+    streams = [np.concatenate(signals[i::calls]) for i in range(calls)]
+    length = -(-max(map(len, streams)) // FRAME) * FRAME
+    pcm = np.zeros((calls, length), np.int16)
+    for i, st in enumerate(streams):
+        pcm[i, : len(st)] = st
+    from dsp.masker import BatchMasker
+
+    det, masker = BatchDtmfDetector(calls, RATE), BatchMasker(calls, RATE)
+    digits = masked = 0
+    for i in range(0, length, FRAME):
+        digits += sum(map(len, det.process(pcm[:, i : i + FRAME])))
+        masked += sum(b - a for r in masker.process(pcm[:, i : i + FRAME]) for a, b in r.masked)
+    digits += sum(map(len, det.flush()))
+    masked += sum(b - a for r in masker.flush() for a, b in r.masked)
+    speech_s = sum(map(len, signals)) / RATE
+    sp_off = sum(len(spandsp_digits(st)) for st in streams)
+    mm_off = sum(len(multimon_digits(st)) for st in streams)
+    rows.append((f"talk-off, {len(files)} speech files ({speech_s / 60:.0f} min)",
+                 str(digits), str(sp_off), str(mm_off)))
+    rows.append(("speech masked, s per minute of speech", f"{masked / RATE / speech_s * 60:.2f}",
+                 "", ""))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.detector", description=__doc__.split(
         "\n")[0])
@@ -179,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="8 kHz mono WAV to run (default: the bundled example call)")
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="minimum CPU seconds per measurement (default 2)")
+    parser.add_argument("--files", type=int, default=8,
+                        help="keyed files per hard case in the conditions table (0: skip)")
     args = parser.parse_args(argv)
 
     cpu = pin_to_one_core()
@@ -215,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({m_audio / m_cpu:,.0f} channel-s per CPU-s)")
     print(f"masker, one call:{'':17s}{s_cpu / frames_of(s_audio) * 1e6:8.1f} us per 20 ms frame "
           f"({s_audio / s_cpu:,.0f} channel-s per CPU-s)")
+    if args.files > 0:
+        print(f"\nhard cases ({args.files} seeded files each)")
+        print(f"{'':58s}{'ours':>14s}{'spandsp':>9s}{'multimon':>10s}")
+        for case, ours, sp, mm in conditions_table(args.files):
+            print(f"{case:58s}{ours:>14s}{sp:>9s}{mm:>10s}")
     return 0
 
 

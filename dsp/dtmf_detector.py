@@ -7,6 +7,15 @@ presses.  A press needs `MIN_HITS` matching hops (about 30 ms of tone, so 40 ms
 tones pass and 20 ms tones do not) and ends after two non-matching hops or as
 soon as a different key shows up, so one dropped hop in noise does not split a
 digit and a 40 ms pause separates two.
+Interruptions (packet-loss concealment, a TV): ITU-T Q.24 / ETSI ES 201 235-3 ask
+that a break of up to 10 ms does not end a key, while 20 ms of silence separates
+two.  With a 20 ms window a 10 ms break spoils five or six hops, as many as a 20 ms
+pause, so hops cannot tell them apart; the fine envelope can.  A press that ends
+is therefore held back (`BRIDGE_HOLD_SECONDS`); if the same key is confirmed again
+meanwhile and the tone was never absent for `BRIDGE_SECONDS` or more at a stretch
+in between (measured sample by sample with `dsp.edges`), the two are one press.
+Otherwise the held press is reported: at the hold's end, when another key is
+confirmed, or at `flush`.
 Exact edges come from `dsp.edges` on a short history of samples; that work is
 done only at the rare moments a press is confirmed or ends.
 """
@@ -36,6 +45,12 @@ REFINE_WINDOWS = 4  # 80 ms of history around an edge being refined
 REFINE_REACH_WINDOWS = 0.6
 REFINE_BEYOND_SECONDS = 0.002
 CHUNK_SECONDS = 0.1
+#: A break in a tone shorter than this (longest run of absence, sample-exact) is
+#: bridged; ES 201 235-3: breaks of <= 10 ms are one key, >= 20 ms of silence two.
+BRIDGE_SECONDS = 0.015
+#: How long an ended press waits for its key to come back: a 10 ms break, then a
+#: whole window and MIN_HITS - 1 more hops of tone, and a hop of slack.
+BRIDGE_HOLD_SECONDS = 0.045
 
 
 @lru_cache(maxsize=16)
@@ -84,6 +99,13 @@ class BatchDtmfDetector:
         self._last_end = np.zeros(n_calls, np.int64)
         self._start = np.zeros(n_calls, np.int64)
         self._amp = np.zeros((n_calls, 2))  # steady amplitudes of the running press
+        # the press held back after it ended, waiting for a bridged break (-1: none)
+        self._held_key = np.full(n_calls, -1)
+        self._held_start = np.zeros(n_calls, np.int64)
+        self._held_stop = np.zeros(n_calls, np.int64)
+        self._held_amp = np.zeros((n_calls, 2))
+        self._hold = int(BRIDGE_HOLD_SECONDS * sample_rate)
+        self._bridge = int(BRIDGE_SECONDS * sample_rate)
         #: features and codes of the hops of the last tick (for the masker)
         self.last_features: HopFeatures | None = None
 
@@ -98,6 +120,7 @@ class BatchDtmfDetector:
         self._ring_origin[call] = self._ring_pos
         self._cur[call] = -1
         self._hits[call] = self._miss[call] = 0
+        self._held_key[call] = -1
 
     def process(self, frames: np.ndarray) -> list[list[DigitEvent]]:
         """Feed (calls, n) samples; returns each call's key presses that ended."""
@@ -112,6 +135,9 @@ class BatchDtmfDetector:
     def flush(self) -> list[list[DigitEvent]]:
         """End every stream: report presses still running."""
         out = _empty_lists(self.n_calls)
+        held = np.flatnonzero(self._held_key >= 0)
+        if held.size:
+            self._release(held, out)
         calls = np.flatnonzero((self._cur >= 0) & (self._hits >= MIN_HITS))
         if calls.size:
             self._emit(calls, self.samples_in[calls].copy(), out)
@@ -126,14 +152,18 @@ class BatchDtmfDetector:
         self._write_ring(frames)
         f = self.bank.process(frames)
         self.last_features = f
-        if f.calls.size == 0 and self._cur.max() < 0:
-            return  # nothing measured and no press running (the usual tick)
-        codes = classify(f, self.limits, self.bank.window)
-        busy = np.flatnonzero((codes >= 0).any(axis=1) | (self._cur >= 0))
-        if busy.size == 0:
-            return
-        amps = amplitudes(f, self.bank.window)
-        self._run_hops(busy, codes[busy], f.window_end[busy], amps[busy], out)
+        if f.calls.size or self._cur.max() >= 0:  # else nothing measured, no press running
+            codes = classify(f, self.limits, self.bank.window)
+            busy = np.flatnonzero((codes >= 0).any(axis=1) | (self._cur >= 0))
+            if busy.size:
+                amps = amplitudes(f, self.bank.window)
+                self._run_hops(busy, codes[busy], f.window_end[busy], amps[busy], out)
+        if self._held_key.max() >= 0:
+            # held presses whose hold is over, unless their key is back (not yet confirmed)
+            done = (self._held_key >= 0) & (self.samples_in - self._held_stop > self._hold)
+            done &= self._cur != self._held_key
+            if done.any():
+                self._release(np.flatnonzero(done), out)
 
     def _run_hops(
         self,
@@ -217,17 +247,70 @@ class BatchDtmfDetector:
         onsets, stops = exact[: len(oc)], exact[len(oc) :]
         confirming = np.zeros(len(calls), bool)
         confirming[oc] = True
+        ends_at = (keys[len(oc) :], stops, level[len(oc) :])
         if not confirming[ec].any():  # no press both confirmed and ended in this tick
             start[oc] = onsets
+            if len(oc):
+                self._confirmed(calls[oc], keys[: len(oc)], start, oc, out)
             if len(ec):
-                self._report(calls[ec], keys[len(oc) :], start[ec], stops, out)
+                self._ended(calls[ec], start[ec], *ends_at, out)
             return
         for h in range(press.shape[1]):  # a press confirmed and ended within the tick
             now = oh == h
-            start[oc[now]] = onsets[now]
+            if now.any():
+                start[oc[now]] = onsets[now]
+                self._confirmed(calls[oc[now]], keys[: len(oc)][now], start, oc[now], out)
             now = eh == h
             if now.any():
-                self._report(calls[ec[now]], keys[len(oc) :][now], start[ec[now]], stops[now], out)
+                self._ended(calls[ec[now]], start[ec[now]], *(a[now] for a in ends_at), out)
+
+    def _confirmed(self, calls, keys, start, rows, out: list[list[DigitEvent]]) -> None:
+        """Presses of `keys` just confirmed on `calls`, with onsets in start[rows]: one
+        of the same key held back across a short break takes it over (its start
+        stands); any other held press is over and is reported."""
+        held = self._held_key[calls] >= 0
+        if not held.any():
+            return
+        calls, keys, rows = calls[held], keys[held], rows[held]
+        same = self._held_key[calls] == keys
+        if same.any():
+            c = calls[same]
+            gap = self._longest_absence(c, self._held_stop[c], start[rows[same]], keys[same],
+                                        self._held_amp[c])
+            bridged = gap < self._bridge
+            start[rows[same][bridged]] = self._held_start[c[bridged]]
+            self._held_key[c[bridged]] = -1
+        self._release(calls[self._held_key[calls] >= 0], out)
+
+    def _ended(self, calls, starts, keys, stops, amps, out: list[list[DigitEvent]]) -> None:
+        """Presses that just ended: held back in case their tone comes back."""
+        earlier = calls[self._held_key[calls] >= 0]
+        if earlier.size:
+            self._release(earlier, out)
+        self._held_key[calls] = keys
+        self._held_start[calls] = starts
+        self._held_stop[calls] = stops
+        self._held_amp[calls] = amps
+
+    def _release(self, calls, out: list[list[DigitEvent]]) -> None:
+        """Report the held presses of `calls`."""
+        self._report(calls, self._held_key[calls], self._held_start[calls],
+                     self._held_stop[calls], out)
+        self._held_key[calls] = -1
+
+    def _longest_absence(self, calls, stops, onsets, keys, amps) -> np.ndarray:
+        """Per call, the longest run of samples in [stop, onset) where the key's tone
+        is absent (either tone below half its steady amplitude, `dsp.edges`)."""
+        half = self.rate // 200
+        width = np.maximum(onsets - stops, 0)
+        n = int(width.max()) + 2 * half
+        segs = self._history(calls, stops - half, n)
+        present = edges.presence_of_keys(segs, keys, self.rate, amps)
+        span = np.arange(n) - half
+        absent = ~present & (span >= 0) & (span < width[:, None])
+        count = np.cumsum(absent, axis=1)
+        since = count - np.maximum.accumulate(np.where(absent, 0, count), axis=1)
+        return since.max(axis=1)
 
     def _exact_edges(self, calls, now, keys, amp, coarse, is_onset) -> np.ndarray:
         """Sample-exact onsets (or ends) of the tones of `keys`, near the coarse ones.
@@ -286,7 +369,8 @@ class BatchDtmfDetector:
         return segs
 
     def _emit(self, calls: np.ndarray, now: np.ndarray, out: list[list[DigitEvent]]) -> None:
-        """Report the presses of `calls`, which have just ended, with exact ends."""
+        """Report the presses of `calls`, which have just ended (end of stream), with
+        exact ends."""
         keys = self._cur[calls]
         last = self._last_end[calls]
         stops = self._exact_edges(

@@ -355,3 +355,14 @@ def run_bounds(present: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.n
     start = _last_true(absent & (idx < anchor[:, None])) + 1
     end = _first_true(absent & (idx > anchor[:, None]))
     return np.where(found, start, -1), np.where(found, end, -1)
+
+
+def fill_holes(present: np.ndarray, max_gap: int) -> np.ndarray:
+    """Rows of `present` with every run of False shorter than `max_gap` that has True
+    on both sides set True (a tone broken up by louder talk is one tone)."""
+    m, n = present.shape
+    idx = np.arange(n)
+    before = np.maximum.accumulate(np.where(present, idx, -1), axis=1)
+    after = np.minimum.accumulate(np.where(present, idx, n)[:, ::-1], axis=1)[:, ::-1]
+    hole = (before >= 0) & (after < n) & (after - before - 1 < max_gap)
+    return present | hole

@@ -129,9 +129,10 @@ class HopFeatures:
         return self.runner_up[1]
 
 
-#: Gate: the weakest level (dBm0 per tone) and tone share any limit set may accept.
+#: Gate: the weakest level (dBm0 per tone) and tone share any limit set may accept
+#: (`dsp.classify.BURIED` looks at keys 10 dB and more under talk).
 GATE_LEVEL_DBM0 = -48.0
-GATE_SHARE = 0.2
+GATE_SHARE = 0.05
 _ZERO_DBM0_PEAK = 22773.0
 
 
@@ -173,7 +174,7 @@ class GoertzelBank:
         self._gate_floor = gate_peak**2 / 2 * self.window
         # the cheap all-calls pre-gate works on unscaled keypad powers
         self._maybe_floor = np.float32(self._gate_floor / self._scale)
-        self._maybe_share = np.float32(0.099 / self._scale)
+        self._maybe_share = np.float32(GATE_SHARE / 2.01 / self._scale)
         # Per tick: sub-block DFTs of the keypad tones (subs, 16, calls), of the
         # extra tones (subs, calls, 12) and sub-block energies (subs, calls), the
         # first `keep` sub-blocks carried over from the last tick.  One set of

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp import edges, replacement
-from dsp.classify import CANDIDATE, amplitudes, classify
+from dsp.classify import amplitudes, candidate_codes
 from dsp.dtmf_detector import BatchDtmfDetector
 from dsp.events import DigitEvent
 from dsp.tonegen import dbm0_to_peak
@@ -50,6 +50,10 @@ MODES = ("tone", "silence", "noise", "cadence")
 GUARD_BEFORE_SECONDS = 0.0025
 GUARD_AFTER_SECONDS = 0.0026
 GRID_SECONDS = 0.001
+#: Breaks shorter than this between two stretches of the same candidate key are
+#: masked too: under louder talk a tone's envelope comes and goes, and the pieces
+#: left between masked stretches are enough for a loose receiver.
+FILL_SECONDS = 0.03
 #: Candidate hops a key needs before it is masked (stray single hops at another
 #: key's edges are leakage, not a key).
 MIN_CANDIDATE_HOPS = 2
@@ -95,6 +99,7 @@ class BatchMasker:
         self._guard_after = int(round(GUARD_AFTER_SECONDS * sample_rate))
         self._grid = max(1, int(round(GRID_SECONDS * sample_rate)))
         self._ramp = int(round(replacement.RAMP_SECONDS * sample_rate))
+        self._fill = int(round(FILL_SECONDS * sample_rate))
         self._cad_on = int(round(cadence_on_ms * sample_rate / 1000))
         self._cad_cycle = self._cad_on + int(round(cadence_off_ms * sample_rate / 1000))
         self._cad_quiet = int(round(cadence_quiet_ms * sample_rate / 1000))
@@ -214,7 +219,7 @@ class BatchMasker:
         f = self.detector.last_features
         if f is None or f.calls.size == 0:
             return
-        codes = classify(f, CANDIDATE, self._window)
+        codes = candidate_codes(f, self._window)
         if not (codes >= 0).any():
             return
         amps = amplitudes(f, self._window)
@@ -262,6 +267,7 @@ class BatchMasker:
     def _mask_rows(self, full, base, mask, calls, keys, amp, first: int) -> None:
         """OR into `mask` the extent of `keys` in `full[calls, first:]`."""
         present = edges.presence_of_keys(full[calls, first:], keys, self.rate, amp)
+        present = edges.fill_holes(present, self._fill)
         present = edges.widen_to_grid(
             present, base[calls] + first, self._guard_before, self._guard_after, self._grid
         )

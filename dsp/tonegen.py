@@ -209,3 +209,162 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 def g711_roundtrip(pcm16: np.ndarray, law: str = "ulaw") -> np.ndarray:
     """What a G.711 channel delivers: encode then decode."""
     return g711.decode(g711.encode(pcm16, law), law)
+
+
+# -- harder conditions: keys under speech, music, noise, echo and dropouts -------------
+
+
+def power_dbm0(x: np.ndarray) -> float:
+    """Mean power of `x` in dBm0 (a 0 dBm0 sine has power DBM0_PEAK**2 / 2)."""
+    p = float(np.mean(np.asarray(x, np.float64) ** 2))
+    return 10.0 * np.log10(max(p, 1e-12) / (DBM0_PEAK**2 / 2))
+
+
+def talk_bed(clips: list[np.ndarray], n: int, rate: int = 8000) -> np.ndarray:
+    """`n` samples of continuous talk: speech clips (8 kHz), their quiet edges
+    trimmed, laid end to end (cycled) and resampled to `rate`; float, unscaled."""
+    parts, total = [], 0
+    i = 0
+    need = -(-n * 8000 // rate) + 1
+    while total < need:
+        clip = np.asarray(clips[i % len(clips)], np.float64)
+        i += 1
+        loud = np.flatnonzero(np.abs(clip) > 0.02 * np.abs(clip).max() + 1)
+        if len(loud) > 80:
+            seg = clip[loud[0] : loud[-1] + 1]
+            parts.append(seg)
+            total += len(seg)
+        elif i > 4 * len(clips):
+            raise ValueError("no usable speech in the clips")
+    x = np.concatenate(parts)
+    if rate != 8000:
+        from scipy.signal import resample_poly
+
+        g = np.gcd(rate, 8000)
+        x = resample_poly(x, rate // g, 8000 // g)
+    return x[:n]
+
+
+def music_bed(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` samples of synthetic music (float, unscaled, seeded): a melody of harmonic
+    notes with vibrato over sustained chords and a drum track (kick, snare, hi-hat)."""
+    t = np.arange(n) / rate
+    x = np.zeros(n)
+    beat = ms(rng.uniform(110, 180), rate)  # eighth notes
+    # chords: four beats each, 3-4 notes, four harmonics, slow vibrato
+    for start in range(0, n, 4 * beat):
+        stop = min(n, start + 4 * beat)
+        root = int(rng.integers(48, 72))
+        for iv in rng.choice([0, 3, 4, 7, 10, 12], size=int(rng.integers(3, 5)), replace=False):
+            f0 = note_hz(root + int(iv))
+            vib = 1 + 0.004 * np.sin(2 * np.pi * rng.uniform(4, 6) * t[start:stop])
+            for h, rel in enumerate((1.0, 0.5, 0.3, 0.2), start=1):
+                if h * f0 < rate / 2 - 200:
+                    ph = 2 * np.pi * h * f0 * np.cumsum(vib) / rate + rng.uniform(0, 6.3)
+                    x[start:stop] += 0.25 * rel * np.sin(ph)
+    # melody: one note per beat, bright timbre, deeper vibrato, decaying
+    for start in range(0, n, beat):
+        stop = min(n, start + beat)
+        f0 = note_hz(int(rng.integers(60, 96)))
+        tt = t[start:stop] - t[start]
+        vib = 1 + 0.01 * np.sin(2 * np.pi * 5.5 * tt) * np.minimum(tt / 0.08, 1)
+        env = np.exp(-tt * rng.uniform(2, 8)) * np.minimum(tt / 0.01, 1)
+        for h, rel in enumerate((1.0, 0.6, 0.4, 0.25, 0.15), start=1):
+            if h * f0 < rate / 2 - 200:
+                phase = 2 * np.pi * h * f0 * np.cumsum(vib) / rate
+                x[start:stop] += 0.6 * rel * env * np.sin(phase)
+    # drums: kick on beats 1 and 5, snare on 3 and 7, hi-hat on every beat
+    for k, start in enumerate(range(0, n, beat)):
+        m = min(ms(120, rate), n - start)
+        tt = np.arange(m) / rate
+        if k % 4 == 0:
+            sweep = 2 * np.pi * (50 + 90 * np.exp(-tt * 40)) * tt
+            x[start : start + m] += 1.2 * np.exp(-tt * 30) * np.sin(sweep)
+        elif k % 4 == 2:
+            x[start : start + m] += 0.5 * np.exp(-tt * 25) * rng.standard_normal(m)
+        hat = min(ms(30, rate), m)
+        decay = np.exp(-np.arange(hat) / rate * 150)
+        x[start : start + hat] += 0.15 * decay * rng.standard_normal(hat)
+    return x
+
+
+def scale_to_dbm0(x: np.ndarray, level_dbm0: float) -> np.ndarray:
+    """`x` scaled to a mean power of `level_dbm0`."""
+    return x * 10 ** ((level_dbm0 - power_dbm0(x)) / 20)
+
+
+def keys_under(
+    bed: np.ndarray,
+    keys: str,
+    rng: np.random.Generator,
+    rate: int = 8000,
+    ratio_db: tuple[float, float] = (-10.0, 5.0),
+    on_ms: tuple[float, float] = (40.0, 200.0),
+    off_ms: tuple[float, float] = (60.0, 250.0),
+    twist_db: tuple[float, float] = (-4.0, 8.0),
+    lead_ms: float = 150.0,
+) -> Signal:
+    """Keys added over a bed (speech, music, noise): each key's power (both tones) is
+    `ratio_db` (drawn per key) above the bed's mean power.  The bed is cycled or cut
+    to the keys' length (plus `lead_ms` at each end)."""
+    bed_db = power_dbm0(bed)
+    lead = ms(lead_ms, rate)
+    parts, tones, pos = [np.zeros(lead)], [], lead
+    for key in keys:
+        n_on, n_off = ms(rng.uniform(*on_ms), rate), ms(rng.uniform(*off_ms), rate)
+        twist = rng.uniform(*twist_db)
+        # louder tone L, weaker L - |twist|: total power = L + 10 log10(1 + 10^(-|t|/10))
+        louder = bed_db + rng.uniform(*ratio_db) - 10 * np.log10(1 + 10 ** (-abs(twist) / 10))
+        phases = tuple(rng.uniform(0, 2 * np.pi, 2))
+        parts += [dtmf(key, n_on, rate, louder, twist, 0.0, phases), np.zeros(n_off)]
+        tones.append(ToneTruth(key, pos, pos + n_on))
+        pos += n_on + n_off
+    parts.append(np.zeros(lead))
+    x = np.concatenate(parts)
+    return Signal(x + np.resize(bed, len(x)), tones, rate)
+
+
+def with_dropouts(
+    signal: Signal,
+    rng: np.random.Generator,
+    gap_ms: tuple[float, float] = (4.0, 10.0),
+    per_key: tuple[int, int] = (1, 3),
+    min_part_ms: float = 25.0,
+    phase_jump: bool = True,
+) -> Signal:
+    """Short interruptions inside every tone of a keys-only signal (packet-loss
+    concealment, a TV): each key gets `per_key` dropouts of `gap_ms` (silence), with
+    at least `min_part_ms` of tone between them and from the edges; with `phase_jump`
+    the tone resumes a few samples late (another phase).  The truth keeps one press
+    per key."""
+    x = signal.samples.copy()
+    rate = signal.rate
+    part = ms(min_part_ms, rate)
+    for tone in signal.tones:
+        k = int(rng.integers(per_key[0], per_key[1] + 1))
+        gaps = [ms(rng.uniform(*gap_ms), rate) for _ in range(k)]
+        room = tone.end - tone.start - part * (k + 1) - sum(gaps)
+        while room < 0 and gaps:
+            gaps.pop()
+            room = tone.end - tone.start - part * (len(gaps) + 1) - sum(gaps)
+        cuts = np.diff(np.concatenate([[0], np.sort(rng.integers(0, room + 1, len(gaps)))]))
+        a = tone.start
+        for extra, g in zip(cuts.tolist(), gaps, strict=True):
+            a += part + extra
+            x[a : a + g] = 0.0
+            if phase_jump:
+                d = int(rng.integers(1, max(2, rate // 1000)))
+                rest = x[a + g : tone.end].copy()
+                x[a + g : tone.end] = np.concatenate([np.zeros(d), rest[: len(rest) - d]])
+            a += g
+    return Signal(x, signal.tones, rate)
+
+
+def line_echo(
+    x: np.ndarray, rate: int, delay_ms: float = 12.0, loss_db: float = 12.0
+) -> np.ndarray:
+    """`x` plus a hybrid echo of itself, `delay_ms` later and `loss_db` weaker."""
+    d = ms(delay_ms, rate)
+    out = np.asarray(x, np.float64).copy()
+    out[d:] += x[: len(x) - d] * 10 ** (-loss_db / 20)
+    return out

@@ -229,10 +229,12 @@ def test_every_key_press_is_counted(case, workdir):
     assert o.report["digits_masked"] == sum(len(t) for t in o.tones)
 
 
-def test_agent_channel_of_a_stereo_call_is_left_untouched(workdir):
+def test_agent_channel_of_a_stereo_call_has_at_most_2_s_a_minute_masked(workdir):
+    # no key there: only the speech-masking budget (issue 8) may be spent
     o = outcome(CASES[-1], workdir)
-    assert not o.covered[:, 1].any()
-    assert np.array_equal(o.native_out[:, 1], o.native_in[:, 1])
+    assert o.covered[:, 1].sum() <= 2 / 60 * len(o.covered)
+    keep = ~o.covered[:, 1]
+    assert np.array_equal(o.native_out[keep, 1], o.native_in[keep, 1])
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -116,12 +116,14 @@ def test_loud_music_gives_no_digit():
     assert batch_digit_count([tg.g711_roundtrip(tg.to_int16(np.concatenate(parts)))]) == [0]
 
 
-def test_masker_leaves_speech_almost_untouched():
+def test_masker_masks_at_most_2_s_per_minute_of_speech():
+    # the price of masking keys buried under talk (issue 8): bits of speech that
+    # look like a key under talk are masked too, at most 2 s a minute
     signals = [sf.read(p, dtype="int16")[0] for p in speech_files()[::5]]
     pcm = np.concatenate(signals)
     _, digits, spans = mask_signal(pcm)
     assert digits == []
-    assert sum(end - start for start, end in spans) < 0.01 * len(pcm)
+    assert sum(end - start for start, end in spans) <= 2 / 60 * len(pcm)
 
 
 def test_the_batch_harness_does_count_real_keys():
