@@ -25,6 +25,9 @@ class SipConfig:
     user_agent: str = "dtmf-masker"
     max_message_bytes: int = 8192
     log_messages: bool = False
+    # Content types of SIP INFO relayed between the legs; every other INFO stops at the
+    # masker. Types that can carry keys are refused (masker.sip.info.carries_digits).
+    info_allowlist: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -35,10 +38,11 @@ class PbxConfig:
     password: str = ""
     pass_headers: list[str] = field(
         default_factory=lambda: [
-            "P-Asserted-Identity", "Diversion", "Remote-Party-ID", "User-Agent", "X-Agent-Id"
+            "P-Asserted-Identity", "Diversion", "Remote-Party-ID", "User-Agent"
         ]
     )
     agent_id_header: str = "X-Agent-Id"
+    agent_id_request_uri: bool = True
 
     def __repr__(self) -> str:  # never print the password
         return f"PbxConfig(address={self.address!r}, port={self.port}, username={self.username!r})"
@@ -56,6 +60,9 @@ class MediaConfig:
     rtp_timeout_s: float = 60
     batch_size: int = 32
     max_calls: int = 500
+    # "strict": media only from the SDP's address and port; "symmetric": re-latch (NAT).
+    latching: str = "strict"
+    latch_packets: int = 5
 
     @property
     def sdp_address(self) -> str:
@@ -173,6 +180,10 @@ def _validate(cfg: Config) -> None:
         raise UserError("[media] lookahead_ms must be 10-200")
     if m.batch_size < 1 or m.max_calls < 1:
         raise UserError("[media] batch_size and max_calls must be positive")
+    if m.latching not in ("strict", "symmetric"):
+        raise UserError("[media] latching must be 'strict' or 'symmetric'")
+    if not 2 <= m.latch_packets <= 50:
+        raise UserError("[media] latch_packets must be 2-50")
     if cfg.masking.policy not in ("always", "capture"):
         raise UserError("[masking] policy must be 'always' or 'capture'")
     for port in (cfg.sip.listen_port, cfg.pbx.port):
@@ -185,6 +196,11 @@ def _validate(cfg: Config) -> None:
         raise UserError("[gateway] timeout_s must be positive")
     if cfg.tokenizer.purge_interval_s < 0:
         raise UserError("[tokenizer] purge_interval_s must not be negative")
+    from masker.sip.info import carries_digits
+
+    for ctype in cfg.sip.info_allowlist:
+        if carries_digits(ctype):
+            raise UserError(f"[sip] info_allowlist: '{ctype}' can carry keypad digits")
     if cfg.service.log_level not in ("debug", "info", "warning", "error"):
         raise UserError("[service] log_level must be debug, info, warning or error")
 
@@ -200,6 +216,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
             raise UserError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:  # found by fuzzing: tomllib decodes without a check
+            raise UserError(f"config file {path} is not UTF-8 text") from None
         for section, values in data.items():
             if section in SECTIONS:
                 if not isinstance(values, dict):

@@ -4,7 +4,7 @@ calls are bound to the agent named by the PBX leg, health and metrics are served
 from __future__ import annotations
 
 import pytest
-from api_support import http, make_jwt
+from api_support import AUDIENCE, http, make_jwt
 from e2e_support import start_rig, stop_rig
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +17,8 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("api-serve")
     (folder / "jwt.key").write_bytes(SECRET)
     # ServiceProcess ends its TOML with the [api] table: this line lands in it.
-    rig = start_rig(folder, extra_toml=f'jwt_secret_file = "{folder / "jwt.key"}"\n')
+    rig = start_rig(folder, extra_toml=f'jwt_secret_file = "{folder / "jwt.key"}"\n'
+                                        f'jwt_audience = "{AUDIENCE}"\n')
     yield rig
     stop_rig(rig)
 
@@ -38,13 +39,14 @@ def test_call_is_bound_to_the_request_uri_user_of_the_agent_leg(served):
     assert [x["agent"] for x in mine] == ["2001"] and others == []
 
 
-def test_agent_id_header_overrides_the_request_uri_user(served):
+def test_agent_id_header_from_the_caller_does_not_choose_the_agent(served):
     c, a = served.connect(user="2001", headers={"X-Agent-Id": "agent-77"})
     try:
-        bound = live_calls(served.service, make_jwt("agent-77", secret=SECRET))
+        picked = live_calls(served.service, make_jwt("agent-77", secret=SECRET))
+        bound = live_calls(served.service, make_jwt("2001", secret=SECRET))
     finally:
         served.hang_up(c, a)
-    assert [x["agent"] for x in bound] == ["agent-77"]
+    assert picked == [] and [x["agent"] for x in bound] == ["2001"]
 
 
 def test_supervisor_key_from_config_sees_calls_but_cannot_start_a_capture(served):

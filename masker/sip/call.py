@@ -2,8 +2,11 @@
 
 Every event passing between the legs is translated here: SDP bodies are
 restricted to what the masker can mask and re-anchored on our media ports
-(the media plane learns each side's address and codecs from them), DTMF INFO
-from the caller stops here, and the call's state goes to the registry.  Media
+(the media plane learns each side's address and codecs from them), INFO
+crosses only when `[sip] info_allowlist` allows it (keys in the caller's INFO go
+to the media/digit path), the agent id comes from the PBX side only (its answer's
+`[pbx] agent_id_header`, else the agent leg's Request-URI user), and the call's
+state goes to the registry.  Media
 is freed in the disconnect/fail callbacks, not when sippy's UA objects die.
 """
 
@@ -29,7 +32,7 @@ from masker import metrics
 from masker.media.maskbank import SlotsExhausted
 from masker.media.ports import PortsExhausted
 from masker.sdp import Origin, SdpError, rewrite
-from masker.sip.info import is_dtmf_info
+from masker.sip.info import body_bytes, normalise_allowlist, relay_verdict
 from masker.sip.ua import MaskerUA
 
 if TYPE_CHECKING:
@@ -41,20 +44,23 @@ log = structlog.get_logger()
 class CallController:
     """The B2BUA logic of one call (runs on sippy's event loop thread)."""
 
-    def __init__(self, ctx: SipContext, pass_headers: list[Any], agent_id: str | None,
-                 user_agent: str | None) -> None:
+    def __init__(self, ctx: SipContext, pass_headers: list[Any], user_agent: str | None) -> None:
         self.ctx = ctx
         self.pass_headers = pass_headers
-        self.agent_id_hint = agent_id
         self.caller_user_agent = user_agent
+        self.info_allowlist = normalise_allowlist(ctx.config.sip.info_allowlist)
         self.uaA = MaskerUA(
             ctx.global_config, event_cb=self.recv_event, conn_cbs=(self._a_conn,),
             disc_cbs=(self._a_disc,), fail_cbs=(self._a_disc,), dead_cbs=(self._dead,),
         )
         self.uaA.local_ua = ctx.config.sip.user_agent
-        self.uaA.swallow_dtmf_info = True
+        self.uaA.leg = "caller"
+        self.uaA.read_info_digits = True
         self.uaA.on_info_digit = self._info_digit
+        self.uaA.info_allowlist = self.info_allowlist
         self.uaO: MaskerUA | None = None
+        self.agent_uri_user = ""
+        self.agent_bound = False
         self.media = None
         self.id: str | None = None
         self.trunk_call_id = ""
@@ -82,10 +88,8 @@ class CallController:
                 return
             self._start(event)
             return
-        if isinstance(event, CCEventInfo):
-            body = event.getData()
-            if body is not None and is_dtmf_info(body.getType()):
-                return  # the UA already took the digit
+        if isinstance(event, CCEventInfo) and not self._info_may_cross(event):
+            return
         try:
             event = self._translate(event, to_agent=True)
         except SdpError as exc:
@@ -94,6 +98,8 @@ class CallController:
         self.uaO.recvEvent(event)
 
     def _from_agent(self, event: Any) -> None:
+        if isinstance(event, CCEventInfo) and not self._info_may_cross(event):
+            return
         if isinstance(event, CCEventRing) and self.id is not None:
             data = event.getData()
             early = data is not None and data[2] is not None
@@ -155,9 +161,12 @@ class CallController:
             disc_cbs=(self._o_disc,), fail_cbs=(self._o_disc,), dead_cbs=(self._dead,),
         )
         self.uaO.local_ua = self.caller_user_agent or ctx.config.sip.user_agent
+        self.uaO.leg = "agent"
+        self.uaO.info_allowlist = self.info_allowlist
+        self.uaO.on_answer = self._agent_answer
+        self.agent_uri_user = str(cld or "")
         agent_cid = SipCallId()
-        agent_id = self.agent_id_hint or cld or ""
-        ctx.registry.update_call(self.id, agent_call_id=str(agent_cid), agent_id=agent_id)
+        ctx.registry.update_call(self.id, agent_call_id=str(agent_cid))
         out = CCEventTry((agent_cid, cli, cld, body, None, caller_name), rtime=event.rtime,
                          origin=event.origin)
         if max_fwd is not None:
@@ -214,6 +223,40 @@ class CallController:
             self.uaA.recvEvent(CCEventFail((code, reason), rtime=event.rtime))
         else:
             self._fail_both(code, reason)
+
+    # --- INFO and the agent id --------------------------------------------------------
+    def _info_may_cross(self, event: Any) -> bool:
+        """Second check of an INFO the UA let through (its headers passed there)."""
+        body = event.getData()
+        if body is None:
+            return False
+        content = body.content if isinstance(body.content, str) else str(body.content)
+        ctype = str(body.mtype) if body.mtype is not None else ""
+        return relay_verdict(ctype, body_bytes(content), self.info_allowlist) is None
+
+    def _agent_answer(self, resp: Any) -> None:
+        """A 2xx from the PBX to an INVITE of the agent leg: bind the call to the agent it
+        names in `[pbx] agent_id_header`; an answer without it binds the agent leg's
+        Request-URI user (`agent_id_request_uri`), once.  Nothing the caller sent counts."""
+        pbx = self.ctx.config.pbx
+        named = agent_id_in(resp, pbx.agent_id_header) if pbx.agent_id_header else None
+        if named == "":
+            log.warning("agent id refused", call=self.id, reason="unusable_header")
+            return
+        agent = named
+        if agent is None:
+            if self.agent_bound or not pbx.agent_id_request_uri:
+                return
+            agent = self._agent_leg_uri_user()
+        if self.id is not None and agent:
+            self.agent_bound = True
+            self.ctx.registry.update_call(self.id, agent_id=agent)
+            self._log("agent", source="answer" if named else "request_uri")
+
+    def _agent_leg_uri_user(self) -> str:
+        target = getattr(self.uaO, "rTarget", None)
+        user = getattr(target, "username", None) if target is not None else None
+        return usable_agent_id(str(user)) if user else usable_agent_id(self.agent_uri_user)
 
     # --- digits ---------------------------------------------------------------------
     def _info_digit(self, digit: str) -> None:
@@ -272,3 +315,23 @@ class CallController:
 
     def _log(self, what: str, **kw: Any) -> None:
         log.info(f"call.{what}", call=self.id, trunk_call_id=self.trunk_call_id, **kw)
+
+
+def usable_agent_id(value: str) -> str:
+    """An agent id as the desktop's `sub` could be: 1-128 printable ASCII characters
+    without spaces, else ''."""
+    value = value.strip()
+    ok = 0 < len(value) <= 128 and value.isascii() and value.isprintable() and " " not in value
+    return value if ok else ""
+
+
+def agent_id_in(resp: Any, header: str) -> str | None:
+    """The agent an answer names: None when the header is absent, '' when it is there
+    but unusable (empty, repeated with different values, malformed)."""
+    try:
+        values = {str(h.getBody()).strip() for h in resp.getHFs(header.lower())}
+    except Exception:
+        return ""
+    if not values:
+        return None
+    return usable_agent_id(values.pop()) if len(values) == 1 else ""

@@ -9,7 +9,8 @@ from sippy.SipHeader import SipHeader
 
 from masker.sip.call import CallController
 from masker.sip.context import SipContext
-from masker.sip.ua import allow_header, bad_extension, required_extensions
+from masker.sip.methods import EVENT_METHODS
+from masker.sip.ua import allow_header, bad_event, bad_extension, required_extensions
 
 log = structlog.get_logger()
 
@@ -33,6 +34,9 @@ class Dispatcher:
     def _dispatch(self, req: Any, sip_t: Any) -> Any:
         method = req.getMethod()
         ua = self.ctx.config.sip.user_agent
+        if method in EVENT_METHODS:  # KPML (RFC 4730) and every other event package
+            log.info("sip.refused", leg="none", method=method, code=489)
+            return (bad_event(req, ua), None, None)
         if req.getHFBody("to").getTag() is not None:
             if method == "ACK":
                 return None
@@ -55,16 +59,20 @@ class Dispatcher:
         resp.appendHeader(allow_header())
         return (resp, None, None)
 
-    def _pass_through(self, req: Any) -> tuple[list[Any], str | None, str | None]:
-        """Headers to copy onto the agent leg, the agent id header, the caller's User-Agent."""
+    def _pass_through(self, req: Any) -> tuple[list[Any], str | None]:
+        """Headers to copy onto the agent leg and the caller's User-Agent.  The agent id
+        header (`[pbx] agent_id_header`) is never copied, whatever `pass_headers` says:
+        the agent is named by the contact-centre side only (see CallController)."""
         pbx = self.ctx.config.pbx
-        headers, user_agent, agent_id = [], None, None
+        never = {pbx.agent_id_header.strip().lower()} - {""}
+        headers, user_agent = [], None
         for name in pbx.pass_headers:
-            if name.lower() == "user-agent":
+            low = name.strip().lower()
+            if low in never:
+                continue
+            if low == "user-agent":
                 if req.countHFs("user-agent") > 0:
                     user_agent = str(req.getHFBody("user-agent"))
                 continue
-            headers.extend(h.getCopy() for h in req.getHFs(name.lower()))
-        if pbx.agent_id_header and req.countHFs(pbx.agent_id_header.lower()) > 0:
-            agent_id = str(req.getHFBody(pbx.agent_id_header.lower())).strip() or None
-        return headers, agent_id, user_agent
+            headers.extend(h.getCopy() for h in req.getHFs(low))
+        return headers, user_agent

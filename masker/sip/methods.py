@@ -8,3 +8,6 @@ ALLOW = ", ".join(ALLOWED)
 #: Headers that must appear exactly once in a request (RFC 3261 8.1.1, 20).
 SINGLE_HEADERS = ("call-id", "cseq", "from", "to", "max-forwards", "content-length")
 MANDATORY_HEADERS = ("via", "call-id", "cseq", "from", "to")
+#: Event-package methods (RFC 6665): refused with 489 Bad Event from either side, in
+#: or out of a dialog; KPML (RFC 4730) digit reports would travel in them.
+EVENT_METHODS = ("SUBSCRIBE", "NOTIFY")

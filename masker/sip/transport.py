@@ -1,7 +1,8 @@
 """sippy's transaction manager with a guard in front: bad datagrams are dropped
 and counted, requests with duplicated single-valued or missing mandatory headers
-get 400, oversize requests 513, and nothing that arrives can raise out of the
-event loop."""
+or a Content-Type sippy cannot parse get 400, oversize requests 513, a request's
+body need not be UTF-8 (an INFO's reaches sippy byte for byte, see `sippy_text`),
+and nothing that arrives can raise out of the event loop."""
 
 from __future__ import annotations
 
@@ -61,9 +62,8 @@ class GuardedTransactionManager(SipTransactionManager):
         if len(raw) < 32 or raw.strip(b"\r\n\0 ") == b"":
             c["sip_drop_short"] += 1  # keep-alives (CRLF) and fragments
             return
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
+        text = sippy_text(raw)
+        if text is None:
             c["sip_drop_garbage"] += 1
             return
         if not (text.startswith("SIP/2.0 ") or " SIP/2.0" in text.split("\n", 1)[0]):
@@ -85,7 +85,10 @@ class GuardedTransactionManager(SipTransactionManager):
                 c["sip_bad_headers"] += 1
                 self._reject(text, ra, server, 400, verdict)
                 return
-        super().handleIncoming(lower_transport_params(raw), ra, server, rtime)
+        data = lower_transport_params(raw)
+        if not data.isascii() and not text.startswith("SIP/2.0 "):
+            data = sippy_text(data)  # a request whose body sippy must see byte for byte
+        super().handleIncoming(data, ra, server, rtime)
 
     def _reject(self, text: str, ra, server, code: int, reason: str) -> None:
         """Answer a request sippy cannot or must not handle, built from its raw headers
@@ -97,6 +100,41 @@ class GuardedTransactionManager(SipTransactionManager):
             self.counters["sip_drop_unparsable"] += 1
             return
         self.transmitData(server, resp, ra.address)
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes, bytes]:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = raw.partition(sep)
+        if found:
+            return head, found, body
+    return raw, b"", b""
+
+
+def sippy_text(raw: bytes) -> str | None:
+    """The datagram as the text sippy parses, or None when its header is not UTF-8.
+
+    The header must be UTF-8.  A request's body may be anything (a binary
+    audio/telephone-event INFO payload, Latin-1 text): when it is not ASCII, or is
+    an INFO's, it is decoded as Latin-1, one character per byte, so sippy's
+    Content-Length check holds and `masker.sip.info.body_bytes` gets the exact bytes
+    back.  A response's body must be UTF-8 as before."""
+    head, sep, body = _split(raw)
+    try:
+        head_text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if body.isascii():
+        return head_text + sep.decode() + body.decode("ascii")
+    is_request = not head_text.startswith("SIP/2.0 ")
+    method = head_text.split(" ", 1)[0]
+    if is_request and method == "INFO":
+        return head_text + sep.decode() + body.decode("latin-1")
+    try:
+        return head_text + sep.decode() + body.decode("utf-8")
+    except UnicodeDecodeError:
+        if not is_request:
+            return None
+        return head_text + sep.decode() + body.decode("latin-1")
 
 
 def lower_transport_params(raw: bytes) -> bytes:
@@ -141,15 +179,23 @@ def _header_problem(text: str) -> str | None:
     """A reason phrase when mandatory headers are missing or single ones repeated."""
     head = text.replace("\r\n", "\n").split("\n\n", 1)[0]
     counts: Counter = Counter()
-    compact = {"i": "call-id", "f": "from", "t": "to", "v": "via", "l": "content-length"}
+    ctypes: list[str] = []
+    compact = {"i": "call-id", "f": "from", "t": "to", "v": "via", "l": "content-length",
+               "c": "content-type"}
     for line in head.split("\n")[1:]:
         if not line or line[0] in " \t":
             continue
-        name = line.split(":", 1)[0].strip().lower()
-        counts[compact.get(name, name)] += 1
+        name, _, value = line.partition(":")
+        name = compact.get(name.strip().lower(), name.strip().lower())
+        counts[name] += 1
+        if name in ("content-type", "c"):
+            ctypes.append(value.strip())
     for name in MANDATORY_HEADERS:
         if counts[name] == 0:
             return f"Missing {name.title()} Header"
+    if ctypes and any("=" not in param for param in ctypes[0].split(";")[1:]):
+        # RFC 3261 m-parameter needs "="; sippy's parser raises on it and answers nothing
+        return "Malformed Content-Type Header"
     for name in SINGLE_HEADERS:
         if counts[name] > 1:
             return f"Duplicate {name.title()} Header"
