@@ -19,7 +19,6 @@ when the call ends.
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from typing import Any
 import structlog
 
 from masker import metrics
+from masker.ids import log_safe_hex
 
 log = structlog.get_logger()
 
@@ -132,7 +132,7 @@ class Registry:
     # --- SIP side -------------------------------------------------------------------
     def add_call(self, trunk_call_id: str, policy: str = "always") -> str:
         """Register a new call and return its registry id (random, safe to show)."""
-        call_id = secrets.token_hex(8)
+        call_id = log_safe_hex(8)
         with self._lock:
             self._purge()
             self._calls[call_id] = CallRecord(

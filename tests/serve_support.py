@@ -6,12 +6,12 @@ the absence of digits).
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from media_support import keyed_packets, rtp_socket, send_paced
 from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
+from masker.ids import log_safe_hex
 from masker.phones.service_process import ServiceProcess
 
 
@@ -54,8 +54,8 @@ class Served(ServiceProcess):
 def answered_call(served: Served, caller: SipEndpoint) -> tuple[str, str, str, str, str]:
     """INVITE -> PBX 200 -> ACK on a fresh agent user; returns
     (uri, caller Call-ID, caller tag, PBX to-tag, agent-leg Call-ID)."""
-    user = "agent" + secrets.token_hex(3)
-    uri, cid, tag = served.uri(user), secrets.token_hex(6), "t1"
+    user = "agent" + log_safe_hex(3)
+    uri, cid, tag = served.uri(user), log_safe_hex(6), "t1"
     caller.send_raw(caller.request("INVITE", uri, call_id=cid, from_tag=tag,
                                    body=sdp_offer(4000)), served.addr)
     inv = served.pbx.expect("INVITE", user=user)
@@ -73,10 +73,10 @@ class MediaCall:
         self.sip = SipEndpoint("caller")
         self.caller_rtp = rtp_socket()
         self.agent_rtp = rtp_socket()
-        self.user = "agent" + secrets.token_hex(4)
+        self.user = "agent" + log_safe_hex(4)
         self.uri = served.uri(self.user)
-        self.call_id = secrets.token_hex(8)
-        self.tag = secrets.token_hex(4)
+        self.call_id = log_safe_hex(8)
+        self.tag = log_safe_hex(4)
         offer = sdp_offer(self.caller_rtp.getsockname()[1], "0 101")
         self.sip.send_raw(self.sip.request("INVITE", self.uri, call_id=self.call_id,
                                            from_tag=self.tag, body=offer), served.addr)

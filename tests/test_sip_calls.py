@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 
 import numpy as np
@@ -11,6 +10,8 @@ import pytest
 from media_support import Collector, audio_packets, rtp_socket, send_paced
 from serve_support import Served
 from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
+
+from masker.ids import log_safe_hex
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,11 @@ class Call:
 
     def __init__(self, served: Served, caller: SipEndpoint, user: str | None = None):
         self.served, self.caller = served, caller
-        self.user = user or "agent" + secrets.token_hex(4)
+        self.user = user or "agent" + log_safe_hex(4)
         self.uri = served.uri(self.user)
         self.agent_call_id: str | None = None
-        self.call_id = secrets.token_hex(8) + "@test"
-        self.tag = secrets.token_hex(4)
+        self.call_id = log_safe_hex(8) + "@test"
+        self.tag = log_safe_hex(4)
         self.to_tag: str | None = None
 
     def invite(self, body: str | None = None, extra: str = "") -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp import g711
+from masker.ids import log_safe_hex
 
 FRAME = 160  # 20 ms at 8 kHz
 PT_PCMU = 0
@@ -214,7 +215,7 @@ class LitePhones:
         for s in (crtp, artp):
             s.setblocking(False)
         artp.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        call = LiteCall(n, secrets.token_hex(8) + "@bench", secrets.token_hex(4), crtp, artp)
+        call = LiteCall(n, log_safe_hex(8) + "@bench", log_safe_hex(4), crtp, artp)
         call.ssrc = int(self.rng.integers(1, 2**31))
         self.calls[call.call_id] = call
         call.invite_at = time.monotonic()

@@ -29,6 +29,7 @@ from sippy.MsgBody import MsgBody
 from sippy.SipCallId import SipCallId
 
 from masker import metrics
+from masker.ids import log_safe_hex
 from masker.media.maskbank import SlotsExhausted
 from masker.media.ports import PortsExhausted
 from masker.sdp import Origin, SdpError, rewrite
@@ -165,7 +166,7 @@ class CallController:
         self.uaO.info_allowlist = self.info_allowlist
         self.uaO.on_answer = self._agent_answer
         self.agent_uri_user = str(cld or "")
-        agent_cid = SipCallId()
+        agent_cid = SipCallId(body=log_safe_hex(16))
         ctx.registry.update_call(self.id, agent_call_id=str(agent_cid))
         out = CCEventTry((agent_cid, cli, cld, body, None, caller_name), rtime=event.rtime,
                          origin=event.origin)
