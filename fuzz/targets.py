@@ -90,11 +90,13 @@ def rfc4733(data: bytes) -> None:
 
 
 def info_body(data: bytes) -> None:
-    """An INFO body under each content type the caller leg might name."""
+    """An INFO body under the content type its first line names: the keys read from it,
+    and whether it could be relayed with that type on the allowlist."""
     cut = data.find(b"\n")
     ctype = data[:cut].decode("latin-1") if cut >= 0 else "application/dtmf-relay"
     body = data[cut + 1 :] if cut >= 0 else data
-    info.info_digit(ctype, body.decode("utf-8", "replace"))
+    info.info_keys(ctype, body)
+    info.relay_verdict(ctype, body, info.normalise_allowlist([ctype]))
 
 
 def wav(data: bytes) -> None:
