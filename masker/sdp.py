@@ -205,6 +205,8 @@ class Negotiated:
     direction: str
     #: every audio payload type of the stream that we can decode -> "PCMU"/"PCMA"
     audio_pts: tuple[tuple[int, str], ...] = ()
+    #: RTCP address from a=rtcp (RFC 3605) as (address or "", port); None = RTP port + 1
+    rtcp: tuple[str, int] | None = None
 
     @property
     def on_hold(self) -> bool:
@@ -330,11 +332,32 @@ class Origin:
         return f"{self.user} {self.session_id} {self.version} IN {fam} {self.address}"
 
 
+def rtcp_of(parsed: Session, restricted: Session) -> tuple[str, int] | None:
+    """The a=rtcp (RFC 3605) of the anchored stream, read from the body as received
+    (restricting drops the line): (address or "" for the stream's own, port)."""
+    m = restricted.audio()
+    if m is None:
+        return None
+    original = parsed.media[restricted.media.index(m)]
+    for v in original.attr("rtcp"):
+        parts = (v or "").split()
+        try:
+            port = int(parts[0])
+        except (IndexError, ValueError):
+            continue
+        if not 0 < port < 65536:
+            continue
+        address = parts[3] if len(parts) >= 4 and parts[1] == "IN" else ""
+        return address, port
+    return None
+
+
 def rewrite(text: str, address: str, port: int, origin: Origin) -> tuple[str, Negotiated]:
     """Parse a body from one leg, restrict it, anchor it, and return it for the other leg
     together with what the sending side negotiated (its own address and codecs)."""
-    sess = restrict_to_maskable(parse_sdp(text))
-    neg = negotiated(sess)
+    parsed = parse_sdp(text)
+    sess = restrict_to_maskable(parsed)
+    neg = replace(negotiated(sess), rtcp=rtcp_of(parsed, sess))
     anchored = anchor(sess, address, port, origin="-")
     body = format_sdp(anchored)
     anchored.origin = origin.line(body)

@@ -152,3 +152,104 @@ def keyed_packets(keys: str, *, inband: bool, rfc4733: bool, on: int = 640, off:
         out.append(p)
         out.extend(by_ts.get(i, []))
     return out
+
+
+class RecordingMasker:
+    """A BatchMasker stand-in for engine tests: no delay, no detection, records the
+    spans the engine force-masks as (slot, start, end)."""
+
+    instances: list = []
+
+    def __init__(self, n):
+        self.n = n
+        self.forced: list[tuple[int, int, int]] = []
+        RecordingMasker.instances.append(self)
+
+    def reset(self, call):
+        self.forced = [f for f in self.forced if f[0] != call]
+
+    def force_mask(self, call, start, end):
+        self.forced.append((call, start, end))
+
+    def arm(self, call):
+        pass
+
+    def disarm(self, call):
+        pass
+
+    def process(self, frames):
+        return [_Passed(frames[i].copy()) for i in range(self.n)]
+
+
+class _Passed:
+    def __init__(self, audio):
+        self.audio, self.digits, self.masked = audio, [], []
+
+
+def covered(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    """[start, end) lies inside the union of the spans."""
+    pos = start
+    for s, e in sorted(spans):
+        if s <= pos < e:
+            pos = e
+        if pos >= end:
+            return True
+    return pos >= end
+
+
+SILENCE = b"\xff" * 160  # mu-law digital silence
+
+
+class EventStream:
+    """A caller's RTP stream: one sequence space and one clock for audio and events
+    (as a phone sends them); packets are appended in send order."""
+
+    def __init__(self, ssrc: int = 0x1234, seq: int = 4000, ts: int = 160_000,
+                 event_pt: int = 101) -> None:
+        self.ssrc, self.seq, self.ts, self.event_pt = ssrc, seq, ts, event_pt
+        self.packets: list[bytes] = []
+
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) & 0xFFFF
+        return self.seq
+
+    def audio(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.packets.append(build_rtp(RtpPacket(0, self._next_seq(), self.ts, self.ssrc,
+                                                    SILENCE)))
+            self.ts = (self.ts + 160) & 0xFFFFFFFF
+
+    def event(self, payload: bytes, ts: int, seq: int | None = None, marker: bool = False,
+              pt: int | None = None) -> bytes:
+        pkt = build_rtp(RtpPacket(self.event_pt if pt is None else pt,
+                                  self._next_seq() if seq is None else seq, ts, self.ssrc,
+                                  payload, marker))
+        self.packets.append(pkt)
+        return pkt
+
+    def press(self, digit: str, updates: int = 4, zero_first: int = 0, ends: int = 3,
+              same_end_seq: bool = False) -> list[bytes]:
+        """One key press starting now: `zero_first` duration-0 packets, an update per
+        20 ms, then `ends` end packets (the clock runs on; no audio meanwhile)."""
+        code, ts, out = digit_event(digit), self.ts, []
+        for i in range(zero_first):
+            out.append(self.event(build_event(TelephoneEvent(code, False, 10, 0)), ts,
+                                  marker=i == 0))
+        for k in range(1, updates + 1):
+            out.append(self.event(build_event(TelephoneEvent(code, False, 10, 160 * k)), ts,
+                                  marker=k == 1 and not zero_first))
+        final = build_event(TelephoneEvent(code, True, 10, 160 * (updates + 1)))
+        end_seq = None
+        for _ in range(ends):
+            out.append(self.event(final, ts, seq=end_seq))
+            if same_end_seq:
+                end_seq = self.seq
+        self.ts = (self.ts + 160 * (updates + 1)) & 0xFFFFFFFF
+        return out
+
+    def keys(self, keys: str, gap: int = 2, **press) -> None:
+        self.audio(3)
+        for k in keys:
+            self.press(k, **press)
+            self.audio(gap)
+        self.audio(3)

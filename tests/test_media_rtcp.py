@@ -130,14 +130,39 @@ def test_caller_gets_receiver_reports_on_its_own_stream(engine):
     assert lsr == struct.unpack_from("!I", sr, 10)[0]  # the caller's SR is echoed
 
 
+def call_with_rtcp_on_both_legs(engine):
+    """A call whose caller and agent each listen on RTP and RTCP (RTP + 1)."""
+    caller_rtp, caller_rtcp = rtp_rtcp_pair()
+    agent_rtp, agent_rtcp = rtp_rtcp_pair()
+    call = engine.open_call("c")
+    engine.set_caller_sdp(call, neg(caller_rtp.getsockname()[1]))
+    engine.set_agent_sdp(call, neg(agent_rtp.getsockname()[1]))
+    return call, (caller_rtp, caller_rtcp, agent_rtp, agent_rtcp)
+
+
 def test_agent_rtcp_is_forwarded_to_the_caller_unchanged(engine):
-    call, caller_rtp, caller_rtcp, agent = caller_with_rtcp(engine)
+    call, socks = call_with_rtcp_on_both_legs(engine)
     report = build_rtcp_sr(0x77, 1_700_000_000.0, 0, 5, 800)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent_rtcp:
-        agent_rtcp.bind((HOST, 0))
-        agent_rtcp.sendto(report, (HOST, call.agent_port + 1))
-        caller_rtcp.settimeout(2)
-        got = caller_rtcp.recv(2048)
-    for s in (caller_rtp, caller_rtcp, agent):
+    socks[3].sendto(report, (HOST, call.agent_port + 1))  # from the agent's RTCP port
+    socks[1].settimeout(2)
+    got = socks[1].recv(2048)
+    for s in socks:
         s.close()
     assert got == report
+
+
+def test_rtcp_from_another_port_than_the_sdp_says_is_not_relayed(engine):
+    call, socks = call_with_rtcp_on_both_legs(engine)
+    report = build_rtcp_sr(0x77, 1_700_000_000.0, 0, 5, 800)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder:
+        intruder.bind((HOST, 0))
+        intruder.sendto(report, (HOST, call.agent_port + 1))
+        socks[1].settimeout(0.5)
+        try:
+            got = socks[1].recv(2048)
+        except TimeoutError:
+            got = None
+    for s in socks:
+        s.close()
+    assert got is None
+    assert engine.snapshot().get("drop_unexpected_source", 0) == 1

@@ -6,12 +6,14 @@ over as commands), so it needs no locks.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+import ipaddress
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from masker.media.dedupe import DigitDeduper
+from masker.media.events import KeyTracker
 from masker.media.inbound import InboundAudio
 from masker.media.outbound import OutboundStream
 from masker.media.playout import Playout
@@ -22,55 +24,137 @@ from masker.sdp import Negotiated
 Address = tuple[str, int]
 
 
+#: Symmetric latching: candidate sources tracked at once (a spray evicts the oldest).
+MAX_CANDIDATES = 8
+
+
+def _host(address: str) -> str:
+    """The textual form recvfrom() reports for an address (IPv6 compressed)."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).compressed
+    except ValueError:
+        return address  # a host name: never equal to a packet's source
+
+
+def _unspecified(address: str) -> bool:
+    return address in ("", "0.0.0.0", "::")
+
+
+@dataclass
+class _Candidate:
+    ssrc: int
+    seq: int
+    count: int
+    first_at: float
+
+
 @dataclass
 class Leg:
-    """One side of the anchor: our sockets, what its SDP says, where it really sends from."""
+    """One side of the anchor: our sockets, what its SDP says, whom we accept media from.
+
+    Strict (the default): RTP is accepted only from the address and port of the
+    leg's SDP, RTCP only from its a=rtcp (or RTP port + 1), and that is where we
+    send.  Symmetric (`[media] latching = "symmetric"`, the caller leg only, for
+    callers behind NAT): the SDP's address is accepted at once; another source
+    takes over only after `latch_packets` packets in a row from it with one SSRC
+    and consecutive sequence numbers while the current source is silent, and
+    then receives the leg's media.  Nothing ever latches to the first sender.
+    """
 
     ports: PortPair
     sdp: Negotiated | None = None
+    symmetric: bool = False
+    latch_packets: int = 5
+    #: the one RTP source accepted (the hot path compares a packet's source with it)
     rtp_latched: Address | None = None
     rtcp_latched: Address | None = None
+    #: what the current SDP says (None when it says "don't send to me")
+    sdp_rtp: Address | None = None
+    sdp_rtcp: Address | None = None
+    candidates: dict = field(default_factory=dict, repr=False)
+    relatches: int = 0
 
     def set_sdp(self, neg: Negotiated) -> None:
-        old = self.sdp
         self.sdp = neg
-        if old is None or (old.address, old.port) != (neg.address, neg.port):
-            self.rtp_latched = None
-            self.rtcp_latched = None
+        if _unspecified(neg.address) or neg.port == 0:
+            self.sdp_rtp = self.sdp_rtcp = None  # hold: keep accepting the last source
+            return
+        host = _host(neg.address)
+        rtp = (host, neg.port)
+        rtcp_at = getattr(neg, "rtcp", None)
+        rtcp = (_host(rtcp_at[0]) if rtcp_at[0] else host, rtcp_at[1]) if rtcp_at \
+            else (host, neg.port + 1)
+        if rtp != self.sdp_rtp or rtcp != self.sdp_rtcp:  # moved (not a refresh)
+            self.rtp_latched = rtp
+            self.rtcp_latched = rtcp
+            self.candidates.clear()
+        self.sdp_rtp, self.sdp_rtcp = rtp, rtcp
 
-    def accepts(self, src: Address, rtcp: bool = False) -> bool:
-        """Symmetric latching: the first source wins; later packets from elsewhere are dropped."""
-        latched = self.rtcp_latched if rtcp else self.rtp_latched
-        if latched is None:
-            if rtcp:
-                self.rtcp_latched = src
-            else:
-                self.rtp_latched = src
+    def accepts(self, src: Address, data: bytes = b"", now: float = 0.0,
+                quiet_since: float = 0.0) -> bool:
+        """An RTP packet from `src`, which is not `rtp_latched` as given: True when it
+        is the accepted source after all (IPv6 socket addresses carry flow and scope)
+        or, symmetric, when it completes a re-latch.  `quiet_since`: when the current
+        source last sent (a source that is still sending is never replaced)."""
+        latched = self.rtp_latched
+        if latched is not None and src[:2] == latched[:2]:
+            self.rtp_latched = src  # the form recvfrom gives, for the fast comparison
             return True
-        return latched == src
+        if not self.symmetric:
+            return False
+        if self.sdp_rtp is not None and src[:2] == self.sdp_rtp:
+            self._latch(src)  # the SDP's own address: no proof needed
+            return True
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return False
+        seq = (data[2] << 8) | data[3]
+        ssrc = int.from_bytes(data[8:12], "big")
+        cand = self.candidates.get(src)
+        if cand is None or cand.ssrc != ssrc or not 1 <= (seq - cand.seq) & 0xFFFF <= 2:
+            if cand is None and len(self.candidates) >= MAX_CANDIDATES:
+                del self.candidates[next(iter(self.candidates))]
+            self.candidates[src] = _Candidate(ssrc, seq, 1, now)
+            return False
+        cand.seq = seq
+        cand.count += 1
+        if quiet_since >= cand.first_at:  # the current source spoke since: start over
+            cand.count, cand.first_at = 1, now
+            return False
+        if cand.count < self.latch_packets:
+            return False
+        self._latch(src)
+        return True
+
+    def _latch(self, src: Address) -> None:
+        if self.rtp_latched is not None and src[:2] != self.rtp_latched[:2]:
+            self.relatches += 1
+        self.rtp_latched = src
+        self.rtcp_latched = None  # learnt again from the new source's host
+        self.candidates.clear()
+
+    def accepts_rtcp(self, src: Address) -> bool:
+        """RTCP only from the SDP's RTCP address (strict) or, symmetric, from the host
+        the RTP is latched to (a NAT maps the RTCP port as it likes)."""
+        latched = self.rtcp_latched
+        if latched is not None and src[:2] == latched[:2]:
+            return True
+        if self.symmetric and self.rtp_latched is not None and src[0] == self.rtp_latched[0]:
+            self.rtcp_latched = src
+            return True
+        return False
 
     def rtp_dest(self) -> Address | None:
-        if self.rtp_latched is not None:
-            return self.rtp_latched
-        if self.sdp is None or self.sdp.port == 0 or self.sdp.address in ("0.0.0.0", "::"):
+        if self.sdp_rtp is None:
             return None
-        return (self.sdp.address, self.sdp.port)
+        return self.rtp_latched
 
     def rtcp_dest(self) -> Address | None:
+        if self.sdp_rtp is None:
+            return None
         if self.rtcp_latched is not None:
             return self.rtcp_latched
-        rtp = self.rtp_latched or self.rtp_dest()
+        rtp = self.rtp_latched
         return None if rtp is None else (rtp[0], rtp[1] + 1)
-
-
-@dataclass
-class RunningEvent:
-    """An RFC 4733 event of the caller being masked ((timestamp, digit) identifies it)."""
-
-    ts: int
-    digit: str = field(repr=False)
-    start: int
-    end: int
 
 
 @dataclass
@@ -84,10 +168,12 @@ class CallMedia:
     inbound: InboundAudio = field(default_factory=InboundAudio)
     outbound: OutboundStream | None = None
     dedupe: DigitDeduper = field(default_factory=DigitDeduper)
-    event: RunningEvent | None = None
-    #: (timestamp, digit) of recent events: a reordered end packet of an earlier
-    #: event must not count as a new press.
-    seen_events: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
+    keys: KeyTracker = field(default_factory=KeyTracker, repr=False)
+    #: payload types the caller's telephone-events arrive with (both SDPs' and learnt)
+    event_pts: frozenset = frozenset()
+    #: an unknown payload type that looked like a telephone-event: pt -> (ssrc, ts,
+    #: duration, seq, payload) of its last packet (two of one event teach the type)
+    pt_probe: dict = field(default_factory=dict, repr=False)
     #: End (masker input index) of the last force-masked span.
     masked_until: int = 0
     playout: Playout = field(default_factory=Playout)

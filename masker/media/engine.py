@@ -3,9 +3,12 @@
 
 Caller -> agent: validate, decode G.711, playout buffer, mask (with look-ahead),
 re-encode, send as our own RFC 3550 stream.  RFC 4733 events from the caller
-are never forwarded: their span is force-masked and the digit goes to the
-registry once.  Agent -> caller: forwarded byte for byte as soon as it arrives.
-Anything malformed or from an unexpected address is dropped and counted.
+are never forwarded, whatever their payload type: their span is force-masked and
+each press goes to the registry once (masker.media.events decides what a press
+is).  Agent -> caller: forwarded byte for byte as soon as it arrives.
+Anything malformed or from an unexpected address is dropped and counted: each
+leg accepts RTP and RTCP only from its SDP's addresses (masker.media.call.Leg;
+`[media] latching = "symmetric"` lets the caller leg re-latch behind a NAT).
 
 The SIP thread never touches call state directly: it submits commands that the
 media thread runs between packets.
@@ -29,14 +32,15 @@ import structlog
 
 from dsp import g711
 from masker import metrics
-from masker.media.call import CallMedia, Leg, RunningEvent
+from masker.media.call import CallMedia, Leg
+from masker.media.events import NEW, REBASED, STALE, UPDATE
 from masker.media.inbound import InboundAudio
 from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
 from masker.media.reception import sender_report_stamp
-from masker.rfc4733 import EventError, parse_event
+from masker.rfc4733 import EventError, parse_events
 from masker.rtp import RtpError, build_rtcp_rr, build_rtcp_sdes_cname, build_rtcp_sr, parse_rtp
 from masker.sdp import Negotiated
 
@@ -60,6 +64,12 @@ QUIET_RUN = 5 * FRAME
 MAX_CATCH_UP = 50
 #: Samples masked before an RFC 4733 event's timestamp and after its end (tone edges).
 EVENT_GUARD = 160
+#: A running (not yet ended) event is masked this far past its reported duration: the
+#: tone goes on until the next update, and senders update every 50 ms at most.
+EVENT_AHEAD = 3 * FRAME
+#: Payload types a telephone-event may use without being in either SDP (learnt from
+#: its packets): the unassigned and dynamic ranges (RFC 3551), never a static codec's.
+LEARNABLE_PTS = frozenset(range(35, 72)) | frozenset(range(77, 128))
 MAX_DATAGRAM = 2048
 #: A SIP INFO digit matches an in-band press of the same key within this many ms.
 INFO_WINDOW_MS = 300
@@ -98,7 +108,13 @@ class MediaEngine:
         rtp_timeout_s: float = 0,
         jitter_samples: int = JITTER_SAMPLES,
         sr_interval_s: float = SR_INTERVAL_S,
+        latching: str = "strict",
+        latch_packets: int = 5,
     ) -> None:
+        if latching not in ("strict", "symmetric"):
+            raise ValueError("latching must be 'strict' or 'symmetric'")
+        self.symmetric = latching == "symmetric"
+        self.latch_packets = latch_packets
         self.cushion = jitter_samples  # each call's playout cushion starts here
         self.ports = ports
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
@@ -149,7 +165,8 @@ class MediaEngine:
     # --- commands from other threads ------------------------------------------------------
     def open_call(self, call_id: str) -> CallMedia:
         """Bind the call's four ports now (the SDP needs them); register it with the thread."""
-        caller = Leg(self.ports.allocate())
+        caller = Leg(self.ports.allocate(), symmetric=self.symmetric,
+                     latch_packets=self.latch_packets)
         try:
             agent = Leg(self.ports.allocate())
         except Exception:
@@ -301,9 +318,26 @@ class MediaEngine:
     def _caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
         call.caller.set_sdp(neg)
         call.last_caller_packet = time.monotonic()  # the RTP timeout restarts on every offer
+        self._event_pts(call)
+
+    @staticmethod
+    def _event_pts(call: CallMedia) -> None:
+        """The caller sends telephone-events with the type of the SDP it got from us
+        (the PBX's numbering) or, often, of its own offer: both count, and any type
+        learnt from its packets; never one of its audio types."""
+        pts = set(call.event_pts)
+        for neg in (call.caller.sdp, call.agent.sdp):
+            if neg is not None and neg.event_pt is not None:
+                pts.add(neg.event_pt)
+        caller = call.caller.sdp
+        if caller is not None:
+            pts.discard(caller.codec_pt)
+            pts.difference_update(pt for pt, _ in caller.audio_pts)
+        call.event_pts = frozenset(pts)
 
     def _agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
         call.agent.set_sdp(neg)
+        self._event_pts(call)
         frame = 8 * neg.ptime
         if call.outbound is None:
             call.outbound = OutboundStream(neg.codec_pt, frame)
@@ -342,9 +376,14 @@ class MediaEngine:
         caller = call.caller
         if call.closed:
             return
-        if src != caller.rtp_latched and not caller.accepts(src):
-            c["drop_unexpected_source"] += 1
-            return
+        if src != caller.rtp_latched:  # strict: dropped; symmetric: may re-latch
+            relatches = caller.relatches
+            if not caller.accepts(src, data, time.monotonic(), call.last_caller_packet):
+                c["drop_unexpected_source"] += 1
+                return
+            if caller.relatches != relatches:
+                c["rtp_relatched"] += 1
+                log.info("media.relatched", call=call.call_id)
         if len(data) >= 12 and data[0] == 0x80:  # v2, no padding/extension/CSRC
             pt = data[1] & 0x7F
             seq, ts, ssrc = _HDR.unpack_from(data, 2)
@@ -367,11 +406,11 @@ class MediaEngine:
             c["drop_before_sdp"] += 1
             return
         call.reception.packet(ssrc, seq, ts, now)
-        if pt == neg.event_pt:
-            self._caller_event(call, ts, payload)
-            return
         if pt == neg.codec_pt:
             law = neg.codec
+        elif pt in call.event_pts:
+            self._caller_event(call, ssrc, seq, ts, payload, now)
+            return
         else:
             law = None
             for apt, codec in neg.audio_pts:
@@ -380,6 +419,8 @@ class MediaEngine:
                     break
             if law is None:
                 c["drop_unknown_pt"] += 1
+                if pt in LEARNABLE_PTS:
+                    self._probe_event_pt(call, pt, ssrc, seq, ts, payload, now)
                 return
         if len(payload) == 0 or len(payload) > 960:
             c["drop_bad_length"] += 1
@@ -414,36 +455,86 @@ class MediaEngine:
         else:
             c["drop_late"] += 1
 
-    def _caller_event(self, call: CallMedia, ts: int, payload: bytes) -> None:
+    def _probe_event_pt(self, call: CallMedia, pt: int, ssrc: int, seq: int, ts: int,
+                        payload: bytes, now: float) -> None:
+        """A packet of a type neither SDP has: telephone-events of a stack that does not
+        use the negotiated number?  The type is learnt when two packets of it have the
+        shape of one event's updates (event blocks of a keypad key, one SSRC and
+        timestamp, later sequence number, duration growing or ended), which no audio
+        codec's packets have; both then count as events.  Never forwarded either way."""
+        n = len(payload)
+        if n < 4 or n > 16 or n % 4 or payload[0] > 15:
+            return
+        duration = (payload[2] << 8) | payload[3]
+        prev = call.pt_probe.get(pt)
+        call.pt_probe[pt] = (ssrc, ts, duration, seq, payload)
+        if prev is None or len(call.pt_probe) > 4:
+            if len(call.pt_probe) > 4:
+                call.pt_probe.clear()
+            return
+        pssrc, pts_, pdur, pseq, ppayload = prev
+        if pssrc != ssrc or pts_ != ts or not 0 < (seq - pseq) & 0xFFFF < 16 or \
+                not (duration > pdur or (payload[1] & 0x80 and duration == pdur)):
+            return
+        call.counters["event_pt_learnt"] += 1
+        call.event_pts = call.event_pts | {pt}
+        call.pt_probe.pop(pt, None)
+        self._caller_event(call, pssrc, pseq, pts_, ppayload, now)
+        self._caller_event(call, ssrc, seq, ts, payload, now)
+
+    def _caller_event(self, call: CallMedia, ssrc: int, seq: int, ts: int, payload: bytes,
+                      now: float) -> None:
+        """One telephone-event packet of the caller: swallowed (never forwarded); each
+        keypad press it starts is masked and reported once (masker.media.events)."""
         c = call.counters
         try:
-            ev = parse_event(payload)
+            blocks = parse_events(payload)
         except EventError:
             c["drop_bad_event"] += 1
             return
         c["caller_events_swallowed"] += 1
-        digit = ev.digit
-        if digit is None:
-            return
-        run = call.event
-        if run is None or run.ts != ts or run.digit != digit:
-            key = (ts, digit)
-            if key in call.seen_events:  # a straggler of an earlier event (reordered)
+        keys = call.keys
+        prev_digit = None
+        for offset, ev in blocks:
+            digit = ev.digit
+            if digit is None:  # not a keypad event (a tone, flash): nothing to mask or report
+                prev_digit = None
+                continue
+            if offset and digit == prev_digit:
+                continue  # packed after the same key with no pause: one tone, one press
+            prev_digit = digit
+            bts = (ts + offset) & 0xFFFFFFFF
+            kind = keys.block(ssrc, seq, bts, ev, now, digit)
+            press = keys.press
+            if kind == STALE or press is None:
                 c["caller_events_stale"] += 1
-                return
-            call.seen_events.append(key)
-            start = call.inbound.index_of(ts)
-            end = start + max(ev.duration, FRAME)
-            self._force_mask(call, max(start - EVENT_GUARD, 0), end + EVENT_GUARD)
-            call.event = run = RunningEvent(ts, digit, start, end)
-            if call.dedupe.accept(digit, start, end, "rfc4733"):
-                self._digit(call, digit, "rfc4733")
-        else:
-            end = run.start + ev.duration
-            if end > run.end:
-                run.end = end
-                self._force_mask(call, max(run.start - EVENT_GUARD, 0), end + EVENT_GUARD)
-                call.dedupe.extend(digit, run.start, end)
+                continue
+            tail = EVENT_GUARD if ev.end else EVENT_AHEAD
+            if kind == NEW or kind == REBASED:
+                base = call.inbound.index_of(bts)
+                end = base + max(ev.duration, FRAME)
+                press.base = base
+                if kind == NEW:
+                    press.start, press.end, press.masked = base, end, end + tail
+                    self._force_mask(call, max(base - EVENT_GUARD, 0), end + tail)
+                    if call.dedupe.accept(digit, base, end, "rfc4733"):
+                        self._digit(call, digit, "rfc4733")
+                    continue
+                c["caller_event_ssrc_changes"] += 1
+                start = min(press.start, base)
+                press.end = max(press.end, end)
+                press.masked = max(press.masked, end + tail)
+                self._force_mask(call, max(start - EVENT_GUARD, 0), press.masked)
+                call.dedupe.extend(digit, press.start, press.end)
+                continue
+            if kind == UPDATE:
+                end = press.base + ev.duration
+                if end > press.end:
+                    press.end = end
+                    call.dedupe.extend(digit, press.start, end)
+                if end + tail > press.masked:
+                    press.masked = end + tail
+                    self._force_mask(call, max(press.start - EVENT_GUARD, 0), press.masked)
 
     def _force_mask(self, call: CallMedia, start: int, end: int) -> None:
         self.bank.force_mask(call.slot, start, end)
@@ -482,7 +573,7 @@ class MediaEngine:
             data, src = sock.recvfrom(MAX_DATAGRAM)
         except OSError:
             return
-        if not call.caller.accepts(src, rtcp=True):
+        if not call.caller.accepts_rtcp(src):
             call.counters["drop_unexpected_source"] += 1
             return
         call.counters["caller_rtcp_absorbed"] += 1
@@ -499,7 +590,7 @@ class MediaEngine:
         if call.closed:
             return
         agent = call.agent
-        if src != agent.rtp_latched and not agent.accepts(src):
+        if src != agent.rtp_latched and not agent.accepts(src):  # strict: the PBX's SDP
             c["drop_unexpected_source"] += 1
             return
         if len(data) < 12 or data[0] >> 6 != 2:
@@ -521,7 +612,7 @@ class MediaEngine:
         except OSError:
             return
         c = call.counters
-        if not call.agent.accepts(src, rtcp=True):
+        if not call.agent.accepts_rtcp(src):
             c["drop_unexpected_source"] += 1
             return
         dest = call.caller.rtcp_dest()

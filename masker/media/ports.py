@@ -1,15 +1,24 @@
 """RTP/RTCP port pairs from the configured range (even RTP port, RTCP on the next).
 
-Allocation rotates through the range so that a port freed by one call is not
-handed straight to the next one (late packets of the old call would land in
-the new call).  Ports in use by anyone else are skipped.
+Each pair is chosen at random (from the operating system's CSPRNG) among the
+free pairs of the range: the ports of the next call cannot be guessed from
+the ports of the last one, so nobody can spray them ahead of the caller.  A
+pair freed recently is not reused while other pairs are free (late packets of
+the old call would land in the new call).  Ports in use by anyone else (bind
+fails) are skipped and the next random pair is tried.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
+from collections import deque
 from dataclasses import dataclass
+
+#: Random draws before falling back to a shuffled list of every free pair (a range
+#: that is nearly full or mostly taken by other programs).
+RANDOM_TRIES = 16
 
 
 class PortsExhausted(RuntimeError):
@@ -41,8 +50,10 @@ class PortAllocator:
         self.last = port_max - 1  # the RTCP port of the last pair must be in range
         if self.first > self.last:
             raise ValueError("port range holds no RTP/RTCP pair")
-        self._next = self.first
+        self.span = (self.last - self.first) // 2 + 1
         self._in_use: set[int] = set()
+        #: recently released pairs, oldest first: reused only when nothing else is free
+        self._recent: deque[int] = deque(maxlen=max(1, self.span // 2))
         self._lock = threading.Lock()
 
     @property
@@ -52,23 +63,38 @@ class PortAllocator:
 
     def allocate(self) -> PortPair:
         with self._lock:
-            span = (self.last - self.first) // 2 + 1
-            for _ in range(span):
-                port = self._next
-                self._next = port + 2 if port + 2 <= self.last else self.first
-                if port in self._in_use:
+            busy = self._in_use
+            recent = set(self._recent)
+            tried: set[int] = set()
+            for _ in range(RANDOM_TRIES):
+                port = self.first + 2 * secrets.randbelow(self.span)
+                if port in busy or port in recent or port in tried:
                     continue
-                pair = self._bind(port)
+                tried.add(port)
+                pair = self._take(port)
                 if pair is not None:
-                    self._in_use.add(port)
+                    return pair
+            rest = [p for p in range(self.first, self.last + 1, 2)
+                    if p not in busy and p not in tried and p not in recent]
+            _shuffle(rest)
+            for port in rest + [p for p in self._recent if p not in busy]:
+                pair = self._take(port)
+                if pair is not None:
                     return pair
         raise PortsExhausted("no free RTP port pair")
+
+    def _take(self, port: int) -> PortPair | None:
+        pair = self._bind(port)
+        if pair is not None:
+            self._in_use.add(port)
+        return pair
 
     def release(self, pair: PortPair) -> None:
         port = pair.port
         pair.close()
         with self._lock:
             self._in_use.discard(port)
+            self._recent.append(port)
 
     def _bind(self, port: int) -> PortPair | None:
         family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
@@ -85,3 +111,10 @@ class PortAllocator:
                 s.close()
             return None
         return PortPair(socks[0], socks[1])
+
+
+def _shuffle(items: list[int]) -> None:
+    """Fisher-Yates with the CSPRNG."""
+    for i in range(len(items) - 1, 0, -1):
+        j = secrets.randbelow(i + 1)
+        items[i], items[j] = items[j], items[i]

@@ -45,6 +45,9 @@ class BaresipCaller:
                 "\n".join([
                     "poll_method epoll",
                     f"sip_listen 127.0.0.1:{self.sip_port}",
+                    # SDP must name the address RTP comes from (the masker accepts
+                    # media only from there): loopback, not the host's default one
+                    "net_interface 127.0.0.1",
                     f"rtp_ports {rtp}-{rtp + 19}",
                     "audio_player aubridge,nil",
                     f"audio_source aufile,{source_wav}",
