@@ -28,6 +28,8 @@ class SipConfig:
     # Content types of SIP INFO relayed between the legs; every other INFO stops at the
     # masker. Types that can carry keys are refused (masker.sip.info.carries_digits).
     info_allowlist: list[str] = field(default_factory=list)
+    # Addresses/networks (CIDR) allowed to send SIP; the PBX's address is always allowed.
+    trusted_sources: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
 
 @dataclass
@@ -196,8 +198,15 @@ def _validate(cfg: Config) -> None:
         raise UserError("[gateway] timeout_s must be positive")
     if cfg.tokenizer.purge_interval_s < 0:
         raise UserError("[tokenizer] purge_interval_s must not be negative")
+    from masker.sip.acl import parse_networks
     from masker.sip.info import carries_digits
 
+    try:
+        parse_networks(cfg.sip.trusted_sources)
+    except ValueError as exc:
+        raise UserError(f"[sip] trusted_sources: {exc}") from None
+    if not cfg.sip.trusted_sources:
+        raise UserError("[sip] trusted_sources is empty: no trunk could place a call")
     for ctype in cfg.sip.info_allowlist:
         if carries_digits(ctype):
             raise UserError(f"[sip] info_allowlist: '{ctype}' can carry keypad digits")

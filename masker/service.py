@@ -133,6 +133,7 @@ class Service:
         from sippy.SipConf import SipConf
         from sippy.Time.Timeout import Timeout
 
+        from masker.sip.acl import SourceAcl
         from masker.sip.context import SipContext
         from masker.sip.dispatcher import Dispatcher
         from masker.sip.transport import GuardedTransactionManager
@@ -159,6 +160,7 @@ class Service:
             batch_size=m.batch_size, max_calls=m.max_calls, on_digit=self.digits.put,
             on_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid),
             rtp_timeout_s=m.rtp_timeout_s, jitter_samples=8 * m.jitter_ms,
+            latching=m.latching, latch_packets=m.latch_packets,
         )
         self.engine, self.registry = engine, registry
         ctx = SipContext(cfg, global_config, engine, registry, on_call_ended=self._call_ended)
@@ -166,7 +168,8 @@ class Service:
         dispatcher = Dispatcher(ctx)
         try:
             tm = GuardedTransactionManager(
-                global_config, dispatcher.recv_request, max_message=cfg.sip.max_message_bytes
+                global_config, dispatcher.recv_request, max_message=cfg.sip.max_message_bytes,
+                acl=SourceAcl(cfg.sip.trusted_sources, always=[cfg.pbx.address]),
             )
         except OSError as exc:
             raise UserError(

@@ -59,19 +59,19 @@ def serve_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def sip_options_ping(addr: tuple[str, int], wait: float = 0.3) -> int:
-    """Send one SIP OPTIONS; the response's status code, or 0 if none came."""
+def sip_options_ping(addr: tuple[str, int], wait: float = 0.3, source: str = "127.0.0.1") -> int:
+    """Send one SIP OPTIONS from `source`; the response's status code, or 0 if none came."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((source, 0))
         port = s.getsockname()[1]
         tag = secrets.token_hex(4)
         msg = (
             f"OPTIONS sip:ping@{addr[0]}:{addr[1]} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+            f"Via: SIP/2.0/UDP {source}:{port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
             "Max-Forwards: 70\r\n"
-            f"From: <sip:probe@127.0.0.1:{port}>;tag={tag}\r\n"
+            f"From: <sip:probe@{source}:{port}>;tag={tag}\r\n"
             f"To: <sip:ping@{addr[0]}:{addr[1]}>\r\n"
-            f"Call-ID: {secrets.token_hex(8)}@127.0.0.1\r\n"
+            f"Call-ID: {secrets.token_hex(8)}@{source}\r\n"
             "CSeq: 1 OPTIONS\r\n"
             "Content-Length: 0\r\n\r\n"
         )

@@ -1,8 +1,9 @@
-"""sippy's transaction manager with a guard in front: bad datagrams are dropped
-and counted, requests with duplicated single-valued or missing mandatory headers
-or a Content-Type sippy cannot parse get 400, oversize requests 513, a request's
-body need not be UTF-8 (an INFO's reaches sippy byte for byte, see `sippy_text`),
-and nothing that arrives can raise out of the event loop."""
+"""sippy's transaction manager with a guard in front: datagrams from untrusted
+sources (`masker.sip.acl`) and bad datagrams are dropped and counted, requests
+with duplicated single-valued or missing mandatory headers or a Content-Type
+sippy cannot parse get 400, oversize requests 513, a request's body need not be
+UTF-8 (an INFO's reaches sippy byte for byte, see `sippy_text`), and nothing
+that arrives can raise out of the event loop."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import structlog
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.Udp_server import Udp_server, Udp_server_opts
 
+from masker.sip.acl import SourceAcl
 from masker.sip.methods import ALLOW, MANDATORY_HEADERS, SINGLE_HEADERS
 
 log = structlog.get_logger()
@@ -43,9 +45,11 @@ class GuardedTransactionManager(SipTransactionManager):
     counters: Counter
     max_message: int = SIPPY_RECV_LIMIT
 
-    def __init__(self, global_config: dict, req_cb: Any = None, max_message: int = 8192):
+    def __init__(self, global_config: dict, req_cb: Any = None, max_message: int = 8192,
+                 acl: SourceAcl | None = None):
         self.counters = Counter()
         self.max_message = min(max_message, SIPPY_RECV_LIMIT)
+        self.acl = acl
         super().__init__(global_config, req_cb)
 
     def handleIncoming(self, data_in, ra, server, rtime):  # noqa: N802 (sippy's name)
@@ -58,6 +62,9 @@ class GuardedTransactionManager(SipTransactionManager):
     def _guarded(self, data_in, ra, server, rtime) -> None:
         c = self.counters
         c["sip_datagrams"] += 1
+        if self.acl is not None and not self.acl.allows(ra.address[0]):
+            c["sip_drop_untrusted"] += 1
+            return
         raw = data_in if isinstance(data_in, bytes) else data_in.encode("utf-8", "replace")
         if len(raw) < 32 or raw.strip(b"\r\n\0 ") == b"":
             c["sip_drop_short"] += 1  # keep-alives (CRLF) and fragments
