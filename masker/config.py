@@ -45,6 +45,9 @@ class PbxConfig:
     )
     agent_id_header: str = "X-Agent-Id"
     agent_id_request_uri: bool = True
+    # Seconds without any response from the PBX to the agent leg's INVITE before the
+    # caller gets 504 (RFC 3261's own timer would keep the caller waiting 32 s).
+    no_reply_s: float = 5.0
 
     def __repr__(self) -> str:  # never print the password
         return f"PbxConfig(address={self.address!r}, port={self.port}, username={self.username!r})"
@@ -182,6 +185,8 @@ def _validate(cfg: Config) -> None:
         raise UserError("[media] lookahead_ms must be 10-200")
     if m.batch_size < 1 or m.max_calls < 1:
         raise UserError("[media] batch_size and max_calls must be positive")
+    if not 0 < cfg.pbx.no_reply_s < 32:
+        raise UserError("[pbx] no_reply_s must be more than 0 and less than 32")
     if m.latching not in ("strict", "symmetric"):
         raise UserError("[media] latching must be 'strict' or 'symmetric'")
     if not 2 <= m.latch_packets <= 50:

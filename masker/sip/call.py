@@ -99,6 +99,11 @@ class CallController:
         self.uaO.recvEvent(event)
 
     def _from_agent(self, event: Any) -> None:
+        if isinstance(event, CCEventDisconnect) and not self.uaA.isConnected():
+            # the PBX never answered the INVITE (sippy's no-reply timer): a clean 5xx
+            self._log("agent_no_reply")
+            self._fail_both(504, "Server Time-out")
+            return
         if isinstance(event, CCEventInfo) and not self._info_may_cross(event):
             return
         if isinstance(event, CCEventRing) and self.id is not None:
@@ -162,6 +167,7 @@ class CallController:
             disc_cbs=(self._o_disc,), fail_cbs=(self._o_disc,), dead_cbs=(self._dead,),
         )
         self.uaO.local_ua = self.caller_user_agent or ctx.config.sip.user_agent
+        self.uaO.no_reply_time = pbx.no_reply_s  # sippy cancels and reports a disconnect
         self.uaO.leg = "agent"
         self.uaO.info_allowlist = self.info_allowlist
         self.uaO.on_answer = self._agent_answer
