@@ -128,9 +128,12 @@ def service_stats(svc: ServiceProcess) -> dict:
     return {k: v for k, v in line.items() if isinstance(v, int | float)}
 
 
-def service_metric(url: str, name: str) -> float | None:
+def service_metric(url: str, name: str, key: str | None = None) -> float | None:
+    """A counter from /metrics (which needs a supervisor or metrics credential)."""
+    req = urllib.request.Request(url + "/metrics",
+                                 headers={"Authorization": f"Bearer {key}"} if key else {})
     try:
-        with urllib.request.urlopen(url + "/metrics", timeout=3) as resp:
+        with urllib.request.urlopen(req, timeout=3) as resp:
             text = resp.read().decode()
     except OSError:
         return None
@@ -233,7 +236,7 @@ def run_bench(
         sent = lite.sent_packets - window["sent0"]
         back = lite.caller_rx_packets - window["back0"]
         established = sum(1 for c in calls if c.state == "up")
-        late_metric = service_metric(svc.api_url, "masker_media_late_packets")
+        late_metric = service_metric(svc.api_url, "masker_media_late_packets", svc.api_key)
         engine = service_stats(svc)
         for c in calls:
             if c.state == "up":

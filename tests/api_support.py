@@ -26,6 +26,7 @@ from masker.registry import Registry
 from tokenizer import HttpsJsonGateway, TokenizerConfig, build_tokenizer
 
 SECRET = b"test-only-jwt-secret-0123456789abcdef"
+AUDIENCE = "masker-desktop-test"
 AGENT_KEY = "agent-key-for-tests-only-7f3a"
 SUPERVISOR_KEY = "supervisor-key-for-tests-only-19c2"
 
@@ -39,8 +40,12 @@ KEYED_CARD = TEST_PAN + "#" + TEST_EXPIRY + TEST_CVV
 
 
 def make_jwt(sub: str = "agent-1", role: str = "agent", ttl: float = 600,
-             secret: bytes = SECRET, **extra: Any) -> str:
-    claims = {"sub": sub, "role": role, "exp": int(time.time() + ttl), **extra}
+             secret: bytes = SECRET, aud: Any = AUDIENCE, **extra: Any) -> str:
+    """A signed desktop token: `iat` now, `exp` after `ttl` s; pass a claim as None to
+    leave it out (e.g. `aud=None`, `iat=None`)."""
+    now = int(time.time())
+    claims = {"sub": sub, "role": role, "aud": aud, "iat": now, "exp": now + int(ttl), **extra}
+    claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -151,8 +156,10 @@ def _running_api(factory: Any, **config: Any) -> Iterator[Api]:
     cfg = ApiConfig(
         port=0,
         jwt_secret=SECRET,
+        jwt_audience=AUDIENCE,
         api_keys=(ApiKey.from_clear(AGENT_KEY, "agent-1"),
-                  ApiKey.from_clear(SUPERVISOR_KEY, "sup-1", "supervisor")),
+                  ApiKey.from_clear(SUPERVISOR_KEY, "sup-1", "supervisor"),
+                  *config.pop("api_keys", ())),
         **config,
     )
     server = start_api_server(registry, cfg, ready_checks=checks)

@@ -82,8 +82,8 @@ def test_failed_authentication_log_never_holds_the_presented_token(api):
 
 def test_repeated_failures_from_one_address_are_rate_limited():
     with running_api(auth_failures=3, auth_window_s=60) as api:
-        statuses = [calls(api, "wrong").status for _ in range(4)]
-        blocked = calls(api, make_jwt("agent-1"))
+        statuses = [calls(api, f"wrong-{i}").status for i in range(4)]
+        blocked = calls(api, "wrong-again")
     assert statuses == [401, 401, 401, 429]
     assert blocked.status == 429 and int(blocked.headers["Retry-After"]) > 0
 

@@ -16,15 +16,16 @@ def test_defaults_listen_on_loopback_and_allow_same_origin_framing():
 
 
 def test_jwt_secret_is_read_from_a_file(tmp_path):
-    (tmp_path / "jwt.key").write_text("s3cret-value\n")
-    cfg = ApiConfig.from_mapping({"jwt_secret_file": str(tmp_path / "jwt.key")})
-    assert cfg.jwt_secret == b"s3cret-value"
+    (tmp_path / "jwt.key").write_text("s3cret-value-of-32-bytes-or-more-0123\n")
+    cfg = ApiConfig.from_mapping({"jwt_secret_file": str(tmp_path / "jwt.key"),
+                                  "jwt_audience": "masker"})
+    assert cfg.jwt_secret == b"s3cret-value-of-32-bytes-or-more-0123"
 
 
 def test_secret_never_appears_in_repr(tmp_path, monkeypatch):
-    monkeypatch.setenv("T_JWT", "very-secret-jwt-key")
+    monkeypatch.setenv("T_JWT", "very-secret-jwt-key-0123456789abcdef")
     monkeypatch.setenv("T_KEY", "very-secret-api-key")
-    cfg = ApiConfig.from_mapping({"jwt_secret_env": "T_JWT",
+    cfg = ApiConfig.from_mapping({"jwt_secret_env": "T_JWT", "jwt_audience": "masker",
                                   "keys": [{"sub": "a1", "key_env": "T_KEY"}]})
     assert "very-secret" not in repr(cfg)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from api_support import http, running_api
+from api_support import SUPERVISOR_KEY, http, running_api
 
 from masker import metrics
 
@@ -48,7 +48,7 @@ def test_readyz_treats_a_raising_check_as_not_ready():
 
 
 def test_metrics_exposes_the_service_counters(api):
-    text = http("GET", f"{api.url}/metrics").body.decode()
+    text = http("GET", f"{api.url}/metrics", SUPERVISOR_KEY).body.decode()
     for name in ("masker_active_calls", "masker_digits_masked_total",
                  "masker_captures_started_total", "masker_captures_completed_total",
                  "masker_captures_failed_total", "masker_handoff_results_total",
@@ -59,12 +59,12 @@ def test_metrics_exposes_the_service_counters(api):
 def test_metrics_count_masked_digits_by_source(api):
     before = metrics.DIGITS_MASKED.labels("info")._value.get()
     api.key(api.call(), "12", source="info")
-    text = http("GET", f"{api.url}/metrics").body.decode()
+    text = http("GET", f"{api.url}/metrics", SUPERVISOR_KEY).body.decode()
     line = next(x for x in text.splitlines()
                 if x.startswith('masker_digits_masked_total{source="info"}'))
     assert float(line.split()[-1]) == before + 2
 
 
 def test_metrics_content_type_is_prometheus_text(api):
-    reply = http("GET", f"{api.url}/metrics")
+    reply = http("GET", f"{api.url}/metrics", SUPERVISOR_KEY)
     assert reply.headers["Content-Type"].startswith("text/plain; version=")

@@ -66,4 +66,6 @@ def test_health_metrics_and_openapi_are_served(served):
     assert http("GET", f"{url}/healthz").json() == {"status": "ok"}
     assert http("GET", f"{url}/readyz").status == 200
     assert http("GET", f"{url}/openapi.json").json()["openapi"].startswith("3.")
-    assert "masker_active_calls" in http("GET", f"{url}/metrics").body.decode()
+    assert http("GET", f"{url}/metrics").status == 401  # metrics need a credential
+    metrics = http("GET", f"{url}/metrics", served.service.api_key).body.decode()
+    assert "masker_active_calls" in metrics

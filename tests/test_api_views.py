@@ -44,7 +44,7 @@ def test_public_call_maps_registry_snapshot_and_hides_sip_call_ids():
                 "armed": True, "trunk_call_id": "abc@10.0.0.1", "agent_call_id": "def@10.0.0.2"}
     assert public_call(snapshot) == {
         "id": "c1", "agent": "a1", "state": "connected", "caller": None, "started": 10.0,
-        "ended": None, "end_reason": None, "armed": True, "capture": None}
+        "ended": None, "end_reason": None, "policy": None, "armed": True, "capture": None}
 
 
 def test_public_capture_of_no_capture_is_none():

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from api_support import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, make_jwt, running_api
+from api_support import AUDIENCE, KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, make_jwt, running_api
 from desktop_support import CHROMIUM, OUTPUT_ROOT, card_data_found, chromium, chromium_page
 from e2e_support import start_rig, stop_rig
 
@@ -168,7 +168,8 @@ def served_call(tmp_path):
     """A real call through `masker serve`: caller and agent are pjsua2 phone processes."""
     (tmp_path / "jwt.key").write_bytes(E2E_SECRET)
     # ServiceProcess ends its TOML with the [api] table: this line lands in it.
-    rig = start_rig(tmp_path, extra_toml=f'jwt_secret_file = "{tmp_path / "jwt.key"}"\n')
+    rig = start_rig(tmp_path, extra_toml=f'jwt_secret_file = "{tmp_path / "jwt.key"}"\n'
+                                          f'jwt_audience = "{AUDIENCE}"\n')
     try:
         c, _a = rig.connect()
         yield rig.service, rig.caller, c

@@ -62,7 +62,7 @@ def test_keyed_card_is_approved_at_the_psp_and_the_feed_says_so(served, psp):
                                                        "INV-APPROVE")
     assert handoffs(events)[-1]["status"] == "approved"
     assert_no_card_data(*feed.raw, *served.raw)
-    metrics = http("GET", f"{served.api}/metrics").body.decode()
+    metrics = http("GET", f"{served.api}/metrics", served.key).body.decode()
     assert 'masker_handoff_results_total{result="ok"}' in metrics
 
 

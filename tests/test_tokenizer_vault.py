@@ -50,7 +50,9 @@ def test_ciphertext_moved_to_another_token_does_not_open(vault):
 def test_tampered_ciphertext_does_not_open(vault):
     record = store(vault)
     flipped = bytes([record.ciphertext[0] ^ 1]) + record.ciphertext[1:]
-    vault.store.put(replace(record, ciphertext=flipped))
+    # tampered in the file (the store itself never overwrites a record)
+    vault.store._db.execute("UPDATE vault SET ciphertext = ? WHERE token = ?",
+                            (flipped, record.token))
     with pytest.raises(VaultError):
         vault.open("tok_a", NOW)
 

@@ -1,7 +1,9 @@
 """Issues a token for a captured card and records the card in the vault.
 
 One service per scope (merchant). The same card in the same scope gets the same
-token while its record lives; the record's expiry is then refreshed.
+token while its record lives; the record's expiry is then refreshed.  A token held
+by another card is never overwritten: the vault refuses it and the card takes its
+next candidate (FPE: the next point of its FF1 cycle; vault tokens: a new random one).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import structlog
 from tokenizer.clock import Clock, SystemClock
 from tokenizer.sensitive import SensitiveDigits
 from tokenizer.tokens import (
+    TOKEN_CANDIDATES,
     TOKEN_KINDS,
     FpeTokenizer,
     IssuedToken,
@@ -18,7 +21,7 @@ from tokenizer.tokens import (
     fpe_key,
     new_vault_token,
 )
-from tokenizer.vault import CardVault
+from tokenizer.vault import CardVault, TokenCollision, VaultError
 
 log = structlog.get_logger(__name__)
 
@@ -38,23 +41,34 @@ class TokenService:
     def __repr__(self) -> str:
         return f"TokenService(kind={self.kind!r}, scope={self.scope!r})"
 
-    def _new_token(self, pan: SensitiveDigits) -> str:
+    def _new_tokens(self, pan: SensitiveDigits):
         if self.kind == "vault":
-            return new_vault_token()
+            return (new_vault_token() for _ in range(TOKEN_CANDIDATES))
         keyring = self.vault.keyring
         return FpeTokenizer(fpe_key(keyring.data_key(keyring.active_key_id), self.scope),
-                            self.scope).tokenize(pan)
+                            self.scope).candidates(pan)
 
     def issue(self, pan: SensitiveDigits, expiry: SensitiveDigits, brand: str) -> IssuedToken:
         """Token for the card, stored (sealed) in the vault with its expiry. Never the CVV."""
         now = self.clock.now().timestamp()
         fingerprint = card_fingerprint(self.vault.keyring.index_key(), self.scope, pan)
         existing = self.vault.store.find(self.scope, fingerprint, now)
-        token = existing.token if existing else self._new_token(pan)
-        record = self.vault.store_card(
-            token=token, scope=self.scope, fingerprint=fingerprint, pan=pan, expiry=expiry,
-            brand=brand, now=now,
-        )
+        tokens = iter([existing.token]) if existing else self._new_tokens(pan)
+        collisions = 0
+        for token in tokens:
+            try:
+                record = self.vault.store_card(
+                    token=token, scope=self.scope, fingerprint=fingerprint, pan=pan,
+                    expiry=expiry, brand=brand, now=now,
+                )
+                break
+            except TokenCollision:
+                collisions += 1
+        else:
+            log.error("token_space_exhausted", token_kind=self.kind, collisions=collisions)
+            raise VaultError("no free token for this card: every candidate is taken")
+        if collisions:
+            log.warning("token_collision_resolved", token_kind=self.kind, collisions=collisions)
         log.info("token_issued", token_kind=self.kind, reused=existing is not None,
                  key_id=record.key_id, brand=brand)
         return IssuedToken(token, self.kind, brand, record.last4, record.pan_length,

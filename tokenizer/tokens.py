@@ -6,6 +6,14 @@ token is reused. The FPE token keeps the BIN (first six) and last four digits
 and replaces the middle with FF1 ciphertext; it is built to FAIL the Luhn
 check (see ``FpeTokenizer``), so it is deterministic per card and scope and
 can never pass for a real card.
+
+FF1 is a permutation for one key, but the FPE key follows the data key, so two
+cards of the same BIN and last four can get the same token under two key
+generations (84-89 of 3,000 + 3,000 such cards across one rotation).  The vault
+refuses such a write (``TokenCollision``) and ``FpeTokenizer.candidates`` gives
+the card's next token, deterministically: the same construction under the next
+tweak (attempt 1, 2, ...).  The vault, not FF1 inversion, is the way back from a
+token to its card (``detokenize`` inverts first-choice tokens only).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -25,6 +34,9 @@ from tokenizer.sensitive import SensitiveDigits
 VAULT_TOKEN_PREFIX = "tok_"
 TOKEN_KINDS = ("vault", "fpe")
 FF1_MIN_DIGITS = 6
+# candidate tokens tried for one card before giving up (a collision is ~1 in 1,000 at
+# 3,000 cards of one BIN and last four; eight in a row would need ~10^-24)
+TOKEN_CANDIDATES = 8
 
 
 def new_vault_token() -> str:
@@ -77,16 +89,26 @@ class FpeTokenizer:
         return digits[:keep], digits[keep : keep + middle], digits[keep + middle :]
 
     def tokenize(self, pan: SensitiveDigits) -> str:
+        """The card's first-choice token (what `detokenize` inverts)."""
+        return next(self.candidates(pan))
+
+    def candidates(self, pan: SensitiveDigits, limit: int = TOKEN_CANDIDATES) -> Iterator[str]:
+        """The card's tokens in order of preference, each taken only when the vault holds
+        the previous one for another card.  Attempt 0 is `tokenize`'s token; attempt i
+        is the same construction with the attempt number in the tweak.  An attempt whose
+        cycle walk comes back to the card's own middle gives no token (its shift would be
+        the card with one digit changed)."""
         digits = pan.reveal()
         if not luhn_valid(digits):
             raise ValueError("FPE tokens are issued for Luhn-valid card numbers only")
         head, mid, tail = self._parts(digits)
-        tweak = self._tweak(head, tail)
-        x = self._ff1.encrypt(mid, tweak)
-        while not luhn_valid(head + x + tail):
-            x = self._ff1.encrypt(x, tweak)
-        shifted = x[:-1] + str((int(x[-1]) + 5) % 10)
-        return head + shifted + tail
+        for attempt in range(limit):
+            tweak = self._tweak(head, tail) + (b"\x1f#%d" % attempt if attempt else b"")
+            x = self._ff1.encrypt(mid, tweak)
+            while x != mid and not luhn_valid(head + x + tail):
+                x = self._ff1.encrypt(x, tweak)
+            if x != mid:
+                yield head + x[:-1] + str((int(x[-1]) + 5) % 10) + tail
 
     def detokenize(self, token: str) -> SensitiveDigits:
         if not token.isdigit() or luhn_valid(token):

@@ -6,6 +6,12 @@ implement it later; ``SqliteVaultStore`` is the embedded default.
 ``CardVault`` does the sealing: the associated data binds each ciphertext to
 its token, key id and scope, so a row copied under another token fails to open.
 The CVV is never given to the vault.
+
+A write never replaces another card's record: a new record is a plain INSERT and
+a token already held by a different card (another scope or fingerprint) raises
+``TokenCollision`` (the token service then takes the token's next candidate).  The
+same card storing its own token again refreshes the record in place (new seal,
+new expiry) and keeps its PSP token and authorisation.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -47,7 +53,15 @@ class VaultRecord:
 class VaultStore(Protocol):
     """Where vault records live. Implementations must be safe to share between threads."""
 
-    def put(self, record: VaultRecord) -> None: ...
+    def put(self, record: VaultRecord) -> None:
+        """Insert a new record; TokenCollision if its token is already stored."""
+
+    def refresh(self, record: VaultRecord) -> bool:
+        """Re-seal and extend the record of the same token, scope and fingerprint (PSP
+        results and creation time kept); False if no such record."""
+
+    def reseal(self, token: str, from_key_id: str, key_id: str, ciphertext: bytes) -> bool:
+        """Replace the ciphertext of a record still sealed under `from_key_id`."""
 
     def get(self, token: str) -> VaultRecord | None: ...
 
@@ -115,15 +129,38 @@ class SqliteVaultStore:
 
     def put(self, record: VaultRecord) -> None:
         with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO vault ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.token, record.key_id, record.scope, record.fingerprint,
-                    record.ciphertext, record.brand, record.last4, record.pan_length,
-                    record.created_at, record.expires_at, record.psp_token,
-                    record.psp_authorisation,
-                ),
+            try:
+                self._db.execute(
+                    f"INSERT INTO vault ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        record.token, record.key_id, record.scope, record.fingerprint,
+                        record.ciphertext, record.brand, record.last4, record.pan_length,
+                        record.created_at, record.expires_at, record.psp_token,
+                        record.psp_authorisation,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise TokenCollision(f"token {record.token} is already in the vault") from None
+
+    def refresh(self, record: VaultRecord) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE vault SET key_id = ?, ciphertext = ?, brand = ?, expires_at = ?"
+                " WHERE token = ? AND scope = ? AND fingerprint = ? AND last4 = ?"
+                " AND pan_length = ?",
+                (record.key_id, record.ciphertext, record.brand, record.expires_at,
+                 record.token, record.scope, record.fingerprint, record.last4,
+                 record.pan_length),
             )
+            return cur.rowcount == 1
+
+    def reseal(self, token: str, from_key_id: str, key_id: str, ciphertext: bytes) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE vault SET key_id = ?, ciphertext = ? WHERE token = ? AND key_id = ?",
+                (key_id, ciphertext, token, from_key_id),
+            )
+            return cur.rowcount == 1
 
     def get(self, token: str) -> VaultRecord | None:
         with self._lock:
@@ -181,6 +218,10 @@ class VaultError(Exception):
     """A vault problem; messages name tokens and key ids only."""
 
 
+class TokenCollision(VaultError):
+    """The token is already held by another record: nothing was written."""
+
+
 def _aad(token: str, key_id: str, scope: str) -> bytes:
     return f"{token}\x1f{key_id}\x1f{scope}".encode()
 
@@ -210,14 +251,23 @@ class CardVault:
         self, *, token: str, scope: str, fingerprint: str, pan: SensitiveDigits,
         expiry: SensitiveDigits, brand: str, now: float,
     ) -> VaultRecord:
+        """Store the card under `token`: a new record, or the refreshed record of the same
+        card (same scope and fingerprint) under its own token.  Raises TokenCollision,
+        writing nothing, when a different card holds the token."""
         key_id = self.keyring.active_key_id
         record = VaultRecord(
             token=token, key_id=key_id, scope=scope, fingerprint=fingerprint,
             ciphertext=self._seal(token, key_id, scope, pan, expiry), brand=brand,
             last4=pan.last(4), pan_length=len(pan), created_at=now, expires_at=now + self.ttl_s,
         )
-        self.store.put(record)
-        return record
+        try:
+            self.store.put(record)
+            return record
+        except TokenCollision:
+            if not self.store.refresh(record):
+                raise  # another card's token: never overwritten
+        stored = self.store.get(token)
+        return stored if stored is not None else record
 
     def open(self, token: str, now: float) -> CardData:
         record = self.store.get(token)
@@ -258,8 +308,8 @@ class CardVault:
                 sealed = self._seal(record.token, active, record.scope, card.pan, card.expiry)
             finally:
                 card.wipe()
-            self.store.put(replace(record, key_id=active, ciphertext=sealed))
-            count += 1
+            if self.store.reseal(record.token, record.key_id, active, sealed):
+                count += 1
         return count
 
     def purge_expired(self, now: float) -> int:

@@ -11,7 +11,12 @@ from typing import Any
 
 from masker.errors import UserError
 
-ROLES = ("agent", "supervisor")
+ROLES = ("agent", "supervisor", "metrics")
+# Roles that may read /metrics (besides the generated `developer` key): the live
+# counters show how many keys callers press and when, so agents may not.
+METRICS_ROLES = frozenset({"supervisor", "metrics", "developer"})
+MIN_JWT_SECRET_BYTES = 32
+DEFAULT_JWT_MAX_LIFETIME_S = 12 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,17 @@ class ApiKey:
 class ApiConfig:
     """Everything the API server needs; built from the `[api]` TOML table.
 
-    `jwt_secret` verifies HS256 bearer tokens (claims `sub`, `role`, `exp`).
-    `api_keys` are static agent/supervisor credentials.  `frame_ancestors` is
-    the CSP list of origins allowed to embed /desktop in an iframe.
-    `auth_failures`/`auth_window_s` rate-limit failed logins per client IP.
+    `jwt_secret` (at least 32 bytes) verifies HS256 bearer tokens (claims `sub`,
+    `role`, `aud` = `jwt_audience`, `iat`, `exp`, with `exp - iat` at most
+    `jwt_max_lifetime_s`).  `api_keys` are static agent/supervisor/metrics
+    credentials.  `frame_ancestors` is the CSP list of origins allowed to embed
+    /desktop in an iframe.  `auth_failures`/`auth_window_s` limit failed logins
+    per presented credential and per client address (tables capped at
+    `auth_table_size` entries each).  `/metrics` needs a supervisor or metrics
+    credential unless `metrics_public`.  Live feeds: at most
+    `ws_feeds_per_principal` per credential holder and `ws_feeds_per_address` per
+    client address; at most `ws_pending_per_address` WebSockets of one address may
+    be waiting for their auth message (`ws_auth_timeout_s`).
     """
 
     host: str = "127.0.0.1"
@@ -51,6 +63,29 @@ class ApiConfig:
     auth_window_s: float = 60.0
     ws_auth_timeout_s: float = 5.0
     feed_queue_limit: int = 1000
+    jwt_max_lifetime_s: float = DEFAULT_JWT_MAX_LIFETIME_S
+    metrics_public: bool = False
+    auth_table_size: int = 10_000
+    ws_feeds_per_principal: int = 8
+    ws_feeds_per_address: int = 500
+    ws_pending_per_address: int = 16
+
+    def __post_init__(self) -> None:
+        if self.jwt_secret is not None and self.jwt_secret:
+            if len(self.jwt_secret) < MIN_JWT_SECRET_BYTES:
+                raise UserError(f"[api] the JWT secret must be at least {MIN_JWT_SECRET_BYTES} "
+                                f"bytes (it is {len(self.jwt_secret)})")
+            if not self.jwt_audience:
+                raise UserError("[api] jwt_audience is required with a JWT secret: tokens "
+                                "must name this service in their `aud` claim")
+        if not 0 < self.jwt_max_lifetime_s <= 7 * 24 * 3600:
+            raise UserError("[api] jwt_max_lifetime_s must be > 0 and at most 7 days")
+        if not 0 < self.ws_auth_timeout_s <= 30:
+            raise UserError("[api] ws_auth_timeout_s must be > 0 and at most 30")
+        for name in ("auth_failures", "auth_table_size", "ws_feeds_per_principal",
+                     "ws_feeds_per_address", "ws_pending_per_address", "feed_queue_limit"):
+            if getattr(self, name) < 1:
+                raise UserError(f"[api] {name} must be at least 1")
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> ApiConfig:
@@ -58,7 +93,8 @@ class ApiConfig:
         known = {
             "host", "port", "jwt_secret_file", "jwt_secret_env", "jwt_audience", "keys",
             "frame_ancestors", "auth_failures", "auth_window_s", "ws_auth_timeout_s",
-            "feed_queue_limit",
+            "feed_queue_limit", "jwt_max_lifetime_s", "metrics_public", "auth_table_size",
+            "ws_feeds_per_principal", "ws_feeds_per_address", "ws_pending_per_address",
         }
         unknown = set(table) - known
         if unknown:
@@ -73,14 +109,30 @@ class ApiConfig:
             host=str(table.get("host", cls.host)),
             port=int(table.get("port", cls.port)),
             jwt_secret=_read_secret(table.get("jwt_secret_file"), table.get("jwt_secret_env")),
-            jwt_audience=table.get("jwt_audience"),
+            jwt_audience=str(table["jwt_audience"]) if table.get("jwt_audience") else None,
             api_keys=keys,
             frame_ancestors=_words(table.get("frame_ancestors", cls.frame_ancestors)),
             auth_failures=int(table.get("auth_failures", cls.auth_failures)),
             auth_window_s=float(table.get("auth_window_s", cls.auth_window_s)),
             ws_auth_timeout_s=float(table.get("ws_auth_timeout_s", cls.ws_auth_timeout_s)),
             feed_queue_limit=int(table.get("feed_queue_limit", cls.feed_queue_limit)),
+            jwt_max_lifetime_s=float(table.get("jwt_max_lifetime_s", cls.jwt_max_lifetime_s)),
+            metrics_public=_bool(table.get("metrics_public", False), "metrics_public"),
+            **{name: int(table.get(name, getattr(cls, name))) for name in (
+                "auth_table_size", "ws_feeds_per_principal", "ws_feeds_per_address",
+                "ws_pending_per_address")},
         )
+
+
+def _bool(value: Any, name: str) -> bool:
+    """A TOML boolean, or its spelling in an environment string."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise UserError(f"[api] {name} must be true or false")
 
 
 def _words(value: Any) -> tuple[str, ...]:

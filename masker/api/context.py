@@ -47,34 +47,45 @@ def client_of(request: web.Request) -> str:
 
 
 def check_credential(request: web.Request, credential: str | None) -> Principal:
-    """The principal for `credential`, or ApiError 401/429 (failure counted and logged)."""
+    """The principal for `credential`, or ApiError 401/429 (failure counted and logged).
+
+    The credential is checked first: a valid one is accepted whatever the failure
+    limiter holds (agents behind one NAT are not locked out by a neighbour).  A failed
+    one is counted against itself and against the client address; once either has
+    failed `auth_failures` times in `auth_window_s` the answer is 429, not 401.
+    """
     st = state(request)
     client = client_of(request)
-    wait = st.limiter.blocked(client)
-    if wait > 0:
-        raise ApiError(
-            429, "too_many_failures", "too many failed authentications; try again later",
-            {"Retry-After": str(int(wait) + 1)},
-        )
     if credential is None:
         raise ApiError(401, "unauthenticated", "a bearer credential is required",
                        {"WWW-Authenticate": 'Bearer realm="masker"'})
     try:
         return st.authenticator.authenticate(credential)
     except AuthError as exc:
-        st.limiter.record_failure(client)
-        log_failure(client, exc.reason, request.path)
+        wait = st.limiter.blocked(client, credential)  # the allowed failures get 401
+        st.limiter.record_failure(client, credential)
+        log_failure(client, exc.reason, request.path, blocked=wait > 0)
+        if wait > 0:
+            raise ApiError(
+                429, "too_many_failures", "too many failed authentications; try again later",
+                {"Retry-After": str(int(wait) + 1)},
+            ) from None
         raise ApiError(401, exc.reason, "the credential was not accepted",
                        {"WWW-Authenticate": 'Bearer realm="masker", error="invalid_token"'}) \
             from None
 
 
-def authenticated(request: web.Request) -> Principal:
+def authenticated(request: web.Request, *, api: bool = True) -> Principal:
+    """The request's principal. `api` routes (calls, captures, feeds) refuse the
+    `metrics` role, which may read /metrics and nothing else."""
     header = request.headers.get("Authorization")
     credential = bearer_from_header(header)
     if header and credential is None:
         credential = ""  # a malformed header is a failed attempt, not a missing one
-    return check_credential(request, credential)
+    principal = check_credential(request, credential)
+    if api and principal.role == "metrics":
+        raise ApiError(403, "forbidden", "this credential may read /metrics only")
+    return principal
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:

@@ -1,4 +1,9 @@
-"""Operational endpoints: liveness, readiness (checks supplied by the service), metrics."""
+"""Operational endpoints: liveness, readiness (checks supplied by the service), metrics.
+
+/metrics needs a credential whose role may read it (supervisor, metrics, the
+generated developer key): its counters (masked digits by source, captures) show
+live how many keys callers press, and when.  `[api] metrics_public = true` opens it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from masker.api.context import in_thread, state
+from masker.api.context import authenticated, in_thread, state
+from masker.api.errors import ApiError
 from masker.metrics import REGISTRY
 
 log = structlog.get_logger()
@@ -46,6 +52,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    if not state(request).config.metrics_public:
+        principal = authenticated(request, api=False)
+        if not principal.may_read_metrics:
+            raise ApiError(403, "forbidden", "this credential may not read /metrics")
     body = await in_thread(generate_latest, REGISTRY)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -24,15 +24,18 @@ def _json(schema: dict, description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed JSON or invalid fields", 401: "Missing or invalid credential",
-        403: "The role may not do this", 404: "Unknown call (or not bound to this agent)",
+        403: "The role may not do this (a `metrics` credential may read /metrics only)",
+        404: "Unknown call (or not bound to this agent)",
         409: "Call ended, capture already running or collecting, no capture running, "
         "nothing to retry, or the call is always masked",
-        413: "Body too large", 429: "Too many failed authentications from this address",
+        413: "Body too large",
+        429: "Too many failed authentications (of this credential or from this address), or "
+        "too many open feeds (of this credential or from this address)",
     }
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
-AUTHED = (401, 429)
+AUTHED = (401, 403, 429)
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -57,6 +60,10 @@ SCHEMAS: dict[str, Any] = {
             "started": {"type": "number", "nullable": True},
             "ended": {"type": "number", "nullable": True},
             "end_reason": {"type": "string", "nullable": True},
+            "policy": {"type": "string", "nullable": True, "enum": ["always", "capture", None],
+                       "description": "Masking policy: `always` masks the whole call; "
+                       "`capture` masks from a capture's start until the agent ends the "
+                       "payment phase."},
             "armed": {"type": "boolean", "nullable": True,
                       "description": "The caller's keypad is masked towards the agent. Always "
                       "true under the `always` policy; under `capture` it is armed by a "
@@ -106,7 +113,11 @@ FEED_TEXT = (
     "`Authorization: Bearer` header on the upgrade or by sending "
     '`{"type": "auth", "token": "..."}` as the first message. The server first sends '
     '`{"type": "state", "call": Call}`, then `progress`, `token`, `handoff`, `capture`, '
-    "`masking` (`armed` true/false) and `call` events (masked data only)."
+    "`masking` (`armed` true/false) and `call` events (masked data only). The auth message "
+    "must arrive within `ws_auth_timeout_s`; feeds are capped per credential and per client "
+    "address (429 before the upgrade, close code 4429 after it). A feed opened with a JWT "
+    "is closed at the token's `exp` with close code 4001 (`token_expired`); 4401, 4403 and "
+    "4404 are the 401, 403 and 404 of the REST routes."
 )
 
 
@@ -206,8 +217,12 @@ def _paths() -> dict[str, Any]:
         }},
         "/metrics": {"get": {
             "summary": "Prometheus metrics", "operationId": "metrics",
+            "description": "Needs a supervisor or `metrics` credential (the counters show "
+            "live how many keys callers press), unless `[api] metrics_public = true`.",
+            "security": [{"bearer": []}],
             "responses": {"200": {"description": "Metrics in the text exposition format",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          **_errors(*AUTHED)},
         }},
         "/healthz": {"get": {
             "summary": "The process is up", "operationId": "healthz",
@@ -242,7 +257,8 @@ def openapi_document() -> dict[str, Any]:
             "schemas": SCHEMAS,
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
-                "description": "HS256 JWT (claims sub, role, exp) or a configured API key",
+                "description": "HS256 JWT (claims sub, role, aud, iat, exp; lifetime "
+                "exp - iat at most `jwt_max_lifetime_s`) or a configured API key",
             }},
         },
     }

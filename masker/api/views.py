@@ -105,6 +105,7 @@ def public_call(call: Any) -> dict[str, Any]:
         "started": _number(raw.get("started", raw.get("connected_at", raw.get("created_at")))),
         "ended": _number(raw.get("ended", raw.get("ended_at"))),
         "end_reason": _text(raw.get("end_reason")),
+        "policy": raw["policy"] if raw.get("policy") in ("always", "capture") else None,
         "armed": raw["armed"] if isinstance(raw.get("armed"), bool) else None,
         "capture": public_capture(raw.get("capture")),
     }

@@ -14,6 +14,18 @@ const REASONS = {
   psp_rejected_request: "gateway refused the request", bad_response: "bad gateway answer",
   no_gateway: "no payment gateway configured",
 };
+// What the "Payment" line says in each state when no hand-off result is there to show.
+const PAYMENT_LINES = {
+  tokenised: "Waiting for the gateway…", handing_off: "Sending to payment gateway…",
+  token_only: "Not sent · no amount was asked for; the card is kept as a token only",
+  token_failed: "Not sent · no token", cancelled: "Not sent · cancelled",
+  timed_out: "Not sent · the caller did not finish in time",
+  failed: "Not sent · too many invalid entries",
+  expired: "Not sent · the card is no longer held (hold time over)",
+  call_ended: "Not sent · call ended",
+};
+// States whose "Payment" line is the hand-off result itself.
+const HANDOFF_SHOWN = ["handed_off", "declined", "not_configured", "handoff_failed"];
 const POLL_MS = 2000;
 
 const state = { token: null, callId: null, calls: [], ws: null, wsCall: null, retry: 0,
@@ -84,6 +96,7 @@ function renderCalls() {
   show("call", true);
   $("call-line").textContent = call ? describeCall(call) : "Waiting for a call…";
   if (!call) { show("start", false); show("capture", false); }
+  renderMasking();
 }
 
 function describeCall(c) {
@@ -96,6 +109,7 @@ function describeCall(c) {
 function selectCall(id) {
   if (id === state.callId) return;
   state.callId = id;
+  $("masking-note").textContent = ""; $("call-error").textContent = "";
   resetCapture(null);
   closeFeed();
   if (id) openFeed(id);
@@ -112,6 +126,7 @@ function openFeed(id) {
     if (state.ws !== ws) return;
     state.ws = null;
     if (ev.code === 4401) { signOut("Your sign-in was not accepted."); return; }
+    if (ev.code === 4001) { signOut("Your sign-in has expired. Sign in again."); return; }
     if (ev.code === 4404) { setConn("Call gone", "idle"); return; }
     setConn("Reconnecting…", "bad");
     const delay = Math.min(5000, 250 * 2 ** state.retry++);
@@ -132,9 +147,11 @@ const STATE_TITLES = {
   handed_off: "Payment sent", declined: "Payment declined", cancelled: "Payment cancelled",
   timed_out: "Capture timed out", failed: "Capture failed", expired: "Card no longer held",
   not_configured: "Card tokenised — no payment gateway",
+  token_only: "Card tokenised — token only", call_ended: "Call ended",
 };
 const FINAL = ["handed_off", "declined", "cancelled", "timed_out", "failed", "expired",
-               "not_configured"];
+               "not_configured", "token_only", "call_ended"];
+const COLLECTING = ["collecting", "complete", "handing_off"];
 
 // The panel state a hand-off result leads to (the session's own state, except that a
 // capture ended without a gateway is final although its session stays "tokenised").
@@ -157,6 +174,9 @@ function onEvent(ev) {
     case "call":
       updateCall({ id: state.callId, state: ev.state });
       break;
+    case "masking":
+      updateCall({ id: state.callId, armed: ev.armed === true });
+      break;
     case "field_started":
       fieldStarted(ev);
       break;
@@ -170,7 +190,6 @@ function onEvent(ev) {
     case "token":
       showToken(ev);
       setCaptureState("tokenised");
-      if ($("handoff").textContent === "—") $("handoff").textContent = "Waiting for the gateway…";
       break;
     case "handoff":
       state.lastHandoff = ev;
@@ -191,13 +210,30 @@ function updateCall(call) {
   renderCalls();
   const ended = call.state === "ended";
   $("take-payment").disabled = ended;
-  if (ended && state.capture) setCaptureState(state.captureState, "Call ended");
+  if (ended && state.capture) setCaptureState(state.captureState);
+  renderMasking();
+}
+
+function currentCall() { return state.calls.find((c) => c.id === state.callId) || null; }
+function callEnded() { const c = currentCall(); return !!c && c.state === "ended"; }
+
+// "End payment": a `capture`-policy call stays masked after its capture until the agent
+// ends the payment phase (refused by the service while the caller is keying a capture).
+function renderMasking() {
+  const call = currentCall();
+  const on = !!call && call.policy === "capture" && call.armed === true && call.state !== "ended";
+  show("masking-row", on);
+  if (on) $("masking-note").textContent = "";
+  $("end-payment").disabled = COLLECTING.includes(state.captureState);
+  $("end-payment").title = $("end-payment").disabled
+    ? "The caller is keying a card: cancel the capture first" : "";
 }
 
 // ---- capture ----------------------------------------------------------------------------
 function resetCapture(capture) {
   state.fields = {}; state.order = []; state.current = null; state.capture = capture || null;
-  state.captureState = null; state.lastHandoff = null;
+  state.captureState = null; state.lastHandoff = null; state.hasToken = false;
+  state.agentCancelled = false;
   $("fields").replaceChildren();
   $("token").textContent = "—"; $("handoff").textContent = "—"; $("handoff").className = "";
   show("outcome", false);
@@ -220,23 +256,51 @@ function applyStatus(st) {
   }
   if (typeof st.current_field === "string") markCurrent(st.current_field);
   if (tokenInfo) showToken(tokenInfo);
-  if (tokenInfo && !st.handoff) $("handoff").textContent = "Waiting for the gateway…";
   const handoff = st.handoff && typeof st.handoff === "object" ? st.handoff : null;
   state.lastHandoff = handoff;
   if (handoff) showHandoff(handoff);
   setCaptureState(handoff && handoff.status === "not_configured" ? "not_configured" : st.state);
 }
 
-function setCaptureState(st, title) {
+// The state the panel shows: the session's own, except that a capture with a token and
+// no amount (an automatic capture) ends at its token: no hand-off follows, and the
+// "cancelled" the session reports when the call ends only wipes what it still held.
+function shownState(st) {
+  const noAmount = !!state.capture && !(Number.isInteger(state.capture.amount) &&
+                                        state.capture.amount > 0);
+  if (noAmount && state.hasToken && !state.lastHandoff &&
+      ["tokenised", "cancelled", "expired"].includes(st)) return "token_only";
+  return st;
+}
+
+function setCaptureState(st) {
   state.captureState = st;
-  $("capture-title").textContent = title || STATE_TITLES[st] || "Payment";
-  const final = FINAL.includes(st);
-  const ended = state.calls.some((c) => c.id === state.callId && c.state === "ended");
+  const ended = callEnded();
+  let shown = shownState(st);
+  // the call's end cancels what its capture still held: say the call ended (unless the
+  // agent had cancelled first, or the gateway may still answer)
+  if (ended && (shown === "cancelled" ? !state.agentCancelled
+                                       : !FINAL.includes(shown) && shown !== "handing_off")) {
+    shown = "call_ended";
+  }
+  const final = FINAL.includes(shown);
+  let title = STATE_TITLES[shown] || "Payment";
+  if (ended && shown !== "call_ended") title = final ? `${title} · call ended` : "Call ended";
+  $("capture-title").textContent = title;
+  const fromHandoff = state.lastHandoff && HANDOFF_SHOWN.includes(shown);
+  if (!fromHandoff) {
+    const el = $("handoff");
+    const line = PAYMENT_LINES[shown] || "—";
+    el.textContent = line;
+    el.className = shown === "token_only" || line === "—" || line.endsWith("…") ? "" : "bad";
+    if (line !== "—" && (state.hasToken || final || ended)) show("outcome", true);
+  }
   $("cancel").hidden = final || ended || st === "handing_off";
   $("new-payment").hidden = !final || ended;
   const last = state.lastHandoff;
   $("retry-handoff").hidden = ended || st !== "handoff_failed" || !(last && last.retryable);
   refreshRestartButtons();
+  renderMasking();
   if (st !== "collecting") markCurrent(null);
 }
 
@@ -338,6 +402,7 @@ function setBrand(brand) {
 function showToken(ev) {
   if (!ev.token || typeof ev.token !== "string") return;
   $("token").textContent = ev.token;
+  state.hasToken = true;
   if (ev.brand) setBrand(ev.brand);
   show("outcome", true);
   announce("Card captured, token received");
@@ -397,10 +462,12 @@ async function restartField(name) {
 }
 
 async function cancelPayment() {
+  state.agentCancelled = true;
   try {
     const data = await api("DELETE", `/api/calls/${encodeURIComponent(state.callId)}/capture`);
     setCaptureState((data.capture && data.capture.state) || "cancelled");
   } catch (e) {
+    state.agentCancelled = false;
     $("capture-error").textContent = e.message;
   }
 }
@@ -418,6 +485,18 @@ async function retryHandoff() {
   } catch (e) {
     $("capture-error").textContent = e.message;
     setCaptureState(state.captureState);
+  }
+}
+
+async function endPayment() {
+  $("call-error").textContent = "";
+  try {
+    const call = await api("POST", `/api/calls/${encodeURIComponent(state.callId)}/payment/end`);
+    updateCall(call);
+    $("masking-note").textContent = "Payment ended: the caller's keypad is heard again.";
+    announce("Payment ended, keypad no longer masked");
+  } catch (e) {
+    $("call-error").textContent = e.message;
   }
 }
 
@@ -440,6 +519,7 @@ function init() {
   $("cancel").addEventListener("click", cancelPayment);
   $("new-payment").addEventListener("click", newPayment);
   $("retry-handoff").addEventListener("click", retryHandoff);
+  $("end-payment").addEventListener("click", endPayment);
   $("call-select").addEventListener("change", (e) => selectCall(e.target.value));
   state.token = readToken();
   if (state.token) signedIn(); else signOut();
