@@ -23,17 +23,44 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import structlog
 
 from masker import metrics
 from masker.ids import log_safe_hex
 
+if TYPE_CHECKING:
+    from masker.handoff import HandoffWorker
+
 log = structlog.get_logger()
 
 Event = dict[str, Any]
-SessionFactory = Callable[..., Any]
+
+
+class CallPaymentSession(Protocol):
+    """A call's payment session as the registry drives it (tokenizer.PaymentSession
+    fits; tests use stand-ins).  Also used when present, so not required here:
+    `close()` (else `cancel()` ends it), `subscribe(callback) -> unsubscribe` (its
+    public events), and for the gateway hand-off `amount_minor`, `token`,
+    `release_card()` (or `capture.wipe()`)."""
+
+    def digit(self, key: str, /) -> None: ...
+
+    def status(self) -> Event: ...
+
+    def poll(self) -> None: ...
+
+    def restart_field(self, name: str, /) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class SessionFactory(Protocol):
+    """Makes the payment session of a capture (`Registry.start_capture`)."""
+
+    def __call__(self, *, call_id: str, amount: str, currency: str, reference: str,
+                 fields: tuple[str, ...]) -> CallPaymentSession: ...
 
 #: How long an ended call stays visible to list_calls()/get_call().
 ENDED_RETENTION_S = 60.0
@@ -61,7 +88,7 @@ class CallRecord:
     connected_at: float | None = None
     ended_at: float | None = None
     end_reason: str = ""
-    session: Any = None
+    session: CallPaymentSession | None = None
     session_unsubscribe: Callable[[], None] | None = None
     subscribers: list[Callable[[Event], None]] = field(default_factory=list)
     arm_hook: Callable[[bool], None] | None = None
@@ -90,7 +117,7 @@ class CallRecord:
         }
 
 
-def capture_status(session: Any, handoff_note: Event | None) -> Event | None:
+def capture_status(session: CallPaymentSession | None, handoff_note: Event | None) -> Event | None:
     """A session's status for the call views (never called under the registry lock)."""
     if session is None:
         return None
@@ -112,7 +139,7 @@ class Registry:
         auto_capture: bool = True,
         auto_currency: str = "GBP",
         clock: Callable[[], float] = time.time,
-        handoff: Any = None,
+        handoff: HandoffWorker | None = None,
     ) -> None:
         """`handoff` (a masker.handoff.HandoffWorker) sends the cards of captures started
         with an amount to the payment gateway once they are tokenised; with a worker
@@ -247,7 +274,7 @@ class Registry:
 
     def start_capture(
         self, call_id: str, amount: str, currency: str, reference: str, fields: Sequence[str]
-    ) -> Any:
+    ) -> Event:
         if self._session_factory is None:
             raise CaptureConflict("no tokenizer configured")
         with self._start_lock:
@@ -293,12 +320,12 @@ class Registry:
         self._emit(self._subs(call_id), {"type": "capture", "call_id": call_id, "status": status})
         return status
 
-    def restart_field(self, call_id: str, field: str) -> Any:
+    def restart_field(self, call_id: str, field: str) -> Event:
         session = self._running_session(call_id)
         session.restart_field(field)
         return session.status()
 
-    def cancel_capture(self, call_id: str) -> Any:
+    def cancel_capture(self, call_id: str) -> Event:
         """Cancel the running capture (its digits are wiped); the call stays armed: the
         caller may still be keying, and the agent may start another capture."""
         session = self._running_session(call_id)
@@ -329,7 +356,7 @@ class Registry:
             self._emit(self._subs(call_id), {"type": "masking", "call_id": call_id, "armed": False})
         return self.get_call(call_id)
 
-    def retry_handoff(self, call_id: str) -> Any:
+    def retry_handoff(self, call_id: str) -> Event:
         """Send the held card to the gateway again after a retryable failure."""
         with self._lock:
             rec = self._get(call_id)
@@ -372,7 +399,7 @@ class Registry:
             rec = self._calls.get(call_id)
             return list(rec.subscribers) if rec else []
 
-    def _running_session(self, call_id: str) -> Any:
+    def _running_session(self, call_id: str) -> CallPaymentSession:
         with self._lock:
             rec = self._get(call_id)
             if rec.state == "ended":
@@ -382,13 +409,13 @@ class Registry:
             raise CaptureConflict("no capture is running")
         return session
 
-    def _close_session(self, session: Any) -> None:
+    def _close_session(self, session: CallPaymentSession) -> None:
         try:
             session.close() if hasattr(session, "close") else session.cancel()
         except Exception:
             log.error("payment session close failed")
 
-    def _session_event(self, call_id: str, event: Any) -> None:
+    def _session_event(self, call_id: str, event: object) -> None:
         subs = self._subs(call_id)
         self._emit(subs, {"type": "capture", "call_id": call_id, "event": event})
         kind = event.get("event") if isinstance(event, dict) else None
@@ -408,7 +435,8 @@ class Registry:
         with self._lock:
             rec = self._calls.get(call_id)
             session = rec.session if rec is not None else None
-        if self._handoff is None or session is None or not getattr(session, "amount_minor", 0):
+        if self._handoff is None or rec is None or session is None or \
+                not getattr(session, "amount_minor", 0):
             return  # no hand-off wired here; automatic captures (no amount) only tokenise
         if self._handoff.configured:
             self._handoff.submit(call_id, session)
@@ -450,7 +478,7 @@ _FAILURES = {"cancelled": "cancelled", "timed_out": "timeout", "failed": "invali
              "expired": "expired"}
 
 
-def _running(session: Any) -> bool:
+def _running(session: CallPaymentSession | None) -> TypeGuard[CallPaymentSession]:
     """A session that still owns the call's capture (a second start would conflict)."""
     if session is None:
         return False
@@ -461,7 +489,7 @@ def _running(session: Any) -> bool:
     return state in ("collecting", "handing_off") or state is None
 
 
-def _collecting(session: Any) -> bool:
+def _collecting(session: CallPaymentSession | None) -> bool:
     """A session the caller may still be keying digits into."""
     if session is None:
         return False

@@ -1,8 +1,11 @@
-"""RFC 3550 RTP packets: strict parse and build.
+"""RFC 3550 RTP packets: strict parse and build; the one place RTP headers are read.
 
 The media plane forwards what it cannot understand nowhere: a datagram that
 fails `parse_rtp` is dropped and counted, so a malformed packet never reaches
-the masker or the agent.  Parsing is a pure function over bytes.
+the masker or the agent.  Parsing is a pure function over bytes.  The receive
+path uses `parse_rtp_fast` (the same checks, a plain tuple and no object per
+packet for the usual header); `is_rtp` and `rtp_fixed_header` look at the fixed
+header only (relaying, source latching).
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 RTP_VERSION = 2
 HEADER_LEN = 12
 _HEADER = struct.Struct("!BBHII")
+_AFTER_B0 = struct.Struct("!xBHII")  # marker/payload type, sequence, timestamp, SSRC
+#: The first octet of the usual packet: version 2, no padding, extension or CSRC.
+_PLAIN_B0 = RTP_VERSION << 6
 
 
 class RtpError(ValueError):
@@ -83,6 +89,33 @@ def parse_rtp(data: bytes) -> RtpPacket:
         csrcs=tuple(csrcs),
         extension=extension,
     )
+
+
+def parse_rtp_fast(data: bytes) -> tuple[int, int, int, int, bytes]:
+    """`parse_rtp` for the hot path: (payload type, sequence, timestamp, SSRC, payload)
+    as one tuple; raises RtpError as parse_rtp does.  The usual packet (no padding,
+    extension or CSRC) is read in one unpack; any other goes through parse_rtp.
+    Unlike parse_rtp, the usual packet's payload type is returned even when it is
+    72-76 (RTCP's packet types on the RTP port): that check is the caller's."""
+    if len(data) >= HEADER_LEN and data[0] == _PLAIN_B0:
+        b1, seq, ts, ssrc = _AFTER_B0.unpack_from(data)
+        return b1 & 0x7F, seq, ts, ssrc, data[HEADER_LEN:]
+    pkt = parse_rtp(data)
+    return pkt.payload_type, pkt.sequence, pkt.timestamp, pkt.ssrc, pkt.payload
+
+
+def is_rtp(data: bytes) -> bool:
+    """True when a datagram has a fixed RTP header of version 2 (nothing else checked)."""
+    return len(data) >= HEADER_LEN and data[0] >> 6 == RTP_VERSION
+
+
+def rtp_fixed_header(data: bytes) -> tuple[int, int, int, int] | None:
+    """(payload type, sequence, timestamp, SSRC) of a version-2 fixed header, or None;
+    the rest of the packet is not looked at."""
+    if not is_rtp(data):
+        return None
+    b1, seq, ts, ssrc = _AFTER_B0.unpack_from(data)
+    return b1 & 0x7F, seq, ts, ssrc
 
 
 def build_rtp(packet: RtpPacket) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 
 from masker.rtp import (
@@ -14,7 +15,10 @@ from masker.rtp import (
     build_rtp,
     build_rtp_fast,
     is_rtcp,
+    is_rtp,
     parse_rtp,
+    parse_rtp_fast,
+    rtp_fixed_header,
     seq_delta,
     ts_delta,
 )
@@ -126,3 +130,29 @@ def test_sdes_packet_carries_the_cname_and_ends_on_a_word():
 def test_sdes_chunk_is_padded_even_when_the_item_fills_a_word():
     sdes = build_rtcp_sdes_cname(1, "ab")  # 4 + 2 + 2 octets: the end null needs a new word
     assert len(sdes) == 16 and sdes[-4:] == b"\0\0\0\0"
+
+
+def test_the_fast_parse_agrees_with_the_full_parse_on_random_datagrams() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(5000):
+        data = bytes(rng.integers(0, 256, int(rng.integers(0, 40)), dtype=np.uint8))
+        if rng.random() < 0.5 and len(data) >= 12:
+            data = bytes([0x80, int(rng.integers(0, 72))]) + data[2:]
+        try:
+            full = parse_rtp(data)
+        except RtpError as exc:
+            if "RTCP" in str(exc) and data[0] == 0x80:  # the caller checks 72-76 itself
+                assert 72 <= parse_rtp_fast(data)[0] <= 76
+            else:
+                with pytest.raises(RtpError):
+                    parse_rtp_fast(data)
+            continue
+        fast = parse_rtp_fast(data)
+        assert fast == (full.payload_type, full.sequence, full.timestamp, full.ssrc, full.payload)
+
+
+def test_a_fixed_header_is_read_without_looking_at_the_rest() -> None:
+    data = build_rtp(RtpPacket(payload_type=0, sequence=7, timestamp=160, ssrc=9, payload=b"x"))
+    assert rtp_fixed_header(data) == (0, 7, 160, 9)
+    assert is_rtp(data)
+    assert rtp_fixed_header(b"\x00" * 12) is None

@@ -19,6 +19,7 @@ from masker.media.outbound import OutboundStream
 from masker.media.playout import Playout
 from masker.media.ports import PortPair
 from masker.media.reception import ReceptionStats
+from masker.rtp import rtp_fixed_header
 from masker.sdp import Negotiated
 
 Address = tuple[str, int]
@@ -71,7 +72,7 @@ class Leg:
     #: what the current SDP says (None when it says "don't send to me")
     sdp_rtp: Address | None = None
     sdp_rtcp: Address | None = None
-    candidates: dict = field(default_factory=dict, repr=False)
+    candidates: dict[Address, _Candidate] = field(default_factory=dict, repr=False)
     relatches: int = 0
 
     def set_sdp(self, neg: Negotiated) -> None:
@@ -105,10 +106,10 @@ class Leg:
         if self.sdp_rtp is not None and src[:2] == self.sdp_rtp:
             self._latch(src)  # the SDP's own address: no proof needed
             return True
-        if len(data) < 12 or data[0] >> 6 != 2:
+        header = rtp_fixed_header(data)
+        if header is None:
             return False
-        seq = (data[2] << 8) | data[3]
-        ssrc = int.from_bytes(data[8:12], "big")
+        _, seq, _, ssrc = header
         cand = self.candidates.get(src)
         if cand is None or cand.ssrc != ssrc or not 1 <= (seq - cand.seq) & 0xFFFF <= 2:
             if cand is None and len(self.candidates) >= MAX_CANDIDATES:
@@ -170,10 +171,11 @@ class CallMedia:
     dedupe: DigitDeduper = field(default_factory=DigitDeduper)
     keys: KeyTracker = field(default_factory=KeyTracker, repr=False)
     #: payload types the caller's telephone-events arrive with (both SDPs' and learnt)
-    event_pts: frozenset = frozenset()
+    event_pts: frozenset[int] = frozenset()
     #: an unknown payload type that looked like a telephone-event: pt -> (ssrc, ts,
     #: duration, seq, payload) of its last packet (two of one event teach the type)
-    pt_probe: dict = field(default_factory=dict, repr=False)
+    pt_probe: dict[int, tuple[int, int, int, int, bytes]] = field(default_factory=dict,
+                                                                   repr=False)
     #: End (masker input index) of the last force-masked span.
     masked_until: int = 0
     playout: Playout = field(default_factory=Playout)
@@ -188,7 +190,7 @@ class CallMedia:
     idle_samples: int = 0
     closed: bool = False
     timed_out: bool = False
-    counters: Counter = field(default_factory=Counter)
+    counters: Counter[str] = field(default_factory=Counter)
     #: the caller's stream as we receive it (our RTCP receiver reports to the caller)
     reception: ReceptionStats = field(default_factory=ReceptionStats, repr=False)
 

@@ -2,8 +2,8 @@
 
 A press is reported once, on its first packet (so a lost end never loses a
 digit).  Real stacks send more shapes than the RFC's happy path; each one is
-decided here, on the event blocks alone (the media engine maps timestamps to
-audio and masks):
+decided here, on the event blocks alone (the receive path, masker.media.receive,
+maps timestamps to audio and masks):
 
 - updates and end packets of the running event carry its (SSRC, timestamp,
   key): they extend it, whatever their order, duration (0 included) or

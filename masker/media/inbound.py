@@ -140,7 +140,7 @@ class InboundAudio:
         if chunks and len(chunks[0]) == n:
             self._count -= n
             return chunks.popleft()
-        out = np.full(n, self.silence, dtype=self.dtype)
+        out: np.ndarray = np.full(n, self.silence, dtype=self.dtype)
         pos = 0
         while pos < n and chunks:
             head = chunks[0]

@@ -4,16 +4,48 @@ A `BatchMasker` (dsp.masker) masks a fixed number of streams per call of
 `process`.  The bank holds chunks of `batch_size` slots, created on demand, and
 the media tick runs only the chunks that hold at least one call, so the cost
 follows the number of calls rather than the configured maximum.
+
+`BatchMasking` and `MaskOutcome` are what the media plane needs of a batch
+masker and of its per-stream results (dsp.masker.BatchMasker and MaskResult
+fit them; tests use stand-ins); `BatchFactory` makes one for n streams.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-BatchFactory = Callable[[int], Any]
+from dsp.events import DigitEvent
+
+
+class MaskOutcome(Protocol):
+    """One stream's result of a batch `process`: the masked output frame and the key
+    presses the in-band detector finished in it."""
+
+    @property
+    def audio(self) -> np.ndarray: ...
+
+    @property
+    def digits(self) -> Sequence[DigitEvent]: ...
+
+
+class BatchMasking(Protocol):
+    """A masker for a fixed number of streams (rows), one frame of each per `process`."""
+
+    def process(self, frames: np.ndarray, /) -> Sequence[MaskOutcome]: ...
+
+    def reset(self, row: int, /) -> None: ...
+
+    def force_mask(self, row: int, start: int, end: int, /) -> None: ...
+
+    def arm(self, row: int, /) -> None: ...
+
+    def disarm(self, row: int, /) -> None: ...
+
+
+BatchFactory = Callable[[int], BatchMasking]
 
 
 class SlotsExhausted(RuntimeError):
@@ -33,7 +65,7 @@ class MaskBank:
         self.batch_size = batch_size
         self.max_slots = max_slots
         self.frame = frame
-        self.chunks: list[Any] = []
+        self.chunks: list[BatchMasking] = []
         self.used: list[list[bool]] = []
 
         self.starts: list[int] = []  # first slot number of each chunk
@@ -69,7 +101,7 @@ class MaskBank:
         c, r = self.locate(slot)
         self.used[c][r] = False
 
-    def chunk_of(self, slot: int) -> tuple[Any, int]:
+    def chunk_of(self, slot: int) -> tuple[BatchMasking, int]:
         c, r = self.locate(slot)
         return self.chunks[c], r
 
@@ -84,5 +116,5 @@ class MaskBank:
     def active_chunks(self) -> list[int]:
         return [c for c, used in enumerate(self.used) if any(used)]
 
-    def process(self, chunk_index: int, frames: np.ndarray) -> list[Any]:
+    def process(self, chunk_index: int, frames: np.ndarray) -> Sequence[MaskOutcome]:
         return self.chunks[chunk_index].process(frames)

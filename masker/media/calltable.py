@@ -1,0 +1,107 @@
+"""The calls the media thread owns, and the commands that change them.
+
+The SIP thread hands every change over as a command (masker.media.loop); these
+are their bodies, run on the media thread: a call gets its masker slot, playout
+buffer and socket handlers when it is added, its legs follow each SDP (which
+also decides the payload types its telephone-events may use), its masking is
+armed or disarmed, and closing it releases its sockets, ports and slot and folds
+its counters into the engine's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+
+from masker.media.call import CallMedia
+from masker.media.inbound import InboundAudio
+from masker.media.law import SILENCE
+from masker.media.loop import MediaLoop
+from masker.media.maskbank import MaskBank
+from masker.media.outbound import OutboundStream
+from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
+from masker.media.ports import PortAllocator
+from masker.media.receive import PacketReceiver
+from masker.sdp import Negotiated
+
+
+class CallTable:
+    """`calls` by call id, shared read-only with the tick, timeouts and reports."""
+
+    def __init__(self, loop: MediaLoop, ports: PortAllocator, bank: MaskBank,
+                 receiver: PacketReceiver, counters: Counter[str], cushion: int) -> None:
+        self.calls: dict[str, CallMedia] = {}
+        self.loop = loop
+        self.ports = ports
+        self.bank = bank
+        self.receiver = receiver
+        self.counters = counters  # closed calls' counters are added here
+        self.cushion = cushion  # each call's playout cushion starts here
+
+    def add(self, call: CallMedia) -> None:
+        call.slot = self.bank.allocate()
+        call.inbound = InboundAudio(silence=SILENCE["PCMU"], dtype=np.uint8)
+        call.playout = Playout(cushion=self.cushion, floor=min(self.cushion, MIN_CUSHION),
+                               ceiling=max(self.cushion, MAX_CUSHION))
+        call.last_caller_packet = time.monotonic()
+        self.calls[call.call_id] = call
+        rx = self.receiver
+        watch = self.loop.watch
+        watch(call.caller.ports.rtp, rx.caller_rtp, call)
+        watch(call.caller.ports.rtcp, rx.caller_rtcp, call)
+        watch(call.agent.ports.rtp, rx.agent_rtp, call)
+        watch(call.agent.ports.rtcp, rx.agent_rtcp, call)
+
+    def caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+        call.caller.set_sdp(neg)
+        call.last_caller_packet = time.monotonic()  # the RTP timeout restarts on every offer
+        self._event_pts(call)
+
+    def agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+        call.agent.set_sdp(neg)
+        self._event_pts(call)
+        frame = 8 * neg.ptime
+        if call.outbound is None:
+            call.outbound = OutboundStream(neg.codec_pt, frame)
+        else:
+            call.outbound.payload_type = neg.codec_pt
+            call.outbound.frame = frame
+
+    @staticmethod
+    def _event_pts(call: CallMedia) -> None:
+        """The caller sends telephone-events with the type of the SDP it got from us
+        (the PBX's numbering) or, often, of its own offer: both count, and any type
+        learnt from its packets; never one of its audio types."""
+        pts = set(call.event_pts)
+        for neg in (call.caller.sdp, call.agent.sdp):
+            if neg is not None and neg.event_pt is not None:
+                pts.add(neg.event_pt)
+        caller = call.caller.sdp
+        if caller is not None:
+            pts.discard(caller.codec_pt)
+            pts.difference_update(pt for pt, _ in caller.audio_pts)
+        call.event_pts = frozenset(pts)
+
+    def arm(self, call: CallMedia, armed: bool) -> None:
+        if call.slot >= 0 and not call.closed:
+            self.bank.arm(call.slot, armed)
+
+    def close(self, call: CallMedia) -> None:
+        if call.closed:
+            return
+        call.closed = True
+        for s in (call.caller.ports.rtp, call.caller.ports.rtcp,
+                  call.agent.ports.rtp, call.agent.ports.rtcp):
+            self.loop.unwatch(s)
+        self.ports.release(call.caller.ports)
+        self.ports.release(call.agent.ports)
+        if call.slot >= 0:
+            self.bank.release(call.slot)
+        self.calls.pop(call.call_id, None)
+        self.counters.update(call.counters)
+
+    def close_all(self) -> None:
+        for call in list(self.calls.values()):
+            self.close(call)

@@ -1,0 +1,280 @@
+"""Every datagram the media plane receives, one handler per socket.
+
+Caller RTP: accepted only from the leg's source (masker.media.call.Leg; symmetric
+latching may re-latch), parsed by masker.rtp, accounted for the receiver reports,
+and then either audio (G.711 codes into the call's playout buffer, in one law) or
+an RFC 4733 event.  Events are never forwarded, whatever their payload type:
+their span is force-masked and each press goes to the digit sink once
+(masker.media.events decides what a press is); an unknown dynamic payload type
+whose packets have the shape of one event's updates is learnt as an event type.
+Caller RTCP: absorbed (its sender reports time our receiver reports' round trip).
+Agent RTP and RTCP: relayed to the caller byte for byte as soon as they arrive.
+Anything malformed or from an unexpected address is dropped and counted.
+
+One read per readiness event: the level-triggered epoll reports the socket again
+while more are queued, and the usual single packet costs no EAGAIN exception.
+OSError also covers ICMP port unreachable (Linux).
+"""
+
+from __future__ import annotations
+
+import socket
+from time import monotonic
+
+import numpy as np
+import structlog
+
+from masker.media.call import CallMedia
+from masker.media.digits import DigitReporter
+from masker.media.events import NEW, REBASED, STALE, UPDATE
+from masker.media.forcing import ForcedSpans
+from masker.media.law import SILENCE, TRANSCODE
+from masker.media.playout import FRAME
+from masker.media.reception import sender_report_stamp
+from masker.rfc4733 import EventError, parse_events
+from masker.rtp import RtpError, is_rtp, parse_rtp_fast
+
+log = structlog.get_logger()
+
+MAX_DATAGRAM = 2048
+#: Samples masked before an RFC 4733 event's timestamp and after its end (tone edges).
+EVENT_GUARD = 160
+#: A running (not yet ended) event is masked this far past its reported duration: the
+#: tone goes on until the next update, and senders update every 50 ms at most.
+EVENT_AHEAD = 3 * FRAME
+#: Payload types a telephone-event may use without being in either SDP (learnt from
+#: its packets): the unassigned and dynamic ranges (RFC 3551), never a static codec's.
+LEARNABLE_PTS = frozenset(range(35, 72)) | frozenset(range(77, 128))
+_CODES = np.dtype(np.uint8)  # the caller's G.711 codes as buffered
+
+
+class PacketReceiver:
+    """The socket handlers of both legs (`loop.Handler`s: (call, socket))."""
+
+    def __init__(self, spans: ForcedSpans, digits: DigitReporter) -> None:
+        self.spans = spans
+        self.digits = digits
+
+    # --- caller -------------------------------------------------------------------------
+    def caller_rtp(self, call: CallMedia, sock: socket.socket) -> None:
+        try:
+            data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
+        c = call.counters
+        caller = call.caller
+        if call.closed:
+            return
+        if src != caller.rtp_latched:  # strict: dropped; symmetric: may re-latch
+            relatches = caller.relatches
+            if not caller.accepts(src, data, monotonic(), call.last_caller_packet):
+                c["drop_unexpected_source"] += 1
+                return
+            if caller.relatches != relatches:
+                c["rtp_relatched"] += 1
+                log.info("media.relatched", call=call.call_id)
+        try:
+            pt, seq, ts, ssrc, payload = parse_rtp_fast(data)
+        except RtpError as exc:
+            c["drop_" + str(exc).replace(" ", "_")] += 1
+            return
+        if 72 <= pt <= 76:
+            c["drop_rtcp_on_rtp_port"] += 1
+            return
+        now = monotonic()
+        call.last_caller_packet = now
+        neg = caller.sdp
+        if neg is None:
+            c["drop_before_sdp"] += 1
+            return
+        call.reception.packet(ssrc, seq, ts, now)
+        law: str | None
+        if pt == neg.codec_pt:
+            law = neg.codec
+        elif pt in call.event_pts:
+            self._caller_event(call, ssrc, seq, ts, payload, now)
+            return
+        else:
+            law = None
+            for apt, codec in neg.audio_pts:
+                if apt == pt:
+                    law = codec
+                    break
+            if law is None:
+                c["drop_unknown_pt"] += 1
+                if pt in LEARNABLE_PTS:
+                    self._probe_event_pt(call, pt, ssrc, seq, ts, payload, now)
+                return
+        if len(payload) == 0 or len(payload) > 960:
+            c["drop_bad_length"] += 1
+            return
+        inbound = call.inbound
+        if inbound.ssrc is not None and ssrc != inbound.ssrc:
+            c["ssrc_changes"] += 1
+        elif call.last_seq is not None and (seq - call.last_seq) & 0xFFFF != 1:
+            c["seq_jumps"] += 1
+        call.last_seq = seq
+        if law != call.law:  # codes are buffered in one law; decoded per tick in a batch
+            if call.law is None:
+                call.law = law
+                inbound.silence = SILENCE[law]
+            else:
+                payload = payload.translate(TRANSCODE[(law, call.law)])
+        codes = np.frombuffer(payload, _CODES)  # positional dtype: half the call's cost
+        if not call.active:
+            inbound.reset_clock()
+        trimmed = inbound.trimmed_samples
+        if inbound.push(ssrc, ts, codes):
+            if inbound.trimmed_samples != trimmed:
+                self.spans.audio_shifted(call, 0)
+            c["caller_packets"] += 1
+            call.last_caller_audio = now
+            if not call.active:
+                call.active = True
+                call.priming = True
+                if call.outbound is not None:
+                    call.outbound.pause(call.idle_samples)
+                call.idle_samples = 0
+        else:
+            c["drop_late"] += 1
+
+    def caller_rtcp(self, call: CallMedia, sock: socket.socket) -> None:
+        # The caller's reports describe its SSRC, not ours: they stop here (its sender
+        # reports time the round trip in our receiver reports back to it).
+        try:
+            data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
+        if not call.caller.accepts_rtcp(src):
+            call.counters["drop_unexpected_source"] += 1
+            return
+        call.counters["caller_rtcp_absorbed"] += 1
+        sr = sender_report_stamp(data)
+        if sr is not None:
+            call.reception.sender_report(*sr, monotonic())
+
+    # --- caller telephone-events ------------------------------------------------------------
+    def _probe_event_pt(self, call: CallMedia, pt: int, ssrc: int, seq: int, ts: int,
+                        payload: bytes, now: float) -> None:
+        """A packet of a type neither SDP has: telephone-events of a stack that does not
+        use the negotiated number?  The type is learnt when two packets of it have the
+        shape of one event's updates (event blocks of a keypad key, one SSRC and
+        timestamp, later sequence number, duration growing or ended), which no audio
+        codec's packets have; both then count as events.  Never forwarded either way."""
+        n = len(payload)
+        if n < 4 or n > 16 or n % 4 or payload[0] > 15:
+            return
+        duration = (payload[2] << 8) | payload[3]
+        prev = call.pt_probe.get(pt)
+        call.pt_probe[pt] = (ssrc, ts, duration, seq, payload)
+        if prev is None or len(call.pt_probe) > 4:
+            if len(call.pt_probe) > 4:
+                call.pt_probe.clear()
+            return
+        pssrc, pts_, pdur, pseq, ppayload = prev
+        if pssrc != ssrc or pts_ != ts or not 0 < (seq - pseq) & 0xFFFF < 16 or \
+                not (duration > pdur or (payload[1] & 0x80 and duration == pdur)):
+            return
+        call.counters["event_pt_learnt"] += 1
+        call.event_pts = call.event_pts | {pt}
+        call.pt_probe.pop(pt, None)
+        self._caller_event(call, pssrc, pseq, pts_, ppayload, now)
+        self._caller_event(call, ssrc, seq, ts, payload, now)
+
+    def _caller_event(self, call: CallMedia, ssrc: int, seq: int, ts: int, payload: bytes,
+                      now: float) -> None:
+        """One telephone-event packet of the caller: swallowed (never forwarded); each
+        keypad press it starts is masked and reported once (masker.media.events)."""
+        c = call.counters
+        try:
+            blocks = parse_events(payload)
+        except EventError:
+            c["drop_bad_event"] += 1
+            return
+        c["caller_events_swallowed"] += 1
+        keys = call.keys
+        force = self.spans.force
+        prev_digit = None
+        for offset, ev in blocks:
+            digit = ev.digit
+            if digit is None:  # not a keypad event (a tone, flash): nothing to mask or report
+                prev_digit = None
+                continue
+            if offset and digit == prev_digit:
+                continue  # packed after the same key with no pause: one tone, one press
+            prev_digit = digit
+            bts = (ts + offset) & 0xFFFFFFFF
+            kind = keys.block(ssrc, seq, bts, ev, now, digit)
+            press = keys.press
+            if kind == STALE or press is None:
+                c["caller_events_stale"] += 1
+                continue
+            tail = EVENT_GUARD if ev.end else EVENT_AHEAD
+            if kind == NEW or kind == REBASED:
+                base = call.inbound.index_of(bts)
+                end = base + max(ev.duration, FRAME)
+                press.base = base
+                if kind == NEW:
+                    press.start, press.end, press.masked = base, end, end + tail
+                    force(call, max(base - EVENT_GUARD, 0), end + tail)
+                    if call.dedupe.accept(digit, base, end, "rfc4733"):
+                        self.digits.report(call, digit, "rfc4733")
+                    continue
+                c["caller_event_ssrc_changes"] += 1
+                start = min(press.start, base)
+                press.end = max(press.end, end)
+                press.masked = max(press.masked, end + tail)
+                force(call, max(start - EVENT_GUARD, 0), press.masked)
+                call.dedupe.extend(digit, press.start, press.end)
+                continue
+            if kind == UPDATE:
+                end = press.base + ev.duration
+                if end > press.end:
+                    press.end = end
+                    call.dedupe.extend(digit, press.start, end)
+                if end + tail > press.masked:
+                    press.masked = end + tail
+                    force(call, max(press.start - EVENT_GUARD, 0), press.masked)
+
+    # --- agent --------------------------------------------------------------------------
+    def agent_rtp(self, call: CallMedia, sock: socket.socket) -> None:
+        try:
+            data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
+        c = call.counters
+        if call.closed:
+            return
+        agent = call.agent
+        if src != agent.rtp_latched and not agent.accepts(src):  # strict: the PBX's SDP
+            c["drop_unexpected_source"] += 1
+            return
+        if not is_rtp(data):
+            c["drop_agent_invalid"] += 1
+            return
+        dest = call.caller.rtp_dest()
+        if dest is None:
+            c["drop_no_destination"] += 1
+            return
+        try:
+            call.caller.ports.rtp.sendto(data, dest)
+            c["agent_packets"] += 1
+        except OSError:
+            c["send_errors"] += 1
+
+    def agent_rtcp(self, call: CallMedia, sock: socket.socket) -> None:
+        try:
+            data, src = sock.recvfrom(MAX_DATAGRAM)
+        except OSError:
+            return
+        c = call.counters
+        if not call.agent.accepts_rtcp(src):
+            c["drop_unexpected_source"] += 1
+            return
+        dest = call.caller.rtcp_dest()
+        if dest is None:
+            return
+        try:
+            call.caller.ports.rtcp.sendto(data, dest)
+        except OSError:
+            c["send_errors"] += 1

@@ -1,0 +1,146 @@
+"""The 20 ms frame tick: one frame of every call's caller stream through the batch
+masker, and the masked frames out to the agents.
+
+Per chunk of the mask bank: each playing call's next frame comes from its
+playout buffer (kept near its adaptive cushion, masker.media.playout: an
+underrun is concealed with the previous frame, excess is shed while the audio
+is quiet), idle calls feed silence; all frames are decoded in one table lookup
+per law, masked in one `process`, the in-band presses go to the digit sink once,
+and the masked frames are encoded (one lookup per law) and sent as each call's
+own RFC 3550 stream (masker.media.outbound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dsp import g711
+from masker.media.call import CallMedia
+from masker.media.digits import DigitReporter
+from masker.media.forcing import ForcedSpans
+from masker.media.inbound import InboundAudio
+from masker.media.law import DECODE, SILENCE
+from masker.media.maskbank import MaskBank, MaskOutcome
+from masker.media.outbound import OutboundStream
+from masker.media.playout import FRAME
+
+#: A caller stream with no audio for this long stops being sent on (hold, silence suppression).
+IDLE_S = 0.2
+#: A frame is quiet (droppable, no keypad tone) below this mean |sample| (about -43 dBm0).
+QUIET_MEAN_ABS = 100
+#: Excess is shed only after this much quiet audio in a row (never between two tones).
+QUIET_RUN = 5 * FRAME
+
+
+class FrameTick:
+    """Runs the masking tick over `calls` (the media thread's table, read only)."""
+
+    def __init__(self, calls: dict[str, CallMedia], bank: MaskBank, spans: ForcedSpans,
+                 digits: DigitReporter) -> None:
+        self.calls = calls
+        self.bank = bank
+        self.spans = spans
+        self.digits = digits
+
+    def run(self, now: float) -> None:
+        bank = self.bank
+        by_slot: dict[int, CallMedia] = {call.slot: call for call in self.calls.values()}
+        for chunk in bank.active_chunks():
+            base, size = bank.starts[chunk], len(bank.used[chunk])
+            codes = np.full((size, FRAME), SILENCE["PCMU"], dtype=np.uint8)
+            alaw: list[int] = []  # rows holding A-law codes (the rest decode as mu-law)
+            rows: list[tuple[int, CallMedia]] = []
+            for r in range(size):
+                call = by_slot.get(base + r)
+                if call is None:
+                    continue
+                inbound = call.inbound
+                level = inbound.buffered
+                if call.active and level < FRAME and now - call.last_caller_audio > IDLE_S:
+                    call.active = False  # the talkspurt ended (a partial frame is dropped)
+                    inbound.take(level)
+                    call.last_frame = None
+                    level = 0
+                if call.priming and level >= call.playout.prebuffer:
+                    call.priming = False
+                if call.active and not call.priming:
+                    codes[r] = self._next_frame(call, inbound, level)
+                    if call.law == "PCMA":
+                        alaw.append(r)
+                else:
+                    inbound.skip(FRAME)
+                    call.idle_samples += FRAME
+                rows.append((r, call))
+            frames = g711.ULAW_DECODE.take(codes)  # every call's frame in one lookup
+            if alaw:
+                frames[alaw] = g711.ALAW_DECODE.take(codes[alaw])
+            results = bank.process(chunk, frames)
+            quiet = np.abs(frames.astype(np.int32)).sum(axis=1) < QUIET_MEAN_ABS * FRAME
+            sending = []
+            for r, call in rows:
+                call.quiet_run = call.quiet_run + FRAME if quiet[r] else 0
+                res = results[r]
+                for ev in res.digits:
+                    if call.dedupe.accept(ev.digit, ev.start, ev.end, "inband"):
+                        self.digits.report(call, ev.digit, "inband")
+                if call.active and not call.priming:
+                    sending.append((r, call))
+            if sending:
+                self._send_masked(sending, results)
+
+    def _next_frame(self, call: CallMedia, inbound: InboundAudio, level: int) -> np.ndarray:
+        """This tick's frame of a playing stream, keeping its delay near the cushion:
+        an underrun grows the cushion (the gap is concealed with the previous frame),
+        excess is shed from the head of the buffer while the audio is quiet."""
+        playout = call.playout
+        if level < FRAME:
+            playout.underrun()
+            call.counters["underruns"] += 1
+            frame = inbound.take(FRAME, call.last_frame)
+            self.spans.audio_shifted(call, FRAME - level)
+        else:
+            playout.observe(level)
+            excess = playout.excess
+            if excess and call.quiet_run >= QUIET_RUN:
+                dropped = inbound.drop_quiet(min(excess, level - FRAME), QUIET_MEAN_ABS,
+                                             DECODE[call.law or "PCMU"])
+                if dropped:
+                    playout.dropped(dropped)
+                    call.counters["shed_samples"] += dropped
+                    self.spans.audio_shifted(call, 0)
+            frame = inbound.take(FRAME)
+        call.last_frame = frame
+        return frame
+
+    def _send_masked(self, rows: list[tuple[int, CallMedia]],
+                     results: Sequence[MaskOutcome]) -> None:
+        """Encode the masked frames of a chunk (one table lookup per law) and send them."""
+        by_law: dict[str, list[tuple[int, CallMedia, OutboundStream]]] = {}
+        for r, call in rows:
+            neg = call.agent.sdp
+            out = call.outbound
+            if out is None or neg is None:
+                call.counters["masked_discarded_no_agent"] += 1
+                continue
+            by_law.setdefault(neg.codec, []).append((r, call, out))
+        for law, members in by_law.items():
+            audio = np.stack([results[r].audio for r, _, _ in members])
+            codes = g711.encode(audio, law)
+            blob = codes.tobytes()  # one copy; each row's payload is a bytes slice of it
+            for i, (_, call, out) in enumerate(members):
+                one = out.packet(blob[i * FRAME : (i + 1) * FRAME])
+                pkts = out.packets_for(codes[i]) if one is None else (one,)
+                dest = call.agent.rtp_dest()
+                counters = call.counters
+                if dest is None:  # the stream's clock ran on all the same (RFC 3550)
+                    counters["drop_no_destination"] += len(pkts)
+                    continue
+                sock = call.agent.ports.rtp
+                for pkt in pkts:
+                    try:
+                        sock.sendto(pkt, dest)
+                        counters["masked_packets"] += 1
+                    except OSError:
+                        counters["send_errors"] += 1
