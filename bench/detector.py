@@ -218,10 +218,10 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     from dsp import tonegen as tg
     from dsp.dtmf_detector import BatchDtmfDetector, detect
     from dsp.masker import mask_signal
-    from masker.receivers import multimon_digits, spandsp_digits
+    from masker.offline.receivers import multimon_digits, spandsp_digits
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from loose_receiver import recoverable_keys
+    from tests.support.loose_receiver import recoverable_keys
 
     files = speech_files()
     rows = []

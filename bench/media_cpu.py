@@ -24,7 +24,7 @@ import numpy as np
 from dsp import g711
 from masker.phones.procstat import proc_cpu_s, proc_rss_kib
 from masker.phones.service_process import ServiceError, ServiceProcess
-from masker.rtp import build_rtp_fast
+from masker.wire.rtp import build_rtp_fast
 
 HOST = "127.0.0.1"
 

@@ -13,15 +13,13 @@ import tempfile
 from collections.abc import Callable
 
 from masker.api.auth import Authenticator, AuthError
-from masker.api.config import ApiConfig
 from masker.api.errors import ApiError
 from masker.api.requests import parse_capture, parse_restart
-from masker.config import load_config
+from masker.api.settings import ApiConfig
 from masker.errors import UserError
 from masker.media.reception import sender_report_stamp
-from masker.rfc4733 import EventError, parse_event
-from masker.rtp import RtpError, is_rtcp, parse_rtp
-from masker.sdp import Origin, SdpError, rewrite
+from masker.offline.wavfile import WavReader
+from masker.runtime.config import load_config
 from masker.sip import info
 from masker.sip.transport import (
     _header_problem,
@@ -29,7 +27,9 @@ from masker.sip.transport import (
     lower_transport_params,
     raw_response,
 )
-from masker.wavfile import WavReader
+from masker.wire.rfc4733 import EventError, parse_event
+from masker.wire.rtp import RtpError, is_rtcp, parse_rtp
+from masker.wire.sdp import Origin, SdpError, rewrite
 
 #: A 32-byte secret for the JWT target: tokens signed with anything else are refused.
 _JWT_SECRET = b"fuzz-secret-fuzz-secret-fuzz-sec"

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from dsp.tonegen import dtmf, ms, white_noise
-from masker.wavfile import WavWriter
+from masker.offline.wavfile import WavWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEECH = ROOT / "fixtures" / "audio" / "speech"

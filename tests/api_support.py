@@ -22,7 +22,7 @@ import jwt
 from psp_server import make_tls_material, running_psp
 
 from masker.api import ApiConfig, ApiKey, start_api_server
-from masker.registry import Registry
+from masker.calls.registry import Registry
 from tokenizer import HttpsJsonGateway, TokenizerConfig, build_tokenizer
 
 SECRET = b"test-only-jwt-secret-0123456789abcdef"

@@ -10,7 +10,7 @@ import numpy as np
 
 from dsp import g711
 from dsp.tonegen import to_int16
-from masker.wavfile import WavReader, WavWriter
+from masker.offline.wavfile import WavReader, WavWriter
 
 MASKER = str(Path(sys.executable).parent / "masker")
 SPEECH_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "speech"

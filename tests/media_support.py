@@ -10,8 +10,8 @@ from collections.abc import Callable
 import numpy as np
 
 from dsp import g711
-from masker.rfc4733 import TelephoneEvent, build_event, digit_event
-from masker.rtp import RtpPacket, build_rtp, parse_rtp
+from masker.wire.rfc4733 import TelephoneEvent, build_event, digit_event
+from masker.wire.rtp import RtpPacket, build_rtp, parse_rtp
 
 HOST = "127.0.0.1"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from media_support import keyed_packets, rtp_socket, send_paced
 from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
-from masker.ids import log_safe_hex
+from masker.calls.ids import log_safe_hex
 from masker.phones.service_process import ServiceProcess
 
 

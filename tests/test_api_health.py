@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from api_support import SUPERVISOR_KEY, http, running_api
 
-from masker import metrics
+from masker.runtime import metrics
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_readyz_is_503_naming_the_failing_check(api):
 
 def test_readyz_treats_a_raising_check_as_not_ready():
     from masker.api import ApiConfig, start_api_server
-    from masker.registry import Registry
+    from masker.calls.registry import Registry
 
     def broken():
         raise OSError("vault unreachable")

@@ -17,9 +17,9 @@ from decimal import Decimal
 import pytest
 from api_support import KEYED_CARD, TEST_PAN, psp_on_thread
 
-from masker.config import GatewayConfig
-from masker.handoff import HandoffWorker, build_gateway
-from masker.registry import Registry
+from masker.calls.handoff import HandoffWorker, build_gateway
+from masker.calls.registry import Registry
+from masker.runtime.config import GatewayConfig
 from tokenizer import TokenizerConfig, build_tokenizer, lifetime
 
 

@@ -18,7 +18,7 @@ import soundfile as sf
 from harness_support import MASKER, masker, one_line_error, read_wav, write_wav
 
 from dsp.tonegen import g711_roundtrip, keys_signal, white_noise
-from masker.receivers import multimon_digits, spandsp_digits
+from masker.offline.receivers import multimon_digits, spandsp_digits
 
 KEYS = "0123456789"
 
@@ -181,7 +181,7 @@ def test_out_of_range_lookahead_is_a_one_line_error(tmp_path, value):
 
 def long_stereo(path, seconds: int, seed: int = 0) -> None:
     """A long caller+agent recording written in blocks: a key press every ~2 s over noise."""
-    from masker.wavfile import WavWriter
+    from masker.offline.wavfile import WavWriter
 
     rng = np.random.default_rng(seed)
     minute = 8000 * 60

@@ -1,4 +1,4 @@
-"""TOML config with environment overrides; masker/default.toml documents every key."""
+"""TOML config with environment overrides; masker/runtime/default.toml documents every key."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import fields
 
 import pytest
 
-from masker.config import DEFAULT_FILE, SECTIONS, Config, load_config
 from masker.errors import UserError
+from masker.runtime.config import DEFAULT_FILE, SECTIONS, Config, load_config
 
 
 def test_default_file_matches_the_built_in_defaults():

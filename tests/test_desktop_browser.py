@@ -12,7 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from api_support import AUDIENCE, KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, make_jwt, running_api
+from api_support import (
+    AUDIENCE,
+    KEYED_CARD,
+    TEST_CVV,
+    TEST_EXPIRY,
+    TEST_PAN,
+    make_jwt,
+    running_api,
+)
 from desktop_support import CHROMIUM, OUTPUT_ROOT, card_data_found, chromium, chromium_page
 from e2e_support import start_rig, stop_rig
 

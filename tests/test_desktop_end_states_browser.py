@@ -24,8 +24,8 @@ from desktop_support import OUTPUT_ROOT, chromium, chromium_page
 from playwright.sync_api import expect
 
 from masker.api import ApiConfig, start_api_server
-from masker.handoff import HandoffWorker
-from masker.registry import Registry
+from masker.calls.handoff import HandoffWorker
+from masker.calls.registry import Registry
 from tokenizer import HttpsJsonGateway, TokenizerConfig, build_tokenizer
 
 WAITING = "Waiting for the gateway"

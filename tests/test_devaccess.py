@@ -12,8 +12,8 @@ import pytest
 
 from masker.api import ApiConfig, ApiKey
 from masker.api.auth import Authenticator, AuthError, Principal
-from masker.config import Config
-from masker.devaccess import (
+from masker.runtime.config import Config
+from masker.runtime.devaccess import (
     dev_banner,
     ensure_dev_api_key,
     wants_dev_credential,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from masker.digitqueue import DigitQueue
+from masker.calls.digit_queue import DigitQueue
 
 
 def test_digits_reach_the_sink_in_order_on_another_thread():

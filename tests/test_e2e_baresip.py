@@ -14,12 +14,12 @@ import pytest
 import soundfile as sf
 from e2e_support import read_wav
 
+from masker.offline.receivers import multimon_digits, spandsp_digits
 from masker.phones.analysis import find_marker
 from masker.phones.baresip import BaresipCaller, baresip_available
 from masker.phones.client import PhoneClient
 from masker.phones.service_process import ServiceProcess
 from masker.phones.tones import keyed_signal
-from masker.receivers import multimon_digits, spandsp_digits
 
 pytestmark = [
     pytest.mark.e2e,

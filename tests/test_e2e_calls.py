@@ -76,7 +76,7 @@ def test_early_media_is_relayed_and_masked(rig, tmp_path):
     rig.agent.answer(a, 200)
     rig.caller.wait_state(c, "CONFIRMED")
     rig.hang_up(c, a)
-    from masker.receivers import multimon_digits, spandsp_digits
+    from masker.offline.receivers import multimon_digits, spandsp_digits
 
     pcm = read_wav(path)
     assert state_while_playing == "EARLY"
@@ -147,7 +147,7 @@ def test_reinvite_changes_the_codec_on_both_legs(rig):
 
 
 def test_pcma_call_is_masked(rig, tmp_path):
-    from masker.receivers import spandsp_digits
+    from masker.offline.receivers import spandsp_digits
 
     sig = write_keys_wav(tmp_path / "keys.wav", "4242")
     rig.caller.set_codecs(["PCMA"])

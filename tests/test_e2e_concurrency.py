@@ -14,12 +14,12 @@ import time
 import pytest
 import soundfile as sf
 
+from masker.offline.receivers import spandsp_digits
 from masker.phones.client import PhoneClient
 from masker.phones.lite import LitePhones, Pump, close_all, received_pcm
 from masker.phones.procstat import proc_rss_kib, proc_sockets
 from masker.phones.service_process import ServiceProcess
 from masker.phones.tones import keyed_signal
-from masker.receivers import spandsp_digits
 
 pytestmark = [pytest.mark.e2e]
 

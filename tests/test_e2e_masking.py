@@ -23,9 +23,9 @@ from e2e_support import (
     write_keys_wav,
 )
 
+from masker.offline.receivers import multimon_digits, spandsp_digits
 from masker.phones.analysis import find_marker, leaked_ms, speech_similarity
 from masker.phones.probe_call import CapturePoller, describe_token_event
-from masker.receivers import multimon_digits, spandsp_digits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fuzz.targets import TARGETS
-from masker.config import load_config
 from masker.errors import UserError
+from masker.runtime.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "fuzz"

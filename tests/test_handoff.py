@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 from api_support import KEYED_CARD, TEST_PAN, psp_on_thread
 
-from masker import metrics
-from masker.config import GatewayConfig
+from masker.calls.handoff import HandoffWorker, build_gateway, result_label
+from masker.calls.registry import CaptureConflict, Registry
 from masker.errors import UserError
-from masker.handoff import HandoffWorker, build_gateway, result_label
-from masker.registry import CaptureConflict, Registry
+from masker.runtime import metrics
+from masker.runtime.config import GatewayConfig
 from tokenizer import HttpsJsonGateway, TokenizerConfig, build_tokenizer
 
 

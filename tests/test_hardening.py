@@ -9,9 +9,9 @@ import sys
 import pytest
 from harness_support import masker
 
-from masker.config import Config
 from masker.errors import UserError
-from masker.hardening import (
+from masker.runtime.config import Config
+from masker.runtime.hardening import (
     forget_environment,
     is_loopback,
     refuse_dev_keys_on_network,
@@ -29,7 +29,7 @@ def _python(code: str, env: dict[str, str] | None = None) -> str:
 
 def test_disabling_core_dumps_sets_the_core_limit_to_zero_and_clears_dumpable() -> None:
     out = _python(
-        "import resource; from masker.hardening import disable_core_dumps, is_dumpable\n"
+        "import resource; from masker.runtime.hardening import disable_core_dumps, is_dumpable\n"
         "before = is_dumpable(); ok = disable_core_dumps()\n"
         "print(before, ok, resource.getrlimit(resource.RLIMIT_CORE), is_dumpable())"
     )
@@ -48,8 +48,8 @@ def test_forgetting_the_environment_removes_only_the_named_variables(monkeypatch
 
 def test_the_kek_variable_is_gone_once_the_tokeniser_has_read_it(tmp_path) -> None:
     code = (
-        "import os; from masker.config import Config; "
-        "from masker.service import default_session_factory\n"
+        "import os; from masker.runtime.config import Config; "
+        "from masker.runtime.service import default_session_factory\n"
         "c = Config(); c.tokenizer.dev_keys = False\n"
         f"c.tokenizer.vault_path = {str(tmp_path / 'vault.sqlite')!r}\n"
         f"c.tokenizer.keys_dir = {str(tmp_path / 'keys')!r}\n"

@@ -1,4 +1,4 @@
-"""masker.harness on its own: alignment, exactness and reports, with a reference masker.
+"""masker.offline.harness on its own: alignment, exactness and reports, with a reference masker.
 
 The reference masker has the StreamingMasker interface and a known behaviour
 (it zeroes one fixed span of input samples after a look-ahead delay), so any
@@ -15,8 +15,8 @@ import pytest
 
 from dsp.events import DigitEvent
 from masker.errors import UserError
-from masker.harness import MaskedSpan, MaskReport, mask_file
-from masker.wavfile import G711_ENCODINGS, WavReader, WavWriter, from_pcm16, to_pcm16
+from masker.offline.harness import MaskedSpan, MaskReport, mask_file
+from masker.offline.wavfile import G711_ENCODINGS, WavReader, WavWriter, from_pcm16, to_pcm16
 
 SPAN = (1000, 1850)
 

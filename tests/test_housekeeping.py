@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from masker.housekeeping import Periodic
+from masker.runtime.housekeeping import Periodic
 
 
 def test_job_runs_repeatedly_on_its_own_thread():

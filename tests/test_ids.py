@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from masker import ids
+from masker.calls import ids
 from tokenizer.redact import redact_text
 
 

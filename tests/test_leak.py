@@ -26,7 +26,7 @@ import pytest
 from harness_support import masker, read_wav, speech_clips, write_wav
 
 from dsp.tonegen import KEYS, dtmf, g711_roundtrip, ms, to_int16, white_noise
-from masker.receivers import multimon_digits, spandsp_digits
+from masker.offline.receivers import multimon_digits, spandsp_digits
 
 MAX_LEAK_MS = 5.0
 MAX_MEDIAN_OVERMASK_MS = 10.0

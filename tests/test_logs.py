@@ -6,7 +6,7 @@ import pytest
 import structlog
 from tokenizer_support import VISA
 
-from masker.logs import configure_logging
+from masker.runtime.logs import configure_logging
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from masker.receivers import spandsp_digits
+from masker.offline.receivers import spandsp_digits
 
 ROOT = Path(__file__).resolve().parent.parent
 

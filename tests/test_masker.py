@@ -112,7 +112,7 @@ def test_our_detector_finds_no_digit_in_the_output(mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("law", LAWS)
 def test_independent_receivers_recover_no_digit(mode, law):
-    receivers = pytest.importorskip("masker.receivers")
+    receivers = pytest.importorskip("masker.offline.receivers")
     signal = random_keys(8)
     pcm = signal.pcm16(law)
     # `make test` installs both receivers: a missing one is a failure, not a skip.
@@ -292,3 +292,26 @@ def test_masker_logs_nothing_about_digits():
     with capture_logs() as logs:
         mask_signal(random_keys(12).pcm16())
     assert logs == []
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_a_keys_line_echo_is_masked_with_it(rate):
+    # the hybrid echo (12 dB down, 12 ms later) continues the key after its end
+    sig = tg.keys_signal("159#", rate, on_ms=100, off_ms=150, level_dbm0=-10)
+    noise = tg.white_noise(len(sig.samples), -60.0, np.random.default_rng(3))
+    pcm = tg.to_int16(tg.line_echo(sig.samples, rate) + noise)
+    _, _, spans = mask_signal(pcm, rate)
+    masked = span_mask(spans, len(pcm))
+    for t in sig.tones:
+        assert masked[t.start : t.end + tg.ms(12, rate)].all()
+
+
+def test_a_key_under_louder_noise_is_masked_to_its_end():
+    # tracking: the key stays masked while its tones are the strongest of their groups
+    rng = np.random.default_rng(5)
+    sig = tg.keys_signal("3", 8000, on_ms=200, off_ms=200, level_dbm0=-12)
+    bed = tg.scale_to_dbm0(rng.standard_normal(len(sig.samples)), -14.0)
+    _, _, spans = mask_signal(tg.to_int16(sig.samples + bed), 8000)
+    masked = span_mask(spans, len(sig.samples))
+    t = sig.tones[0]
+    assert masked[t.start + tg.ms(30, 8000) : t.end].all()

@@ -13,8 +13,8 @@ from dsp.events import DigitEvent
 from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
-from masker.rtp import RtpPacket, build_rtp
-from masker.sdp import Negotiated
+from masker.wire.rtp import RtpPacket, build_rtp
+from masker.wire.sdp import Negotiated
 
 HOST = "127.0.0.1"
 

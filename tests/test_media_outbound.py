@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from masker.media.outbound import OutboundStream
-from masker.rtp import parse_rtp, seq_delta, ts_delta
+from masker.wire.rtp import parse_rtp, seq_delta, ts_delta
 
 
 def test_packets_are_continuous_with_one_ssrc():

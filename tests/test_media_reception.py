@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from masker.media.reception import ReceptionStats, sender_report_stamp
-from masker.rtp import build_rtcp_sr
+from masker.wire.rtp import build_rtcp_sr
 
 
 def block(stats: ReceptionStats, now: float = 0.0) -> dict:

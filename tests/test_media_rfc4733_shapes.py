@@ -22,8 +22,8 @@ from masker.media.engine import EVENT_GUARD, MediaEngine
 from masker.media.events import EVENT_TIMEOUT_S
 from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
-from masker.rfc4733 import TelephoneEvent, build_event, build_events, digit_event
-from masker.sdp import Negotiated
+from masker.wire.rfc4733 import TelephoneEvent, build_event, build_events, digit_event
+from masker.wire.sdp import Negotiated
 
 
 def neg(sock, event_pt: int | None = 101) -> Negotiated:

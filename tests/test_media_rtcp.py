@@ -16,8 +16,8 @@ from dsp.masker import BatchMasker
 from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
-from masker.rtp import build_rtcp_sr, parse_rtp
-from masker.sdp import Negotiated
+from masker.wire.rtp import build_rtcp_sr, parse_rtp
+from masker.wire.sdp import Negotiated
 
 
 def neg(port: int) -> Negotiated:

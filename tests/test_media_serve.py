@@ -18,8 +18,8 @@ from serve_support import MediaCall, Served
 from sipclient import HOST
 
 from dsp.tonegen import keys_signal, sine, to_int16
-from masker.receivers import multimon_digits, spandsp_digits
-from masker.rtp import seq_delta, ts_delta
+from masker.offline.receivers import multimon_digits, spandsp_digits
+from masker.wire.rtp import seq_delta, ts_delta
 
 CARD = "4111111111111111"
 

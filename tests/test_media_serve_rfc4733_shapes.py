@@ -12,7 +12,7 @@ from media_support import Collector, EventStream, send_paced
 from serve_support import MediaCall, Served
 from sipclient import HOST
 
-from masker.rfc4733 import TelephoneEvent, build_event, digit_event
+from masker.wire.rfc4733 import TelephoneEvent, build_event, digit_event
 
 KEYS = "4111111111111111#1230#123#"
 

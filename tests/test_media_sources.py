@@ -10,14 +10,21 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from media_support import HOST, Collector, RecordingMasker, audio_packets, rtp_socket, send_paced
+from media_support import (
+    HOST,
+    Collector,
+    RecordingMasker,
+    audio_packets,
+    rtp_socket,
+    send_paced,
+)
 
-from masker.config import load_config
 from masker.errors import UserError
 from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator, PortsExhausted
 from masker.phones.client import free_udp_port_block
-from masker.sdp import Negotiated, Origin, rewrite
+from masker.runtime.config import load_config
+from masker.wire.sdp import Negotiated, Origin, rewrite
 
 
 def neg(sock) -> Negotiated:

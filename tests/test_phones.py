@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from masker.offline.receivers import multimon_digits, spandsp_digits
 from masker.phones.client import PhoneClient
 from masker.phones.tones import keyed_signal
-from masker.receivers import multimon_digits, spandsp_digits
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from masker.offline.receivers import multimon_digits, spandsp_digits
 from masker.phones.tones import chirp_marker, key_frequencies, keyed_signal
-from masker.receivers import multimon_digits, spandsp_digits
 
 
 def test_keyed_signal_is_decoded_to_its_keys_by_spandsp():

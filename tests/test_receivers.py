@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from dsp.tonegen import KEYS, random_keys_signal, white_noise
-from masker import receivers
 from masker.errors import UserError
-from masker.receivers import ReceiverUnavailable, multimon_digits, spandsp_digits
+from masker.offline import receivers
+from masker.offline.receivers import ReceiverUnavailable, multimon_digits, spandsp_digits
 
 RECEIVERS = [spandsp_digits, multimon_digits]
 

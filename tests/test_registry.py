@@ -8,7 +8,7 @@ import time
 import pytest
 import structlog.testing
 
-from masker.registry import CallEnded, CaptureConflict, Registry
+from masker.calls.registry import CallEnded, CaptureConflict, Registry
 
 
 class FakeSession:

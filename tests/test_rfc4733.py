@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from masker.rfc4733 import (
+from masker.wire.rfc4733 import (
     EventError,
     TelephoneEvent,
     build_event,

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from masker.rtp import (
+from masker.wire.rtp import (
     RtpError,
     RtpPacket,
     build_rtcp_sdes_cname,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from masker.sdp import (
+from masker.wire.sdp import (
     Origin,
     SdpError,
     anchor,

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from masker.config import load_config
-from masker.service import Service, sip_socket_bound
+from masker.runtime.config import load_config
+from masker.runtime.service import Service, sip_socket_bound
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_no_sip_socket_at_all_is_not_listening():
 
 
 def test_the_collector_is_calmed_once_the_service_is_up():
-    from masker.service import FULL_GC_EVERY, calm_garbage_collector
+    from masker.runtime.service import FULL_GC_EVERY, calm_garbage_collector
 
     before = gc.get_threshold()
     try:

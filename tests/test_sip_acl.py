@@ -11,9 +11,9 @@ import signal
 
 import pytest
 
-from masker.config import load_config
 from masker.errors import UserError
 from masker.phones.service_process import ServiceProcess, free_port, sip_options_ping
+from masker.runtime.config import load_config
 from masker.sip.acl import SourceAcl
 
 

@@ -11,7 +11,7 @@ from media_support import Collector, audio_packets, rtp_socket, send_paced
 from serve_support import Served
 from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
-from masker.ids import log_safe_hex
+from masker.calls.ids import log_safe_hex
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from masker.config import load_config
 from masker.errors import UserError
+from masker.runtime.config import load_config
 from masker.sip.info import (
     body_bytes,
     carries_digits,

@@ -9,7 +9,7 @@ import pytest
 from serve_support import Served
 from sipclient import SipEndpoint, sdp_offer
 
-from masker.ids import log_safe_hex
+from masker.calls.ids import log_safe_hex
 
 
 @pytest.mark.e2e

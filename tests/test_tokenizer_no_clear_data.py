@@ -19,7 +19,7 @@ import structlog
 from psp_server import make_tls_material, running_psp
 from tokenizer_support import SCAN_CVV, SCAN_EXPIRY, SCAN_PAN
 
-from masker.logs import configure_logging
+from masker.runtime.logs import configure_logging
 from tokenizer import HandOffNotReady, HttpsJsonGateway, TokenizerConfig, build_tokenizer
 from tokenizer.clock import ManualClock
 from tokenizer.detokenize import DetokenizeDenied, Detokenizer, credential_digest

@@ -5,7 +5,7 @@ import pytest
 import structlog
 from tokenizer_support import kek_text
 
-from masker.logs import configure_logging
+from masker.runtime.logs import configure_logging
 from tokenizer import TokenizerConfig, build_tokenizer
 from tokenizer.keys import KeyError_
 

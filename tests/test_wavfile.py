@@ -1,4 +1,4 @@
-"""masker.wavfile: streaming WAV I/O that gives back exactly what it read."""
+"""masker.offline.wavfile: streaming WAV I/O that gives back exactly what it read."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 
 from dsp import g711
-from masker import wavfile
 from masker.errors import UserError
-from masker.wavfile import (
+from masker.offline import wavfile
+from masker.offline.wavfile import (
     ENCODINGS,
     G711_ENCODINGS,
     WavReader,

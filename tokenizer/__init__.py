@@ -42,7 +42,7 @@ handoff_failed, handed_off, declined, cancelled, timed_out, failed, expired.
 
 Payment side only: ``tokenizer.detokenize`` (``Detokenizer`` and its aiohttp app,
 with its own credential). Logging: ``tokenizer.redact.redact_card_data`` is the
-structlog processor ``masker.logs.configure_logging`` installs.
+structlog processor ``masker.runtime.logs.configure_logging`` installs.
 
 Modules: luhn, brands, fields, display, capture (per-call state machine), ff1
 (NIST SP 800-38G), tokens (vault/FPE tokens), keys (KEK, data keys, rotation),

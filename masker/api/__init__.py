@@ -4,7 +4,7 @@
 """
 
 from masker.api.app import build_app
-from masker.api.config import ApiConfig, ApiKey
 from masker.api.server import ApiServer, start_api_server
+from masker.api.settings import ApiConfig, ApiKey
 
 __all__ = ["ApiConfig", "ApiKey", "ApiServer", "build_app", "start_api_server"]

@@ -8,12 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from masker.api import calls, desktop, feed, health
+from masker.api.app_state import STATE, ApiState
 from masker.api.auth import Authenticator, FailureLimiter
-from masker.api.config import ApiConfig
-from masker.api.context import STATE, ApiState
+from masker.api.call_registry import CallRegistry
 from masker.api.errors import json_errors
 from masker.api.openapi import openapi_document
-from masker.api.registry import CallRegistry
+from masker.api.settings import ApiConfig
 
 
 async def _openapi(request: web.Request) -> web.Response:

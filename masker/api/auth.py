@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import jwt
 import structlog
 
-from masker.api.config import METRICS_ROLES, ROLES, ApiConfig
-from masker.metrics import API_AUTH_FAILURES
+from masker.api.settings import METRICS_ROLES, ROLES, ApiConfig
+from masker.runtime.metrics import API_AUTH_FAILURES
 
 log = structlog.get_logger()
 LEEWAY_S = 30
@@ -46,7 +46,7 @@ class Principal:
 
     def may_see(self, agent_id: str | None) -> bool:
         """Agents see only the calls bound to them; supervisors see every call, and so
-        does the generated development key (role `developer`, masker/devaccess.py), which
+        does the generated development key (role `developer`, masker/runtime/devaccess.py), which
         no JWT and no configured key can claim."""
         if self.is_supervisor or self.role == "developer":
             return True

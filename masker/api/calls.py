@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from masker.api.context import authenticated, registry_call, state, visible_call
+from masker.api.app_state import authenticated, registry_call, state, visible_call
 from masker.api.errors import ApiError
 from masker.api.requests import json_body, parse_capture, parse_restart
 from masker.api.views import as_mapping, public_call, public_capture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from masker.api.context import state
+from masker.api.app_state import state
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

@@ -30,8 +30,7 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from masker.api.auth import FailureLimiter, Principal
-from masker.api.context import (
+from masker.api.app_state import (
     STATE,
     authenticated,
     check_credential,
@@ -41,6 +40,7 @@ from masker.api.context import (
     state,
     visible_call,
 )
+from masker.api.auth import FailureLimiter, Principal
 from masker.api.errors import ApiError
 from masker.api.views import public_call, public_event
 

@@ -13,9 +13,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from masker.api.context import authenticated, in_thread, state
+from masker.api.app_state import authenticated, in_thread, state
 from masker.api.errors import ApiError
-from masker.metrics import REGISTRY
+from masker.runtime.metrics import REGISTRY
 
 log = structlog.get_logger()
 CHECK_TIMEOUT_S = 2.0

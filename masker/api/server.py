@@ -11,8 +11,8 @@ import structlog
 from aiohttp import web
 
 from masker.api.app import build_app
-from masker.api.config import ApiConfig
-from masker.api.registry import CallRegistry
+from masker.api.call_registry import CallRegistry
+from masker.api.settings import ApiConfig
 from masker.errors import UserError
 
 log = structlog.get_logger()

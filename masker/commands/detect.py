@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from masker.harness import detect_file
+from masker.offline.harness import detect_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

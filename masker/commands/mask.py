@@ -11,7 +11,7 @@ import argparse
 import json
 
 from masker.errors import UserError
-from masker.harness import DEFAULT_LOOKAHEAD_MS, MASK_MODES, mask_file
+from masker.offline.harness import DEFAULT_LOOKAHEAD_MS, MASK_MODES, mask_file
 
 #: Look-ahead bounds: below one sample nothing can be found in time; above
 #: 200 ms the delay would be audible on a live call.

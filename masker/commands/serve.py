@@ -7,8 +7,8 @@ import faulthandler
 import signal
 import sys
 
-from masker.config import Config, load_config
-from masker.hardening import disable_core_dumps, refuse_dev_keys_on_network
+from masker.runtime.config import Config, load_config
+from masker.runtime.hardening import disable_core_dumps, refuse_dev_keys_on_network
 
 DEV_KEYS_WARNING = """\
 *****************************************************************************
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "serve",
         help="run the masking SIP B2BUA",
         description="Run the masking SIP B2BUA (trunk <-> PBX) with anchored, masked media. "
-        "Every setting is documented in masker/default.toml; environment variables "
+        "Every setting is documented in masker/runtime/default.toml; environment variables "
         "MASKER_<SECTION>_<KEY> override the file.",
     )
     p.add_argument("--config", metavar="FILE", help="TOML configuration file")
@@ -59,14 +59,14 @@ def run(args: argparse.Namespace) -> int:
     # values) to stderr: the way to see where a stuck service is waiting.
     faulthandler.register(signal.SIGUSR2, all_threads=True)
     try:
-        from masker.logs import configure_logging
+        from masker.runtime.logs import configure_logging
 
         configure_logging(json=True, level=config.service.log_level)
     except ImportError:
         pass
     import structlog
 
-    from masker.service import Service
+    from masker.runtime.service import Service
 
     if config.tokenizer.dev_keys:
         sys.stderr.write(DEV_KEYS_WARNING)

@@ -19,8 +19,8 @@ from masker.media.outbound import OutboundStream
 from masker.media.playout import Playout
 from masker.media.ports import PortPair
 from masker.media.reception import ReceptionStats
-from masker.rtp import rtp_fixed_header
-from masker.sdp import Negotiated
+from masker.wire.rtp import rtp_fixed_header
+from masker.wire.sdp import Negotiated
 
 Address = tuple[str, int]
 

@@ -24,7 +24,7 @@ from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
 from masker.media.receive import PacketReceiver
-from masker.sdp import Negotiated
+from masker.wire.sdp import Negotiated
 
 
 class CallTable:

@@ -37,7 +37,7 @@ from masker.media.receive import EVENT_AHEAD, EVENT_GUARD, PacketReceiver
 from masker.media.rtcp import SR_INTERVAL_S, RtcpReports
 from masker.media.tick import FRAME, FrameTick
 from masker.media.timeouts import RtpTimeouts, TimeoutSink
-from masker.sdp import Negotiated
+from masker.wire.sdp import Negotiated
 
 __all__ = [
     "EVENT_AHEAD", "EVENT_GUARD", "FRAME", "INFO_WINDOW_MS", "JITTER_SAMPLES", "SR_INTERVAL_S",

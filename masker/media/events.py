@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from masker.rfc4733 import TelephoneEvent
-from masker.rtp import seq_delta, ts_delta
+from masker.wire.rfc4733 import TelephoneEvent
+from masker.wire.rtp import seq_delta, ts_delta
 
 #: A running event with no update for this long has ended (its end packets were
 #: lost).  Senders update every 50 ms or faster (RFC 4733 2.5.1.2), so this is a

@@ -19,7 +19,7 @@ from collections import deque
 
 import numpy as np
 
-from masker.rtp import ts_delta
+from masker.wire.rtp import ts_delta
 
 #: Gaps up to this many samples are filled with silence; larger ones resync.
 MAX_GAP = 8000

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 import structlog
 
-from masker import metrics
 from masker.media.call import CallMedia
+from masker.runtime import metrics
 
 log = structlog.get_logger()
 

@@ -9,7 +9,7 @@ import secrets
 
 import numpy as np
 
-from masker.rtp import build_rtp_fast
+from masker.wire.rtp import build_rtp_fast
 
 
 class OutboundStream:

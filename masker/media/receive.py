@@ -1,7 +1,7 @@
 """Every datagram the media plane receives, one handler per socket.
 
 Caller RTP: accepted only from the leg's source (masker.media.call.Leg; symmetric
-latching may re-latch), parsed by masker.rtp, accounted for the receiver reports,
+latching may re-latch), parsed by masker.wire.rtp, accounted for the receiver reports,
 and then either audio (G.711 codes into the call's playout buffer, in one law) or
 an RFC 4733 event.  Events are never forwarded, whatever their payload type:
 their span is force-masked and each press goes to the digit sink once
@@ -31,8 +31,8 @@ from masker.media.forcing import ForcedSpans
 from masker.media.law import SILENCE, TRANSCODE
 from masker.media.playout import FRAME
 from masker.media.reception import sender_report_stamp
-from masker.rfc4733 import EventError, parse_events
-from masker.rtp import RtpError, is_rtp, parse_rtp_fast
+from masker.wire.rfc4733 import EventError, parse_events
+from masker.wire.rtp import RtpError, is_rtp, parse_rtp_fast
 
 log = structlog.get_logger()
 

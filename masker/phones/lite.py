@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp import g711
-from masker.ids import log_safe_hex
+from masker.calls.ids import log_safe_hex
 
 FRAME = 160  # 20 ms at 8 kHz
 PT_PCMU = 0

@@ -31,10 +31,10 @@ import soundfile as sf
 import structlog
 
 from masker.errors import UserError
+from masker.offline.receivers import multimon_digits, spandsp_digits
 from masker.phones.analysis import find_marker, leaked_ms, round_trip_samples
 from masker.phones.client import PhoneClient, PhoneError
 from masker.phones.tones import RATE, KeyedSignal, keyed_signal
-from masker.receivers import multimon_digits, spandsp_digits
 
 log = structlog.get_logger()
 

@@ -379,7 +379,7 @@ def _rtp_header(p: bytes) -> tuple[int, int, int, int, int, int] | None:
 
 
 def analyse(cap: Capture) -> Analysis:
-    from masker.sdp import parse_sdp
+    from masker.wire.sdp import parse_sdp
 
     locs: dict[int, L4] = {}
     sdp: dict[tuple[str, int], dict[int, tuple[str, int]]] = {}

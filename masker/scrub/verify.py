@@ -1,9 +1,9 @@
 """Independent check of every output: can any keypad digit still be recovered?
 
 The receiver is Debian's spandsp `dtmf_rx` (no code shared with dsp/), loaded
-through `masker.receivers`, fed straight from int16 blocks so that a check
+through `masker.offline.receivers`, fed straight from int16 blocks so that a check
 costs a few per cent of the scrub.  Audio at another rate is brought to 8 kHz
-first.  `--multimon` adds multimon-ng (`masker.receivers.multimon_digits`),
+first.  `--multimon` adds multimon-ng (`masker.offline.receivers.multimon_digits`),
 which is slower.  Only counts leave this module, never digits.
 """
 
@@ -13,7 +13,7 @@ import ctypes
 
 import numpy as np
 
-from masker import receivers
+from masker.offline import receivers
 
 _CHUNK = 8000
 _TAIL = np.zeros(800, np.int16)

@@ -28,16 +28,16 @@ from sippy.CCEvents import (
 from sippy.MsgBody import MsgBody
 from sippy.SipCallId import SipCallId
 
-from masker import metrics
-from masker.ids import log_safe_hex
+from masker.calls.ids import log_safe_hex
 from masker.media.maskbank import SlotsExhausted
 from masker.media.ports import PortsExhausted
-from masker.sdp import Origin, SdpError, rewrite
+from masker.runtime import metrics
 from masker.sip.info import body_bytes, normalise_allowlist, relay_verdict
 from masker.sip.ua import MaskerUA
+from masker.wire.sdp import Origin, SdpError, rewrite
 
 if TYPE_CHECKING:
-    from masker.sip.context import SipContext
+    from masker.sip.call_context import SipContext
 
 log = structlog.get_logger()
 

@@ -16,16 +16,16 @@ from typing import Any
 
 import structlog
 
-from masker.config import Config
-from masker.digitqueue import DigitQueue
+from masker.calls.digit_queue import DigitQueue
+from masker.calls.handoff import HandoffWorker, build_gateway
+from masker.calls.registry import Registry, SessionFactory
 from masker.errors import UserError
-from masker.handoff import HandoffWorker, build_gateway
-from masker.hardening import forget_environment
-from masker.housekeeping import Periodic
 from masker.media.engine import MediaEngine
 from masker.media.maskbank import BatchFactory
 from masker.media.ports import PortAllocator
-from masker.registry import Registry, SessionFactory
+from masker.runtime.config import Config
+from masker.runtime.hardening import forget_environment
+from masker.runtime.housekeeping import Periodic
 from masker.sip.logbridge import (
     StructlogSipLogger,
     install_exception_hook,
@@ -134,7 +134,7 @@ class Service:
         from sippy.Time.Timeout import Timeout
 
         from masker.sip.acl import SourceAcl
-        from masker.sip.context import SipContext
+        from masker.sip.call_context import SipContext
         from masker.sip.dispatcher import Dispatcher
         from masker.sip.transport import GuardedTransactionManager
 
@@ -274,7 +274,7 @@ class Service:
             return
         try:
             from masker.api import ApiConfig, start_api_server
-            from masker.devaccess import (
+            from masker.runtime.devaccess import (
                 dev_banner,
                 ensure_dev_api_key,
                 wants_dev_credential,

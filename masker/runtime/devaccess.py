@@ -14,8 +14,8 @@ import os
 import secrets
 from pathlib import Path
 
-from masker.api.config import ApiConfig, ApiKey
-from masker.config import Config
+from masker.api.settings import ApiConfig, ApiKey
+from masker.runtime.config import Config
 
 DEV_SUB = "developer"
 DEV_ROLE = "developer"

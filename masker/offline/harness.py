@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from masker.errors import UserError
-from masker.wavfile import WavReader, WavWriter, frame_size, merge_changed
+from masker.offline.wavfile import WavReader, WavWriter, frame_size, merge_changed
 
 MASK_MODES = ("tone", "silence", "noise", "cadence")
 DEFAULT_LOOKAHEAD_MS = 40

@@ -1,4 +1,4 @@
-"""Service configuration: TOML file (masker/default.toml documents every key)
+"""Service configuration: TOML file (masker/runtime/default.toml documents every key)
 overlaid with MASKER_<SECTION>_<KEY> environment variables.
 
 Typed dataclasses with defaults; unknown keys in a known section are an error

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from masker.config import Config
+from masker.calls.registry import Registry
 from masker.media.engine import MediaEngine
-from masker.registry import Registry
+from masker.runtime.config import Config
 
 
 @dataclass

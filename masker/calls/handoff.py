@@ -1,6 +1,6 @@
 """Hands tokenised cards to the payment gateway, off the SIP and media threads.
 
-A token is issued on the digit worker thread (masker/digitqueue.py); the
+A token is issued on the digit worker thread (masker/calls/digit_queue.py); the
 hand-off is an HTTPS round trip that may take seconds, so it runs on this
 worker's own asyncio loop.  Results are counted in `HANDOFF_RESULTS` and
 published by the payment session itself (its `handoff` event).
@@ -17,9 +17,9 @@ from typing import Any
 
 import structlog
 
-from masker import metrics
-from masker.config import GatewayConfig
 from masker.errors import UserError
+from masker.runtime import metrics
+from masker.runtime.config import GatewayConfig
 
 log = structlog.get_logger()
 

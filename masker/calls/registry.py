@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import structlog
 
-from masker import metrics
-from masker.ids import log_safe_hex
+from masker.calls.ids import log_safe_hex
+from masker.runtime import metrics
 
 if TYPE_CHECKING:
-    from masker.handoff import HandoffWorker
+    from masker.calls.handoff import HandoffWorker
 
 log = structlog.get_logger()
 
@@ -141,7 +141,7 @@ class Registry:
         clock: Callable[[], float] = time.time,
         handoff: HandoffWorker | None = None,
     ) -> None:
-        """`handoff` (a masker.handoff.HandoffWorker) sends the cards of captures started
+        """`handoff` (a masker.calls.handoff.HandoffWorker) sends the cards of captures started
         with an amount to the payment gateway once they are tokenised; with a worker
         that has no gateway such a capture ends at its token (status `not_configured`);
         None leaves hand-off to whoever made the session."""
@@ -254,7 +254,7 @@ class Registry:
             return False
         return True
 
-    # --- API side (masker.api.registry.CallRegistry) ----------------------------------
+    # --- API side (masker.api.call_registry.CallRegistry) ----------------------------------
     def list_calls(self) -> list[Event]:
         with self._lock:
             self._purge()
@@ -441,7 +441,7 @@ class Registry:
         if self._handoff.configured:
             self._handoff.submit(call_id, session)
             return
-        from masker.handoff import not_configured_event, result_label
+        from masker.calls.handoff import not_configured_event, result_label
 
         release = getattr(session, "release_card", None)
         if release is None:

@@ -1,6 +1,6 @@
 """What the API needs from the service's call registry, and the errors it maps to 4xx.
 
-The registry (masker/registry.py) is thread-safe and owned by the SIP side;
+The registry (masker/calls/registry.py) is thread-safe and owned by the SIP side;
 the API calls it from its own event-loop thread.  Event callbacks passed to
 `subscribe` may run on any thread.
 """

@@ -18,9 +18,9 @@ from masker.api.auth import (
     bearer_from_header,
     log_failure,
 )
-from masker.api.config import ApiConfig
+from masker.api.call_registry import CallRegistry, error_for
 from masker.api.errors import ApiError
-from masker.api.registry import CallRegistry, error_for
+from masker.api.settings import ApiConfig
 from masker.api.views import as_mapping
 
 T = TypeVar("T")

@@ -1,0 +1,1 @@
+"""Recordings: the WAV harness and the independent DTMF receivers."""

@@ -1,0 +1,1 @@
+"""The running service: config, logs, metrics, process hygiene, start-up."""
