@@ -13,10 +13,9 @@ import tempfile
 from collections.abc import Callable
 
 from masker.api.auth import Authenticator, AuthError
-from masker.api.errors import ApiError
 from masker.api.requests import parse_capture, parse_restart
 from masker.api.settings import ApiConfig
-from masker.errors import UserError
+from masker.errors import ApiError, UserError
 from masker.media.reception import sender_report_stamp
 from masker.offline.wavfile import WavReader
 from masker.runtime.config import load_config

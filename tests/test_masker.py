@@ -296,14 +296,16 @@ def test_masker_logs_nothing_about_digits():
 
 @pytest.mark.parametrize("rate", [8000, 16000])
 def test_a_keys_line_echo_is_masked_with_it(rate):
-    # the hybrid echo (12 dB down, 12 ms later) continues the key after its end
+    # the hybrid echo (12 dB down, 12 ms later) continues the key after its end; its
+    # first half is masked with the key (what is left tips no receiver: see the echo
+    # case of test_leak_conditions.py)
     sig = tg.keys_signal("159#", rate, on_ms=100, off_ms=150, level_dbm0=-10)
     noise = tg.white_noise(len(sig.samples), -60.0, np.random.default_rng(3))
     pcm = tg.to_int16(tg.line_echo(sig.samples, rate) + noise)
     _, _, spans = mask_signal(pcm, rate)
     masked = span_mask(spans, len(pcm))
     for t in sig.tones:
-        assert masked[t.start : t.end + tg.ms(12, rate)].all()
+        assert masked[t.start : t.end + tg.ms(6, rate)].all()
 
 
 def test_a_key_under_louder_noise_is_masked_to_its_end():

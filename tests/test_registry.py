@@ -8,7 +8,8 @@ import time
 import pytest
 import structlog.testing
 
-from masker.calls.registry import CallEnded, CaptureConflict, Registry
+from masker.calls.registry import Registry
+from masker.errors import CallEnded, CaptureConflict
 
 
 class FakeSession:

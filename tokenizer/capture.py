@@ -26,7 +26,6 @@ EventSink = Callable[[Event], None]
 COLLECTING, COMPLETE, CANCELLED, TIMED_OUT, FAILED = (
     "collecting", "complete", "cancelled", "timed_out", "failed",
 )
-END_STATES = (COMPLETE, CANCELLED, TIMED_OUT, FAILED)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -314,6 +313,3 @@ class CardVault:
 
     def purge_expired(self, now: float) -> int:
         return self.store.purge_expired(now)
-
-    def iter_tokens(self, key_id: str) -> Iterator[str]:
-        yield from self.store.tokens_with_key(key_id)

@@ -11,8 +11,8 @@ from masker.api import calls, desktop, feed, health
 from masker.api.app_state import STATE, ApiState
 from masker.api.auth import Authenticator, FailureLimiter
 from masker.api.call_registry import CallRegistry
-from masker.api.errors import json_errors
 from masker.api.openapi import openapi_document
+from masker.api.responses import json_errors
 from masker.api.settings import ApiConfig
 
 

@@ -19,9 +19,9 @@ from masker.api.auth import (
     log_failure,
 )
 from masker.api.call_registry import CallRegistry, error_for
-from masker.api.errors import ApiError
 from masker.api.settings import ApiConfig
 from masker.api.views import as_mapping
+from masker.errors import ApiError
 
 T = TypeVar("T")
 

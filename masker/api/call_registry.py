@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from masker.errors import CallEnded, CaptureConflict
+
 Event = Mapping[str, Any]
 
 
@@ -40,24 +42,11 @@ class CallRegistry(Protocol):
         """Deliver the call's public events to `callback`; returns an unsubscribe function."""
 
 
-class CallEnded(RuntimeError):
-    """The call has ended: nothing more can be captured on it."""
-
-
-class CaptureConflict(RuntimeError):
-    """A capture is already running (double start) or none is running (restart/cancel)."""
-
-
 def error_for(exc: BaseException) -> tuple[int, str] | None:
-    """The HTTP status and error code for a registry exception, None if it is a bug.
-
-    Matches by class name as well as by type so that the registry can raise its
-    own exception classes with the same names without importing the API.
-    """
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {"CallEnded"}:
+    """The HTTP status and error code for a registry exception, None if it is a bug."""
+    if isinstance(exc, CallEnded):
         return 409, "call_ended"
-    if names & {"CaptureConflict", "CaptureRunning", "NoCapture", "CaptureNotRunning"}:
+    if isinstance(exc, CaptureConflict):
         return 409, "capture_conflict"
     if isinstance(exc, LookupError):
         return 404, "unknown_call"

@@ -9,9 +9,9 @@ import structlog
 from aiohttp import web
 
 from masker.api.app_state import authenticated, registry_call, state, visible_call
-from masker.api.errors import ApiError
 from masker.api.requests import json_body, parse_capture, parse_restart
 from masker.api.views import as_mapping, public_call, public_capture
+from masker.errors import ApiError
 
 log = structlog.get_logger()
 

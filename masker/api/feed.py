@@ -41,8 +41,8 @@ from masker.api.app_state import (
     visible_call,
 )
 from masker.api.auth import FailureLimiter, Principal
-from masker.api.errors import ApiError
 from masker.api.views import public_call, public_event
+from masker.errors import ApiError
 
 log = structlog.get_logger()
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from masker.api.app_state import authenticated, in_thread, state
-from masker.api.errors import ApiError
+from masker.errors import ApiError
 from masker.runtime.metrics import REGISTRY
 
 log = structlog.get_logger()

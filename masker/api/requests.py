@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from masker.api.errors import ApiError
+from masker.errors import ApiError
 
 FIELDS = ("pan", "expiry", "cvv", "postcode")
 DEFAULT_FIELDS = ("pan", "expiry", "cvv")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 import structlog
 
 from masker.calls.ids import log_safe_hex
+from masker.errors import CallEnded, CaptureConflict
 from masker.runtime import metrics
 
 if TYPE_CHECKING:
@@ -64,14 +65,6 @@ class SessionFactory(Protocol):
 
 #: How long an ended call stays visible to list_calls()/get_call().
 ENDED_RETENTION_S = 60.0
-
-
-class CallEnded(RuntimeError):
-    """The call has ended: nothing more can be captured on it."""
-
-
-class CaptureConflict(RuntimeError):
-    """A capture is already running (double start) or none is running (restart/cancel)."""
 
 
 @dataclass
@@ -384,10 +377,6 @@ class Registry:
         return unsubscribe
 
     # --- internals --------------------------------------------------------------------
-    def active_count(self) -> int:
-        with self._lock:
-            return sum(1 for r in self._calls.values() if r.state != "ended")
-
     def _get(self, call_id: str) -> CallRecord:
         rec = self._calls.get(call_id)
         if rec is None:

@@ -22,7 +22,6 @@ commands that the media thread runs between packets.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
 
@@ -41,7 +40,7 @@ from masker.wire.sdp import Negotiated
 
 __all__ = [
     "EVENT_AHEAD", "EVENT_GUARD", "FRAME", "INFO_WINDOW_MS", "JITTER_SAMPLES", "SR_INTERVAL_S",
-    "TICK_S", "DigitSink", "MediaEngine", "TimeoutSink", "cpu_seconds",
+    "TICK_S", "DigitSink", "MediaEngine", "TimeoutSink",
 ]
 
 #: Default playout cushion at the start of a talkspurt: a (re)starting caller stream
@@ -151,8 +150,3 @@ class MediaEngine:
         total["tick_us_avg"] = int(1e6 * loop.tick_seconds / loop.ticks) if loop.ticks else 0
         return dict(total)
 
-
-def cpu_seconds() -> float:
-    """Process CPU time (user+system), for the per-call measurement."""
-    t = os.times()
-    return t.user + t.system

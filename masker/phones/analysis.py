@@ -139,15 +139,6 @@ def leaked_ms(
     return out
 
 
-def one_way_delay_s(t_play: float, t_record: float, lag: int) -> float:
-    """Seconds from a sample leaving the caller's player to it reaching the recorder.
-
-    `t_play`/`t_record` are the monotonic times the caller started playing and
-    the agent started recording (same host); `lag` from `find_marker`.
-    """
-    return (t_record - t_play) + lag / RATE
-
-
 def speech_similarity(
     recording: np.ndarray, sent: np.ndarray, chunk: int = 4000, search: int = 1600
 ) -> float:

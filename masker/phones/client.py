@@ -79,7 +79,7 @@ def wait_wav_complete(path: str | Path, timeout: float = 5.0) -> None:
 
 
 @dataclass
-class CallRecord:
+class PhoneCallLog:
     """What a client saw of one call: states, media, DTMF and INFO received."""
 
     call: int
@@ -143,7 +143,7 @@ class PhoneClient:
         self._cond = threading.Condition()
         self._replies: dict[int, Event] = {}
         self.events: list[Event] = []
-        self.calls: dict[int, CallRecord] = {}
+        self.calls: dict[int, PhoneCallLog] = {}
         # pjsua reuses call slots: events of call N count from where it started
         self._call_since: dict[int, int] = {}
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -187,10 +187,10 @@ class PhoneClient:
     def _record(self, ev: Event) -> None:
         if "call" not in ev:
             return
-        rec = self.calls.setdefault(ev["call"], CallRecord(ev["call"]))
+        rec = self.calls.setdefault(ev["call"], PhoneCallLog(ev["call"]))
         kind = ev["event"]
         if kind == "incoming":
-            rec = self.calls[ev["call"]] = CallRecord(ev["call"], incoming=ev)
+            rec = self.calls[ev["call"]] = PhoneCallLog(ev["call"], incoming=ev)
             self._call_since[ev["call"]] = len(self.events)
         elif kind == "state":
             rec.states.append(ev)
@@ -287,7 +287,7 @@ class PhoneClient:
         call = int(self.command("call", **args)["call"])
         with self._cond:
             self._call_since[call] = since
-            self.calls[call] = CallRecord(call)
+            self.calls[call] = PhoneCallLog(call)
             # events of this call that raced ahead of the reply
             for ev in self.events[since:]:
                 if ev.get("call") == call:

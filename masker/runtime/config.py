@@ -91,7 +91,10 @@ class ServiceConfig:
 
 
 @dataclass
-class TokenizerConfig:
+class TokenizerSettings:
+    """The [tokenizer] section: where the vault and keys live (the service builds a
+    tokenizer.TokenizerConfig from it)."""
+
     vault_path: str = "./var/vault.sqlite"
     keys_dir: str = "./var/keys"
     dev_keys: bool = True
@@ -118,7 +121,7 @@ class Config:
     media: MediaConfig = field(default_factory=MediaConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     extra: dict[str, Any] = field(default_factory=dict)
 

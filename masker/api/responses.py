@@ -5,18 +5,9 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
+from masker.errors import ApiError
+
 log = structlog.get_logger()
-
-
-class ApiError(Exception):
-    """An error the client can act on: HTTP status, stable code, human message."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None):
