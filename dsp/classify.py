@@ -8,8 +8,10 @@ music, where the two tones hold only a small share of the window: it gives up
 purity and asks instead what receivers that judge each group on its own
 (multimon-ng, a plain Goertzel pair) rely on, that the key's row and column
 clearly dominate their groups (runner-up at least 5 dB down) at an accurate
-frequency (2 %); on the shared speech set that masks under 2 s a minute.
-The masker counts a key from either set (`candidate_codes`).
+frequency (2 %).  `STABLE` (no runner-up margin) is the masker's blind start:
+a key counts only when the same pair passes it several hops in a row.  With the
+masker's tracking and hysteresis, the shared speech set gets 1.6 s a minute
+masked.  `candidate_codes` gives the hops passing `CANDIDATE` or `BURIED`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,23 @@ BURIED = Limits(
     max_freq_error=0.02,
     min_purity=0.05,
     max_runner_up_db=-5.0,
+    max_harmonic_db=10.0,
+    loud_min_purity=0.05,
+    loud_runner_up_db=-1.0,
+)
+
+
+#: The masker's blind start under louder talk or music: the strongest row and column
+#: at an accurate frequency (2 %), whatever the runner-up; the masker counts a key
+#: only when the same pair holds over `dsp.masker.STABLE_HOPS` hops in a row,
+#: which keys do and talk seldom does (a voice's harmonics glide).
+STABLE = Limits(
+    min_level_dbm0=-42.0,
+    max_normal_twist_db=14.0,
+    max_reverse_twist_db=10.0,
+    max_freq_error=0.02,
+    min_purity=0.05,
+    max_runner_up_db=0.0,
     max_harmonic_db=10.0,
     loud_min_purity=0.05,
     loud_runner_up_db=-1.0,

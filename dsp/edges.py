@@ -117,8 +117,15 @@ def presence_of_keys(
     reference: np.ndarray,
     phase0: np.ndarray | None = None,
     rows_len: int | None = None,
+    fraction: float = PRESENT_FRACTION,
+    low: np.ndarray | None = None,
+    low_fraction: float = PRESENT_FRACTION,
 ) -> np.ndarray:
     """`presence` for many (segment, key) pairs: segs (m, n), keys (m,), reference (m, 2).
+
+    `fraction` replaces `PRESENT_FRACTION`; with `low` ((m, n) bool, False), the
+    rows where `low` has any True there also get presence at `low_fraction` written
+    into it from the same envelopes.
 
     With `phase0` (m,), each segment is a cut at that offset from a row of
     `rows_len` samples, and it is demodulated with that row's phase, so that the
@@ -134,9 +141,14 @@ def presence_of_keys(
     else:
         table = sliding_window_view(_key_phasors(rate, rows_len), n, axis=2)
     # amplitude = 2 |tri| / half**2; compare squared magnitudes to skip the square root
-    floor = (PRESENT_FRACTION * np.maximum(reference, 1e-9) * half * half / 2) ** 2
+    floor = (fraction * np.maximum(reference, 1e-9) * half * half / 2) ** 2
     floor = floor.astype(np.float32)
     decided = present[:, half - 1 : n - half + 1]
+    if low is not None:
+        wanted = low.any(axis=1)
+        low[:] = False
+        low_floor = (floor * np.float32((low_fraction / fraction) ** 2)).astype(np.float32)
+        low_decided = low[:, half - 1 : n - half + 1]
     per_pass = max(1, SAMPLES_PER_PASS // n)
     width = n - 2 * (half - 1)  # samples with a whole envelope window
     for i in range(0, m, per_pass):
@@ -157,6 +169,11 @@ def presence_of_keys(
         ok = decided[rows]
         np.greater_equal(power[:, 0], floor[rows, :1], out=ok)
         ok &= power[:, 1] >= floor[rows, 1:]
+        if low is not None:
+            ok = low_decided[rows]
+            np.greater_equal(power[:, 0], low_floor[rows, :1], out=ok)
+            ok &= power[:, 1] >= low_floor[rows, 1:]
+            ok &= wanted[rows, None]
     return present
 
 
@@ -366,3 +383,31 @@ def fill_holes(present: np.ndarray, max_gap: int) -> np.ndarray:
     after = np.minimum.accumulate(np.where(present, idx, n)[:, ::-1], axis=1)[:, ::-1]
     hole = (before >= 0) & (after < n) & (after - before - 1 < max_gap)
     return present | hole
+
+
+def hysteresis(high: np.ndarray, low: np.ndarray, max_gap: int = 0) -> np.ndarray:
+    """Rows of `low | high`, holes shorter than `max_gap` filled as by `fill_holes`,
+    keeping only the runs of True that hold some True of `high`.
+
+    Works on the list of runs (a handful per row), not sample by sample.
+    """
+    m, n = low.shape
+    flat = np.zeros((m, n + 1), bool)  # a False after every row: runs end inside it
+    np.logical_or(low, high, out=flat[:, :n])
+    flat = flat.reshape(-1)
+    edge = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if flat[0]:
+        edge = np.concatenate([[0], edge])
+    starts, ends = edge[::2], edge[1::2]
+    out = np.zeros(m * (n + 1) + 1, np.int8)
+    if starts.size:
+        merge = (starts[1:] - ends[:-1] < max_gap) & (starts[1:] // (n + 1) == ends[:-1] // (n + 1))
+        first = np.concatenate([[True], ~merge])
+        g_start = starts[first]
+        g_end = ends[np.concatenate([~merge, [True]])]
+        count = np.zeros(m * (n + 1) + 1, np.int32)
+        np.cumsum(np.pad(high, ((0, 0), (0, 1))).reshape(-1), out=count[1:])
+        kept = count[g_end] > count[g_start]
+        out[g_start[kept]] = 1
+        out[g_end[kept]] = -1
+    return (np.cumsum(out[:-1]) > 0).reshape(m, n + 1)[:, :n]

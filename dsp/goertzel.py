@@ -91,6 +91,11 @@ class HopFeatures:
     col_harmonic: np.ndarray  # energy at twice the column frequency
     total: np.ndarray  # total energy of the window, less any dial tone in it
     freq: np.ndarray  # (2, m) measured frequencies (Hz) of the row and column tones
+    #: (calls, hops) key index of the strongest row and strongest column filter of
+    #: every hop where both are above `PAIR_LEVEL_DBM0`, else -1: what a receiver
+    #: without any other check would take the window for (the masker tracks keys
+    #: it has found with it).
+    pair: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -133,6 +138,8 @@ class HopFeatures:
 #: (`dsp.classify.BURIED` looks at keys 10 dB and more under talk).
 GATE_LEVEL_DBM0 = -48.0
 GATE_SHARE = 0.05
+#: Per-tone floor of `HopFeatures.pair`, a little under the loosest receiver's.
+PAIR_LEVEL_DBM0 = -46.0
 _ZERO_DBM0_PEAK = 22773.0
 
 
@@ -174,6 +181,8 @@ class GoertzelBank:
         self._gate_floor = gate_peak**2 / 2 * self.window
         # the cheap all-calls pre-gate works on unscaled keypad powers
         self._maybe_floor = np.float32(self._gate_floor / self._scale)
+        pair_peak = _ZERO_DBM0_PEAK * 10 ** (PAIR_LEVEL_DBM0 / 20)
+        self._pair_floor = np.float32(pair_peak**2 / 2 * self.window / self._scale)
         self._maybe_share = np.float32(GATE_SHARE / 2.01 / self._scale)
         # Per tick: sub-block DFTs of the keypad tones (subs, 16, calls), of the
         # extra tones (subs, calls, 12) and sub-block energies (subs, calls), the
@@ -279,6 +288,7 @@ class GoertzelBank:
         total += energy[3:]  # (hops, calls)
         r_max = power[:, :4].max(axis=1)
         c_max = power[:, 4:].max(axis=1)
+        pair = self._pairs(power, r_max, c_max)
         # Superset of the gate below (the dial tone removes at most half of the total).
         maybe = np.minimum(r_max, c_max) >= self._maybe_floor
         r_max += c_max
@@ -286,8 +296,20 @@ class GoertzelBank:
         # hop-major order: the gathers below then sweep each hop's block of calls
         hop_call = np.flatnonzero(maybe)
         if hop_call.size == 0:
-            return _nothing_gated(ends)
-        return self._measure(hop_call, pairs, coherent, total, extra, ends)
+            f = _nothing_gated(ends)
+        else:
+            f = self._measure(hop_call, pairs, coherent, total, extra, ends)
+        f.pair = pair
+        return f
+
+    def _pairs(self, power, r_max, c_max) -> np.ndarray:
+        """(calls, hops) strongest row x 4 + strongest column where both clear the pair
+        floor, else -1 (power: (hops, 8, calls), unscaled)."""
+        code = power[:, :4].argmax(axis=1).astype(np.int8)
+        code *= 4
+        code += power[:, 4:].argmax(axis=1).astype(np.int8)
+        loud = np.minimum(r_max, c_max) >= self._pair_floor
+        return np.where(loud, code, np.int8(-1)).T
 
     def _measure(self, hop_call, pairs, power, total, extra, ends) -> HopFeatures:
         """Features of the pre-gated (hop, call) pairs `hop_call` (flat, hop-major).

@@ -6,12 +6,20 @@ tone.  Per tick:
 
 1. the DTMF detector runs on the new frame (digits are reported as events,
    never logged) and the same filter-bank hops are classified against the looser
-   `CANDIDATE` limits, so a tone is masked as soon as it *may* become a digit;
-2. for each call that has a candidate key in its buffer (rare, so a Python loop
-   over those calls only), `dsp.edges.presence` finds the tone's exact extent
-   with a fine two-frequency envelope, widened by a small guard for the tone's
-   onset and decay; RFC 4733 / INFO digits arrive as `force_mask` spans;
-3. the oldest frame of the buffer leaves, with its masked samples replaced.
+   `CANDIDATE` and `BURIED` limits, plus a blind start for keys under louder
+   talk or music (the same `STABLE` pair over `STABLE_HOPS` hops in a row), so a
+   tone is masked as soon as it *may* become a digit;
+2. tracking: an established key stays live while its row and column are still
+   the strongest of their groups (`HopFeatures.pair`, the criterion of a
+   receiver with no other check), however much talk or music the tone is under;
+3. for each call that has a live key in its buffer (rare, so the work is on those
+   rows only), `dsp.edges.presence_of_keys` finds the tone's extent with a fine
+   two-frequency envelope: the runs where both tones are at half their amplitude,
+   between the key's first and last hop, grown by hysteresis over runs at
+   `LOW_FRACTION` (a tail under talk, the key's line echo) and over holes under
+   `FILL_SECONDS`, then widened by a small guard for the tone's onset and decay;
+   RFC 4733 / INFO digits arrive as `force_mask` spans;
+4. the oldest frame of the buffer leaves, with its masked samples replaced.
    Everything outside a masked span leaves bit-exact.
 
 Replacement modes (`dsp.replacement`):
@@ -39,9 +47,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp import edges, replacement
-from dsp.classify import amplitudes, candidate_codes
+from dsp.classify import BURIED, CANDIDATE, STABLE, amplitudes, classify
 from dsp.dtmf_detector import BatchDtmfDetector
 from dsp.events import DigitEvent
+from dsp.goertzel import HopFeatures
 from dsp.tonegen import dbm0_to_peak
 
 MODES = ("tone", "silence", "noise", "cadence")
@@ -55,8 +64,31 @@ GRID_SECONDS = 0.001
 #: left between masked stretches are enough for a loose receiver.
 FILL_SECONDS = 0.03
 #: Candidate hops a key needs before it is masked (stray single hops at another
-#: key's edges are leakage, not a key).
+#: key's edges are leakage, not a key).  Until then hops count only when they
+#: follow each other (talk passes the `BURIED` limits now and then; a key under
+#: talk passes them hop after hop).
 MIN_CANDIDATE_HOPS = 2
+#: Candidate hops of a key this close (between windows) continue the same key:
+#: a key under talk drops out of the limits now and then.
+CONTINUE_SECONDS = 0.02
+#: Tracking (issue 8): once a key is established, every hop whose strongest row and
+#: column are that key's (`HopFeatures.pair`, what a receiver with no other check
+#: hears) keeps it going, if it follows the key's last hop within this gap; the
+#: key's extent is then worked out on the newest samples too.
+TRACK_GAP_SECONDS = 0.01
+#: Hysteresis of the key's extent: a run where both tones are above this fraction
+#: of their amplitude (instead of `edges.PRESENT_FRACTION`) is masked when it holds
+#: a stretch of the key proper; it takes a tone's tail under talk or music and the
+#: line echo of a key (12 dB down) with it.  Only for keys with at least
+#: `LOW_MIN_HOPS` candidate hops one of which passed `CANDIDATE`, or
+#: `LOW_MIN_BURIED_HOPS` hops (a vowel can pass `BURIED` for 50 ms, and would
+#: take the rest of its syllable with it).
+LOW_FRACTION = 0.2
+LOW_MIN_HOPS = 6
+LOW_MIN_BURIED_HOPS = 18
+#: Blind start under louder talk or music (`classify.STABLE`): the same pair the
+#: strongest of its groups at an accurate frequency over this many hops in a row.
+STABLE_HOPS = 5
 
 
 @dataclass(slots=True)
@@ -100,6 +132,8 @@ class BatchMasker:
         self._grid = max(1, int(round(GRID_SECONDS * sample_rate)))
         self._ramp = int(round(replacement.RAMP_SECONDS * sample_rate))
         self._fill = int(round(FILL_SECONDS * sample_rate))
+        self._continue = int(round(CONTINUE_SECONDS * sample_rate))
+        self._track_gap = int(round(TRACK_GAP_SECONDS * sample_rate))
         self._cad_on = int(round(cadence_on_ms * sample_rate / 1000))
         self._cad_cycle = self._cad_on + int(round(cadence_off_ms * sample_rate / 1000))
         self._cad_quiet = int(round(cadence_quiet_ms * sample_rate / 1000))
@@ -112,15 +146,15 @@ class BatchMasker:
         self._cand_end = np.full((n_calls, 16), np.iinfo(np.int64).min // 2, np.int64)
         self._cand_amp = np.zeros((n_calls, 16, 2))
         self._cand_hops = np.zeros((n_calls, 16), np.int64)
-        # Where (input index) and with which amplitudes each candidate's extent was
-        # last worked out: a candidate seen again with the same amplitudes only needs
-        # the samples that arrived since (see `_mask_tones`).
-        self._done_end = np.full((n_calls, 16), -1, np.int64)
-        self._done_amp = np.zeros((n_calls, 16, 2))
+        self._cand_start = np.zeros((n_calls, 16), np.int64)  # first window's start
+        self._cand_strong = np.zeros((n_calls, 16), np.int64)  # hops passing CANDIDATE
+        self._stable_code = np.full(n_calls, -1)
+        self._stable_run = np.zeros(n_calls, np.int64)
         self._forced: list[list[tuple[int, int]]] = [[] for _ in range(n_calls)]
         self._forcing: set[int] = set()  # calls with forced spans pending
         self._open = np.full(n_calls, -1, np.int64)
         self._run = np.zeros(n_calls, np.int64)
+        self._sent_run = np.zeros(n_calls, np.int64)  # masked samples ending the output
         self._noise_power = np.full(n_calls, dbm0_to_peak(-60.0) ** 2 / 2)
         self._rngs = [np.random.default_rng([seed, c]) for c in range(n_calls)]
         self._cad_start = np.full(n_calls, -1, np.int64)
@@ -136,11 +170,13 @@ class BatchMasker:
         self._in[call] = 0
         self._cand_end[call] = np.iinfo(np.int64).min // 2
         self._cand_hops[call] = 0
-        self._done_end[call] = -1
+        self._stable_code[call] = -1
+        self._stable_run[call] = 0
         self._forced[call] = []
         self._forcing.discard(call)
         self._open[call] = -1
         self._run[call] = 0
+        self._sent_run[call] = 0
         self._noise_power[call] = dbm0_to_peak(-60.0) ** 2 / 2
         self._rngs[call] = np.random.default_rng([self._seed, call])
         self._cad_start[call] = self._cad_last[call] = -1
@@ -212,62 +248,125 @@ class BatchMasker:
         self._close_spans(known0, out_mask, results)
         self._buf = full[:, -(self._pre + self.delay) :]
         self._pend = mask[:, f_len:]
+        sent = mask[:, :f_len]
+        tail = f_len - 1 - np.where(~sent, np.arange(f_len), -1).max(axis=1)  # trailing Trues
+        self._sent_run = np.where(tail == f_len, self._sent_run + f_len, tail)
         self._in += f_len
         return results
 
     def _note_candidates(self) -> None:
         f = self.detector.last_features
-        if f is None or f.calls.size == 0:
+        if f is None:
             return
-        codes = candidate_codes(f, self._window)
+        if f.calls.size:
+            self._note_codes(f)
+        else:
+            self._stable_run[:] = 0
+        if f.pair is not None:
+            self._track(f.pair, f.window_end)
+
+    def _note_codes(self, f: HopFeatures) -> None:
+        strong = classify(f, CANDIDATE, self._window)
+        codes = np.where(strong >= 0, strong, classify(f, BURIED, self._window))
+        codes = self._stable(classify(f, STABLE, self._window), codes)
         if not (codes >= 0).any():
             return
         amps = amplitudes(f, self._window)
+        hop = self._window // 4
         for h in range(codes.shape[1]):
             calls = np.flatnonzero(codes[:, h] >= 0)
             if calls.size:
                 keys = codes[calls, h]
-                fresh = self._cand_end[calls, keys] < f.window_end[calls, h] - self._window
+                end = f.window_end[calls, h]
+                last = self._cand_end[calls, keys]
+                hops = self._cand_hops[calls, keys]
+                fresh = last < end - self._window - self._continue
                 old = np.where(fresh[:, None], 0.0, self._cand_amp[calls, keys])
                 self._cand_amp[calls, keys] = np.maximum(old, amps[calls, h])
-                self._cand_hops[calls, keys] = np.where(fresh, 1, self._cand_hops[calls, keys] + 1)
-                self._cand_end[calls, keys] = f.window_end[calls, h]
+                counts = (last >= end - hop) | (hops >= MIN_CANDIDATE_HOPS)
+                self._cand_hops[calls, keys] = np.where(fresh, 1, hops + counts)
+                sure = strong[calls, h] >= 0
+                self._cand_strong[calls, keys] = np.where(
+                    fresh, sure, self._cand_strong[calls, keys] + sure
+                )
+                self._cand_end[calls, keys] = end
+                self._cand_start[calls, keys] = np.where(
+                    fresh, end - self._window, self._cand_start[calls, keys]
+                )
 
-    def _mask_tones(self, full: np.ndarray, base: np.ndarray, mask: np.ndarray) -> None:
-        """OR into `mask` the exact extent of every candidate key still in the buffer.
+    def _stable(self, stable: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """`codes` plus the hops ending `STABLE_HOPS` hops in a row of one `STABLE` pair."""
+        held = np.full(stable.shape, -1)
+        for h in range(stable.shape[1]):
+            code = stable[:, h]
+            same = (code >= 0) & (code == self._stable_code)
+            self._stable_run = np.where(same, self._stable_run + 1, code >= 0)
+            self._stable_code = code
+            held[:, h] = np.where(self._stable_run >= STABLE_HOPS, code, -1)
+        return np.where(codes >= 0, codes, held)
 
-        A candidate whose extent was worked out on the previous tick with the same
-        amplitudes is redone only over the newest samples (plus the envelope's and
-        the guards' reach): presence is a function of the samples and amplitudes
-        alone, and what the older samples gave is already in the pending mask.
-        """
-        live = (self._cand_end >= base[:, None]) & (self._cand_hops >= MIN_CANDIDATE_HOPS)
-        live &= self._armed[:, None]
-        calls, keys = np.nonzero(live)
+    def _track(self, pair: np.ndarray, ends: np.ndarray) -> None:
+        """Keep established keys going while their pair is still the strongest."""
+        reach = self._window + self._track_gap
+        calls = np.flatnonzero(self._cand_end.max(axis=1) >= ends[:, 0] - reach)
         if calls.size == 0:
             return
+        for h in range(ends.shape[1]):
+            code = pair[calls, h].astype(np.int64)
+            heard = code >= 0
+            c, k = calls[heard], code[heard]
+            end = ends[c, h]
+            ok = (self._cand_hops[c, k] >= MIN_CANDIDATE_HOPS) & (
+                self._cand_end[c, k] >= end - reach
+            )
+            self._cand_end[c[ok], k[ok]] = end[ok]
+
+    def _mask_tones(self, full: np.ndarray, base: np.ndarray, mask: np.ndarray) -> None:
+        """OR into `mask` the extent of every candidate key still in the buffer.
+
+        Worked out afresh on every tick over the whole buffer: the extent's
+        hysteresis and hole filling reach back over any stretch of the key.
+        """
         # Samples still held back, plus enough already sent for the envelope window
         # and for a run that ended there to reach forward by its guard.
-        ctx = self.rate // 100 + self._guard_after + 2 * self._grid
-        seg0 = self._pre - ctx
-        n = full.shape[1]
-        f_len = n - self._pre - self.delay
-        amp = self._cand_amp[calls, keys]
-        steady = self._done_end[calls, keys] == self._in[calls]
-        steady &= (self._done_amp[calls, keys] == amp).all(axis=1)
-        self._done_end[calls, keys] = self._in[calls] + f_len
-        self._done_amp[calls, keys] = amp
-        envelope = 2 * (self.rate // 200 - 1)  # samples the envelope needs either side
-        recent = n - (f_len + envelope + self._guard_before + 2 * self._grid)
-        for first, rows in ((seg0, ~steady), (max(recent, seg0), steady)):
-            idx = np.flatnonzero(rows)
-            if idx.size:
-                self._mask_rows(full, base, mask, calls[idx], keys[idx], amp[idx], first)
+        first = self._pre - (self.rate // 100 + self._guard_after + 2 * self._grid)
+        # a key whose last hop ended before `first` has no stretch left to anchor a run
+        live = (self._cand_end > (base + first)[:, None]) & (self._cand_hops >= MIN_CANDIDATE_HOPS)
+        live &= self._armed[:, None]
+        calls, keys = np.nonzero(live)
+        if calls.size:
+            self._mask_rows(full, base, mask, calls, keys, first)
 
-    def _mask_rows(self, full, base, mask, calls, keys, amp, first: int) -> None:
-        """OR into `mask` the extent of `keys` in `full[calls, first:]`."""
-        present = edges.presence_of_keys(full[calls, first:], keys, self.rate, amp)
-        present = edges.fill_holes(present, self._fill)
+    def _mask_rows(self, full, base, mask, calls, keys, first: int) -> None:
+        """OR into `mask` the extent of `keys` in `full[calls, first:]`: runs where the
+        tones are above `LOW_FRACTION` (holes under `FILL_SECONDS` filled) holding a
+        stretch above `edges.PRESENT_FRACTION` between the key's first and last hop."""
+        segs = full[calls, first:]
+        amp = self._cand_amp[calls, keys]
+        hops = self._cand_hops[calls, keys]
+        established = (hops >= LOW_MIN_HOPS) & (self._cand_strong[calls, keys] > 0)
+        established |= hops >= LOW_MIN_BURIED_HOPS
+        low = None
+        if established.any():
+            low = np.zeros(segs.shape, bool)
+            low[:, 0] = established
+        present = edges.presence_of_keys(
+            segs, keys, self.rate, amp, low=low, low_fraction=LOW_FRACTION
+        )
+        low = present if low is None else low | present
+        pos = base[calls, None] + first + np.arange(segs.shape[1])
+        anchored = pos >= self._cand_start[calls, keys][:, None]
+        anchored &= pos < self._cand_end[calls, keys][:, None]
+        anchored &= present
+        # what is masked already (still held back, or the end of what was sent) is
+        # the key too: a run continuing it is the key's, whatever the buffer still holds
+        held = self._pre - first
+        seed = np.zeros(segs.shape, bool)
+        seed[:, held:] = mask[calls, : segs.shape[1] - held]
+        sent = np.arange(held)[::-1] < self._sent_run[calls, None]
+        seed[:, :held] = sent
+        anchored |= seed & low
+        present = edges.hysteresis(anchored, low, self._fill)
         present = edges.widen_to_grid(
             present, base[calls] + first, self._guard_before, self._guard_after, self._grid
         )

@@ -111,3 +111,23 @@ def test_presence_of_a_cut_equals_presence_of_the_row_there():
     part = edges.presence_of_keys(cuts, keys, 8000, reference, offsets, 640)
     for row, o in enumerate(offsets):
         assert (part[row, 39:-39] == whole[row, o + 39 : o + 300 - 39]).all()
+
+
+def test_hysteresis_keeps_the_low_runs_that_hold_a_high_sample():
+    low = np.array([[0, 1, 1, 1, 0, 1, 1, 0, 1, 1], [1, 1, 0, 0, 0, 0, 0, 0, 1, 1]], bool)
+    high = np.zeros_like(low)
+    high[0, 2] = high[1, 9] = True
+    want = np.array([[0, 1, 1, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 1, 1]], bool)
+    assert np.array_equal(edges.hysteresis(high, low), want)
+
+
+def test_lower_presence_fraction_reaches_a_weaker_echo():
+    rate = 8000
+    tone = tg.keys_signal("5", rate, on_ms=100, off_ms=100, level_dbm0=-10, lead_ms=50)
+    x = tg.line_echo(tone.samples, rate)  # 12 dB down, 12 ms later
+    amp = np.full((1, 2), tg.dbm0_to_peak(-10.0))
+    half = edges.presence_of_keys(x[None], np.array([5]), rate, amp)[0]
+    low = edges.presence_of_keys(x[None], np.array([5]), rate, amp, fraction=0.2)[0]
+    end = tone.tones[0].end
+    assert not half[end + 7 * rate // 1000]
+    assert low[end + 7 * rate // 1000]

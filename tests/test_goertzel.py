@@ -92,3 +92,18 @@ def test_frames_of_any_length_give_the_features_of_one_block():
     energies = np.concatenate([p.row_energy for p in parts])
     assert np.concatenate([p.calls for p in parts]).size == whole.calls.size
     assert np.allclose(energies, whole.row_energy, rtol=1e-4)
+
+
+def test_pair_names_the_strongest_row_and_column_of_every_hop():
+    quiet = tg.keys_signal("9", on_ms=100, lead_ms=0, level_dbm0=-40).pcm16(None)
+    loud_talk = tg.scale_to_dbm0(tg.white_noise(800, 0.0, np.random.default_rng(1)), -15)
+    x = np.concatenate([quiet[:800], np.zeros(800)]) + np.concatenate([np.zeros(800), loud_talk])
+    f = GoertzelBank(1).process(tg.to_int16(x)[None])
+    assert f.pair.shape == f.window_end.shape
+    assert (f.pair[0, 4:20] == tg.KEYS.index("9")).all()  # heard though not gated further
+    assert f.pair[0, 36] != tg.KEYS.index("9")
+
+
+def test_pair_is_minus_one_below_the_floor():
+    f = GoertzelBank(1).process(np.zeros((1, 800), np.int16))
+    assert (f.pair == -1).all()

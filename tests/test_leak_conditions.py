@@ -28,21 +28,31 @@ from loose_receiver import recoverable_keys
 
 from dsp import tonegen as tg
 from dsp.masker import mask_signal
-from masker.receivers import multimon_digits, spandsp_digits
+from masker.offline.receivers import multimon_digits, spandsp_digits
 
-#: Open gaps (issue 8, part 1), measured and kept visible as expected failures:
-#: keys 10-15 dB under talk or under tonal music still leave short unmasked
-#: pieces a loose receiver can decode, and one key under 16 kHz talk reaches spandsp.
-OPEN = "open (issue 8): pieces of keys under louder talk/music are left unmasked"
-LOOSE_OPEN = {"speech-louder", "speech-louder-b", "speech-16k", "music", "echo", "fragmented"}
-SPANDSP_OPEN = {"speech-16k"}
+#: Open gaps (issue 8, part 1), measured and kept visible as expected failures, per
+#: (condition, look-ahead): keys 10 dB under talk or under music that no limit set
+#: finds early enough (the look-ahead is gone before the key is found, or it is never
+#: found) still leave their onset to the loose receiver (at 20 ms also 3.5 ms of a
+#: fragmented key's onset).  spandsp and multimon-ng recover nothing from any case.
+OPEN = "open (issue 8): the onset of keys found late under louder talk/music is left"
+LOOSE_OPEN = {
+    ("speech-louder", 40.0), ("speech-louder", 20.0),
+    ("speech-louder-b", 40.0), ("speech-louder-b", 20.0),
+    ("music", 40.0), ("music", 20.0),
+    ("fragmented", 20.0),
+}
 
 
-def marked(names: set[str]):
+def marked(open_cases: set[tuple[str, float]]):
     return [
-        pytest.param(c, id=c.name, marks=pytest.mark.xfail(reason=OPEN, strict=False))
-        if c.name in names else pytest.param(c, id=c.name)
+        pytest.param(
+            c, la, id=f"{c.name}-{la:.0f}ms",
+            marks=[pytest.mark.xfail(reason=OPEN, strict=False)] if (c.name, la) in open_cases
+            else [],
+        )
         for c in CONDITIONS
+        for la in (40.0, 20.0)
     ]
 
 
@@ -135,7 +145,7 @@ def test_receivers_hear_the_keys_in_the_input(cond):
 
 
 @pytest.mark.parametrize("lookahead_ms", [40.0, 20.0])
-@pytest.mark.parametrize("cond", marked(SPANDSP_OPEN))
+@pytest.mark.parametrize("cond", CONDITIONS, ids=IDS)
 def test_spandsp_recovers_no_key_after_masking(cond, lookahead_ms):
     assert recovered(spandsp_digits, cond, lookahead_ms) == 0
 
@@ -146,8 +156,7 @@ def test_multimon_recovers_no_key_after_masking(cond, lookahead_ms):
     assert recovered(multimon_digits, cond, lookahead_ms) == 0
 
 
-@pytest.mark.parametrize("lookahead_ms", [40.0, 20.0])
-@pytest.mark.parametrize("cond", marked(LOOSE_OPEN))
+@pytest.mark.parametrize(("cond", "lookahead_ms"), marked(LOOSE_OPEN))
 def test_loose_receiver_recovers_no_key_after_masking(cond, lookahead_ms):
     case = build(cond)
     out, ref = masked(cond, lookahead_ms)
