@@ -116,7 +116,7 @@ def run_spandsp(exe: Path, pcm: np.ndarray, min_cpu_s: float) -> Result:
 
 
 def run_detector_streaming(pcm: np.ndarray, min_cpu_s: float) -> Result:
-    from dsp.dtmf_detector import DtmfDetector
+    from dsp.detector import DtmfDetector
 
     frames = pcm.reshape(-1, FRAME)
     cpu = audio = 0.0
@@ -166,7 +166,7 @@ def run_batch(make, pcm: np.ndarray, n_calls: int, min_cpu_s: float,
 
 
 def run_masker_streaming(pcm: np.ndarray, min_cpu_s: float) -> tuple[float, float]:
-    from dsp.masker import StreamingMasker
+    from dsp.tone_masker import StreamingMasker
 
     frames = pcm.reshape(-1, FRAME)
     cpu = 0.0
@@ -199,7 +199,7 @@ def _matched(truth: str, heard: str) -> int:
 
 
 def _under_speech(seed: int, files: list[Path], ratio: tuple[float, float]):
-    from dsp import tonegen as tg
+    from dsp import testsignals as tg
 
     rng = np.random.default_rng(seed)
     keys = "".join(rng.choice(list(tg.KEYS), 16))
@@ -215,9 +215,9 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     """Rows (case, ours, spandsp, multimon-ng) of the hard cases."""
     from collections import Counter
 
-    from dsp import tonegen as tg
-    from dsp.dtmf_detector import BatchDtmfDetector, detect
-    from dsp.masker import mask_signal
+    from dsp import testsignals as tg
+    from dsp.detector import BatchDtmfDetector, detect
+    from dsp.tone_masker import mask_signal
     from masker.offline.receivers import multimon_digits, spandsp_digits
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -279,7 +279,7 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     pcm = np.zeros((calls, length), np.int16)
     for i, st in enumerate(streams):
         pcm[i, : len(st)] = st
-    from dsp.masker import BatchMasker
+    from dsp.tone_masker import BatchMasker
 
     det, masker = BatchDtmfDetector(calls, RATE), BatchMasker(calls, RATE)
     digits = masked = 0
@@ -313,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     cpu = pin_to_one_core()
     pcm = load_audio(args.audio)
     exe = build_spandsp_harness()
-    from dsp.dtmf_detector import BatchDtmfDetector
-    from dsp.masker import BatchMasker
+    from dsp.detector import BatchDtmfDetector
+    from dsp.tone_masker import BatchMasker
 
     spandsp = run_spandsp(exe, pcm, args.seconds)
     stream = run_detector_streaming(pcm, args.seconds)

@@ -25,7 +25,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from dsp import tonegen  # noqa: E402
+from dsp import testsignals  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEECH = [Path("/work/shared/fixtures/speech"), ROOT / "fixtures" / "audio" / "speech"]
@@ -54,14 +54,14 @@ def build_archive(dest: Path, calls: int, seconds: int, seed: int = 0) -> np.nda
             n += len(x) + len(parts[-1])
         x = np.concatenate(parts)[: seconds * 8000]
         for at, keys in ((0.3, "4111111111111111"), (0.7, "123")):
-            sig = tonegen.random_keys_signal(keys, rng, on_ms=(60, 150), off_ms=(60, 200),
+            sig = testsignals.random_keys_signal(keys, rng, on_ms=(60, 150), off_ms=(60, 200),
                                              level_dbm0=(-20, -3))
             s = int(at * len(x))
             x[s : s + len(sig.samples)] = sig.samples[: len(x) - s]
-        pcm = tonegen.to_int16(x)
+        pcm = testsignals.to_int16(x)
         (dest / f"d{k % 4}").mkdir(parents=True, exist_ok=True)
         sf.write(dest / f"d{k % 4}" / f"call{k:03d}.wav", pcm, 8000, subtype="ULAW")
-        everything.append(tonegen.g711_roundtrip(pcm, "ulaw"))
+        everything.append(testsignals.g711_roundtrip(pcm, "ulaw"))
     return np.concatenate(everything)
 
 

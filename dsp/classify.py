@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.goertzel import HopFeatures
-from dsp.tonegen import DBM0_PEAK
+from dsp.keypad import DBM0_PEAK
 
 #: Relative distance from an exact octave below which a row/column pair is a harmonic.
 OCTAVE_TOLERANCE = 0.008
@@ -80,7 +80,7 @@ BURIED = Limits(
 
 #: The masker's blind start under louder talk or music: the strongest row and column
 #: at an accurate frequency (2 %), whatever the runner-up; the masker counts a key
-#: only when the same pair holds over `dsp.masker.STABLE_HOPS` hops in a row,
+#: only when the same pair holds over `dsp.tone_masker.STABLE_HOPS` hops in a row,
 #: which keys do and talk seldom does (a voice's harmonics glide).
 STABLE = Limits(
     min_level_dbm0=-42.0,

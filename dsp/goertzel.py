@@ -30,9 +30,10 @@ from functools import lru_cache
 
 import numpy as np
 
-ROW_HZ = np.array([697.0, 770.0, 852.0, 941.0])
-COL_HZ = np.array([1209.0, 1336.0, 1477.0, 1633.0])
-KEYS = "123A456B789C*0#D"
+from dsp import keypad
+
+ROW_HZ = np.array(keypad.ROW_HZ)
+COL_HZ = np.array(keypad.COL_HZ)
 SUBBLOCKS_PER_WINDOW = 4
 #: Precise dial tone, measured so that it does not count against a key's purity.
 DIAL_HZ = np.array([350.0, 440.0])
@@ -140,7 +141,6 @@ GATE_LEVEL_DBM0 = -48.0
 GATE_SHARE = 0.05
 #: Per-tone floor of `HopFeatures.pair`, a little under the loosest receiver's.
 PAIR_LEVEL_DBM0 = -46.0
-_ZERO_DBM0_PEAK = 22773.0
 
 
 def _nothing_gated(ends: np.ndarray) -> HopFeatures:
@@ -177,11 +177,11 @@ class GoertzelBank:
         self._ends_cache: dict[int, np.ndarray] = {}
         self._half_seconds = 2 * self.sub / sample_rate
         self._scale = 2.0 / self.window
-        gate_peak = _ZERO_DBM0_PEAK * 10 ** (GATE_LEVEL_DBM0 / 20)
+        gate_peak = keypad.dbm0_to_peak(GATE_LEVEL_DBM0)
         self._gate_floor = gate_peak**2 / 2 * self.window
         # the cheap all-calls pre-gate works on unscaled keypad powers
         self._maybe_floor = np.float32(self._gate_floor / self._scale)
-        pair_peak = _ZERO_DBM0_PEAK * 10 ** (PAIR_LEVEL_DBM0 / 20)
+        pair_peak = keypad.dbm0_to_peak(PAIR_LEVEL_DBM0)
         self._pair_floor = np.float32(pair_peak**2 / 2 * self.window / self._scale)
         self._maybe_share = np.float32(GATE_SHARE / 2.01 / self._scale)
         # Per tick: sub-block DFTs of the keypad tones (subs, 16, calls), of the

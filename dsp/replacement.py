@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dsp.tonegen import dbm0_to_peak
+from dsp.keypad import dbm0_to_peak
 
 MASK_TONE_HZ = 500.0
 MASK_TONE_DBM0 = -20.0

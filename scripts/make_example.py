@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from dsp.tonegen import dtmf, ms, white_noise
+from dsp.testsignals import dtmf, ms, white_noise
 from masker.offline.wavfile import WavWriter
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dsp import g711
-from dsp.tonegen import to_int16
+from dsp.testsignals import to_int16
 from masker.offline.wavfile import WavReader, WavWriter
 
 MASKER = str(Path(sys.executable).parent / "masker")

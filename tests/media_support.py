@@ -121,7 +121,7 @@ def keyed_packets(keys: str, *, inband: bool, rfc4733: bool, on: int = 640, off:
                   seed: int = 0) -> list[bytes]:
     """Packets of a caller keying `keys` in-band, by RFC 4733, or both at once
     (as many phones do), in send order; one 20 ms audio packet per step."""
-    from dsp.tonegen import dtmf, to_int16
+    from dsp.testsignals import dtmf, to_int16
 
     rng = np.random.default_rng(seed)
     audio = [np.zeros(lead, np.int16)]

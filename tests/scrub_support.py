@@ -1,7 +1,7 @@
 """Generated recordings for the `masker scrub` tests: speech with keys mixed in.
 
 Speech comes from the repository's fixtures/audio/speech (8 kHz); keys from
-dsp.tonegen.  Everything is seeded.
+dsp.testsignals.  Everything is seeded.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from dsp import tonegen
+from dsp import testsignals
 
 SPEECH = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "speech"
 
@@ -45,14 +45,14 @@ def call_with_keys(
     groups = np.array_split(np.array(list(keys)), len(at))
     truth = []
     for t0, group in zip(at, groups, strict=True):
-        sig = tonegen.random_keys_signal(
+        sig = testsignals.random_keys_signal(
             "".join(group), rng, rate=rate, on_ms=(60, 150), off_ms=(60, 150), level_dbm0=(-20, -3)
         )
         start = int(t0 * rate)
         seg = sig.samples[: len(x) - start]
         x[start : start + len(seg)] = seg + 0.1 * x[start : start + len(seg)]
         truth += [(start + t.start, start + t.end) for t in sig.tones]
-    return tonegen.to_int16(x), truth
+    return testsignals.to_int16(x), truth
 
 
 # -- captures ---------------------------------------------------------------------
@@ -106,7 +106,7 @@ def capture_packets(rng: np.random.Generator, seconds: float = 6.0, keys: str = 
     from dsp import g711
 
     caller, truth = call_with_keys(seconds, keys, rng, at=[seconds * 0.25])
-    agent = tonegen.to_int16(speech(seconds, rng))
+    agent = testsignals.to_int16(speech(seconds, rng))
     t = 1_700_000_000.0
     pkts = [(t, _frame(("192.0.2.10", 5060), ("192.0.2.20", 5060),
                        _sip("INVITE sip:a@192.0.2.20 SIP/2.0", _sdp(*CALLER), "application/sdp"))),
@@ -168,11 +168,11 @@ def make_archive(root, seed: int = 7) -> dict:
     write_wav(root / "2023" / "jan" / "ulaw_8k.wav", x, 8000, "ULAW")
     made["2023/jan/ulaw_8k.wav"] = "keys"
     x, _ = call_with_keys(5, "5500", rng, rate=16000)
-    y = tonegen.to_int16(speech(5, rng, 16000))
+    y = testsignals.to_int16(speech(5, rng, 16000))
     write_wav(root / "2023" / "jan" / "stereo_16k.wav", np.stack([x, y], axis=1), 16000)
     made["2023/jan/stereo_16k.wav"] = "keys"
     x, _ = call_with_keys(5, "3782", rng, rate=48000)
-    y = tonegen.to_int16(speech(5, rng, 48000))
+    y = testsignals.to_int16(speech(5, rng, 48000))
     write_wav(root / "2023" / "stereo_48k.wav", np.stack([y, x], axis=1), 48000)
     made["2023/stereo_48k.wav"] = "keys"
     x, _ = call_with_keys(5, "6011", rng, rate=44100)
@@ -181,7 +181,7 @@ def make_archive(root, seed: int = 7) -> dict:
     x, _ = call_with_keys(5, "3530", rng, rate=48000)
     sf.write(root / "2024" / "mono_48k.flac", x, 48000, subtype="PCM_16", format="FLAC")
     made["2024/mono_48k.flac"] = "keys"
-    write_wav(root / "2024" / "speech_only.wav", tonegen.to_int16(speech(4, rng)), 8000)
+    write_wav(root / "2024" / "speech_only.wav", testsignals.to_int16(speech(4, rng)), 8000)
     made["2024/speech_only.wav"] = "none"
     cap = capture_packets(rng)
     write_pcap(root / "2024" / "call.pcap", cap["packets"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from harness_support import masker, one_line_error, write_wav
 
-from dsp.tonegen import KEYS, g711_roundtrip, keys_signal
+from dsp.testsignals import KEYS, g711_roundtrip, keys_signal
 
 TOLERANCE_MS = 5.0
 

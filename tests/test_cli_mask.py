@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from harness_support import MASKER, masker, one_line_error, read_wav, write_wav
 
-from dsp.tonegen import g711_roundtrip, keys_signal, white_noise
+from dsp.testsignals import g711_roundtrip, keys_signal, white_noise
 from masker.offline.receivers import multimon_digits, spandsp_digits
 
 KEYS = "0123456789"

@@ -2,7 +2,7 @@
 
 Every signal goes through a G.711 round trip (mu-law and A-law) before it
 reaches the detector, like audio from a phone line.  Levels are dBm0 per tone
-(see dsp.tonegen for the convention).
+(see dsp.testsignals for the convention).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp import tonegen as tg
-from dsp.dtmf_detector import BatchDtmfDetector, DtmfDetector, detect
+from dsp import testsignals as tg
+from dsp.detector import BatchDtmfDetector, DtmfDetector, detect
 from dsp.events import DigitEvent
 
 LAWS = ["ulaw", "alaw"]

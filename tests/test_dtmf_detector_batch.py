@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp import tonegen as tg
-from dsp.dtmf_detector import BatchDtmfDetector, detect
+from dsp import testsignals as tg
+from dsp.detector import BatchDtmfDetector, detect
 
 
 def run_batch(det: BatchDtmfDetector, pcm: np.ndarray, frame: int = 160) -> list[list]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp import tonegen as tg
-from dsp.dtmf_detector import detect
+from dsp import testsignals as tg
+from dsp.detector import detect
 
 
 def broken_keys(seed: int, law: str = "ulaw", rate: int = 8000) -> tuple[np.ndarray, str]:
@@ -69,7 +69,7 @@ def test_same_key_after_20_ms_of_silence_or_more_is_two_digits(gap_ms):
 def test_a_held_press_is_reported_within_50_ms_of_its_end():
     sig = tg.keys_signal("7", on_ms=120, off_ms=300, lead_ms=100)
     pcm = sig.pcm16()
-    from dsp.dtmf_detector import DtmfDetector
+    from dsp.detector import DtmfDetector
 
     det = DtmfDetector()
     cut = sig.tones[0].end + 400  # 50 ms after the tone

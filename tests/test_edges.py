@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsp import edges
-from dsp import tonegen as tg
+from dsp import testsignals as tg
 
 
 @pytest.mark.parametrize("key", tg.KEYS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp import tonegen as tg
+from dsp import testsignals as tg
 from dsp.goertzel import GoertzelBank
 
 ZERO_DBM0 = tg.DBM0_PEAK**2 / 2 * 160  # energy of a 0 dBm0 sine over the 20 ms window

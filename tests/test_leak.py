@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from harness_support import masker, read_wav, speech_clips, write_wav
 
-from dsp.tonegen import KEYS, dtmf, g711_roundtrip, ms, to_int16, white_noise
+from dsp.testsignals import KEYS, dtmf, g711_roundtrip, ms, to_int16, white_noise
 from masker.offline.receivers import multimon_digits, spandsp_digits
 
 MAX_LEAK_MS = 5.0

@@ -26,8 +26,8 @@ import pytest
 from harness_support import speech_clips
 from loose_receiver import recoverable_keys
 
-from dsp import tonegen as tg
-from dsp.masker import mask_signal
+from dsp import testsignals as tg
+from dsp.tone_masker import mask_signal
 from masker.offline.receivers import multimon_digits, spandsp_digits
 
 #: Open gaps (issue 8, part 1), measured and kept visible as expected failures, per

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from dsp import tonegen as tg
-from dsp.dtmf_detector import detect
-from dsp.masker import MODES, StreamingMasker, mask_signal
+from dsp import testsignals as tg
+from dsp.detector import detect
 from dsp.replacement import MASK_TONE_DBM0, MASK_TONE_HZ
+from dsp.tone_masker import MODES, StreamingMasker, mask_signal
 
 LAWS = ["ulaw", "alaw"]
 

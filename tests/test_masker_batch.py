@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp import tonegen as tg
-from dsp.masker import BatchMasker, StreamingMasker
+from dsp import testsignals as tg
+from dsp.tone_masker import BatchMasker, StreamingMasker
 
 
 def keys_calls(n: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from media_support import HOST, audio_packets, rtp_socket, send_paced
 
-from dsp.masker import BatchMasker
+from dsp.tone_masker import BatchMasker
 from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block

@@ -17,7 +17,7 @@ from media_support import (
 from serve_support import MediaCall, Served
 from sipclient import HOST
 
-from dsp.tonegen import keys_signal, sine, to_int16
+from dsp.testsignals import keys_signal, sine, to_int16
 from masker.offline.receivers import multimon_digits, spandsp_digits
 from masker.wire.rtp import seq_delta, ts_delta
 

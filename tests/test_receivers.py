@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp.tonegen import KEYS, random_keys_signal, white_noise
+from dsp.testsignals import KEYS, random_keys_signal, white_noise
 from masker.errors import UserError
 from masker.offline import receivers
 from masker.offline.receivers import ReceiverUnavailable, multimon_digits, spandsp_digits

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp import replacement
-from dsp import tonegen as tg
+from dsp import testsignals as tg
 
 
 def test_masking_tone_is_phase_continuous_in_absolute_position():

@@ -140,7 +140,7 @@ def test_dry_run_reports_key_positions_and_writes_nothing(tmp_path, capsys):
 
 
 def test_lanes_give_the_same_output_as_one_pass():
-    from dsp.masker import BatchMasker
+    from dsp.tone_masker import BatchMasker
 
     rng = np.random.default_rng(5)
     x, _ = call_with_keys(30, "411111111111", rng, at=[7.9, 15.95, 23.99])

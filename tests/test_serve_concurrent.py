@@ -12,7 +12,7 @@ from media_support import audio_packets, rtp_socket
 from serve_support import Served
 from sipclient import HOST, SipEndpoint, ack_for, sdp_media, sdp_offer
 
-from dsp.tonegen import keys_signal
+from dsp.testsignals import keys_signal
 
 N_CALLS = 20
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dsp import tonegen as tg
-from dsp.dtmf_detector import BatchDtmfDetector
-from dsp.masker import mask_signal
+from dsp import testsignals as tg
+from dsp.detector import BatchDtmfDetector
+from dsp.tone_masker import mask_signal
 
 SPEECH = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "speech"
 TIMBRES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp import tonegen as tg
+from dsp import testsignals as tg
 
 
 def level_dbm0(x: np.ndarray) -> float:

@@ -12,6 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from dsp import g711
+from dsp.keypad import samples_per_ms
+
+#: G.711 runs at 8,000 samples a second on every leg.
+RATE = 8000
+SAMPLES_PER_MS = samples_per_ms(RATE)
 
 #: Codec name (as the SDP names it) -> code -> linear sample table.
 DECODE: dict[str, np.ndarray] = {"PCMU": g711.ULAW_DECODE, "PCMA": g711.ALAW_DECODE}

@@ -1,12 +1,12 @@
 """Masker slots for many calls, processed a chunk at a time.
 
-A `BatchMasker` (dsp.masker) masks a fixed number of streams per call of
+A `BatchMasker` (dsp.tone_masker) masks a fixed number of streams per call of
 `process`.  The bank holds chunks of `batch_size` slots, created on demand, and
 the media tick runs only the chunks that hold at least one call, so the cost
 follows the number of calls rather than the configured maximum.
 
 `BatchMasking` and `MaskOutcome` are what the media plane needs of a batch
-masker and of its per-stream results (dsp.masker.BatchMasker and MaskResult
+masker and of its per-stream results (dsp.tone_masker.BatchMasker and MaskResult
 fit them; tests use stand-ins); `BatchFactory` makes one for n streams.
 """
 

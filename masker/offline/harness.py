@@ -116,7 +116,7 @@ def _ticks(block: np.ndarray, size: int) -> list[np.ndarray]:
 
 def detect_file(path: str | os.PathLike) -> DetectReport:
     """Every key press in every channel of a WAV file."""
-    from dsp.dtmf_detector import BatchDtmfDetector
+    from dsp.detector import BatchDtmfDetector
 
     with WavReader(path) as reader:
         info = reader.info
@@ -180,12 +180,12 @@ class _DelayRemover:
 
 
 def live_masker(rate: int, channels: int, mode: str, lookahead_ms: int):
-    """The live call's masker, one call per channel (dsp.masker.BatchMasker).
+    """The live call's masker, one call per channel (dsp.tone_masker.BatchMasker).
 
     StreamingMasker is BatchMasker for one call; running the channels of a
     file as one batch keeps an hour of stereo audio quick.
     """
-    from dsp.masker import BatchMasker
+    from dsp.tone_masker import BatchMasker
 
     return BatchMasker(channels, sample_rate=rate, lookahead_ms=lookahead_ms, mode=mode)
 

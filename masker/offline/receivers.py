@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from dsp.keypad import to_int16
 from masker.errors import UserError
 
 #: spandsp's receiver runs at 8 kHz; multimon-ng's DTMF demodulator at 22,050 Hz.
@@ -79,7 +80,7 @@ def _to_rate(pcm16: np.ndarray, rate: int, target: int) -> np.ndarray:
 
         g = np.gcd(rate, target)
         x = resample_poly(x, target // g, rate // g)
-    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    return to_int16(x)
 
 
 def spandsp_digits(pcm16: np.ndarray, rate: int = 8000) -> str:

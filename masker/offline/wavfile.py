@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from dsp import g711
+from dsp.keypad import to_int16
 from masker.errors import UserError
 
 SUPPORTED_RATES = (8000, 16000)
@@ -190,7 +191,7 @@ def to_pcm16(native: np.ndarray, encoding: str) -> np.ndarray:
         return native
     if native.dtype == np.int32:
         return (native >> 16).astype(np.int16)
-    return np.clip(np.rint(native * 32768.0), -32768, 32767).astype(np.int16)
+    return to_int16(native * 32768.0)
 
 
 def from_pcm16(pcm16: np.ndarray, encoding: str) -> np.ndarray:

@@ -10,19 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dsp.keypad import key_frequencies, to_int16
+
 RATE = 8000
-ROWS = (697.0, 770.0, 852.0, 941.0)
-COLS = (1209.0, 1336.0, 1477.0, 1633.0)
-KEYPAD = ("123A", "456B", "789C", "*0#D")
-
-
-def key_frequencies(key: str) -> tuple[float, float]:
-    """The (row, column) frequencies of one keypad key."""
-    for r, row in enumerate(KEYPAD):
-        c = row.find(key.upper())
-        if c >= 0:
-            return ROWS[r], COLS[c]
-    raise ValueError("not a keypad key")
 
 
 def dual_tone(key: str, n: int, amplitude: float = 5000.0, rate: int = RATE) -> np.ndarray:
@@ -97,7 +87,7 @@ def keyed_signal(
         parts += [tone, np.zeros(gap_ms * per)]
         pos += len(tone) + gap_ms * per
     parts.append(np.zeros(tail_ms * per))
-    pcm = np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)
+    pcm = to_int16(np.concatenate(parts))
     return KeyedSignal(
         pcm=pcm, spans=tuple(spans), marker_start=marker_start, marker_len=marker_len
     )

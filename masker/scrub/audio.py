@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from dsp import g711
+from dsp.keypad import to_int16
 
 DETECT_RATES = (8000, 16000)
 RESAMPLED_PAD_S = 0.002
@@ -160,9 +161,7 @@ def to_pcm16(native: np.ndarray, encoding: str) -> np.ndarray:
         )
     if encoding == "pcm32":
         return (np.asarray(native) >> 16).astype(np.int16)
-    return np.clip(np.rint(np.asarray(native, np.float64) * 32768.0), -32768, 32767).astype(
-        np.int16
-    )
+    return to_int16(np.asarray(native, np.float64) * 32768.0)
 
 
 def from_pcm16(pcm16: np.ndarray, encoding: str) -> np.ndarray:
@@ -208,7 +207,7 @@ def resample(x: np.ndarray, rate: int, target: int, block_s: int = 60) -> np.nda
         cnt = -(-(min(n, s + block) - s) * up // down)
         out.append(y[off : off + cnt])
     y = np.concatenate(out) if out else np.zeros(0, np.float32)
-    return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+    return to_int16(y)
 
 
 def detect_rate(rate: int) -> int:
@@ -226,7 +225,7 @@ def replacement(start: int, end: int, rate: int, mode: str) -> np.ndarray:
     d = np.arange(n)
     gain = rep.raised_cosine(np.minimum(d, n - 1 - d), ramp)
     tone = rep.masking_tone(np.arange(start, end), rate) * gain
-    return np.clip(np.rint(tone), -32768, 32767).astype(np.int16)
+    return to_int16(tone)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The live-call masker over whole channels, batched by segments.
 
-`dsp.masker.BatchMasker` costs about the same per tick for one call as for a
+`dsp.tone_masker.BatchMasker` costs about the same per tick for one call as for a
 few dozen, so a channel is cut into segments ("lanes") that run side by side as
 one batch.  Each lane starts `WARMUP_S` before the part it owns and runs
 `tail` past it, so the masker's state where the owned part starts has settled
@@ -54,7 +54,7 @@ def run(
     keep_audio: bool = True,
 ) -> list[ChannelResult]:
     """Mask every channel (int16, 1-D, at 8 or 16 kHz); see the module docstring."""
-    from dsp.masker import BatchMasker
+    from dsp.tone_masker import BatchMasker
 
     total = sum(len(c) for c in channels)
     seg = max(SEGMENT_MIN_S * rate, -(-total // MAX_LANES))

@@ -31,7 +31,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from dsp import edges
 from dsp.classify import STRICT, Limits, amplitudes, classify
 from dsp.events import DigitEvent
-from dsp.goertzel import KEYS, GoertzelBank, HopFeatures
+from dsp.goertzel import GoertzelBank, HopFeatures
+from dsp.keypad import KEYS, to_int16
 
 MIN_HITS = 3
 MAX_GAP = 1  # non-matching hops bridged inside a press (`_run_hops` relies on one)
@@ -345,7 +346,7 @@ class BatchDtmfDetector:
 
     def _write_ring(self, frames: np.ndarray) -> None:
         if frames.dtype != np.int16:
-            frames = np.clip(np.rint(frames), -32768, 32767).astype(np.int16)
+            frames = to_int16(frames)
         size = self._ring.shape[1]
         n = frames.shape[1]
         first = min(n, size - self._ring_pos)

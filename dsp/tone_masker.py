@@ -48,10 +48,10 @@ import numpy as np
 
 from dsp import edges, replacement
 from dsp.classify import BURIED, CANDIDATE, STABLE, amplitudes, classify
-from dsp.dtmf_detector import BatchDtmfDetector
+from dsp.detector import BatchDtmfDetector
 from dsp.events import DigitEvent
 from dsp.goertzel import HopFeatures
-from dsp.tonegen import dbm0_to_peak
+from dsp.keypad import dbm0_to_peak, to_int16
 
 MODES = ("tone", "silence", "noise", "cadence")
 #: Guards around a tone's measured edges (onset jitter, decay), then rounding outwards
@@ -200,7 +200,7 @@ class BatchMasker:
         if frames.ndim != 2 or frames.shape[0] != self.n_calls:
             raise ValueError(f"expected frames shaped ({self.n_calls}, n)")
         if frames.dtype != np.int16:
-            frames = np.clip(np.rint(frames), -32768, 32767).astype(np.int16)
+            frames = to_int16(frames)
         step = 4 * self.frame_size
         if frames.shape[1] <= step:
             return self._tick(frames)
@@ -402,12 +402,12 @@ class BatchMasker:
             for call in calls:
                 rms = np.sqrt(self._noise_power[call])
                 noise = replacement.comfort_noise(f_len, rms, self._rngs[call])
-                out[call, out_mask[call]] = _to_int16(noise[out_mask[call]])
+                out[call, out_mask[call]] = to_int16(noise[out_mask[call]])
             return
         since, until = replacement.run_distances(mask[calls], self._run[calls])
         gain = replacement.raised_cosine(np.minimum(since, until)[:, :f_len], self._ramp)
         positions = known0[calls, None] + np.arange(f_len)
-        tone = _to_int16(replacement.masking_tone(positions, self.rate) * gain)
+        tone = to_int16(replacement.masking_tone(positions, self.rate) * gain)
         rows = out_mask[calls]
         out[calls] = np.where(rows, tone, out[calls])
         self._run[calls] = np.where(rows[:, -1], since[:, f_len - 1] + 1, 0)
@@ -432,7 +432,7 @@ class BatchMasker:
         noise = replacement.comfort_noise(
             len(out), np.sqrt(self._noise_power[call]), self._rngs[call]
         )
-        out[inside] = _to_int16(np.where(burst, tone, noise)[inside])
+        out[inside] = to_int16(np.where(burst, tone, noise)[inside])
         out_mask[:] = inside
         if pos[-1] + 1 >= end:
             self._cad_start[call] = self._cad_last[call] = -1
@@ -479,9 +479,6 @@ class BatchMasker:
         self._open[call] = start
         return spans
 
-
-def _to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
 
 class StreamingMasker:

@@ -14,24 +14,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp import g711
-
-KEYS = "123A456B789C*0#D"
-ROW_HZ = (697.0, 770.0, 852.0, 941.0)
-COL_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
-
-#: Peak (int16 scale) of a 0 dBm0 sine.
-DBM0_PEAK = 22773.0
-
-
-def dbm0_to_peak(level_dbm0: float) -> float:
-    """Peak amplitude of a sine at `level_dbm0`."""
-    return DBM0_PEAK * 10.0 ** (level_dbm0 / 20.0)
-
-
-def key_frequencies(key: str) -> tuple[float, float]:
-    """(row, column) frequencies in Hz of a keypad key."""
-    i = KEYS.index(key)
-    return ROW_HZ[i // 4], COL_HZ[i % 4]
+from dsp.keypad import (  # noqa: F401 - re-exported: tests and benches build on them here
+    COL_HZ,
+    DBM0_PEAK,
+    KEYS,
+    ROW_HZ,
+    dbm0_to_peak,
+    key_frequencies,
+    to_int16,
+)
 
 
 def sine(freq: float, n: int, rate: int, level_dbm0: float, phase: float = 0.0) -> np.ndarray:
@@ -200,10 +191,6 @@ def chord(
     env[n - ramp :] = np.linspace(1, 0, ramp)
     return x * env
 
-
-def to_int16(x: np.ndarray) -> np.ndarray:
-    """Round and saturate float samples to int16."""
-    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
 
 def g711_roundtrip(pcm16: np.ndarray, law: str = "ulaw") -> np.ndarray:
