@@ -8,7 +8,7 @@ N      ?= 200
 FUZZ_SECONDS ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run demo test test-all lint bench bench-calls fuzz clean
+.PHONY: setup system-deps run demo test test-all lint typecheck bench bench-calls fuzz clean
 
 setup: system-deps $(STAMP)
 
@@ -27,8 +27,12 @@ run: setup
 demo: setup
 	$(BIN)/python -m masker.demo
 
+# Packages mypy checks (--strict, see [tool.mypy] in pyproject.toml). dsp joins when typed.
+MYPY_PACKAGES ?= tokenizer masker
+
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(MYPY_PACKAGES)
 	$(BIN)/python -m pytest -n 2 -m "not soak" --durations=15 $(PYTEST_ARGS)
 
 test-all: setup
@@ -36,6 +40,9 @@ test-all: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy $(MYPY_PACKAGES)
 
 bench: setup
 	$(BIN)/python -m bench.detector

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tokenizer import brands, lifetime
 from tokenizer.clock import Clock, SystemClock
@@ -20,7 +21,7 @@ from tokenizer.fields import FieldSpec, Validation, max_length_for, validate
 from tokenizer.luhn import luhn_valid
 from tokenizer.sensitive import SensitiveDigits
 
-Event = dict
+Event = dict[str, Any]
 EventSink = Callable[[Event], None]
 
 COLLECTING, COMPLETE, CANCELLED, TIMED_OUT, FAILED = (
@@ -173,7 +174,7 @@ class CaptureSession:
                 return self._values[f.name]
         return None
 
-    def field_status(self, spec: FieldSpec) -> dict:
+    def field_status(self, spec: FieldSpec) -> dict[str, Any]:
         value = self._values[spec.name]
         result = self._results[spec.name]
         complete = result is not None and result.valid
@@ -194,7 +195,7 @@ class CaptureSession:
             status["display"] = mask_other(value)
         return status
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "current_field": self.current_name,
@@ -202,7 +203,7 @@ class CaptureSession:
         }
 
     # --- internals -------------------------------------------------------
-    def _progress(self, spec: FieldSpec, **extra) -> None:
+    def _progress(self, spec: FieldSpec, **extra: Any) -> None:
         self._emit({"event": "progress", **self.field_status(spec), **extra})
 
     def _start(self, index: int, restarted: bool = False) -> None:
@@ -232,7 +233,8 @@ class CaptureSession:
 
     def _advance(self) -> None:
         for i, f in enumerate(self.fields):
-            if not (self._results[f.name] and self._results[f.name].valid):
+            result = self._results[f.name]
+            if not (result and result.valid):
                 self._start(i)
                 return
         self.state = COMPLETE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 DEFAULT_ALPHABET = string.digits + string.ascii_lowercase
 MIN_DOMAIN = 1_000_000
@@ -50,7 +50,7 @@ class FF1:
         return "".join(reversed(out))
 
     @staticmethod
-    def _prf(enc, data: bytes) -> bytes:
+    def _prf(enc: CipherContext, data: bytes) -> bytes:
         """CBC-MAC with a zero IV over whole blocks (the standard's PRF)."""
         y = 0
         for i in range(0, len(data), 16):
@@ -78,7 +78,9 @@ class FF1:
         )
         return u, v, b, d, p
 
-    def _round_y(self, enc, p: bytes, tweak: bytes, i: int, b: int, d: int, half: int) -> int:
+    def _round_y(
+        self, enc: CipherContext, p: bytes, tweak: bytes, i: int, b: int, d: int, half: int
+    ) -> int:
         pad = bytes((-len(tweak) - b - 1) % 16)
         q = tweak + pad + bytes([i]) + half.to_bytes(b, "big")
         r = self._prf(enc, p + q)

@@ -120,7 +120,7 @@ class HttpsJsonGateway:
                  http_status=result.http_status, retryable=result.retryable)
         return result
 
-    async def _post(self, body: bytes, headers: dict) -> GatewayResult:
+    async def _post(self, body: bytes, headers: dict[str, str]) -> GatewayResult:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as http, http.post(

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -72,7 +73,7 @@ class Kek:
         return f"Kek(id={self.id!r})"
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> Kek:
+    def from_file(cls, path: str | os.PathLike[str]) -> Kek:
         p = Path(path)
         try:
             raw = p.read_bytes()
@@ -106,7 +107,7 @@ def new_kek_text() -> str:
     return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
 
 
-def write_secret_file(path: str | os.PathLike, text: str) -> None:
+def write_secret_file(path: str | os.PathLike[str], text: str) -> None:
     """Write a secret atomically with mode 0600."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -119,13 +120,28 @@ def write_secret_file(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, p)
 
 
+class KeyEntry(TypedDict):
+    """One data key in the store: its wrappings, by KEK id (base64 text)."""
+
+    created: str
+    wraps: dict[str, str]
+
+
+class KeyStoreDoc(TypedDict):
+    """The JSON key store document."""
+
+    version: int
+    active: str
+    keys: dict[str, KeyEntry]
+
+
 def _new_key_id(now: datetime) -> str:
     return f"dk-{now:%Y%m%d}-{secrets.token_hex(4)}"
 
 
-def _load_store(path: Path) -> dict:
+def _load_store(path: Path) -> KeyStoreDoc:
     try:
-        doc = json.loads(path.read_text())
+        doc: KeyStoreDoc = json.loads(path.read_text())
     except FileNotFoundError:
         raise KeyError_(f"no key store at {path} (create one with `masker keys create`)") from None
     except (OSError, ValueError) as exc:
@@ -135,18 +151,18 @@ def _load_store(path: Path) -> dict:
     return doc
 
 
-def _save_store(path: Path, doc: dict) -> None:
+def _save_store(path: Path, doc: KeyStoreDoc) -> None:
     write_secret_file(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
-def create_store(path: str | os.PathLike, kek: Kek, now: datetime | None = None) -> str:
+def create_store(path: str | os.PathLike[str], kek: Kek, now: datetime | None = None) -> str:
     """Create a key store with one active data key and a card-index key; return the key id."""
     p = Path(path)
     if p.exists():
         raise KeyError_(f"key store {p} already exists (use `masker keys rotate`)")
     now = now or datetime.now(UTC)
     key_id = _new_key_id(now)
-    doc = {
+    doc: KeyStoreDoc = {
         "version": STORE_VERSION,
         "active": key_id,
         "keys": {
@@ -164,7 +180,7 @@ def create_store(path: str | os.PathLike, kek: Kek, now: datetime | None = None)
     return key_id
 
 
-def rotate_data_key(path: str | os.PathLike, kek: Kek, now: datetime | None = None) -> str:
+def rotate_data_key(path: str | os.PathLike[str], kek: Kek, now: datetime | None = None) -> str:
     """Add a new data key, wrapped under every KEK the store knows of, and make it active."""
     p = Path(path)
     doc = _load_store(p)
@@ -184,7 +200,7 @@ def rotate_data_key(path: str | os.PathLike, kek: Kek, now: datetime | None = No
     return key_id
 
 
-def rewrap(path: str | os.PathLike, old: Kek, new: Kek) -> int:
+def rewrap(path: str | os.PathLike[str], old: Kek, new: Kek) -> int:
     """Wrap every data key under ``new`` too (nodes on ``old`` keep working); return the count."""
     p = Path(path)
     doc = _load_store(p)
@@ -196,7 +212,7 @@ def rewrap(path: str | os.PathLike, old: Kek, new: Kek) -> int:
     return len(doc["keys"])
 
 
-def retire_kek(path: str | os.PathLike, keep: Kek) -> int:
+def retire_kek(path: str | os.PathLike[str], keep: Kek) -> int:
     """Drop every wrapping except the one under ``keep``; return how many were dropped."""
     p = Path(path)
     doc = _load_store(p)
@@ -219,7 +235,7 @@ class KeyInfo:
     kek_ids: tuple[str, ...]
 
 
-def list_keys(path: str | os.PathLike) -> list[KeyInfo]:
+def list_keys(path: str | os.PathLike[str]) -> list[KeyInfo]:
     doc = _load_store(Path(path))
     return [
         KeyInfo(kid, e["created"], kid == doc["active"], tuple(sorted(e["wraps"])))
@@ -230,7 +246,7 @@ def list_keys(path: str | os.PathLike) -> list[KeyInfo]:
 class KeyRing:
     """The unwrapped data keys of one key store, reloaded when the file changes."""
 
-    def __init__(self, path: str | os.PathLike, kek: Kek) -> None:
+    def __init__(self, path: str | os.PathLike[str], kek: Kek) -> None:
         self._path = Path(path)
         self._kek = kek
         self._lock = threading.Lock()

@@ -11,6 +11,7 @@ Redacting too much is safe; the processor never raises.
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 from tokenizer.luhn import luhn_valid
@@ -47,7 +48,7 @@ def _has_card_number(digits: str) -> bool:
     return False
 
 
-def _replace_run(match: re.Match) -> str:
+def _replace_run(match: re.Match[str]) -> str:
     digits = re.sub(r"[ \-]", "", match.group(0))
     return REDACTED if _has_card_number(digits) else match.group(0)
 
@@ -81,7 +82,9 @@ def redact_value(value: Any, depth: int = 0) -> Any:
     return redact_text(repr(value) if not isinstance(value, BaseException) else str(value))
 
 
-def redact_card_data(logger: Any, method_name: str, event_dict: dict) -> dict:
+def redact_card_data(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> dict[str, Any]:
     """structlog processor: redact card data from every key and value of the event."""
     try:
         return {

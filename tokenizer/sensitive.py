@@ -8,6 +8,8 @@ cache, a queue or a crash dump by accident.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 DIGITS = frozenset(b"0123456789")
 
 
@@ -77,7 +79,8 @@ class SensitiveDigits:
 
         return hmac.compare_digest(bytes(self._buf), bytes(other._buf))
 
+    # unhashable on purpose (no digits in sets/dict keys); mypy wants a callable here
     __hash__ = None  # type: ignore[assignment]
 
-    def __reduce__(self):  # noqa: D105
+    def __reduce__(self) -> NoReturn:  # noqa: D105
         raise TypeError("SensitiveDigits cannot be pickled")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 
@@ -75,14 +76,14 @@ class PaymentSession:
         self.hold_timeout_s = hold_timeout_s
         self._tokens = token_service
         self._lock = threading.RLock()
-        self._subscribers: list[Callable[[dict], None]] = []
+        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
         self._state: str | None = None
         self._issued: IssuedToken | None = None
-        self._handoff: dict | None = None
+        self._handoff: dict[str, Any] | None = None
         self._tokenised_at = 0.0
         self._cancel_requested = False
         self._released = False
-        self._final_fields: list[dict] | None = None
+        self._final_fields: list[dict[str, Any]] | None = None
         self._attempt_key: str | None = None
         self.capture = CaptureSession(fields, settings=settings, clock=self.clock,
                                       emit=self._on_capture_event)
@@ -91,7 +92,7 @@ class PaymentSession:
         return f"PaymentSession(id={self.id!r}, state={self.state!r})"
 
     # --- subscribers -----------------------------------------------------
-    def subscribe(self, callback: Callable[[dict], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every public event; returns an unsubscribe function."""
         with self._lock:
             self._subscribers.append(callback)
@@ -103,7 +104,7 @@ class PaymentSession:
 
         return unsubscribe
 
-    def _publish(self, event: dict) -> None:
+    def _publish(self, event: dict[str, Any]) -> None:
         event = {"session": self.id, **event}
         for callback in list(self._subscribers):
             try:
@@ -173,7 +174,7 @@ class PaymentSession:
     def token(self) -> str | None:
         return self._issued.token if self._issued else None
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         with self._lock:
             capture = self.capture.status()
             return {
@@ -186,12 +187,12 @@ class PaymentSession:
             }
 
     # --- token -----------------------------------------------------------
-    def _on_capture_event(self, event: dict) -> None:
+    def _on_capture_event(self, event: dict[str, Any]) -> None:
         self._publish(event)
         if event["event"] == cap.COMPLETE:
             self.issue_token()
 
-    def _token_event(self) -> dict:
+    def _token_event(self) -> dict[str, Any]:
         t = self._issued
         assert t is not None
         return {"event": "token", "token": t.token, "kind": t.kind, "brand": t.brand,
@@ -202,9 +203,8 @@ class PaymentSession:
         with self._lock:
             if self.capture.state != cap.COMPLETE or self._state not in (None, TOKEN_FAILED):
                 return
-            pan = self.capture.value_of_kind("pan")
-            expiry = self.capture.value_of_kind("expiry")
             try:
+                pan, expiry = self._card_part("pan"), self._card_part("expiry")
                 self._issued = self._tokens.issue(pan, expiry, self.capture.brand or "unknown")
             except Exception as exc:
                 log.error("token_issue_failed", error_type=type(exc).__name__)
@@ -220,16 +220,22 @@ class PaymentSession:
             self._publish(self._token_event())
 
     # --- hand-off --------------------------------------------------------
+    def _card_part(self, kind: str) -> SensitiveDigits:
+        value = self.capture.value_of_kind(kind)
+        if value is None:  # unreachable: __init__ refuses fields without a pan and an expiry
+            raise RuntimeError(f"the session has no {kind} field")
+        return value
+
     def _request(self) -> ChargeRequest:
         cvv = self.capture.value_of_kind("cvv") or SensitiveDigits()
         return ChargeRequest(
-            pan=self.capture.value_of_kind("pan"), expiry=self.capture.value_of_kind("expiry"),
+            pan=self._card_part("pan"), expiry=self._card_part("expiry"),
             cvv=cvv, amount_minor=self.amount_minor, currency=self.currency,
             reference=self.reference, token=self.token or "",
             idempotency_key=self._attempt_key or uuid.uuid4().hex,
         )
 
-    async def hand_off(self, gateway: PaymentGateway) -> dict:
+    async def hand_off(self, gateway: PaymentGateway) -> dict[str, Any]:
         """Send the card to the PSP; returns (and publishes) the ``handoff`` event."""
         with self._lock:
             self.poll()
@@ -251,6 +257,7 @@ class PaymentSession:
             self._handoff = event
             if result.status == APPROVED:
                 try:
+                    assert self.token is not None  # approved: the card was tokenised first
                     self._tokens.record_psp_result(self.token, result.psp_token,
                                                    result.authorisation)
                 except Exception as exc:

@@ -37,7 +37,7 @@ def load_kek(config: TokenizerConfig) -> Kek:
                     f"{config.kek_env or '(kek_env)'}")
 
 
-def dev_kek(folder: str | os.PathLike) -> Kek:
+def dev_kek(folder: str | os.PathLike[str]) -> Kek:
     """A development KEK kept in ``folder`` (created on first use)."""
     path = Path(folder) / DEV_KEK_NAME
     if not path.exists():
@@ -94,7 +94,10 @@ class Tokenizer:
 
 
 def build_tokenizer(
-    config: TokenizerConfig, kek: Kek | None = None, *, dev_dir: str | os.PathLike | None = None,
+    config: TokenizerConfig,
+    kek: Kek | None = None,
+    *,
+    dev_dir: str | os.PathLike[str] | None = None,
     clock: Clock | None = None,
 ) -> Tokenizer:
     """The whole stack. KEK: the one given, else the config's, else (dev only) ``dev_dir``'s."""

@@ -8,6 +8,8 @@ next candidate (FPE: the next point of its FF1 cycle; vault tokens: a new random
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import structlog
 
 from tokenizer.clock import Clock, SystemClock
@@ -41,7 +43,7 @@ class TokenService:
     def __repr__(self) -> str:
         return f"TokenService(kind={self.kind!r}, scope={self.scope!r})"
 
-    def _new_tokens(self, pan: SensitiveDigits):
+    def _new_tokens(self, pan: SensitiveDigits) -> Iterator[str]:
         if self.kind == "vault":
             return (new_vault_token() for _ in range(TOKEN_CANDIDATES))
         keyring = self.vault.keyring

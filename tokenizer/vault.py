@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -106,7 +106,7 @@ _COLUMNS = (
 class SqliteVaultStore:
     """Embedded vault store. ``secure_delete`` zeroes purged rows in the file."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -121,10 +121,11 @@ class SqliteVaultStore:
         return f"SqliteVaultStore(path={str(self.path)!r})"
 
     @staticmethod
-    def _row(row: tuple | None) -> VaultRecord | None:
+    def _row(row: tuple[Any, ...] | None) -> VaultRecord | None:
         if row is None:
             return None
-        return VaultRecord(*row[:4], bytes(row[4]), *row[5:])
+        token, key_id, scope, fingerprint, ciphertext, *rest = row
+        return VaultRecord(token, key_id, scope, fingerprint, bytes(ciphertext), *rest)
 
     def put(self, record: VaultRecord) -> None:
         with self._lock:

@@ -159,8 +159,9 @@ class Authenticator:
         principal = self._from_api_key(credential)
         if principal is not None:
             return principal
-        if credential.count(".") == 2 and self._secret:
-            return self._from_jwt(credential)
+        secret = self._secret
+        if credential.count(".") == 2 and secret:
+            return self._from_jwt(credential, secret)
         raise AuthError("invalid_credential")
 
     def _from_api_key(self, credential: str) -> Principal | None:
@@ -170,11 +171,11 @@ class Authenticator:
                 return Principal(key.sub, key.role)
         return None
 
-    def _from_jwt(self, token: str) -> Principal:
+    def _from_jwt(self, token: str, secret: bytes) -> Principal:
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                secret,
                 algorithms=["HS256"],
                 audience=self._audience,
                 options={"require": ["sub", "role", "aud", "iat", "exp"], "verify_aud": True,

@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from masker.api.app_state import authenticated, registry_call, state, visible_call
+from masker.api.auth import Principal
 from masker.api.requests import json_body, parse_capture, parse_restart
 from masker.api.views import as_mapping, public_call, public_capture
 from masker.errors import ApiError
@@ -16,7 +17,7 @@ from masker.errors import ApiError
 log = structlog.get_logger()
 
 
-async def _controlled_call(request: web.Request, principal) -> str:
+async def _controlled_call(request: web.Request, principal: Principal) -> str:
     """The id of the request's call once `principal` may drive its capture: 403 for a
     supervisor, 404 for a call the agent cannot see."""
     if principal.is_supervisor:
@@ -25,7 +26,7 @@ async def _controlled_call(request: web.Request, principal) -> str:
     return request.match_info["call_id"]
 
 
-def _audit(principal, action: str, call_id: str) -> None:
+def _audit(principal: Principal, action: str, call_id: str) -> None:
     """One log line per capture-control action: who did what on which call (PCI DSS 10.2);
     never a card value (the request bodies hold none: amount, currency, reference)."""
     log.info("agent action", action=action, call=call_id, agent=principal.sub,

@@ -49,8 +49,12 @@ log = structlog.get_logger()
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 429: 4429}
 CLOSE_TOKEN_EXPIRED = 4001
 SSE_KEEPALIVE_S = 15.0
-OPEN_FEEDS = web.AppKey("masker_open_feeds", weakref.WeakSet)
-OPEN_STREAMS = web.AppKey("masker_open_streams", weakref.WeakSet)
+OPEN_FEEDS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey(
+    "masker_open_feeds", weakref.WeakSet
+)
+OPEN_STREAMS: web.AppKey[weakref.WeakSet[FeedQueue]] = web.AppKey(
+    "masker_open_streams", weakref.WeakSet
+)
 
 
 class FeedSlots:
@@ -147,11 +151,11 @@ async def _subscribe(request: web.Request) -> tuple[FeedQueue, Callable[[], None
     return feed, unsubscribe if callable(unsubscribe) else (lambda: None)
 
 
-async def _snapshot(request: web.Request, principal) -> dict[str, Any]:
+async def _snapshot(request: web.Request, principal: Principal) -> dict[str, Any]:
     return {"type": "state", "call": public_call(await visible_call(request, principal))}
 
 
-async def _authenticate_ws(request: web.Request, ws: web.WebSocketResponse):
+async def _authenticate_ws(request: web.Request, ws: web.WebSocketResponse) -> Principal:
     """The principal from the first message `{"type": "auth", "token": ...}`."""
     timeout = state(request).config.ws_auth_timeout_s
     try:
@@ -320,9 +324,11 @@ def _sse(event: dict[str, Any]) -> bytes:
 
 
 async def _close_feeds(app: web.Application) -> None:
-    for stream in list(app[OPEN_STREAMS]):
+    streams: weakref.WeakSet[FeedQueue] = app[OPEN_STREAMS]
+    for stream in list(streams):
         stream.queue.put_nowait(None)
-    for ws in list(app[OPEN_FEEDS]):
+    feeds: weakref.WeakSet[web.WebSocketResponse] = app[OPEN_FEEDS]
+    for ws in list(feeds):
         with contextlib.suppress(Exception):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server_shutdown")
 

@@ -8,6 +8,7 @@ live how many keys callers press, and when.  `[api] metrics_public = true` opens
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 from aiohttp import web
@@ -25,7 +26,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def _run_check(check) -> bool:
+def _run_check(check: Callable[[], object]) -> bool:
     try:
         return bool(check())
     except Exception as exc:  # a failing check means "not ready", never a 500
@@ -33,7 +34,7 @@ def _run_check(check) -> bool:
         return False
 
 
-async def _check(name: str, check) -> tuple[str, bool]:
+async def _check(name: str, check: Callable[[], object]) -> tuple[str, bool]:
     try:
         return name, await asyncio.wait_for(in_thread(_run_check, check), CHECK_TIMEOUT_S)
     except TimeoutError:

@@ -52,7 +52,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _string(body: dict, key: str, pattern: re.Pattern, what: str) -> str:
+def _string(body: dict[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
     value = body.get(key)
     if not isinstance(value, str):
         raise ApiError(400, "invalid_request", f"'{key}' must be a string ({what})")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from masker.errors import ApiError
 
 log = structlog.get_logger()
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None):
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
     return web.json_response(
         {"error": {"code": code, "message": message}}, status=status, headers=headers
     )
@@ -25,7 +30,7 @@ _HTTP_CODES = {
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler):
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn ApiError and aiohttp's own HTTP errors into JSON; log anything unexpected."""
     try:
         return await handler(request)

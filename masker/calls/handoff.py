@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -21,12 +22,15 @@ from masker.errors import UserError
 from masker.runtime import metrics
 from masker.runtime.config import GatewayConfig
 
+if TYPE_CHECKING:
+    from tokenizer import PaymentGateway
+
 log = structlog.get_logger()
 
 NOT_CONFIGURED = "not_configured"
 
 
-def build_gateway(cfg: GatewayConfig) -> Any | None:
+def build_gateway(cfg: GatewayConfig) -> PaymentGateway | None:
     """The tokeniser's HTTPS adapter for `[gateway]`, or None when no url is set."""
     if not cfg.url:
         return None
@@ -56,7 +60,7 @@ def _credential(cfg: GatewayConfig) -> str | None:
     return None
 
 
-def result_label(event: dict) -> str:
+def result_label(event: Mapping[str, Any]) -> str:
     """The `HANDOFF_RESULTS` label of a session's `handoff` event (small fixed vocabulary)."""
     status = event.get("status")
     if status == "approved":
@@ -68,7 +72,7 @@ def result_label(event: dict) -> str:
     return "timeout" if event.get("reason") == "timeout" else "error"
 
 
-def not_configured_event(token: str | None) -> dict:
+def not_configured_event(token: str | None) -> dict[str, Any]:
     """The public `handoff` event of a capture finished without a gateway."""
     return {"event": "handoff", "ok": False, "status": NOT_CONFIGURED, "retryable": False,
             "reason": "no_gateway", "authorisation": None, "token": token}
@@ -88,15 +92,15 @@ class HandoffWorker:
     def configured(self) -> bool:
         return self.gateway is not None
 
-    def submit(self, call_id: str, session: Any) -> Future:
+    def submit(self, call_id: str, session: Any) -> Future[dict[str, Any] | None]:
         """Start the hand-off of `session`'s card; the future holds the handoff event."""
         return asyncio.run_coroutine_threadsafe(self._hand_off(call_id, session), self._loop)
 
-    async def _hand_off(self, call_id: str, session: Any) -> dict | None:
+    async def _hand_off(self, call_id: str, session: Any) -> dict[str, Any] | None:
         from tokenizer import HandOffNotReady
 
         try:
-            event = await session.hand_off(self.gateway)
+            event: dict[str, Any] = await session.hand_off(self.gateway)
         except HandOffNotReady:  # a second retry raced the first, or the card expired
             log.info("handoff skipped", call=call_id, state=getattr(session, "state", None))
             return None

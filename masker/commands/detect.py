@@ -11,7 +11,9 @@ import json
 from masker.offline.harness import detect_file
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "detect",
         help="list the keypad (DTMF) digits found in a WAV file",

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from masker.errors import UserError
+
+if TYPE_CHECKING:
+    from tokenizer.keys import Kek
 
 DEFAULT_STORE = "var/keys.json"
 DEFAULT_KEK_ENV = "MASKER_KEK"
@@ -23,7 +27,9 @@ def _kek_args(p: argparse.ArgumentParser, prefix: str = "", what: str = "KEK") -
                    help=f"environment variable holding the {what}")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="create and rotate the tokeniser's keys",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
@@ -56,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _load_kek(file: str | None, env: str | None, what: str = "KEK"):
+def _load_kek(file: str | None, env: str | None, what: str = "KEK") -> Kek:
     from tokenizer.keys import Kek, KeyError_
 
     try:

@@ -18,7 +18,9 @@ from masker.offline.harness import DEFAULT_LOOKAHEAD_MS, MASK_MODES, mask_file
 LOOKAHEAD_RANGE_MS = (0, 200)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "mask",
         help="write a copy of a WAV file with every keypad tone masked",

@@ -18,7 +18,9 @@ from masker.errors import UserError
 MODES = ("tone", "silence")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "scrub",
         help="mask keyed digits in every recording of an archive (WAV, FLAC, Ogg, pcap)",

@@ -20,7 +20,9 @@ DEV_KEYS_WARNING = """\
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve",
         help="run the masking SIP B2BUA",

@@ -17,13 +17,14 @@ import numpy as np
 
 from masker.media.call import CallMedia
 from masker.media.inbound import InboundAudio
-from masker.media.law import SILENCE
+from masker.media.law import SAMPLES_PER_MS, SILENCE
 from masker.media.loop import MediaLoop
 from masker.media.maskbank import MaskBank
 from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
 from masker.media.receive import PacketReceiver
+from masker.media.timeouts import expects_rtp
 from masker.wire.sdp import Negotiated
 
 
@@ -55,14 +56,18 @@ class CallTable:
         watch(call.agent.ports.rtcp, rx.agent_rtcp, call)
 
     def caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+        held_before = call.caller.sdp is not None and not expects_rtp(call.caller.sdp)
         call.caller.set_sdp(neg)
-        call.last_caller_packet = time.monotonic()  # the RTP timeout restarts on every offer
+        if expects_rtp(neg) or not held_before:
+            # the RTP timeout restarts on every offer; the hold timeout when the call
+            # goes on hold, not on each re-offer that keeps it there (no call for ever)
+            call.last_caller_packet = time.monotonic()
         self._event_pts(call)
 
     def agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
         call.agent.set_sdp(neg)
         self._event_pts(call)
-        frame = 8 * neg.ptime
+        frame = SAMPLES_PER_MS * neg.ptime
         if call.outbound is None:
             call.outbound = OutboundStream(neg.codec_pt, frame)
         else:

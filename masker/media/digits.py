@@ -14,6 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from masker.media.call import CallMedia
+from masker.media.law import SAMPLES_PER_MS
 
 log = structlog.get_logger()
 
@@ -21,13 +22,25 @@ log = structlog.get_logger()
 INFO_WINDOW_MS = 300
 
 DigitSink = Callable[[str, str, str], object]  # (call_id, digit, source)
+LostSink = Callable[[str, int, str], object]  # (call_id, presses lost, source)
 
 
 class DigitReporter:
     """Counts and reports one call's presses to the sink (never raises)."""
 
-    def __init__(self, on_digit: DigitSink | None) -> None:
+    def __init__(self, on_digit: DigitSink | None, on_lost: LostSink | None = None) -> None:
         self.on_digit = on_digit
+        self.on_lost = on_lost
+
+    def lost(self, call: CallMedia, count: int, source: str) -> None:
+        """Presses of the call that were dropped before they got here (SIP INFO over its
+        rate limit): counted, and reported in order with the call's presses."""
+        call.counters["digits_lost_" + source] += count
+        if self.on_lost is not None and not call.closed:
+            try:
+                self.on_lost(call.call_id, count, source)
+            except Exception:
+                log.error("digit loss sink failed", call=call.call_id)
 
     def report(self, call: CallMedia, digit: str, source: str) -> None:
         call.counters["digits_" + source] += 1
@@ -43,6 +56,6 @@ class DigitReporter:
         if call.closed:
             return
         now = call.inbound.fed + call.inbound.buffered
-        window = 8 * INFO_WINDOW_MS
+        window = SAMPLES_PER_MS * INFO_WINDOW_MS
         if call.dedupe.accept(digit, now - window, now + window, source):
             self.report(call, digit, source)

@@ -27,14 +27,15 @@ from collections.abc import Callable
 
 from masker.media.call import CallMedia, Leg
 from masker.media.calltable import CallTable
-from masker.media.digits import INFO_WINDOW_MS, DigitReporter, DigitSink
+from masker.media.digits import INFO_WINDOW_MS, DigitReporter, DigitSink, LostSink
 from masker.media.forcing import ForcedSpans
 from masker.media.loop import TICK_S, MediaLoop
 from masker.media.maskbank import BatchFactory, MaskBank
+from masker.media.playout import FRAME
 from masker.media.ports import PortAllocator
 from masker.media.receive import EVENT_AHEAD, EVENT_GUARD, PacketReceiver
 from masker.media.rtcp import SR_INTERVAL_S, RtcpReports
-from masker.media.tick import FRAME, FrameTick
+from masker.media.tick import FrameTick
 from masker.media.timeouts import RtpTimeouts, TimeoutSink
 from masker.wire.sdp import Negotiated
 
@@ -63,6 +64,9 @@ class MediaEngine:
         on_digit: DigitSink | None = None,
         on_timeout: TimeoutSink | None = None,
         rtp_timeout_s: float = 0,
+        hold_timeout_s: float = 0,
+        on_hold_timeout: TimeoutSink | None = None,
+        on_lost: LostSink | None = None,
         jitter_samples: int = JITTER_SAMPLES,
         sr_interval_s: float = SR_INTERVAL_S,
         latching: str = "strict",
@@ -75,14 +79,16 @@ class MediaEngine:
         self.ports = ports
         self.counters: Counter[str] = Counter()
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
-        self.reporter = DigitReporter(on_digit)
+        self.reporter = DigitReporter(on_digit, on_lost)
         spans = ForcedSpans(self.bank)
         self.loop = MediaLoop(self.counters, self._tick)
         self.table = CallTable(self.loop, ports, self.bank, PacketReceiver(spans, self.reporter),
                                self.counters, jitter_samples)
         self.calls = self.table.calls
         self.frames = FrameTick(self.calls, self.bank, spans, self.reporter)
-        self.rtp_timeouts = RtpTimeouts(self.calls, rtp_timeout_s, on_timeout)
+        self.rtp_timeouts = RtpTimeouts(self.calls, rtp_timeout_s, on_timeout,
+                                        hold_timeout_s=hold_timeout_s,
+                                        on_hold_timeout=on_hold_timeout)
         self.reports = RtcpReports(self.calls, sr_interval_s)
 
     def _tick(self, now: float) -> None:
@@ -130,6 +136,10 @@ class MediaEngine:
     def external_digit(self, call: CallMedia, digit: str, source: str) -> None:
         """A digit that came by signalling (SIP INFO): deduplicate against the audio."""
         self.loop.submit(self.reporter.external, call, digit, source)
+
+    def lost_digits(self, call: CallMedia, count: int, source: str) -> None:
+        """Digits of the call dropped by signalling (SIP INFO over its rate limit)."""
+        self.loop.submit(self.reporter.lost, call, count, source)
 
     def close_call(self, call: CallMedia) -> None:
         self.loop.submit(self.table.close, call)

@@ -34,7 +34,8 @@ class PortPair:
 
     @property
     def port(self) -> int:
-        return self.rtp.getsockname()[1]
+        port: int = self.rtp.getsockname()[1]
+        return port
 
     def close(self) -> None:
         self.rtp.close()

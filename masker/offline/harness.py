@@ -14,12 +14,37 @@ Reports carry positions and counts only, never digit values, except
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from masker.errors import UserError
 from masker.offline.wavfile import WavReader, WavWriter, frame_size, merge_changed
+
+if TYPE_CHECKING:
+    from dsp.events import DigitEvent
+    from dsp.tone_masker import BatchMasker, MaskResult
+
+
+class TickMasker(Protocol):
+    """What `mask_file` needs of a masker: dsp.tone_masker.BatchMasker's interface."""
+
+    @property
+    def frame_size(self) -> int: ...
+
+    @property
+    def delay(self) -> int: ...
+
+    def process(self, frames: NDArray[np.int16], /) -> list[MaskResult]: ...
+
+    def flush(self) -> list[MaskResult]: ...
+
+
+#: `new_masker(rate, channels, mode, lookahead_ms)`
+MaskerFactory = Callable[[int, int, str, int], TickMasker]
 
 MASK_MODES = ("tone", "silence", "noise", "cadence")
 DEFAULT_LOOKAHEAD_MS = 40
@@ -47,7 +72,7 @@ class DetectReport:
     sample_rate: int
     channels: list[list[DetectedDigit]]
 
-    def to_json(self, reveal: bool = False) -> dict:
+    def to_json(self, reveal: bool = False) -> dict[str, Any]:
         return {
             "file": self.path,
             "sample_rate": self.sample_rate,
@@ -86,7 +111,7 @@ class MaskReport:
     masked: list[MaskedSpan]
     digits_masked: int
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "lookahead_ms": self.lookahead_ms,
             "mode": self.mode,
@@ -102,7 +127,7 @@ class MaskReport:
         }
 
 
-def _ticks(block: np.ndarray, size: int) -> list[np.ndarray]:
+def _ticks(block: NDArray[np.int16], size: int) -> list[NDArray[np.int16]]:
     """(channels, 20 ms) arrays, one per tick, from a (frames, channels) block.
 
     The last tick is zero-padded to a full frame.
@@ -114,7 +139,7 @@ def _ticks(block: np.ndarray, size: int) -> list[np.ndarray]:
     return [per_channel[:, k : k + size] for k in range(0, per_channel.shape[1], size)]
 
 
-def detect_file(path: str | os.PathLike) -> DetectReport:
+def detect_file(path: str | os.PathLike[str]) -> DetectReport:
     """Every key press in every channel of a WAV file."""
     from dsp.detector import BatchDtmfDetector
 
@@ -124,7 +149,7 @@ def detect_file(path: str | os.PathLike) -> DetectReport:
         detector = BatchDtmfDetector(info.channels, sample_rate=info.sample_rate)
         found: list[list[DetectedDigit]] = [[] for _ in range(info.channels)]
 
-        def keep(per_channel: list[list]) -> None:
+        def keep(per_channel: list[list[DigitEvent]]) -> None:
             for channel, events in enumerate(per_channel):
                 found[channel].extend(
                     DetectedDigit(e.digit, e.start, min(e.end, info.frames), e.source)
@@ -152,14 +177,14 @@ class _DelayRemover:
         self._skip = delay
         self._encoding = encoding
         self._in16 = np.empty((0, channels), dtype=np.int16)
-        self._native: np.ndarray | None = None
+        self._native: NDArray[Any] | None = None
         self.written = 0
 
-    def add_input(self, pcm16: np.ndarray, native: np.ndarray) -> None:
+    def add_input(self, pcm16: NDArray[np.int16], native: NDArray[Any]) -> None:
         self._in16 = np.concatenate([self._in16, pcm16])
         self._native = native if self._native is None else np.concatenate([self._native, native])
 
-    def add_output(self, out16: np.ndarray) -> None:
+    def add_output(self, out16: NDArray[np.int16]) -> None:
         if self._skip:
             drop = min(self._skip, len(out16))
             out16 = out16[drop:]
@@ -167,6 +192,7 @@ class _DelayRemover:
         n = min(len(out16), len(self._in16))
         if n == 0:
             return
+        assert self._native is not None  # n > 0: add_input() has run
         self._writer.write(
             merge_changed(out16[:n], self._in16[:n], self._native[:n], self._encoding)
         )
@@ -179,7 +205,7 @@ class _DelayRemover:
         return len(self._in16)
 
 
-def live_masker(rate: int, channels: int, mode: str, lookahead_ms: int):
+def live_masker(rate: int, channels: int, mode: str, lookahead_ms: int) -> BatchMasker:
     """The live call's masker, one call per channel (dsp.tone_masker.BatchMasker).
 
     StreamingMasker is BatchMasker for one call; running the channels of a
@@ -191,11 +217,11 @@ def live_masker(rate: int, channels: int, mode: str, lookahead_ms: int):
 
 
 def mask_file(
-    src: str | os.PathLike,
-    dst: str | os.PathLike,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
     mode: str = "tone",
     lookahead_ms: int = DEFAULT_LOOKAHEAD_MS,
-    new_masker=live_masker,
+    new_masker: MaskerFactory = live_masker,
 ) -> MaskReport:
     """Mask every keypad tone in `src`, writing `dst` in the same format.
 
@@ -219,7 +245,7 @@ def mask_file(
         masked: list[MaskedSpan] = []
         digits = 0
 
-        def keep(results: list) -> np.ndarray:
+        def keep(results: list[MaskResult]) -> NDArray[np.int16]:
             """Record digits and spans of one tick; return its audio, (n, channels)."""
             nonlocal digits
             for channel, result in enumerate(results):

@@ -21,9 +21,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 
 from dsp import g711
 from dsp.keypad import to_int16
@@ -81,7 +83,7 @@ class WavInfo:
 class Block:
     """Consecutive sample frames of every channel, shape (frames, channels)."""
 
-    pcm16: np.ndarray
+    pcm16: NDArray[np.int16]
     native: np.ndarray
 
     def __len__(self) -> int:
@@ -112,7 +114,7 @@ def _parse_fmt(body: bytes, name: str) -> tuple[int, int, int, int, int]:
     return tag, channels, rate, align, bits
 
 
-def read_info(path: str | os.PathLike) -> WavInfo:
+def read_info(path: str | os.PathLike[str]) -> WavInfo:
     """Check a WAV file's header and return its layout, or raise UserError."""
     name = str(path)
     try:
@@ -183,7 +185,7 @@ def read_info(path: str | os.PathLike) -> WavInfo:
     return WavInfo(name, rate, channels, frames, encoding, data_offset)
 
 
-def to_pcm16(native: np.ndarray, encoding: str) -> np.ndarray:
+def to_pcm16(native: NDArray[Any], encoding: str) -> NDArray[np.int16]:
     """The DSP's view (int16) of native samples."""
     if encoding in G711_ENCODINGS:
         return g711.decode(native, encoding)
@@ -194,7 +196,7 @@ def to_pcm16(native: np.ndarray, encoding: str) -> np.ndarray:
     return to_int16(native * 32768.0)
 
 
-def from_pcm16(pcm16: np.ndarray, encoding: str) -> np.ndarray:
+def from_pcm16(pcm16: NDArray[np.int16], encoding: str) -> NDArray[Any]:
     """Native samples of `encoding` for int16 PCM (inverse of to_pcm16)."""
     if encoding in G711_ENCODINGS:
         return g711.encode(pcm16, encoding)
@@ -205,12 +207,16 @@ def from_pcm16(pcm16: np.ndarray, encoding: str) -> np.ndarray:
         return pcm16.astype(np.int16)
     if dtype == np.int32:
         return pcm16.astype(np.int32) << 16
-    return (pcm16.astype(dtype) / dtype(32768.0)).astype(dtype)
+    # float32/float64 only here; a Python float scalar keeps the array's dtype
+    return (pcm16.astype(dtype) / 32768.0).astype(dtype)
 
 
 def merge_changed(
-    processed16: np.ndarray, original16: np.ndarray, original_native: np.ndarray, encoding: str
-) -> np.ndarray:
+    processed16: NDArray[np.int16],
+    original16: NDArray[np.int16],
+    original_native: NDArray[Any],
+    encoding: str,
+) -> NDArray[Any]:
     """Native output: the input's own samples wherever processing left them equal."""
     same = processed16 == original16
     if same.all():
@@ -221,10 +227,10 @@ def merge_changed(
 class WavReader:
     """Reads a checked WAV file block by block (context manager)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike[str]):
         self.info = read_info(path)
-        self._raw = None
-        self._sf = None
+        self._raw: IO[bytes] | None = None
+        self._sf: sf.SoundFile | None = None
         try:
             if self.info.encoding in G711_ENCODINGS:
                 self._raw = open(path, "rb")  # noqa: SIM115 - closed in close()
@@ -257,6 +263,7 @@ class WavReader:
                 native = np.frombuffer(data, dtype=np.uint8).reshape(-1, ch)
             else:
                 dtype = _SOUNDFILE[self.info.encoding][1]
+                assert self._sf is not None  # not G.711: opened with soundfile
                 try:
                     native = self._sf.read(n, dtype=np.dtype(dtype).name, always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as exc:
@@ -275,7 +282,9 @@ class WavWriter:
     fact chunk, as soundfile writes them); everything else through soundfile.
     """
 
-    def __init__(self, path: str | os.PathLike, sample_rate: int, channels: int, encoding: str):
+    def __init__(
+        self, path: str | os.PathLike[str], sample_rate: int, channels: int, encoding: str
+    ) -> None:
         if encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {encoding!r}")
         self.path = Path(path)
@@ -284,8 +293,8 @@ class WavWriter:
         self.sample_rate = sample_rate
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self._frames = 0
-        self._raw = None
-        self._sf = None
+        self._raw: IO[bytes] | None = None
+        self._sf: sf.SoundFile | None = None
         try:
             if encoding in G711_ENCODINGS:
                 self._raw = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()
@@ -322,7 +331,7 @@ class WavWriter:
             + struct.pack("<4sI", b"data", data_bytes)
         )
 
-    def write(self, native: np.ndarray) -> None:
+    def write(self, native: NDArray[Any]) -> None:
         """Append native samples, shape (frames, channels)."""
         native = np.asarray(native)
         if native.ndim != 2 or native.shape[1] != self.channels:
@@ -331,6 +340,7 @@ class WavWriter:
             if self._raw is not None:
                 self._raw.write(np.ascontiguousarray(native, dtype=np.uint8).tobytes())
             else:
+                assert self._sf is not None  # not G.711: opened with soundfile
                 self._sf.write(native)
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             self.abort()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ class SipConfig:
     # Content types of SIP INFO relayed between the legs; every other INFO stops at the
     # masker. Types that can carry keys are refused (masker.sip.info.carries_digits).
     info_allowlist: list[str] = field(default_factory=list)
+    # SIP INFO per dialog: a bucket of info_burst refilled at info_rate per second; an
+    # INFO over it gets 503 and its keys are dropped (counted; the capture fails).
+    info_rate: float = 20.0
+    info_burst: int = 40
     # Addresses/networks (CIDR) allowed to send SIP; the PBX's address is always allowed.
     trusted_sources: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
@@ -63,6 +68,8 @@ class MediaConfig:
     jitter_ms: int = 40
     mask_mode: str = "tone"
     rtp_timeout_s: float = 60
+    # Calls whose caller is not expected to send (hold, inactive, c=0.0.0.0, no SDP).
+    hold_timeout_s: float = 1800.0
     batch_size: int = 32
     max_calls: int = 500
     # "strict": media only from the SDP's address and port; "symmetric": re-latch (NAT).
@@ -186,6 +193,10 @@ def _validate(cfg: Config) -> None:
         raise UserError("[media] jitter_ms must be 0-200 in steps of 20")
     if not 10 <= m.lookahead_ms <= 200:
         raise UserError("[media] lookahead_ms must be 10-200")
+    if m.rtp_timeout_s < 0 or m.hold_timeout_s < 0:
+        raise UserError("[media] rtp_timeout_s and hold_timeout_s must not be negative")
+    if not 1 <= cfg.sip.info_rate <= 1000 or not 1 <= cfg.sip.info_burst <= 10000:
+        raise UserError("[sip] info_rate must be 1-1000 and info_burst 1-10000")
     if m.batch_size < 1 or m.max_calls < 1:
         raise UserError("[media] batch_size and max_calls must be positive")
     if not 0 < cfg.pbx.no_reply_s < 32:
@@ -222,7 +233,9 @@ def _validate(cfg: Config) -> None:
         raise UserError("[service] log_level must be debug, info, warning or error")
 
 
-def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
     """Defaults <- TOML file <- MASKER_SECTION_KEY environment variables."""
     cfg = Config()
     if path is not None:
@@ -242,8 +255,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
                 _apply(cfg, section, values, str(path))
             else:
                 cfg.extra[section] = values
-    env = os.environ if env is None else env
-    for name, value in env.items():
+    environ = os.environ if env is None else env
+    for name, value in environ.items():
         if not name.startswith("MASKER_"):
             continue
         rest = name[len("MASKER_"):].lower()

@@ -26,7 +26,7 @@ def wants_dev_credential(config: Config, api: ApiConfig) -> bool:
     return config.tokenizer.dev_keys and not api.jwt_secret and not api.api_keys
 
 
-def ensure_dev_api_key(path: str | os.PathLike) -> str:
+def ensure_dev_api_key(path: str | os.PathLike[str]) -> str:
     """The development API key stored at `path`, created on first use."""
     file = Path(path)
     if file.is_file():
@@ -51,7 +51,7 @@ def desktop_url(api_url: str, key: str) -> str:
     return f"{api_url}/desktop#token={key}"
 
 
-def dev_banner(api_url: str, key: str, key_file: str | os.PathLike) -> str:
+def dev_banner(api_url: str, key: str, key_file: str | os.PathLike[str]) -> str:
     url = desktop_url(api_url, key)
     rule = "*" * 78
     return "\n".join([

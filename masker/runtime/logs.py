@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
+from structlog.typing import Processor
 
 from tokenizer.redact import redact_card_data
 
@@ -18,7 +20,7 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
           "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
-def _shared_processors() -> list:
+def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -31,7 +33,9 @@ def _shared_processors() -> list:
     ]
 
 
-def configure_logging(json: bool = True, level: str = "info", stream=None) -> None:
+def configure_logging(
+    json: bool = True, level: str = "info", stream: TextIO | None = None
+) -> None:
     """Send structlog and stdlib logging, redacted, to ``stream`` (stderr by default)."""
     numeric = LEVELS.get(level.lower())
     if numeric is None:

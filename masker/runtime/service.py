@@ -12,7 +12,7 @@ import os
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -21,6 +21,7 @@ from masker.calls.handoff import HandoffWorker, build_gateway
 from masker.calls.registry import Registry, SessionFactory
 from masker.errors import UserError
 from masker.media.engine import MediaEngine
+from masker.media.law import SAMPLES_PER_MS
 from masker.media.maskbank import BatchFactory
 from masker.media.ports import PortAllocator
 from masker.runtime.config import Config
@@ -32,6 +33,14 @@ from masker.sip.logbridge import (
     quiet_sippy_env,
 )
 
+if TYPE_CHECKING:
+    from sippy.Time.Timeout import Timeout
+
+    from masker.api.server import ApiServer
+    from masker.sip.call_context import SipContext
+    from masker.sip.transport import GuardedTransactionManager
+    from tokenizer import Tokenizer
+
 log = structlog.get_logger()
 
 #: Young-generation collections between two full ones (CPython's default is 10).
@@ -42,7 +51,7 @@ STATS_INTERVAL_S = 60.0
 
 def default_batch_factory(config: Config) -> BatchFactory:
     """The dsp/ batch masker with the configured look-ahead and mode (as `masker mask`)."""
-    from dsp.masker import BatchMasker
+    from dsp.tone_masker import BatchMasker
 
     media = config.media
     return lambda n: BatchMasker(n, lookahead_ms=media.lookahead_ms, mode=media.mask_mode)
@@ -57,7 +66,7 @@ def _minor_units(amount: str) -> int:
         raise ValueError("amount must be a decimal number") from None
 
 
-def default_session_factory(config: Config) -> tuple[SessionFactory, Any]:
+def default_session_factory(config: Config) -> tuple[SessionFactory, Tokenizer]:
     """Payment sessions from the tokeniser stack (SQLite vault, keys under keys_dir)."""
     from tokenizer import TokenizerConfig, build_tokenizer
     from tokenizer.keys import KeyError_
@@ -115,16 +124,16 @@ class Service:
         self.config = config
         self.batch_factory = batch_factory or default_batch_factory(config)
         self.session_factory = session_factory
-        self.tokenizer = None
+        self.tokenizer: Tokenizer | None = None
         if session_factory is None and tokenizer_enabled:
             self.session_factory, self.tokenizer = default_session_factory(config)
         self.gateway = build_gateway(config.gateway)
         self.handoff: HandoffWorker | None = None
         self.purger: Periodic | None = None
-        self.api = None
-        self.ctx = None
-        self.tm = None
-        self._grace_timer = None
+        self.api: ApiServer | None = None
+        self.ctx: SipContext | None = None
+        self.tm: GuardedTransactionManager | None = None
+        self._grace_timer: Timeout | None = None  # sippy's Timeout (untyped)
         self._stopping = False
 
     def run(self) -> int:
@@ -154,12 +163,16 @@ class Service:
             auto_currency=cfg.masking.auto_currency, handoff=self.handoff,
         )
         m = cfg.media
-        self.digits = DigitQueue(registry.on_digit)
+        self.digits = DigitQueue(registry.on_digit, on_lost=self._digits_lost)
         engine = MediaEngine(
             PortAllocator(m.address, m.port_min, m.port_max), self.batch_factory,
             batch_size=m.batch_size, max_calls=m.max_calls, on_digit=self.digits.put,
+            on_lost=self.digits.lost,
             on_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid),
-            rtp_timeout_s=m.rtp_timeout_s, jitter_samples=8 * m.jitter_ms,
+            on_hold_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid,
+                                                           "hold_timeout"),
+            hold_timeout_s=m.hold_timeout_s,
+            rtp_timeout_s=m.rtp_timeout_s, jitter_samples=SAMPLES_PER_MS * m.jitter_ms,
             latching=m.latching, latch_packets=m.latch_packets,
         )
         self.engine, self.registry = engine, registry
@@ -225,6 +238,7 @@ class Service:
         from sippy.Time.Timeout import Timeout
 
         ctx = self.ctx
+        assert ctx is not None  # set by run() before any timer or call exists
         log.info("drain grace expired", active_calls=ctx.active_calls())
         for cc in list(ctx.calls.values()):
             cc.disconnect("drain")
@@ -235,6 +249,7 @@ class Service:
         from sippy.Time.Timeout import Timeout
 
         ctx = self.ctx
+        assert ctx is not None  # set by run() before any call exists
         if ctx.draining and ctx.active_calls() == 0 and not self._stopping:
             self._stopping = True
             if self._grace_timer is not None:
@@ -242,10 +257,23 @@ class Service:
             log.info("drained")
             Timeout(ED2.breakLoop, 0.5)
 
-    def _rtp_timeout(self, call_id: str) -> None:
+    def _rtp_timeout(self, call_id: str, reason: str = "rtp_timeout") -> None:
         cc = self.ctx.calls.get(call_id) if self.ctx else None
         if cc is not None:
-            cc.disconnect("rtp_timeout")
+            cc.disconnect(reason)
+
+    def _digits_lost(self, call_id: str, count: int, source: str) -> None:
+        """Key presses of the call were dropped (digit queue full, SIP INFO over its
+        rate): its running capture is cancelled, in order with the presses it got, so
+        it fails visibly rather than completing a card with a key missing.  The call
+        stays armed (D3).  Runs on the digits worker."""
+        from masker.errors import CallEnded, CaptureConflict
+
+        try:
+            self.registry.cancel_capture(call_id)
+        except (LookupError, CaptureConflict, CallEnded):
+            return  # no capture running: nothing could be completed from them
+        log.warning("capture cancelled: digits lost", call=call_id, count=count, source=source)
 
     # --- helpers --------------------------------------------------------------------------
     def _start_purger(self) -> None:
@@ -300,11 +328,15 @@ class Service:
 
     def _log_stats(self) -> None:
         stats = self.engine.snapshot()
+        assert self.tm is not None  # the stats timer starts after run() bound SIP
         stats.update(self.tm.counters)
+        stats.update(self.digits.counters)
+        stats["digit_queue"] = self.digits.size
         log.info("stats", **stats)
 
     def _shutdown(self) -> None:
         stats = self.engine.snapshot()
+        assert self.tm is not None  # run() only enters the loop (and this) once SIP is bound
         stats.update(self.tm.counters)
         log.info("stopping", **stats)
         if self.api is not None:

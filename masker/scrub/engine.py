@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 #: Shortest owned segment; shorter files run as one lane per channel.
 SEGMENT_MIN_S = 8
@@ -33,7 +34,7 @@ BLOCK_S = 1
 class ChannelResult:
     spans: list[tuple[int, int]] = field(default_factory=list)
     keys: list[tuple[int, int]] = field(default_factory=list)
-    audio: np.ndarray | None = None
+    audio: NDArray[np.int16] | None = None
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -47,14 +48,14 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def run(
-    channels: list[np.ndarray],
+    channels: list[NDArray[np.int16]],
     rate: int,
     mode: str = "tone",
     lookahead_ms: int = 40,
     keep_audio: bool = True,
 ) -> list[ChannelResult]:
     """Mask every channel (int16, 1-D, at 8 or 16 kHz); see the module docstring."""
-    from dsp.tone_masker import BatchMasker
+    from dsp.tone_masker import BatchMasker, MaskResult
 
     total = sum(len(c) for c in channels)
     seg = max(SEGMENT_MIN_S * rate, -(-total // MAX_LANES))
@@ -83,7 +84,7 @@ def run(
     spans: list[list[tuple[int, int]]] = [[] for _ in lanes]
     keys: list[list[tuple[int, int]]] = [[] for _ in lanes]
 
-    def keep(res, at: int) -> None:
+    def keep(res: list[MaskResult], at: int) -> None:
         for i, r in enumerate(res):
             if out is not None:
                 n = min(len(r.audio), out.shape[1] - at)
@@ -111,11 +112,13 @@ def run(
         r.keys.sort()
         if keep_audio:
             r.audio = channels[c].copy()
-    if keep_audio:
+    if out is not None:  # keep_audio
         for i, (c, s, e, rs, _) in enumerate(lanes):
             aligned = out[i, delay:]
+            audio = results[c].audio
+            assert audio is not None  # kept above
             for a, b in results[c].spans:
                 a, b = max(a, s), min(b, e)
                 if b > a:
-                    results[c].audio[a:b] = aligned[a - rs : b - rs]
+                    audio[a:b] = aligned[a - rs : b - rs]
     return results

@@ -13,11 +13,15 @@ import re
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from masker.scrub import atomic, manifest
 from masker.scrub.audio import ScrubError
 
-_state: dict = {}
+if TYPE_CHECKING:
+    from masker.scrub.plan import Item
+
+_state: dict[str, Any] = {}
 _LONG_NUMBER = re.compile(r"\d{7,}")
 
 
@@ -34,9 +38,9 @@ def _safe(msg: str) -> str:
     return _LONG_NUMBER.sub("#", msg.strip().splitlines()[0] if msg.strip() else "error")[:300]
 
 
-def run_item(item, out_dir: str | None, opts: dict) -> dict:
+def run_item(item: Item, out_dir: str | None, opts: dict[str, Any]) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
-    res = {"input": item.rel, "format": None, "status": "error", "seconds": 0.0,
+    res: dict[str, Any] = {"input": item.rel, "format": None, "status": "error", "seconds": 0.0,
            "keys_masked": 0, "spans": [], "verification": None, "error": None}
     try:
         _run(item, out_dir, opts, res)
@@ -53,7 +57,7 @@ def run_item(item, out_dir: str | None, opts: dict) -> dict:
     return res
 
 
-def _run(item, out_dir, opts, res) -> None:
+def _run(item: Item, out_dir: str | None, opts: dict[str, Any], res: dict[str, Any]) -> None:
     digest = opts["digest"]
     in_sha = manifest.sha256_file(item.src)
     res["key"] = f"{in_sha}:{digest}"
@@ -75,7 +79,14 @@ def _run(item, out_dir, opts, res) -> None:
         _pcap(item, dest, opts, res)
 
 
-def _finish(tmp: Path, dest: Path, leaks: dict, res: dict, opts: dict, changed: bool) -> None:
+def _finish(
+    tmp: Path,
+    dest: Path,
+    leaks: dict[str, Any],
+    res: dict[str, Any],
+    opts: dict[str, Any],
+    changed: bool,
+) -> None:
     """Verify the fsynced temp; place it, or drop it and report failure."""
     recoverable = sum(v for k, v in leaks.items() if k != "bad_checksums")
     res["verification"] = {"result": "pass" if recoverable == 0 and not leaks.get("bad_checksums")
@@ -99,7 +110,7 @@ def _prepare(dest: Path) -> Path:
     return atomic.temp_for(dest)
 
 
-def _audio(item, dest: Path, opts: dict, res: dict) -> None:
+def _audio(item: Item, dest: Path, opts: dict[str, Any], res: dict[str, Any]) -> None:
     from masker.scrub import verify
     from masker.scrub.audio import mask_audio, open_audio, write_masked
 
@@ -129,7 +140,7 @@ def _audio(item, dest: Path, opts: dict, res: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _pcap(item, dest: Path, opts: dict, res: dict) -> None:
+def _pcap(item: Item, dest: Path, opts: dict[str, Any], res: dict[str, Any]) -> None:
     from masker.scrub import pcap
 
     cap = pcap.read_capture(item.src)

@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 
-def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
+def sha256_file(path: str | os.PathLike[str], block: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(block):
@@ -22,7 +23,7 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def options_digest(options: dict) -> str:
+def options_digest(options: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -53,7 +54,7 @@ class Writer:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def add(self, record: dict) -> None:
+    def add(self, record: dict[str, Any]) -> None:
         os.write(self._fd, (json.dumps(record, sort_keys=True) + "\n").encode())
         os.fsync(self._fd)
 

@@ -34,6 +34,7 @@ import re
 import socket
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import dpkt
 import numpy as np
@@ -479,12 +480,13 @@ def stream_timeline(cap: Capture, s: Stream):
     return codes, placed
 
 
-def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> dict:
+def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> dict[str, Any]:
     """Mask, remove and blank in `cap` (in place unless dry_run); returns the report."""
     from masker.scrub import engine
 
     a = analyse(cap)
-    report: dict = {"packets": sum(1 for r in cap.records if r.frame_at >= 0), "streams": [],
+    report: dict[str, Any] = {
+                    "packets": sum(1 for r in cap.records if r.frame_at >= 0), "streams": [],
                     "events_removed": 0, "info_blanked": 0, "unsupported": a.unsupported,
                     "seconds": 0.0, "keys": 0}
     timelines = []
@@ -541,7 +543,7 @@ def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> 
     return report
 
 
-def leaks(path: str, multimon: bool = False) -> dict:
+def leaks(path: str, multimon: bool = False) -> dict[str, Any]:
     """Read a scrubbed capture back: digits spandsp hears in each audio stream,
     telephone-event packets and INFO digit bodies left, bad checksums."""
     from masker.scrub import verify

@@ -56,7 +56,7 @@ def plan(sources: list[str]) -> tuple[list[Item], int]:
     under their common folder."""
     found = _expand(sources)
     seen: set[str] = set()
-    files = []
+    files: list[tuple[str, str]] = []
     bases = []
     ignored = 0
     for f, base in found:
@@ -64,13 +64,14 @@ def plan(sources: list[str]) -> tuple[list[Item], int]:
         if a in seen:
             continue
         seen.add(a)
-        if kind_of(a) is None:
+        kind = kind_of(a)
+        if kind is None:
             ignored += 1
             continue
-        files.append(a)
+        files.append((a, kind))
         bases.append(os.path.abspath(base) if base is not None else os.path.dirname(a))
     if not files:
         return [], ignored
     root = os.path.commonpath(bases)
-    items = [Item(f, os.path.relpath(f, root), kind_of(f), os.path.getsize(f)) for f in files]
+    items = [Item(f, os.path.relpath(f, root), kind, os.path.getsize(f)) for f, kind in files]
     return items, ignored

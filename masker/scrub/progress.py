@@ -42,6 +42,7 @@ class Progress:
         frac = self.done_bytes / self.total_bytes
         eta = wall * (1 - frac) / frac if frac > 0 else None
         rate = self.audio_s / wall if wall > 0 else 0.0
+        assert self._bar is not None  # only called with the bar shown
         self._bar.update(
             self._task, completed=self.done_bytes, files=f"{self.done}/{self.files} files",
             hours=f"{self.audio_s / 3600:.2f} h audio", rate=f"{rate:,.0f}x real time",

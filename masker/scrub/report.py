@@ -7,6 +7,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from masker.scrub import atomic
 
@@ -14,7 +15,9 @@ CSV_FIELDS = ("input", "output", "format", "status", "seconds", "keys_masked", "
               "events_removed", "info_blanked", "verification", "error")
 
 
-def summary(results: list[dict], ignored: int, wall_s: float, cpu_s: float) -> dict:
+def summary(
+    results: list[dict[str, Any]], ignored: int, wall_s: float, cpu_s: float
+) -> dict[str, Any]:
     count = {s: sum(1 for r in results if r["status"] == s)
              for s in ("clean", "failed", "error", "unsupported", "skipped", "dry-run")}
     audio = sum(r.get("seconds") or 0.0 for r in results if r["status"] != "skipped")
@@ -30,7 +33,7 @@ def summary(results: list[dict], ignored: int, wall_s: float, cpu_s: float) -> d
     }
 
 
-def _csv_row(r: dict) -> dict:
+def _csv_row(r: dict[str, Any]) -> dict[str, Any]:
     v = r.get("verification") or {}
     return {
         "input": r["input"], "output": r.get("output") or "", "format": r.get("format") or "",
@@ -41,7 +44,9 @@ def _csv_row(r: dict) -> dict:
     }
 
 
-def write(state_dir: Path, results: list[dict], summ: dict) -> tuple[Path, Path]:
+def write(
+    state_dir: Path, results: list[dict[str, Any]], summ: dict[str, Any]
+) -> tuple[Path, Path]:
     state_dir.mkdir(parents=True, exist_ok=True)
     files = [{k: v for k, v in r.items() if k not in ("key", "output_sha256", "cpu_s")}
              for r in results]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import resource
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from masker.scrub import SCRUB_VERSION, manifest, report
 from masker.scrub.job import init_worker, run_item
-from masker.scrub.plan import plan
+from masker.scrub.plan import Item, plan
 from masker.scrub.progress import Progress
 
 
@@ -37,7 +38,7 @@ def _cpu_s() -> float:
     return me.ru_utime + me.ru_stime
 
 
-def run(o: Options) -> tuple[dict, list[dict], Path | None]:
+def run(o: Options) -> tuple[dict[str, Any], list[dict[str, Any]], Path | None]:
     t0, c0 = time.perf_counter(), _cpu_s()
     items, ignored = plan(o.sources)
     out_dir = None if o.in_place or not o.out else os.path.abspath(o.out)
@@ -52,14 +53,14 @@ def run(o: Options) -> tuple[dict, list[dict], Path | None]:
     writer = None if o.dry_run else manifest.Writer(mpath)
     jobs = o.jobs or os.cpu_count() or 1
     bar = Progress(len(items), sum(i.size for i in items), o.progress)
-    results: list[dict] = []
+    results: list[dict[str, Any]] = []
     pending = list(reversed(items))
     try:
         while pending:
             ctx = get_context("forkserver")
             with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init_worker,
                                      initargs=(None if o.dry_run else str(mpath),)) as pool:
-                running = {}
+                running: dict[Future[dict[str, Any]], Item] = {}
                 broken = False
                 while (pending or running) and not broken:
                     while pending and len(running) < 2 * jobs:

@@ -10,6 +10,7 @@ which is slower.  Only counts leave this module, never digits.
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def multimon_count(pcm16: np.ndarray, rate: int = 8000) -> int:
     return len(receivers.multimon_digits(np.asarray(pcm16, np.int16), rate))
 
 
-def audio_file_digits(path: str, multimon: bool = False) -> dict:
+def audio_file_digits(path: str, multimon: bool = False) -> dict[str, Any]:
     """Read an output back with soundfile (not our reader) and count recoverable digits."""
     import soundfile as sf
 

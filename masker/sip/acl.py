@@ -34,7 +34,7 @@ def host_addresses(host: str) -> list[str]:
     except ValueError:
         pass
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
     except OSError:
         return []
 

@@ -33,10 +33,11 @@ from masker.media.maskbank import SlotsExhausted
 from masker.media.ports import PortsExhausted
 from masker.runtime import metrics
 from masker.sip.info import body_bytes, normalise_allowlist, relay_verdict
-from masker.sip.ua import MaskerUA
+from masker.sip.ua import InfoBucket, MaskerUA
 from masker.wire.sdp import Origin, SdpError, rewrite
 
 if TYPE_CHECKING:
+    from masker.media.call import CallMedia
     from masker.sip.call_context import SipContext
 
 log = structlog.get_logger()
@@ -59,10 +60,12 @@ class CallController:
         self.uaA.read_info_digits = True
         self.uaA.on_info_digit = self._info_digit
         self.uaA.info_allowlist = self.info_allowlist
+        self.uaA.info_bucket = self._info_bucket()
+        self.uaA.on_info_lost = self._info_lost
         self.uaO: MaskerUA | None = None
         self.agent_uri_user = ""
         self.agent_bound = False
-        self.media = None
+        self.media: CallMedia | None = None
         self.id: str | None = None
         self.trunk_call_id = ""
         self.ended = False
@@ -170,6 +173,7 @@ class CallController:
         self.uaO.no_reply_time = pbx.no_reply_s  # sippy cancels and reports a disconnect
         self.uaO.leg = "agent"
         self.uaO.info_allowlist = self.info_allowlist
+        self.uaO.info_bucket = self._info_bucket()
         self.uaO.on_answer = self._agent_answer
         self.agent_uri_user = str(cld or "")
         agent_cid = SipCallId(body=log_safe_hex(16))
@@ -270,6 +274,15 @@ class CallController:
         if self.media is not None:
             self.ctx.engine.external_digit(self.media, digit, "info")
 
+    def _info_lost(self, count: int) -> None:
+        """Keys of the caller's INFO dropped by the rate limit: the capture must know."""
+        if self.media is not None:
+            self.ctx.engine.lost_digits(self.media, count, "info")
+
+    def _info_bucket(self) -> InfoBucket:
+        sip = self.ctx.config.sip
+        return InfoBucket(sip.info_rate, sip.info_burst)
+
     # --- lifecycle callbacks ----------------------------------------------------------
     def _a_conn(self, ua: Any, rtime: Any, origin: Any) -> None:
         if self.id is not None:
@@ -309,9 +322,10 @@ class CallController:
     def disconnect(self, reason: str = "shutdown") -> None:
         """Hang up both legs (drain grace expired, RTP timeout)."""
         self._log("disconnect", reason=reason)
-        self.uaA.disconnect()
+        # the reason as the events' origin: the disconnect callbacks end the call with it
+        self.uaA.disconnect(origin=reason)
         if self.uaO is not None:
-            self.uaO.disconnect()
+            self.uaO.disconnect(origin=reason)
         self._end(reason)
 
     def _fail_both(self, code: int, reason: str) -> None:

@@ -15,7 +15,7 @@ from masker.runtime.config import Config
 @dataclass
 class SipContext:
     config: Config
-    global_config: dict
+    global_config: dict[str, Any]
     engine: MediaEngine
     registry: Registry
     calls: dict[str, Any] = field(default_factory=dict)

@@ -65,7 +65,8 @@ class Dispatcher:
         the agent is named by the contact-centre side only (see CallController)."""
         pbx = self.ctx.config.pbx
         never = {pbx.agent_id_header.strip().lower()} - {""}
-        headers, user_agent = [], None
+        headers: list[Any] = []
+        user_agent: str | None = None
         for name in pbx.pass_headers:
             low = name.strip().lower()
             if low in never:

@@ -64,4 +64,4 @@ def install_exception_hook() -> None:
         except ImportError:
             continue
         if hasattr(mod, "dump_exception"):
-            mod.dump_exception = _dump_exception
+            vars(mod)["dump_exception"] = _dump_exception

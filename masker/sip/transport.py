@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sippy.SipTransactionManager import SipTransactionManager
@@ -18,6 +18,10 @@ from sippy.Udp_server import Udp_server, Udp_server_opts
 
 from masker.sip.acl import SourceAcl
 from masker.sip.methods import ALLOW, MANDATORY_HEADERS, SINGLE_HEADERS
+
+if TYPE_CHECKING:  # sippy has no type information: these names are Any to mypy
+    from sippy.Network_server import Remote_address
+    from sippy.Time.MonoTime import MonoTime
 
 log = structlog.get_logger()
 
@@ -42,24 +46,28 @@ class GuardedTransactionManager(SipTransactionManager):
     """SipTransactionManager that validates before sippy parses."""
 
     model_udp_server = (Udp_server, OrderedUdpServerOpts)
-    counters: Counter
+    counters: Counter[str]
     max_message: int = SIPPY_RECV_LIMIT
 
-    def __init__(self, global_config: dict, req_cb: Any = None, max_message: int = 8192,
-                 acl: SourceAcl | None = None):
+    def __init__(self, global_config: dict[str, Any], req_cb: Any = None, max_message: int = 8192,
+                 acl: SourceAcl | None = None) -> None:
         self.counters = Counter()
         self.max_message = min(max_message, SIPPY_RECV_LIMIT)
         self.acl = acl
         super().__init__(global_config, req_cb)
 
-    def handleIncoming(self, data_in, ra, server, rtime):  # noqa: N802 (sippy's name)
+    def handleIncoming(  # noqa: N802 (sippy's name)
+        self, data_in: bytes | str, ra: Remote_address, server: Udp_server, rtime: MonoTime
+    ) -> None:
         try:
             self._guarded(data_in, ra, server, rtime)
         except Exception as exc:
             self.counters["sip_errors"] += 1
             log.error("sip datagram failed", exc_type=type(exc).__name__, source=str(ra))
 
-    def _guarded(self, data_in, ra, server, rtime) -> None:
+    def _guarded(
+        self, data_in: bytes | str, ra: Remote_address, server: Udp_server, rtime: MonoTime
+    ) -> None:
         c = self.counters
         c["sip_datagrams"] += 1
         if self.acl is not None and not self.acl.allows(ra.address[0]):
@@ -94,10 +102,13 @@ class GuardedTransactionManager(SipTransactionManager):
                 return
         data = lower_transport_params(raw)
         if not data.isascii() and not text.startswith("SIP/2.0 "):
-            data = sippy_text(data)  # a request whose body sippy must see byte for byte
+            # a request whose body sippy must see byte for byte; sippy takes bytes or str
+            data = sippy_text(data)  # type: ignore[assignment]
         super().handleIncoming(data, ra, server, rtime)
 
-    def _reject(self, text: str, ra, server, code: int, reason: str) -> None:
+    def _reject(
+        self, text: str, ra: Remote_address, server: Udp_server, code: int, reason: str
+    ) -> None:
         """Answer a request sippy cannot or must not handle, built from its raw headers
         (sippy's parser may refuse exactly the request we are rejecting)."""
         if text.startswith("SIP/2.0 ") or text.startswith("ACK "):
@@ -185,7 +196,7 @@ def raw_response(text: str, code: int, reason: str) -> str | None:
 def _header_problem(text: str) -> str | None:
     """A reason phrase when mandatory headers are missing or single ones repeated."""
     head = text.replace("\r\n", "\n").split("\n\n", 1)[0]
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     ctypes: list[str] = []
     compact = {"i": "call-id", "f": "from", "t": "to", "v": "via", "l": "content-length",
                "c": "content-type"}
