@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -127,32 +127,60 @@ def read_info(path: str | os.PathLike[str]) -> WavInfo:
     except OSError as exc:
         raise UserError(f"{name}: cannot open ({exc.strerror})") from None
     with fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            if head[:4] == b"RIFF" and len(head) < 12:
-                raise UserError(f"{name}: truncated WAV (header cut short)")
-            raise UserError(f"{name}: not a WAV file (no RIFF/WAVE header)")
-        fmt: tuple[int, int, int, int, int] | None = None
-        while True:
-            chunk = fh.read(8)
-            if len(chunk) < 8:
-                what = "no data chunk" if fmt is not None else "no fmt chunk"
-                raise UserError(f"{name}: truncated WAV ({what})")
-            cid, csize = struct.unpack("<4sI", chunk)
-            if cid == b"fmt ":
-                body = fh.read(csize)
-                if len(body) < csize:
-                    raise UserError(f"{name}: truncated WAV (fmt chunk cut short)")
-                fmt = _parse_fmt(body, name)
-                fh.seek(csize & 1, os.SEEK_CUR)
-            elif cid == b"data":
-                if fmt is None:
-                    raise UserError(f"{name}: malformed WAV (data before fmt chunk)")
-                data_offset = fh.tell()
-                break
-            else:
-                fh.seek(csize + (csize & 1), os.SEEK_CUR)
+        fmt, data_offset, data_size = _read_chunks(fh, name)
     tag, channels, rate, align, bits = fmt
+    encoding = _check_layout(name, tag, channels, rate, align, bits)
+    available = size - data_offset
+    if data_size > available:
+        raise UserError(
+            f"{name}: truncated WAV (header promises {data_size} bytes of audio, "
+            f"file has {available})"
+        )
+    if data_size % align:
+        raise UserError(f"{name}: truncated WAV (last sample frame incomplete)")
+    frames = data_size // align
+    if frames == 0:
+        raise UserError(f"{name}: empty WAV (no audio)")
+    if frames > MAX_SECONDS * rate:
+        raise UserError(
+            f"{name}: too large ({frames / rate / 3600:.1f} h of audio; "
+            f"at most {MAX_SECONDS // 3600} h)"
+        )
+    return WavInfo(name, rate, channels, frames, encoding, data_offset)
+
+
+def _read_chunks(
+    fh: BinaryIO, name: str
+) -> tuple[tuple[int, int, int, int, int], int, int]:
+    """The RIFF/WAVE chunks up to the data chunk: (fmt fields, data offset, data size)."""
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        if head[:4] == b"RIFF" and len(head) < 12:
+            raise UserError(f"{name}: truncated WAV (header cut short)")
+        raise UserError(f"{name}: not a WAV file (no RIFF/WAVE header)")
+    fmt: tuple[int, int, int, int, int] | None = None
+    while True:
+        chunk = fh.read(8)
+        if len(chunk) < 8:
+            what = "no data chunk" if fmt is not None else "no fmt chunk"
+            raise UserError(f"{name}: truncated WAV ({what})")
+        cid, csize = struct.unpack("<4sI", chunk)
+        if cid == b"fmt ":
+            body = fh.read(csize)
+            if len(body) < csize:
+                raise UserError(f"{name}: truncated WAV (fmt chunk cut short)")
+            fmt = _parse_fmt(body, name)
+            fh.seek(csize & 1, os.SEEK_CUR)
+        elif cid == b"data":
+            if fmt is None:
+                raise UserError(f"{name}: malformed WAV (data before fmt chunk)")
+            return fmt, fh.tell(), csize
+        else:
+            fh.seek(csize + (csize & 1), os.SEEK_CUR)
+
+
+def _check_layout(name: str, tag: int, channels: int, rate: int, align: int, bits: int) -> str:
+    """The encoding of a supported sample layout, or UserError saying what is not."""
     encoding = _encoding_of(tag, bits)
     if encoding is None:
         raise UserError(
@@ -167,22 +195,7 @@ def read_info(path: str | os.PathLike[str]) -> WavInfo:
         raise UserError(f"{name}: unsupported sample rate {rate} Hz (use 8000 or 16000)")
     if align != channels * ((bits + 7) // 8):
         raise UserError(f"{name}: malformed WAV (block align {align})")
-    available = size - data_offset
-    if csize > available:
-        raise UserError(
-            f"{name}: truncated WAV (header promises {csize} bytes of audio, file has {available})"
-        )
-    if csize % align:
-        raise UserError(f"{name}: truncated WAV (last sample frame incomplete)")
-    frames = csize // align
-    if frames == 0:
-        raise UserError(f"{name}: empty WAV (no audio)")
-    if frames > MAX_SECONDS * rate:
-        raise UserError(
-            f"{name}: too large ({frames / rate / 3600:.1f} h of audio; "
-            f"at most {MAX_SECONDS // 3600} h)"
-        )
-    return WavInfo(name, rate, channels, frames, encoding, data_offset)
+    return encoding
 
 
 def to_pcm16(native: NDArray[Any], encoding: str) -> NDArray[np.int16]:

@@ -116,56 +116,67 @@ def parse_sdp(text: str) -> Session:
     lines = [ln for ln in text.replace("\r\n", "\n").split("\n") if ln.strip()]
     if not lines or lines[0].strip() != "v=0":
         raise SdpError("SDP must start with v=0")
-    origin = None
-    sess = Session(origin="")
+    sess = Session(origin="", timing="")
     cur: Media | None = None
-    seen_t = False
     for ln in lines[1:]:
         if len(ln) < 2 or ln[1] != "=" or not ln[0].isalpha():
             raise SdpError("bad SDP line")
         key, val = ln[0], ln[2:].strip()
         if key == "m":
-            parts = val.split()
-            if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
-                raise SdpError("bad m= line")
-            port = int(parts[1].split("/")[0])
-            if port > 65535:
-                raise SdpError("bad m= port")
-            cur = Media(kind=parts[0], port=port, proto=parts[2], formats=parts[3:])
+            cur = _media_line(val)
             sess.media.append(cur)
         elif cur is not None:
-            if key == "c":
-                cur.connection = _conn(val)
-            elif key == "a":
-                cur.attributes.append(_attr(val))
-            else:
-                cur.other.append(ln.strip())
-        elif key == "o":
-            if len(val.split()) != 6:
-                raise SdpError("bad o= line")
-            origin = val
-        elif key == "s":
-            sess.name = val or "-"
-        elif key == "c":
-            sess.connection = _conn(val)
-        elif key == "t":
-            sess.timing = val
-            seen_t = True
-        elif key == "a":
-            sess.attributes.append(_attr(val))
-        elif key == "v":
-            raise SdpError("duplicate v= line")
+            _media_field(cur, key, val, ln.strip())
         else:
-            sess.other.append(ln.strip())
-    if origin is None:
+            _session_field(sess, key, val, ln.strip())
+    if not sess.origin:
         raise SdpError("missing o= line")
-    if not seen_t:
-        sess.timing = "0 0"
-    sess.origin = origin
+    sess.timing = sess.timing or "0 0"
     for m in sess.media:
         if m.port and m.kind == "audio" and sess.address_of(m) is None:
             raise SdpError("audio stream without c= address")
     return sess
+
+
+def _media_line(val: str) -> Media:
+    """An m= line: media kind, port, protocol and formats."""
+    parts = val.split()
+    if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
+        raise SdpError("bad m= line")
+    port = int(parts[1].split("/")[0])
+    if port > 65535:
+        raise SdpError("bad m= port")
+    return Media(kind=parts[0], port=port, proto=parts[2], formats=parts[3:])
+
+
+def _media_field(media: Media, key: str, val: str, line: str) -> None:
+    """A line after an m= line belongs to that stream."""
+    if key == "c":
+        media.connection = _conn(val)
+    elif key == "a":
+        media.attributes.append(_attr(val))
+    else:
+        media.other.append(line)
+
+
+def _session_field(sess: Session, key: str, val: str, line: str) -> None:
+    """A line before the first m= line belongs to the session."""
+    if key == "o":
+        if len(val.split()) != 6:
+            raise SdpError("bad o= line")
+        sess.origin = val
+    elif key == "s":
+        sess.name = val or "-"
+    elif key == "c":
+        sess.connection = _conn(val)
+    elif key == "t":
+        sess.timing = val
+    elif key == "a":
+        sess.attributes.append(_attr(val))
+    elif key == "v":
+        raise SdpError("duplicate v= line")
+    else:
+        sess.other.append(line)
 
 
 def _fmt_attr(a: tuple[str, str | None]) -> str:
