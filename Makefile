@@ -27,8 +27,8 @@ run: setup
 demo: setup
 	$(BIN)/python -m masker.demo
 
-# Packages mypy checks (--strict, see [tool.mypy] in pyproject.toml). dsp joins when typed.
-MYPY_PACKAGES ?= tokenizer masker
+# Packages mypy checks (--strict, see [tool.mypy] in pyproject.toml).
+MYPY_PACKAGES ?= dsp tokenizer masker
 
 test: setup
 	$(BIN)/ruff check .

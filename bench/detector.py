@@ -22,7 +22,7 @@ ours beside spandsp and multimon-ng on the same audio:
 - keys under louder speech (key-to-speech -10 to +3 dB, 16 keys a file): recall;
 - keys with 4-10 ms breaks (150-300 ms keys): extra digits (splits);
 - digits recoverable after masking (spandsp, multimon-ng, the loose receiver of
-  tests/loose_receiver.py), keys -10 to +5 dB under speech;
+  tests/support/loose_receiver.py), keys -10 to +5 dB under speech;
 - talk-off and speech masked per minute on the shared speech set
   (/work/shared/fixtures/speech, all 3,000 files; falls back to the bundled 300).
 
@@ -219,8 +219,6 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     from dsp.detector import BatchDtmfDetector, detect
     from dsp.tone_masker import mask_signal
     from masker.offline.receivers import multimon_digits, spandsp_digits
-
-    sys.path.insert(0, str(ROOT / "tests"))
     from tests.support.loose_receiver import recoverable_keys
 
     files = speech_files()

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dsp.goertzel import HopFeatures
 from dsp.keypad import DBM0_PEAK
@@ -95,16 +96,16 @@ STABLE = Limits(
 )
 
 
-def candidate_codes(f: HopFeatures, window: int) -> np.ndarray:
+def candidate_codes(f: HopFeatures, window: int) -> NDArray[np.int64]:
     """(calls, hops) key index where a hop passes `CANDIDATE` or `BURIED`, else -1."""
     codes = classify(f, CANDIDATE, window)
     buried = classify(f, BURIED, window)
     return np.where(codes >= 0, codes, buried)
 
 
-def classify(f: HopFeatures, limits: Limits, window: int) -> np.ndarray:
+def classify(f: HopFeatures, limits: Limits, window: int) -> NDArray[np.int64]:
     """(calls, hops) key index 0..15 where the hop passes every limit, else -1."""
-    codes = np.full(f.shape, -1)
+    codes: NDArray[np.int64] = np.full(f.shape, -1)
     if f.calls.size == 0:
         return codes
     zero_dbm0 = DBM0_PEAK**2 / 2 * window
@@ -117,6 +118,8 @@ def classify(f: HopFeatures, limits: Limits, window: int) -> np.ndarray:
     ok &= np.abs(f.error[1]) <= limits.max_freq_error
     both = row + col
     loud = f.total >= zero_dbm0 * 10 ** (limits.loud_dbm0 / 10)
+    purity: NDArray[np.float64] | float
+    runner: NDArray[np.float64] | float
     if loud.any():
         purity = np.where(loud, limits.loud_min_purity, limits.min_purity)
         runner = np.where(loud, 10 ** (limits.loud_runner_up_db / 10), _RUNNER[limits])
@@ -133,7 +136,7 @@ def classify(f: HopFeatures, limits: Limits, window: int) -> np.ndarray:
     return codes
 
 
-class _RunnerUp(dict):
+class _RunnerUp(dict[Limits, float]):
     """Runner-up limit (power ratio) of a limit set, worked out once per set."""
 
     def __missing__(self, limits: Limits) -> float:
@@ -144,7 +147,7 @@ class _RunnerUp(dict):
 _RUNNER = _RunnerUp()
 
 
-def amplitudes(f: HopFeatures, window: int) -> np.ndarray:
+def amplitudes(f: HopFeatures, window: int) -> NDArray[np.float64]:
     """(calls, hops, 2) peak amplitudes of the strongest row and column tone (0 if ungated)."""
     amps = np.zeros((2,) + f.shape)
     amps[:, f.calls, f.hops] = np.sqrt(2.0 / window * f.energy)

@@ -23,10 +23,12 @@ done only at the rare moments a press is confirmed or ends.
 from __future__ import annotations
 
 from functools import lru_cache
+from types import CodeType
 from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike, NDArray
 
 from dsp import edges
 from dsp.classify import STRICT, Limits, amplitudes, classify
@@ -55,7 +57,7 @@ BRIDGE_HOLD_SECONDS = 0.045
 
 
 @lru_cache(maxsize=16)
-def _list_display(n: int):
+def _list_display(n: int) -> CodeType:
     """A compiled `[[], [], ...]` of n lists: evaluating it makes n fresh empty lists
     faster than a comprehension (one bytecode per list instead of a loop step)."""
     return compile("[" + "[]," * n + "]", "<empty lists>", "eval")
@@ -63,18 +65,19 @@ def _list_display(n: int):
 
 def _empty_lists(n: int) -> list[list[DigitEvent]]:
     """n distinct empty lists (one per call: callers may extend theirs)."""
-    return eval(_list_display(n))  # noqa: S307 - a constant display built above
+    lists: list[list[DigitEvent]] = eval(_list_display(n))  # noqa: S307 - a constant display built above
+    return lists
 
 
 class TickHops(NamedTuple):
     """The press state machine over one tick's hops, (calls, hops) arrays."""
 
-    press: np.ndarray  # key of the press running after each hop (-1: none)
-    prior: np.ndarray  # the press running before each hop
-    ends: np.ndarray  # input index one past each hop's window
-    amp: np.ndarray  # (calls, hops + 1, 2) steady amplitudes; [:, h + 1] after hop h
-    first_end: np.ndarray  # window end of the running press's first matching hop
-    last_before: np.ndarray  # window end of its last matching hop before each hop
+    press: NDArray[np.int64]  # key of the press running after each hop (-1: none)
+    prior: NDArray[np.int64]  # the press running before each hop
+    ends: NDArray[np.int64]  # input index one past each hop's window
+    amp: NDArray[np.float64]  # (calls, hops + 1, 2) steady amplitudes; [:, h + 1] after hop h
+    first_end: NDArray[np.int64]  # window end of the running press's first matching hop
+    last_before: NDArray[np.int64]  # window end of its last matching hop before each hop
 
 
 class BatchDtmfDetector:
@@ -89,7 +92,8 @@ class BatchDtmfDetector:
         self._ring = np.zeros((n_calls, int(HISTORY_SECONDS * sample_rate)), np.int16)
         self._ring_pos = 0  # shared write position; a call's sample s sits at origin + s
         self._ring_origin = np.zeros(n_calls, np.int64)
-        self._ring_windows: dict[int, np.ndarray] = {}  # sliding views of the ring, by length
+        # sliding views of the ring, by length
+        self._ring_windows: dict[int, NDArray[np.int16]] = {}
         self._chunk = int(CHUNK_SECONDS * sample_rate)
         self._reach = int(REFINE_REACH_WINDOWS * self.bank.window)
         self._beyond = int(REFINE_BEYOND_SECONDS * sample_rate)
@@ -111,7 +115,7 @@ class BatchDtmfDetector:
         self.last_features: HopFeatures | None = None
 
     @property
-    def samples_in(self) -> np.ndarray:
+    def samples_in(self) -> NDArray[np.int64]:
         return self.bank.samples_in
 
     def reset(self, call: int) -> None:
@@ -123,7 +127,7 @@ class BatchDtmfDetector:
         self._hits[call] = self._miss[call] = 0
         self._held_key[call] = -1
 
-    def process(self, frames: np.ndarray) -> list[list[DigitEvent]]:
+    def process(self, frames: ArrayLike) -> list[list[DigitEvent]]:
         """Feed (calls, n) samples; returns each call's key presses that ended."""
         frames = np.asarray(frames)
         if frames.ndim != 2 or frames.shape[0] != self.n_calls:
@@ -147,7 +151,7 @@ class BatchDtmfDetector:
         self._miss[:] = 0
         return out
 
-    def _process_chunk(self, frames: np.ndarray, out: list[list[DigitEvent]]) -> None:
+    def _process_chunk(self, frames: NDArray[np.generic], out: list[list[DigitEvent]]) -> None:
         if frames.shape[1] == 0:
             return
         self._write_ring(frames)
@@ -168,10 +172,10 @@ class BatchDtmfDetector:
 
     def _run_hops(
         self,
-        calls: np.ndarray,
-        codes: np.ndarray,
-        ends: np.ndarray,
-        amps: np.ndarray,
+        calls: NDArray[np.int64],
+        codes: NDArray[np.int64],
+        ends: NDArray[np.int64],
+        amps: NDArray[np.float64],
         out: list[list[DigitEvent]],
     ) -> None:
         """The press state machine over the hops of a tick, for the `calls` that are busy.
@@ -231,8 +235,15 @@ class BatchDtmfDetector:
         self._first_end[calls], self._last_end[calls] = first_end[:, last], last_end[:, last]
         self._amp[calls], self._start[calls] = amp[:, -1], start
 
-    def _answer(self, calls, confirmed, ended, hops: TickHops, start,
-                out: list[list[DigitEvent]]) -> None:
+    def _answer(
+        self,
+        calls: NDArray[np.int64],
+        confirmed: NDArray[np.bool_],
+        ended: NDArray[np.bool_],
+        hops: TickHops,
+        start: NDArray[np.int64],
+        out: list[list[DigitEvent]],
+    ) -> None:
         """Refine every edge the hops ask for at once: exact onsets of the presses
         `confirmed` (into `start`), exact ends of those `ended` (reported)."""
         press, prior, ends, amp, first_end, last_before = hops
@@ -256,6 +267,7 @@ class BatchDtmfDetector:
             if len(ec):
                 self._ended(calls[ec], start[ec], *ends_at, out)
             return
+        end_keys, end_stops, end_amps = ends_at
         for h in range(press.shape[1]):  # a press confirmed and ended within the tick
             now = oh == h
             if now.any():
@@ -263,9 +275,19 @@ class BatchDtmfDetector:
                 self._confirmed(calls[oc[now]], keys[: len(oc)][now], start, oc[now], out)
             now = eh == h
             if now.any():
-                self._ended(calls[ec[now]], start[ec[now]], *(a[now] for a in ends_at), out)
+                rows = ec[now]
+                self._ended(
+                    calls[rows], start[rows], end_keys[now], end_stops[now], end_amps[now], out
+                )
 
-    def _confirmed(self, calls, keys, start, rows, out: list[list[DigitEvent]]) -> None:
+    def _confirmed(
+        self,
+        calls: NDArray[np.int64],
+        keys: NDArray[np.int64],
+        start: NDArray[np.int64],
+        rows: NDArray[np.int64],
+        out: list[list[DigitEvent]],
+    ) -> None:
         """Presses of `keys` just confirmed on `calls`, with onsets in start[rows]: one
         of the same key held back across a short break takes it over (its start
         stands); any other held press is over and is reported."""
@@ -283,7 +305,15 @@ class BatchDtmfDetector:
             self._held_key[c[bridged]] = -1
         self._release(calls[self._held_key[calls] >= 0], out)
 
-    def _ended(self, calls, starts, keys, stops, amps, out: list[list[DigitEvent]]) -> None:
+    def _ended(
+        self,
+        calls: NDArray[np.int64],
+        starts: NDArray[np.int64],
+        keys: NDArray[np.int64],
+        stops: NDArray[np.int64],
+        amps: NDArray[np.float64],
+        out: list[list[DigitEvent]],
+    ) -> None:
         """Presses that just ended: held back in case their tone comes back."""
         earlier = calls[self._held_key[calls] >= 0]
         if earlier.size:
@@ -293,13 +323,20 @@ class BatchDtmfDetector:
         self._held_stop[calls] = stops
         self._held_amp[calls] = amps
 
-    def _release(self, calls, out: list[list[DigitEvent]]) -> None:
+    def _release(self, calls: NDArray[np.int64], out: list[list[DigitEvent]]) -> None:
         """Report the held presses of `calls`."""
         self._report(calls, self._held_key[calls], self._held_start[calls],
                      self._held_stop[calls], out)
         self._held_key[calls] = -1
 
-    def _longest_absence(self, calls, stops, onsets, keys, amps) -> np.ndarray:
+    def _longest_absence(
+        self,
+        calls: NDArray[np.int64],
+        stops: NDArray[np.int64],
+        onsets: NDArray[np.int64],
+        keys: NDArray[np.int64],
+        amps: NDArray[np.float64],
+    ) -> NDArray[np.int64]:
         """Per call, the longest run of samples in [stop, onset) where the key's tone
         is absent (either tone below half its steady amplitude, `dsp.edges`)."""
         half = self.rate // 200
@@ -311,9 +348,18 @@ class BatchDtmfDetector:
         absent = ~present & (span >= 0) & (span < width[:, None])
         count = np.cumsum(absent, axis=1)
         since = count - np.maximum.accumulate(np.where(absent, 0, count), axis=1)
-        return since.max(axis=1)
+        longest: NDArray[np.int64] = since.max(axis=1)
+        return longest
 
-    def _exact_edges(self, calls, now, keys, amp, coarse, is_onset) -> np.ndarray:
+    def _exact_edges(
+        self,
+        calls: NDArray[np.int64],
+        now: NDArray[np.int64],
+        keys: NDArray[np.int64],
+        amp: NDArray[np.float64],
+        coarse: NDArray[np.int64],
+        is_onset: NDArray[np.bool_],
+    ) -> NDArray[np.int64]:
         """Sample-exact onsets (or ends) of the tones of `keys`, near the coarse ones.
 
         The history ending at `now` is searched for the run of the key's tone
@@ -325,26 +371,34 @@ class BatchDtmfDetector:
         seg0 = now - length
         anchor = np.where(is_onset, coarse + half, coarse - half) - seg0
 
-        def cut(rows: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+        def cut(rows: NDArray[np.int64], starts: NDArray[np.int64], n: int) -> NDArray[np.int16]:
             return self._history(calls[rows], seg0[rows] + starts, n)
 
         edge = edges.key_run_edges_in(
             cut, length, keys, self.rate, amp, anchor, is_onset, self._reach, self._beyond
         )
         decided = (edge >= 0) & (edge < length - self.rate // 200)
-        return np.where(
+        exact: NDArray[np.int64] = np.where(
             is_onset,
             np.where(edge >= 0, seg0 + edge, coarse),
             np.where(decided, seg0 + edge, coarse),
         )
+        return exact
 
-    def _report(self, calls, keys, starts, stops, out: list[list[DigitEvent]]) -> None:
+    def _report(
+        self,
+        calls: NDArray[np.int64],
+        keys: NDArray[np.int64],
+        starts: NDArray[np.int64],
+        stops: NDArray[np.int64],
+        out: list[list[DigitEvent]],
+    ) -> None:
         for call, key, begin, stop in zip(
             calls.tolist(), keys.tolist(), starts.tolist(), stops.tolist(), strict=True
         ):
             out[call].append(DigitEvent(KEYS[key], begin, stop, "inband"))
 
-    def _write_ring(self, frames: np.ndarray) -> None:
+    def _write_ring(self, frames: NDArray[np.generic]) -> None:
         if frames.dtype != np.int16:
             frames = to_int16(frames)
         size = self._ring.shape[1]
@@ -354,7 +408,9 @@ class BatchDtmfDetector:
         self._ring[:, : n - first] = frames[:, first:]
         self._ring_pos = (self._ring_pos + n) % size
 
-    def _history(self, calls: np.ndarray, first: np.ndarray, n: int) -> np.ndarray:
+    def _history(
+        self, calls: NDArray[np.int64], first: NDArray[np.int64], n: int
+    ) -> NDArray[np.int16]:
         """(calls, n) samples of each call from its sample `first` on (0 before sample 0)."""
         size = self._ring.shape[1]
         at = (self._ring_origin[calls] + first) % size
@@ -362,14 +418,16 @@ class BatchDtmfDetector:
             # nothing wraps round the ring: plain row slices
             if n not in self._ring_windows:
                 self._ring_windows[n] = sliding_window_view(self._ring, n, axis=1)
-            segs = self._ring_windows[n][calls, at]
+            segs: NDArray[np.int16] = self._ring_windows[n][calls, at]
         else:
             segs = self._ring[calls[:, None], (at[:, None] + np.arange(n)) % size]
         if first.min() < 0:
             segs = np.where(first[:, None] + np.arange(n) >= 0, segs, 0)
         return segs
 
-    def _emit(self, calls: np.ndarray, now: np.ndarray, out: list[list[DigitEvent]]) -> None:
+    def _emit(
+        self, calls: NDArray[np.int64], now: NDArray[np.int64], out: list[list[DigitEvent]]
+    ) -> None:
         """Report the presses of `calls`, which have just ended (end of stream), with
         exact ends."""
         keys = self._cur[calls]
@@ -390,7 +448,7 @@ class DtmfDetector:
     def sample_rate(self) -> int:
         return self._batch.rate
 
-    def process(self, frame: np.ndarray) -> list[DigitEvent]:
+    def process(self, frame: ArrayLike) -> list[DigitEvent]:
         return self._batch.process(np.asarray(frame).reshape(1, -1))[0]
 
     def flush(self) -> list[DigitEvent]:
@@ -398,7 +456,7 @@ class DtmfDetector:
 
 
 def detect(
-    samples: np.ndarray, sample_rate: int = 8000, frame: int | None = None
+    samples: NDArray[np.generic], sample_rate: int = 8000, frame: int | None = None
 ) -> list[DigitEvent]:
     """Every key press in a whole signal, fed in 20 ms frames like a live call."""
     det = DtmfDetector(sample_rate)

@@ -11,15 +11,27 @@ window is the edge itself once shifted by the window's centre delay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeAlias, TypeVar, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.typing import ArrayLike, NDArray
 
 PRESENT_FRACTION = 0.5
 
+#: Rows of audio samples: int16 from the detector's history and the masker's buffer,
+#: float from tests and tools.
+Samples: TypeAlias = NDArray[np.int16] | NDArray[np.float64]
+#: `cut(rows, starts, length)`: (len(rows), length) samples of rows `rows` from `starts` on.
+Cut: TypeAlias = Callable[[NDArray[np.int64], NDArray[np.int64], int], Samples]
+#: What the moving sums run over: float32 key demodulations, complex128 baseband.
+_Z = TypeVar("_Z", np.float32, np.complex128)
+_S = TypeVar("_S", np.int16, np.float64)
 
-def _moving_sum(z: np.ndarray, width: int) -> np.ndarray:
+
+def _moving_sum(z: NDArray[_Z], width: int) -> NDArray[_Z]:
     """Sums of `width` consecutive samples along the last axis (len - width + 1 of them).
 
     Built by doubling (sums of 2, 4, 8, ... samples, then the binary digits of
@@ -29,7 +41,7 @@ def _moving_sum(z: np.ndarray, width: int) -> np.ndarray:
     out_len = z.shape[-1] - width + 1
     if out_len <= 0:
         return np.zeros(z.shape[:-1] + (0,), z.dtype)
-    result = None
+    result: NDArray[_Z] | None = None
     owned = False  # whether `result` is an array of our own (not a view of `sums`)
     offset = 0
     span = 1
@@ -48,26 +60,36 @@ def _moving_sum(z: np.ndarray, width: int) -> np.ndarray:
             offset += span
         bits >>= 1
         if not bits:
+            # width >= 1 (a sub-block), so some bit of it has set `result`
+            result = cast("NDArray[_Z]", result)
             return result if owned or result is not z else result.copy()
         sums = sums[..., :-span] + sums[..., span:]
         span *= 2
 
 
-def _moving_average(z: np.ndarray, width: int) -> np.ndarray:
-    return _moving_sum(z, width) / width
+def _moving_average(z: NDArray[np.complex128], width: int) -> NDArray[np.complex128]:
+    average: NDArray[np.complex128] = _moving_sum(z, width) / width
+    return average
 
 
 @lru_cache(maxsize=64)
-def _phasor(freq: float, rate: int, n: int) -> np.ndarray:
-    return np.exp(-2j * np.pi * freq / rate * np.arange(n))
+def _phasor(freq: float, rate: int, n: int) -> NDArray[np.complex128]:
+    phasor: NDArray[np.complex128] = np.exp(-2j * np.pi * freq / rate * np.arange(n))
+    return phasor
 
 
-def envelopes(seg: np.ndarray, freqs: tuple[float, float], rate: int) -> np.ndarray:
+def envelopes(
+    seg: NDArray[np.float64], freqs: tuple[float, float], rate: int
+) -> NDArray[np.float64]:
     """(2, len(seg)) amplitude envelopes centred on each sample (0 where undefined)."""
     half = rate // 200
     n = len(seg)
     size = max(rate, 1 << int(n - 1).bit_length())
-    z = seg[None, :] * np.stack([_phasor(float(f), rate, size)[:n] for f in freqs])
+    # (numpy's stubs type real (1, n) times complex (2, n) as real)
+    z = cast(
+        "NDArray[np.complex128]",
+        seg[None, :] * np.stack([_phasor(float(f), rate, size)[:n] for f in freqs]),
+    )
     tri = _moving_average(_moving_average(z, half), half)
     env = np.zeros((2, len(seg)))
     if tri.shape[-1] > 0:
@@ -76,8 +98,8 @@ def envelopes(seg: np.ndarray, freqs: tuple[float, float], rate: int) -> np.ndar
 
 
 def presence(
-    seg: np.ndarray, freqs: tuple[float, float], rate: int, reference: np.ndarray | None = None
-) -> np.ndarray:
+    seg: ArrayLike, freqs: tuple[float, float], rate: int, reference: ArrayLike | None = None
+) -> NDArray[np.bool_]:
     """Boolean per sample of `seg`: both tones at >= half their steady amplitude.
 
     `reference` gives the steady amplitudes (peak scale); by default the largest
@@ -87,11 +109,12 @@ def presence(
     env = envelopes(np.asarray(seg, float), freqs, rate)
     ref = env.max(axis=1) if reference is None else np.asarray(reference, float)
     ref = np.maximum(ref, 1e-9)
-    return np.all(env >= PRESENT_FRACTION * ref[:, None], axis=0)
+    both: NDArray[np.bool_] = np.all(env >= PRESENT_FRACTION * ref[:, None], axis=0)
+    return both
 
 
 @lru_cache(maxsize=8)
-def _key_phasors(rate: int, n: int) -> np.ndarray:
+def _key_phasors(rate: int, n: int) -> NDArray[np.float32]:
     """(16, 4, n) float32 demodulators of every key: cos and -sin of its row
     frequency, then of its column frequency."""
     from dsp.goertzel import COL_HZ, ROW_HZ
@@ -111,16 +134,16 @@ SAMPLES_PER_PASS = 16384
 
 
 def presence_of_keys(
-    segs: np.ndarray,
-    keys: np.ndarray,
+    segs: Samples,
+    keys: NDArray[np.int64],
     rate: int,
-    reference: np.ndarray,
-    phase0: np.ndarray | None = None,
+    reference: NDArray[np.float64],
+    phase0: NDArray[np.int64] | None = None,
     rows_len: int | None = None,
     fraction: float = PRESENT_FRACTION,
-    low: np.ndarray | None = None,
+    low: NDArray[np.bool_] | None = None,
     low_fraction: float = PRESENT_FRACTION,
-) -> np.ndarray:
+) -> NDArray[np.bool_]:
     """`presence` for many (segment, key) pairs: segs (m, n), keys (m,), reference (m, 2).
 
     `fraction` replaces `PRESENT_FRACTION`; with `low` ((m, n) bool, False), the
@@ -139,13 +162,14 @@ def presence_of_keys(
     if phase0 is None:
         table = _key_phasors(rate, n)
     else:
-        table = sliding_window_view(_key_phasors(rate, rows_len), n, axis=2)
+        # rows_len comes with phase0
+        table = sliding_window_view(_key_phasors(rate, cast(int, rows_len)), n, axis=2)
     # amplitude = 2 |tri| / half**2; compare squared magnitudes to skip the square root
     floor = (fraction * np.maximum(reference, 1e-9) * half * half / 2) ** 2
     floor = floor.astype(np.float32)
     decided = present[:, half - 1 : n - half + 1]
     if low is not None:
-        wanted = low.any(axis=1)
+        wanted = cast("NDArray[np.bool_]", low.any(axis=1))  # one per row of (m, n)
         low[:] = False
         low_floor = (floor * np.float32((low_fraction / fraction) ** 2)).astype(np.float32)
         low_decided = low[:, half - 1 : n - half + 1]
@@ -178,36 +202,37 @@ def presence_of_keys(
 
 
 def key_run_edges(
-    segs: np.ndarray,
-    keys: np.ndarray,
+    segs: NDArray[_S],
+    keys: NDArray[np.int64],
     rate: int,
-    reference: np.ndarray,
-    index: np.ndarray,
-    onset: np.ndarray,
+    reference: NDArray[np.float64],
+    index: NDArray[np.int64],
+    onset: NDArray[np.bool_],
     reach: int,
     beyond: int | None = None,
-) -> np.ndarray:
+) -> NDArray[np.int64]:
     """Row-wise start (where `onset`) or end (elsewhere) of the run of the key's tone
     around `index`: the same as `run_bounds(presence_of_keys(...), index)`."""
     m, n = segs.shape
 
-    def cut(rows: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-        return sliding_window_view(segs, length, axis=1)[rows, starts]
+    def cut(rows: NDArray[np.int64], starts: NDArray[np.int64], length: int) -> NDArray[_S]:
+        piece: NDArray[_S] = sliding_window_view(segs, length, axis=1)[rows, starts]
+        return piece
 
     return key_run_edges_in(cut, n, keys, rate, reference, index, onset, reach, beyond)
 
 
 def key_run_edges_in(
-    cut,
+    cut: Cut,
     n: int,
-    keys: np.ndarray,
+    keys: NDArray[np.int64],
     rate: int,
-    reference: np.ndarray,
-    index: np.ndarray,
-    onset: np.ndarray,
+    reference: NDArray[np.float64],
+    index: NDArray[np.int64],
+    onset: NDArray[np.bool_],
     reach: int,
     beyond: int | None = None,
-) -> np.ndarray:
+) -> NDArray[np.int64]:
     """`key_run_edges` over rows of `n` samples that `cut(rows, starts, length)` hands out
     in (len(rows), length) pieces: only the samples looked at are ever fetched.
 
@@ -251,8 +276,18 @@ def key_run_edges_in(
 
 
 def _settle_in_region(
-    cut, keys, rate, reference, index, onset, lo, length, first_seen, last_seen, n
-):
+    cut: Cut,
+    keys: NDArray[np.int64],
+    rate: int,
+    reference: NDArray[np.float64],
+    index: NDArray[np.int64],
+    onset: NDArray[np.bool_],
+    lo: NDArray[np.int64],
+    length: int,
+    first_seen: NDArray[np.bool_],
+    last_seen: NDArray[np.bool_],
+    n: int,
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Edges found in the stretch [lo, lo + length) of each row, and whether they are
     settled there (nothing outside the stretch could change them)."""
     ctx = rate // 200 - 1
@@ -270,12 +305,15 @@ def _settle_in_region(
     return np.where(onset, lo + start, lo + end), settled
 
 
-def _clamp(x: np.ndarray, low: int, high: int) -> np.ndarray:
+def _clamp(x: NDArray[np.int64], low: int, high: int) -> NDArray[np.int64]:
     """np.clip for integer arrays, without its per-call overhead."""
-    return np.minimum(np.maximum(x, low), high)
+    clamped: NDArray[np.int64] = np.minimum(np.maximum(x, low), high)
+    return clamped
 
 
-def _region_run(present: np.ndarray, at: np.ndarray):
+def _region_run(
+    present: NDArray[np.bool_], at: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """`run_bounds` within rows of `present`, also giving the run's anchor (-1: none)."""
     n = present.shape[1]
     span = np.arange(n)
@@ -296,8 +334,8 @@ def _region_run(present: np.ndarray, at: np.ndarray):
 
 
 def widen_to_grid(
-    present: np.ndarray, base: np.ndarray, before: int, after: int, grid: int
-) -> np.ndarray:
+    present: NDArray[np.bool_], base: NDArray[np.int64], before: int, after: int, grid: int
+) -> NDArray[np.bool_]:
     """Rows of `present` with every run widened by guards and rounded out to an absolute grid.
 
     `base` (rows,) is the absolute index of each row's first sample.  Rounding to
@@ -324,10 +362,13 @@ def widen_to_grid(
     cw = np.zeros((m, n + 1), np.int32)
     np.cumsum(widened, axis=1, out=cw[:, 1:])
     cell0 = (base[:, None] + idx) // grid * grid - base[:, None]
-    return (cw[rows, np.clip(cell0 + grid, 0, n)] - cw[rows, np.clip(cell0, 0, n)]) > 0
+    widened_cells: NDArray[np.bool_] = (
+        cw[rows, np.clip(cell0 + grid, 0, n)] - cw[rows, np.clip(cell0, 0, n)]
+    ) > 0
+    return widened_cells
 
 
-def run_around(present: np.ndarray, index: int) -> tuple[int, int] | None:
+def run_around(present: NDArray[np.bool_], index: int) -> tuple[int, int] | None:
     """The [start, end) run of True in `present` that contains or is nearest `index`."""
     idx = np.flatnonzero(present)
     if idx.size == 0:
@@ -341,19 +382,22 @@ def run_around(present: np.ndarray, index: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _first_true(mask: np.ndarray) -> np.ndarray:
+def _first_true(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
     """Row-wise index of the first True, or the row length where there is none."""
     pos = mask.argmax(axis=1)
-    return np.where(mask[np.arange(len(mask)), pos], pos, mask.shape[1])
+    first: NDArray[np.int64] = np.where(mask[np.arange(len(mask)), pos], pos, mask.shape[1])
+    return first
 
 
-def _last_true(mask: np.ndarray) -> np.ndarray:
+def _last_true(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
     """Row-wise index of the last True, or -1 where there is none."""
     pos = mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1)
     return np.where(mask[np.arange(len(mask)), pos], pos, -1)
 
 
-def run_bounds(present: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_bounds(
+    present: NDArray[np.bool_], index: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Row-wise [start, end) of the run of True containing (or nearest) `index`; -1 if none.
 
     present (m, n) bool, index (m,) int.  Vectorised form of `run_around`.
@@ -374,7 +418,7 @@ def run_bounds(present: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(found, start, -1), np.where(found, end, -1)
 
 
-def fill_holes(present: np.ndarray, max_gap: int) -> np.ndarray:
+def fill_holes(present: NDArray[np.bool_], max_gap: int) -> NDArray[np.bool_]:
     """Rows of `present` with every run of False shorter than `max_gap` that has True
     on both sides set True (a tone broken up by louder talk is one tone)."""
     m, n = present.shape
@@ -382,10 +426,13 @@ def fill_holes(present: np.ndarray, max_gap: int) -> np.ndarray:
     before = np.maximum.accumulate(np.where(present, idx, -1), axis=1)
     after = np.minimum.accumulate(np.where(present, idx, n)[:, ::-1], axis=1)[:, ::-1]
     hole = (before >= 0) & (after < n) & (after - before - 1 < max_gap)
-    return present | hole
+    filled: NDArray[np.bool_] = present | hole
+    return filled
 
 
-def hysteresis(high: np.ndarray, low: np.ndarray, max_gap: int = 0) -> np.ndarray:
+def hysteresis(
+    high: NDArray[np.bool_], low: NDArray[np.bool_], max_gap: int = 0
+) -> NDArray[np.bool_]:
     """Rows of `low | high`, holes shorter than `max_gap` filled as by `fill_holes`,
     keeping only the runs of True that hold some True of `high`.
 
@@ -410,4 +457,5 @@ def hysteresis(high: np.ndarray, low: np.ndarray, max_gap: int = 0) -> np.ndarra
         kept = count[g_end] > count[g_start]
         out[g_start[kept]] = 1
         out[g_end[kept]] = -1
-    return (np.cumsum(out[:-1]) > 0).reshape(m, n + 1)[:, :n]
+    kept_runs: NDArray[np.bool_] = (np.cumsum(out[:-1]) > 0).reshape(m, n + 1)[:, :n]
+    return kept_runs

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from dsp import keypad
 
@@ -48,10 +50,12 @@ _RANK = np.array([3, 2, 1, 0], np.int32)[:, None]
 #: Whole-hertz tones advance by whole turns every 200 sub-blocks (1 s): the
 #: rotated sub-block bases repeat with that period.
 _PHASE_PERIOD = 200
+#: Three float32 work arrays (see `GoertzelBank._new_buffers` and `GoertzelBank._work`).
+_Buffers: TypeAlias = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]
 
 
 @lru_cache(maxsize=8)
-def _rotated_bases(sub: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
+def _rotated_bases(sub: int, rate: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Rotated DFT rows of sub-block k (k = 0 .. period - 1), as float32:
 
     - (period, 16, sub): cos and -sin of the keypad tones, for `bases @ samples`;
@@ -82,57 +86,65 @@ class HopFeatures:
     tone, row 1 for the column tone, so that limits apply to both in one step.
     """
 
-    window_end: np.ndarray  # (calls, hops) input-sample index one past the window
-    calls: np.ndarray
-    hops: np.ndarray
-    tones: np.ndarray  # (2, m) index 0..3 of the strongest row and column filter
-    energy: np.ndarray  # (2, m) offset-corrected energy of those tones in the window
-    error: np.ndarray  # (2, m) relative frequency error of those tones
-    runner_up: np.ndarray  # (2, m) energy of the second strongest row/column filter
-    col_harmonic: np.ndarray  # energy at twice the column frequency
-    total: np.ndarray  # total energy of the window, less any dial tone in it
-    freq: np.ndarray  # (2, m) measured frequencies (Hz) of the row and column tones
+    window_end: NDArray[np.int64]  # (calls, hops) input-sample index one past the window
+    calls: NDArray[np.int64]
+    hops: NDArray[np.int64]
+    tones: NDArray[np.int64]  # (2, m) index 0..3 of the strongest row and column filter
+    energy: NDArray[np.float64]  # (2, m) offset-corrected energy of those tones in the window
+    error: NDArray[np.float64]  # (2, m) relative frequency error of those tones
+    runner_up: NDArray[np.float64]  # (2, m) energy of the second strongest row/column filter
+    col_harmonic: NDArray[np.float64]  # energy at twice the column frequency
+    total: NDArray[np.float64]  # total energy of the window, less any dial tone in it
+    freq: NDArray[np.float64]  # (2, m) measured frequencies (Hz) of the row and column tones
     #: (calls, hops) key index of the strongest row and strongest column filter of
     #: every hop where both are above `PAIR_LEVEL_DBM0`, else -1: what a receiver
     #: without any other check would take the window for (the masker tracks keys
     #: it has found with it).
-    pair: np.ndarray | None = None
+    pair: NDArray[np.int8] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.window_end.shape
 
     @property
-    def row(self) -> np.ndarray:
-        return self.tones[0]
+    def row(self) -> NDArray[np.int64]:
+        row: NDArray[np.int64] = self.tones[0]
+        return row
 
     @property
-    def col(self) -> np.ndarray:
-        return self.tones[1]
+    def col(self) -> NDArray[np.int64]:
+        col: NDArray[np.int64] = self.tones[1]
+        return col
 
     @property
-    def row_energy(self) -> np.ndarray:
-        return self.energy[0]
+    def row_energy(self) -> NDArray[np.float64]:
+        row_energy: NDArray[np.float64] = self.energy[0]
+        return row_energy
 
     @property
-    def col_energy(self) -> np.ndarray:
-        return self.energy[1]
+    def col_energy(self) -> NDArray[np.float64]:
+        col_energy: NDArray[np.float64] = self.energy[1]
+        return col_energy
 
     @property
-    def row_error(self) -> np.ndarray:
-        return self.error[0]
+    def row_error(self) -> NDArray[np.float64]:
+        row_error: NDArray[np.float64] = self.error[0]
+        return row_error
 
     @property
-    def col_error(self) -> np.ndarray:
-        return self.error[1]
+    def col_error(self) -> NDArray[np.float64]:
+        col_error: NDArray[np.float64] = self.error[1]
+        return col_error
 
     @property
-    def row_runner_up(self) -> np.ndarray:
-        return self.runner_up[0]
+    def row_runner_up(self) -> NDArray[np.float64]:
+        row_runner_up: NDArray[np.float64] = self.runner_up[0]
+        return row_runner_up
 
     @property
-    def col_runner_up(self) -> np.ndarray:
-        return self.runner_up[1]
+    def col_runner_up(self) -> NDArray[np.float64]:
+        col_runner_up: NDArray[np.float64] = self.runner_up[1]
+        return col_runner_up
 
 
 #: Gate: the weakest level (dBm0 per tone) and tone share any limit set may accept
@@ -143,7 +155,7 @@ GATE_SHARE = 0.05
 PAIR_LEVEL_DBM0 = -46.0
 
 
-def _nothing_gated(ends: np.ndarray) -> HopFeatures:
+def _nothing_gated(ends: NDArray[np.int64]) -> HopFeatures:
     none_i = np.zeros(0, np.int64)
     none_f = np.zeros((2, 0))
     return HopFeatures(
@@ -174,7 +186,7 @@ class GoertzelBank:
         # sub-blocks so far, modulo the phase period (shared: every call gets the same
         # samples per tick)
         self._count = 0
-        self._ends_cache: dict[int, np.ndarray] = {}
+        self._ends_cache: dict[int, NDArray[np.int64]] = {}
         self._half_seconds = 2 * self.sub / sample_rate
         self._scale = 2.0 / self.window
         gate_peak = keypad.dbm0_to_peak(GATE_LEVEL_DBM0)
@@ -188,9 +200,9 @@ class GoertzelBank:
         # extra tones (subs, calls, 12) and sub-block energies (subs, calls), the
         # first `keep` sub-blocks carried over from the last tick.  One set of
         # buffers per sub-blocks-per-tick count (ticks repeat).
-        self._buffers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._buffers: dict[int, _Buffers] = {}
         self._last = self._new_buffers(0)
-        self._scratch: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._scratch: dict[int, _Buffers] = {}
         #: flat offsets of the 8 tones' powers of one (hop, call) in (hops, 16, calls)
         self._tone_offsets = np.arange(8)[:, None] * n_calls
         #: ... and of the column group's first filter
@@ -204,7 +216,7 @@ class GoertzelBank:
         self._rest = np.zeros((n_calls, 0), np.float32)
         self.samples_in = np.zeros(n_calls, np.int64)
 
-    def _new_buffers(self, n_sub: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _new_buffers(self, n_sub: int) -> _Buffers:
         subs = SUBBLOCKS_PER_WINDOW - 1 + n_sub
         return (
             np.zeros((subs, 2 * len(_KEY_HZ), self.n_calls), np.float32),
@@ -223,7 +235,7 @@ class GoertzelBank:
         if self._rest.shape[1]:
             self._rest[call] = 0
 
-    def process(self, frames: np.ndarray) -> HopFeatures:
+    def process(self, frames: ArrayLike) -> HopFeatures:
         """Feed (calls, n) samples; returns features of the hops they complete."""
         frames = np.asarray(frames)
         keep = SUBBLOCKS_PER_WINDOW - 1
@@ -256,21 +268,30 @@ class GoertzelBank:
         np.einsum("cbs,cbs->bc", blocks, blocks, out=energy[keep:])
         return self._features(spec, extra, energy, n_sub, ends)
 
-    def _sub_ends(self, n_sub: int) -> np.ndarray:
+    def _sub_ends(self, n_sub: int) -> NDArray[np.int64]:
         """Offsets of the ends of the next `n_sub` sub-blocks (cached: ticks repeat)."""
         if n_sub not in self._ends_cache:
             self._ends_cache[n_sub] = self.sub * np.arange(1, n_sub + 1)
         return self._ends_cache[n_sub]
 
-    def _bases_from(self, k0: int, n_sub: int) -> tuple[np.ndarray, np.ndarray]:
+    def _bases_from(
+        self, k0: int, n_sub: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Rotated bases of sub-blocks k0 .. k0 + n_sub - 1 (views when they do not wrap)."""
         if k0 + n_sub <= _PHASE_PERIOD:
-            k: slice | np.ndarray = slice(k0, k0 + n_sub)
+            k: slice | NDArray[np.int64] = slice(k0, k0 + n_sub)
         else:
             k = (k0 + np.arange(n_sub)) % _PHASE_PERIOD
         return self._key_bases[k], self._extra_bases[k]
 
-    def _features(self, spec, extra, energy, n_sub, ends) -> HopFeatures:
+    def _features(
+        self,
+        spec: NDArray[np.float32],
+        extra: NDArray[np.float32],
+        energy: NDArray[np.float32],
+        n_sub: int,
+        ends: NDArray[np.int64],
+    ) -> HopFeatures:
         """Pre-gate every hop of every call on the keypad tones; measure the rest.
 
         The all-calls part works in place on per-tick work buffers; the gated
@@ -302,7 +323,9 @@ class GoertzelBank:
         f.pair = pair
         return f
 
-    def _pairs(self, power, r_max, c_max) -> np.ndarray:
+    def _pairs(
+        self, power: NDArray[np.float32], r_max: NDArray[np.float32], c_max: NDArray[np.float32]
+    ) -> NDArray[np.int8]:
         """(calls, hops) strongest row x 4 + strongest column where both clear the pair
         floor, else -1 (power: (hops, 8, calls), unscaled)."""
         code = power[:, :4].argmax(axis=1).astype(np.int8)
@@ -311,7 +334,15 @@ class GoertzelBank:
         loud = np.minimum(r_max, c_max) >= self._pair_floor
         return np.where(loud, code, np.int8(-1)).T
 
-    def _measure(self, hop_call, pairs, power, total, extra, ends) -> HopFeatures:
+    def _measure(
+        self,
+        hop_call: NDArray[np.int64],
+        pairs: NDArray[np.float32],
+        power: NDArray[np.float32],
+        total: NDArray[np.float32],
+        extra: NDArray[np.float32],
+        ends: NDArray[np.int64],
+    ) -> HopFeatures:
         """Features of the pre-gated (hop, call) pairs `hop_call` (flat, hop-major).
 
         Works on (2 groups, 4 filters, m) and (2, m) arrays so that each step is
@@ -380,7 +411,7 @@ class GoertzelBank:
             freq=nominal + hz,
         )
 
-    def _work(self, n_sub: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _work(self, n_sub: int) -> _Buffers:
         """Per-tick scratch arrays (pairs, coherent sums, window energies), kept so that
         large temporaries are not allocated (and page-faulted in) on every tick."""
         if n_sub not in self._scratch:
@@ -393,20 +424,24 @@ class GoertzelBank:
             )
         return self._scratch[n_sub]
 
-    def _advance_hz(self, pairs, at) -> np.ndarray:
+    def _advance_hz(
+        self, pairs: NDArray[np.float32], at: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
         """Frequency offset of the tones at flat indices `at` of the first half-window sums
         (the imaginary part 8 rows on, the second half two sub-blocks on), from the phase
         advance between the window's halves."""
         f_re, f_im, s_re, s_im = pairs.reshape(-1).take(at + self._half_offsets)
         angle = np.arctan2(s_im * f_re - s_re * f_im, s_re * f_re + s_im * f_im)
-        return angle.astype(np.float64) * (1 / (2 * np.pi * self._half_seconds))
+        hz: NDArray[np.float64] = angle.astype(np.float64) * (1 / (2 * np.pi * self._half_seconds))
+        return hz
 
-    def _window_gain(self, offset_hz: np.ndarray) -> np.ndarray:
+    def _window_gain(self, offset_hz: NDArray[np.float64]) -> NDArray[np.float64]:
         """Energy response of the rectangular window to a tone `offset_hz` off the bin,
         from a table every 1/_GAIN_STEPS_PER_HZ Hz (to within about 1e-5)."""
         table = _window_gain_table(self.rate, self.window)
         at = np.abs(offset_hz) * _GAIN_STEPS_PER_HZ
-        return table.take(at.astype(np.intp), mode="clip")
+        gain: NDArray[np.float64] = table.take(at.astype(np.intp), mode="clip")
+        return gain
 
 
 _GAIN_STEPS_PER_HZ = 1000
@@ -414,12 +449,12 @@ _GAIN_MAX_HZ = 60.0
 
 
 @lru_cache(maxsize=8)
-def _window_gain_table(rate: int, window: int) -> np.ndarray:
+def _window_gain_table(rate: int, window: int) -> NDArray[np.float64]:
     """Energy response of the window to offsets from 0 to 60 Hz, one entry per step of
     1/_GAIN_STEPS_PER_HZ Hz taken at the middle of the step; past 60 Hz it is held."""
     hz = (np.arange(int(_GAIN_MAX_HZ * _GAIN_STEPS_PER_HZ) + 1) + 0.5) / _GAIN_STEPS_PER_HZ
     x = np.clip(hz, 1e-6, _GAIN_MAX_HZ) / rate
     g = np.sin(np.pi * x * window) / (window * np.sin(np.pi * x))
-    table = np.maximum(g * g, 0.25)
+    table: NDArray[np.float64] = np.maximum(g * g, 0.25)
     table.flags.writeable = False
     return table

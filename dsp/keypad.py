@@ -22,7 +22,8 @@ INT16_MIN, INT16_MAX = -32768, 32767
 
 def dbm0_to_peak(level_dbm0: float) -> float:
     """Peak amplitude of a sine at `level_dbm0`."""
-    return DBM0_PEAK * 10.0 ** (level_dbm0 / 20.0)
+    peak: float = DBM0_PEAK * 10.0 ** (level_dbm0 / 20.0)  # float ** float is Any to typeshed
+    return peak
 
 
 def key_frequencies(key: str) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
 
 from dsp.keypad import dbm0_to_peak
 
@@ -22,13 +23,14 @@ NOISE_FLOOR_DBM0 = -70.0
 NOISE_CEILING_DBM0 = -30.0
 
 
-def masking_tone(positions: np.ndarray, rate: int) -> np.ndarray:
+def masking_tone(positions: NDArray[np.int64], rate: int) -> NDArray[np.float64]:
     """The flat masking tone at absolute output sample `positions` (phase-continuous)."""
-    return _tone_table(rate)[positions % rate]
+    tone: NDArray[np.float64] = _tone_table(rate)[positions % rate]
+    return tone
 
 
 @lru_cache(maxsize=4)
-def _tone_table(rate: int) -> np.ndarray:
+def _tone_table(rate: int) -> NDArray[np.float64]:
     """One second of the masking tone: it repeats every second, so a lookup suffices."""
     phase = 2 * np.pi * MASK_TONE_HZ * np.arange(rate) / rate
     table = dbm0_to_peak(MASK_TONE_DBM0) * np.sin(phase)
@@ -36,13 +38,15 @@ def _tone_table(rate: int) -> np.ndarray:
     return table
 
 
-def raised_cosine(distance: np.ndarray, ramp: int) -> np.ndarray:
+def raised_cosine(distance: NDArray[np.int64], ramp: int) -> NDArray[np.float64]:
     """Gain 0..1 for samples `distance` samples inside a span edge (smooth on/off)."""
     x = np.clip((np.asarray(distance, float) + 0.5) / ramp, 0.0, 1.0)
     return 0.5 - 0.5 * np.cos(np.pi * x)
 
 
-def run_distances(mask: np.ndarray, before: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+def run_distances(
+    mask: NDArray[np.bool_], before: NDArray[np.int64] | int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """For each True in `mask` (1-D, or 2-D row-wise): samples since its run began and
     samples until it ends.
 
@@ -61,7 +65,7 @@ def run_distances(mask: np.ndarray, before: np.ndarray | int) -> tuple[np.ndarra
     return since, until
 
 
-def comfort_noise(n: int, rms: float, rng: np.random.Generator) -> np.ndarray:
+def comfort_noise(n: int, rms: float, rng: np.random.Generator) -> NDArray[np.float64]:
     """White comfort noise with the given RMS, kept between floor and ceiling."""
     lo = dbm0_to_peak(NOISE_FLOOR_DBM0) / np.sqrt(2)
     hi = dbm0_to_peak(NOISE_CEILING_DBM0) / np.sqrt(2)

@@ -9,9 +9,11 @@ Every random choice comes from a seeded numpy Generator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from dsp import g711
 from dsp.keypad import (  # noqa: F401 - re-exported: tests and benches build on them here
@@ -25,7 +27,9 @@ from dsp.keypad import (  # noqa: F401 - re-exported: tests and benches build on
 )
 
 
-def sine(freq: float, n: int, rate: int, level_dbm0: float, phase: float = 0.0) -> np.ndarray:
+def sine(
+    freq: float, n: int, rate: int, level_dbm0: float, phase: float = 0.0
+) -> NDArray[np.float64]:
     """`n` float samples of a sine at `level_dbm0`."""
     t = np.arange(n) / rate
     return dbm0_to_peak(level_dbm0) * np.sin(2 * np.pi * freq * t + phase)
@@ -39,7 +43,7 @@ def dtmf(
     twist_db: float = 0.0,
     freq_error: tuple[float, float] | float = 0.0,
     phases: tuple[float, float] = (0.0, 0.0),
-) -> np.ndarray:
+) -> NDArray[np.float64]:
     """Float samples of one key's dual tone.
 
     The louder tone sits at `level_dbm0`, the other `abs(twist_db)` lower.
@@ -72,7 +76,7 @@ class ToneTruth:
 class Signal:
     """Generated float samples with the truth of the tones they contain."""
 
-    samples: np.ndarray
+    samples: NDArray[np.float64]
     tones: list[ToneTruth]
     rate: int
 
@@ -80,7 +84,7 @@ class Signal:
     def keys(self) -> str:
         return "".join(t.key for t in self.tones)
 
-    def pcm16(self, law: str | None = "ulaw") -> np.ndarray:
+    def pcm16(self, law: str | None = "ulaw") -> NDArray[np.int16]:
         """int16 samples, after a G.711 round trip unless `law` is None."""
         x = to_int16(self.samples)
         return g711_roundtrip(x, law) if law else x
@@ -139,9 +143,10 @@ def random_keys_signal(
     return Signal(np.concatenate(parts), tones, rate)
 
 
-def white_noise(n: int, level_dbm0: float, rng: np.random.Generator) -> np.ndarray:
+def white_noise(n: int, level_dbm0: float, rng: np.random.Generator) -> NDArray[np.float64]:
     """Gaussian noise with the power of a sine at `level_dbm0`."""
-    return rng.standard_normal(n) * dbm0_to_peak(level_dbm0) / np.sqrt(2.0)
+    noise: NDArray[np.float64] = rng.standard_normal(n) * dbm0_to_peak(level_dbm0) / np.sqrt(2.0)
+    return noise
 
 
 def add_noise_at_snr(signal: Signal, snr_db: float, rng: np.random.Generator) -> Signal:
@@ -152,14 +157,15 @@ def add_noise_at_snr(signal: Signal, snr_db: float, rng: np.random.Generator) ->
     return Signal(signal.samples + noise, signal.tones, signal.rate)
 
 
-def dial_tone(n: int, rate: int, level_dbm0: float) -> np.ndarray:
+def dial_tone(n: int, rate: int, level_dbm0: float) -> NDArray[np.float64]:
     """Precise dial tone: 350 + 440 Hz, each at `level_dbm0`."""
     return sine(350.0, n, rate, level_dbm0) + sine(440.0, n, rate, level_dbm0)
 
 
 #: Equal-tempered note frequencies, A4 = 440 Hz, MIDI note numbering.
 def note_hz(midi: int) -> float:
-    return 440.0 * 2.0 ** ((midi - 69) / 12.0)
+    hz: float = 440.0 * 2.0 ** ((midi - 69) / 12.0)
+    return hz
 
 
 def chord(
@@ -168,8 +174,8 @@ def chord(
     rate: int = 8000,
     level_dbm0: float = -15.0,
     harmonics: tuple[float, ...] = (1.0, 0.5, 0.33, 0.25),
-    phases: np.ndarray | None = None,
-) -> np.ndarray:
+    phases: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
     """Notes with a harmonic series (relative amplitudes), each note's fundamental at `level_dbm0`.
 
     A short attack/release keeps it musical; harmonics above Nyquist are dropped.
@@ -193,7 +199,7 @@ def chord(
 
 
 
-def g711_roundtrip(pcm16: np.ndarray, law: str = "ulaw") -> np.ndarray:
+def g711_roundtrip(pcm16: NDArray[np.int16], law: str = "ulaw") -> NDArray[np.int16]:
     """What a G.711 channel delivers: encode then decode."""
     return g711.decode(g711.encode(pcm16, law), law)
 
@@ -201,13 +207,14 @@ def g711_roundtrip(pcm16: np.ndarray, law: str = "ulaw") -> np.ndarray:
 # -- harder conditions: keys under speech, music, noise, echo and dropouts -------------
 
 
-def power_dbm0(x: np.ndarray) -> float:
+def power_dbm0(x: ArrayLike) -> float:
     """Mean power of `x` in dBm0 (a 0 dBm0 sine has power DBM0_PEAK**2 / 2)."""
     p = float(np.mean(np.asarray(x, np.float64) ** 2))
-    return 10.0 * np.log10(max(p, 1e-12) / (DBM0_PEAK**2 / 2))
+    db: float = 10.0 * np.log10(max(p, 1e-12) / (DBM0_PEAK**2 / 2))
+    return db
 
 
-def talk_bed(clips: list[np.ndarray], n: int, rate: int = 8000) -> np.ndarray:
+def talk_bed(clips: Sequence[ArrayLike], n: int, rate: int = 8000) -> NDArray[np.float64]:
     """`n` samples of continuous talk: speech clips (8 kHz), their quiet edges
     trimmed, laid end to end (cycled) and resampled to `rate`; float, unscaled."""
     parts, total = [], 0
@@ -232,7 +239,7 @@ def talk_bed(clips: list[np.ndarray], n: int, rate: int = 8000) -> np.ndarray:
     return x[:n]
 
 
-def music_bed(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+def music_bed(n: int, rate: int, rng: np.random.Generator) -> NDArray[np.float64]:
     """`n` samples of synthetic music (float, unscaled, seeded): a melody of harmonic
     notes with vibrato over sustained chords and a drum track (kick, snare, hi-hat)."""
     t = np.arange(n) / rate
@@ -275,13 +282,13 @@ def music_bed(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def scale_to_dbm0(x: np.ndarray, level_dbm0: float) -> np.ndarray:
+def scale_to_dbm0(x: NDArray[np.float64], level_dbm0: float) -> NDArray[np.float64]:
     """`x` scaled to a mean power of `level_dbm0`."""
     return x * 10 ** ((level_dbm0 - power_dbm0(x)) / 20)
 
 
 def keys_under(
-    bed: np.ndarray,
+    bed: NDArray[np.float64],
     keys: str,
     rng: np.random.Generator,
     rate: int = 8000,
@@ -348,8 +355,8 @@ def with_dropouts(
 
 
 def line_echo(
-    x: np.ndarray, rate: int, delay_ms: float = 12.0, loss_db: float = 12.0
-) -> np.ndarray:
+    x: NDArray[np.float64], rate: int, delay_ms: float = 12.0, loss_db: float = 12.0
+) -> NDArray[np.float64]:
     """`x` plus a hybrid echo of itself, `delay_ms` later and `loss_db` weaker."""
     d = ms(delay_ms, rate)
     out = np.asarray(x, np.float64).copy()

@@ -43,8 +43,10 @@ arming state, because the caller asked for them explicitly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from dsp import edges, replacement
 from dsp.classify import BURIED, CANDIDATE, STABLE, amplitudes, classify
@@ -95,7 +97,7 @@ STABLE_HOPS = 5
 class MaskResult:
     """One output frame, the key presses that ended and the masked spans that closed."""
 
-    audio: np.ndarray
+    audio: NDArray[np.int16]
     digits: list[DigitEvent] = field(default_factory=list)
     masked: list[tuple[int, int]] = field(default_factory=list)
 
@@ -194,7 +196,7 @@ class BatchMasker:
         self._armed[call] = False
 
     # -- audio ---------------------------------------------------------------
-    def process(self, frames: np.ndarray) -> list[MaskResult]:
+    def process(self, frames: ArrayLike) -> list[MaskResult]:
         """Feed (calls, n) int16; returns per call n delayed samples with tones replaced."""
         frames = np.asarray(frames)
         if frames.ndim != 2 or frames.shape[0] != self.n_calls:
@@ -224,7 +226,7 @@ class BatchMasker:
                 self._open[call] = -1
         return res
 
-    def _tick(self, frames: np.ndarray) -> list[MaskResult]:
+    def _tick(self, frames: NDArray[np.int16]) -> list[MaskResult]:
         n, f_len = frames.shape
         digits = self.detector.process(frames)
         self._note_candidates()
@@ -239,8 +241,8 @@ class BatchMasker:
         out_mask = mask[:, :f_len].copy()
         if self.mode == "cadence":
             cadence = self._armed & (mask.any(axis=1) | (self._cad_start >= 0))
-            for call in np.flatnonzero(cadence):
-                self._cadence(call, int(known0[call]), mask[call], out[call], out_mask[call])
+            for row in np.flatnonzero(cadence):
+                self._cadence(row, int(known0[row]), mask[row], out[row], out_mask[row])
         else:
             self._replace(np.flatnonzero(out_mask.any(axis=1)), known0, mask, out, out_mask)
         self._track_noise(out, out_mask | mask.any(axis=1, keepdims=True))
@@ -294,7 +296,7 @@ class BatchMasker:
                     fresh, end - self._window, self._cand_start[calls, keys]
                 )
 
-    def _stable(self, stable: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    def _stable(self, stable: NDArray[np.int64], codes: NDArray[np.int64]) -> NDArray[np.int64]:
         """`codes` plus the hops ending `STABLE_HOPS` hops in a row of one `STABLE` pair."""
         held = np.full(stable.shape, -1)
         for h in range(stable.shape[1]):
@@ -303,9 +305,10 @@ class BatchMasker:
             self._stable_run = np.where(same, self._stable_run + 1, code >= 0)
             self._stable_code = code
             held[:, h] = np.where(self._stable_run >= STABLE_HOPS, code, -1)
-        return np.where(codes >= 0, codes, held)
+        stable_codes: NDArray[np.int64] = np.where(codes >= 0, codes, held)
+        return stable_codes
 
-    def _track(self, pair: np.ndarray, ends: np.ndarray) -> None:
+    def _track(self, pair: NDArray[np.int8], ends: NDArray[np.int64]) -> None:
         """Keep established keys going while their pair is still the strongest."""
         reach = self._window + self._track_gap
         calls = np.flatnonzero(self._cand_end.max(axis=1) >= ends[:, 0] - reach)
@@ -321,7 +324,9 @@ class BatchMasker:
             )
             self._cand_end[c[ok], k[ok]] = end[ok]
 
-    def _mask_tones(self, full: np.ndarray, base: np.ndarray, mask: np.ndarray) -> None:
+    def _mask_tones(
+        self, full: NDArray[np.int16], base: NDArray[np.int64], mask: NDArray[np.bool_]
+    ) -> None:
         """OR into `mask` the extent of every candidate key still in the buffer.
 
         Worked out afresh on every tick over the whole buffer: the extent's
@@ -337,7 +342,15 @@ class BatchMasker:
         if calls.size:
             self._mask_rows(full, base, mask, calls, keys, first)
 
-    def _mask_rows(self, full, base, mask, calls, keys, first: int) -> None:
+    def _mask_rows(
+        self,
+        full: NDArray[np.int16],
+        base: NDArray[np.int64],
+        mask: NDArray[np.bool_],
+        calls: NDArray[np.int64],
+        keys: NDArray[np.int64],
+        first: int,
+    ) -> None:
         """OR into `mask` the extent of `keys` in `full[calls, first:]`: runs where the
         tones are above `LOW_FRACTION` (holes under `FILL_SECONDS` filled) holding a
         stretch above `edges.PRESENT_FRACTION` between the key's first and last hop."""
@@ -378,7 +391,7 @@ class BatchMasker:
         else:
             np.logical_or.at(mask[:, into:], calls, present)
 
-    def _mask_forced(self, call: int, known0: int, mask: np.ndarray) -> None:
+    def _mask_forced(self, call: int, known0: int, mask: NDArray[np.bool_]) -> None:
         keep = []
         for start, end in self._forced[call]:
             lo, hi = max(start - known0, 0), min(end - known0, len(mask))
@@ -390,7 +403,14 @@ class BatchMasker:
         if not keep:
             self._forcing.discard(call)
 
-    def _replace(self, calls, known0, mask, out, out_mask) -> None:
+    def _replace(
+        self,
+        calls: NDArray[np.int64],
+        known0: NDArray[np.int64],
+        mask: NDArray[np.bool_],
+        out: NDArray[np.int16],
+        out_mask: NDArray[np.bool_],
+    ) -> None:
         """Replace the masked output samples of `calls` (rows of the tick's arrays)."""
         if calls.size == 0:
             return
@@ -412,7 +432,14 @@ class BatchMasker:
         out[calls] = np.where(rows, tone, out[calls])
         self._run[calls] = np.where(rows[:, -1], since[:, f_len - 1] + 1, 0)
 
-    def _cadence(self, call, known0, mask, out, out_mask) -> None:
+    def _cadence(
+        self,
+        call: np.intp,
+        known0: int,
+        mask: NDArray[np.bool_],
+        out: NDArray[np.int16],
+        out_mask: NDArray[np.bool_],
+    ) -> None:
         hits = np.flatnonzero(mask)
         if hits.size:
             if self._cad_start[call] < 0:
@@ -437,13 +464,15 @@ class BatchMasker:
         if pos[-1] + 1 >= end:
             self._cad_start[call] = self._cad_last[call] = -1
 
-    def _track_noise(self, out: np.ndarray, busy: np.ndarray) -> None:
+    def _track_noise(self, out: NDArray[np.int16], busy: NDArray[np.bool_]) -> None:
         quiet = ~busy.any(axis=1)
         if quiet.any():
             power = np.mean(out[quiet].astype(np.float64) ** 2, axis=1)
             self._noise_power[quiet] = 0.9 * self._noise_power[quiet] + 0.1 * power
 
-    def _close_spans(self, known0: np.ndarray, out_mask: np.ndarray, results) -> None:
+    def _close_spans(
+        self, known0: NDArray[np.int64], out_mask: NDArray[np.bool_], results: list[MaskResult]
+    ) -> None:
         """Track masked spans on the output; put the ones that closed into `results`."""
         was_open = self._open >= 0
         n, f_len = out_mask.shape
@@ -464,7 +493,9 @@ class BatchMasker:
         for call, flips in zip(calls.tolist(), per_call, strict=True):
             results[call].masked = self._spans(call, int(known0[call]) + f_len, flips)
 
-    def _spans(self, call: int, stop: int, flips) -> list[tuple[int, int]]:
+    def _spans(
+        self, call: int, stop: int, flips: list[tuple[bool, int]]
+    ) -> list[tuple[int, int]]:
         """Spans closed by the `flips` (rising?, input index) of one call's output frame."""
         start = int(self._open[call])
         spans = []
@@ -511,7 +542,7 @@ class StreamingMasker:
     def mode(self) -> str:
         return self._batch.mode
 
-    def process(self, frame: np.ndarray) -> MaskResult:
+    def process(self, frame: ArrayLike) -> MaskResult:
         return self._batch.process(np.asarray(frame).reshape(1, -1))[0]
 
     def flush(self) -> MaskResult:
@@ -528,8 +559,8 @@ class StreamingMasker:
 
 
 def mask_signal(
-    samples: np.ndarray, sample_rate: int = 8000, **kwargs
-) -> tuple[np.ndarray, list[DigitEvent], list[tuple[int, int]]]:
+    samples: NDArray[np.generic], sample_rate: int = 8000, **kwargs: Any
+) -> tuple[NDArray[np.int16], list[DigitEvent], list[tuple[int, int]]]:
     """Run the streaming masker over a whole signal in 20 ms frames; remove the delay.
 
     Returns (output aligned with the input, digits, masked spans).

@@ -7,7 +7,7 @@ still hold, and how many captures were garbage-collected while still holding
 digits (a capture dropped without ``wipe()``; its ``__del__`` wipes it as a
 last resort and records the drop here). It never returns or logs a digit.
 
-Tests use it to prove the card-data lifetime rules (tests/test_card_data_lifetime.py)::
+Tests use it to prove the card-data lifetime rules (tests/integration/test_card_data_lifetime.py)::
 
     since = lifetime.mark()
     ...                                    # run a call

@@ -2,7 +2,8 @@
 is down, the vault's disk is full.  Each time the capture fails visibly, nothing of
 the card leaks, and the service goes on serving calls.  (That the card is wiped on
 every such path, hold expiry and call end included, is proven in-process by
-tests/test_card_data_lifetime.py: a separate process's memory is not inspectable here.)"""
+tests/integration/test_card_data_lifetime.py: another process's memory is not
+inspectable here.)"""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import sqlite3
 import time
 
 import pytest
-from api_support import KEYED_CARD, http, psp_on_thread
-from serve_api_support import Feed, assert_no_card_data, call_of, dev_key, handoffs
-from serve_support import MediaCall, Served
 
 from masker.phones.service_process import free_port
+from tests.support.api import KEYED_CARD, http, psp_on_thread
+from tests.support.serve import MediaCall, Served
+from tests.support.serve_api import Feed, assert_no_card_data, call_of, dev_key, handoffs
 
 pytestmark = pytest.mark.e2e
 

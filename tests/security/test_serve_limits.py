@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from serve_support import Served, answered_call
-from sipclient import SipEndpoint, ack_for, sdp_offer
 
 from masker.calls.ids import log_safe_hex
+from tests.support.serve import Served, answered_call
+from tests.support.sip_client import SipEndpoint, ack_for, sdp_offer
 
 pytestmark = pytest.mark.e2e
 

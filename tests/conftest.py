@@ -1,0 +1,29 @@
+"""Shared test configuration: every test carries the mark of the directory it lives in
+(unit, integration, e2e, security), so `-m` selects by kind without a mark per file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.api import running_api
+
+KINDS = ("unit", "integration", "e2e", "security")
+_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.resolve().relative_to(_ROOT).parts
+        if parts and parts[0] in KINDS:
+            item.add_marker(parts[0])
+
+
+@pytest.fixture(scope="module")
+def api(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The desktop API in-process on loopback, with the test module's API_OPTIONS."""
+    with running_api(**getattr(request.module, "API_OPTIONS", {})) as running:
+        yield running

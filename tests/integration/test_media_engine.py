@@ -1,0 +1,338 @@
+"""The media thread in-process: forwarding, masking hooks, bad packets dropped and counted,
+latching, ports released; other calls unaffected."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from dsp.events import DigitEvent
+from masker.media.engine import MediaEngine
+from masker.media.ports import PortAllocator
+from masker.phones.client import free_udp_port_block
+from masker.wire.rtp import RtpPacket, build_rtp
+from masker.wire.sdp import Negotiated
+from tests.support.media import Collector, audio_packets, event_packets, rtp_socket, send_paced
+
+HOST = "127.0.0.1"
+
+
+class Result:
+    def __init__(self, audio, digits=()):
+        self.audio, self.digits, self.masked = audio, list(digits), []
+
+
+class PassThrough:
+    """A BatchMasker stand-in: no delay, records forced spans, reports scripted digits."""
+
+    instances: list = []
+
+    def __init__(self, n):
+        self.n = n
+        self.forced = []
+        self.armed = [True] * n
+        self.script: dict[int, list] = {}
+        PassThrough.instances.append(self)
+
+    def reset(self, call):
+        self.forced = [f for f in self.forced if f[0] != call]
+
+    def force_mask(self, call, start, end):
+        self.forced.append((call, start, end))
+
+    def arm(self, call):
+        self.armed[call] = True
+
+    def disarm(self, call):
+        self.armed[call] = False
+
+    def process(self, frames):
+        return [Result(frames[i].copy(), self.script.pop(i, [])) for i in range(self.n)]
+
+
+def neg(sock, pts=((0, "PCMU"),), event_pt=101) -> Negotiated:
+    return Negotiated(HOST, sock.getsockname()[1], pts[0][0], pts[0][1], event_pt, 20, "sendrecv",
+                      tuple(pts))
+
+
+@pytest.fixture
+def engine():
+    base = free_udp_port_block(40)
+    digits = []
+    eng = MediaEngine(PortAllocator(HOST, base, base + 39), PassThrough, batch_size=4,
+                      max_calls=8, on_digit=lambda *a: digits.append(a))
+    eng.digits = digits
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+class Leg:
+    def __init__(self, engine, name="c1"):
+        self.caller, self.agent = rtp_socket(), rtp_socket()
+        self.media = engine.open_call(name)
+        engine.set_caller_sdp(self.media, neg(self.caller))
+        engine.set_agent_sdp(self.media, neg(self.agent))
+        self.to_masker = (HOST, self.media.caller_port)
+        self.from_agent = (HOST, self.media.agent_port)
+
+    def close(self):
+        self.caller.close()
+        self.agent.close()
+
+
+def wait_for(pred, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_caller_audio_reaches_the_agent_as_our_own_stream(engine):
+    leg = Leg(engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    pcm = (np.arange(160 * 20) % 200 - 100).astype(np.int16) * 50
+    send_paced(leg.caller, leg.to_masker, audio_packets(pcm, ssrc=0x55))
+    time.sleep(0.2)
+    pkts = coll.rtp()
+    coll.stop()
+    assert len(pkts) >= 18
+    assert {p.ssrc for p in pkts} != {0x55} and len({p.ssrc for p in pkts}) == 1
+
+
+def test_agent_audio_is_forwarded_untouched(engine):
+    leg = Leg(engine)
+    coll = Collector(leg.caller, (HOST, leg.media.caller_port))
+    sent = audio_packets(np.zeros(800, np.int16), ssrc=0x77)
+    for p in sent:
+        leg.agent.sendto(p, leg.from_agent)
+    assert wait_for(lambda: len(coll.items) == len(sent))
+    assert [d for _, d, _ in coll.stop()] == sent
+
+
+@pytest.mark.parametrize("data,counter", [
+    (b"\x80\x00", "drop_short_packet"),
+    (b"\x40" + b"\x00" * 20, "drop_wrong_version"),
+    (build_rtp(RtpPacket(payload_type=18, sequence=1, timestamp=0, ssrc=1, payload=b"\0" * 20)),
+     "drop_unknown_pt"),
+    (build_rtp(RtpPacket(payload_type=0, sequence=1, timestamp=0, ssrc=1, payload=b"")),
+     "drop_bad_length"),
+])
+def test_bad_caller_packets_are_dropped_and_counted(engine, data, counter):
+    leg = Leg(engine)
+    leg.caller.sendto(data, leg.to_masker)
+    assert wait_for(lambda: engine.snapshot().get(counter, 0) == 1)
+
+
+def test_packets_from_an_unexpected_address_are_dropped_after_latching(engine):
+    leg = Leg(engine)
+    intruder = rtp_socket()
+    pkt = audio_packets(np.zeros(160, np.int16))[0]
+    leg.caller.sendto(pkt, leg.to_masker)
+    assert wait_for(lambda: engine.snapshot().get("caller_packets", 0) == 1)
+    intruder.sendto(pkt, leg.to_masker)
+    assert wait_for(lambda: engine.snapshot().get("drop_unexpected_source", 0) == 1)
+    intruder.close()
+
+
+def test_ssrc_change_and_sequence_jump_are_counted_and_survived(engine):
+    leg = Leg(engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    a = audio_packets(np.zeros(160 * 5, np.int16), ssrc=1)
+    b = audio_packets(np.zeros(160 * 5, np.int16), ssrc=2, seq0=40000, ts0=9_000_000)
+    c = audio_packets(np.zeros(160 * 5, np.int16), ssrc=2, seq0=50000, ts0=9_000_800)
+    send_paced(leg.caller, leg.to_masker, a + b + c)
+    assert wait_for(lambda: engine.snapshot().get("ssrc_changes", 0) == 1)
+    assert wait_for(lambda: engine.snapshot().get("seq_jumps", 0) == 1)
+    time.sleep(0.1)
+    assert len(coll.stop()) >= 9
+
+
+def test_rfc4733_event_force_masks_its_span_and_reports_the_digit_once(engine):
+    leg = Leg(engine)
+    audio = audio_packets(np.zeros(160 * 10, np.int16), ts0=1000)
+    events = event_packets("7", ts=1000 + 800, seq0=900, duration=640)
+    send_paced(leg.caller, leg.to_masker, audio[:5] + events + audio[5:], interval=0.01)
+    assert wait_for(lambda: len(engine.digits) == 1)
+    time.sleep(0.1)
+    masker = PassThrough.instances[-1]
+    assert len(engine.digits) == 1 and engine.digits[0][1:] == ("7", "rfc4733")
+    starts = {s for _, s, _ in masker.forced}
+    ends = [e for _, _, e in masker.forced]
+    assert len(starts) == 1 and max(ends) - min(starts) >= 640
+
+
+def test_inband_digit_duplicating_an_event_is_reported_once(engine):
+    leg = Leg(engine)
+    masker = None
+    audio = audio_packets(np.zeros(160 * 10, np.int16), ts0=1000)
+    events = event_packets("3", ts=1000, seq0=900, duration=640)
+    send_paced(leg.caller, leg.to_masker, events[:1] + audio[:3], interval=0.01)
+    assert wait_for(lambda: len(engine.digits) == 1)
+    masker = PassThrough.instances[-1]
+    slot = leg.media.slot % 4
+    masker.script[slot] = [DigitEvent("3", 40, 600, "inband")]
+    send_paced(leg.caller, leg.to_masker, audio[3:], interval=0.02)
+    time.sleep(0.2)
+    assert [d[1] for d in engine.digits] == ["3"]
+
+
+def test_telephone_events_never_reach_the_agent(engine):
+    leg = Leg(engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    audio = audio_packets(np.zeros(160 * 10, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, audio[:3] + event_packets("9", 1480, 50) + audio[3:])
+    time.sleep(0.2)
+    assert {p.payload_type for p in coll.rtp()} == {0}
+    coll.stop()
+
+
+def test_closing_a_call_releases_its_ports(engine):
+    legs = [Leg(engine, f"c{i}") for i in range(3)]
+    assert engine.ports.in_use == 6
+    for leg in legs:
+        engine.close_call(leg.media)
+    assert wait_for(lambda: engine.ports.in_use == 0 and engine.snapshot()["calls"] == 0)
+
+
+def test_a_flood_of_garbage_on_one_call_leaves_another_call_flowing(engine):
+    bad, good = Leg(engine, "bad"), Leg(engine, "good")
+    coll = Collector(good.agent, (HOST, good.media.agent_port))
+    for _ in range(500):
+        bad.caller.sendto(b"\xff" * 7, bad.to_masker)
+    send_paced(good.caller, good.to_masker, audio_packets(np.zeros(160 * 10, np.int16)))
+    time.sleep(0.15)
+    assert len(coll.stop()) >= 9
+    assert engine.snapshot().get("drop_short_packet", 0) >= 400
+
+
+@pytest.fixture
+def timing_engine():
+    base = free_udp_port_block(20)
+    timeouts = []
+    eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
+                      max_calls=4, on_timeout=timeouts.append, rtp_timeout_s=0.3)
+    eng.timeouts = timeouts
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+def test_silent_caller_times_out(timing_engine):
+    leg = Leg(timing_engine, "quiet")
+    assert wait_for(lambda: timing_engine.timeouts == ["quiet"], timeout=2)
+    leg.close()
+
+
+def test_caller_that_is_not_expected_to_send_does_not_time_out(timing_engine):
+    leg = Leg(timing_engine, "held")
+    sdp = neg(leg.caller)
+    timing_engine.set_caller_sdp(leg.media, Negotiated(
+        sdp.address, sdp.port, 0, "PCMU", 101, 20, "recvonly", sdp.audio_pts))
+    time.sleep(0.8)
+    assert timing_engine.timeouts == []
+    leg.close()
+
+
+def test_arm_and_disarm_reach_the_callers_masker_slot(engine):
+    leg = Leg(engine, "capture-policy")
+    assert wait_for(lambda: leg.media.slot >= 0)  # the media thread has taken the call
+    engine.arm(leg.media, False)
+    assert wait_for(lambda: PassThrough.instances[-1].armed[leg.media.slot] is False)
+    engine.arm(leg.media, True)
+    assert wait_for(lambda: PassThrough.instances[-1].armed[leg.media.slot] is True)
+
+
+def test_the_same_digit_keyed_twice_is_two_presses(engine):
+    leg = Leg(engine)
+    audio = audio_packets(np.zeros(160 * 10, np.int16), ts0=1000)
+    first = event_packets("1", ts=1000, seq0=900, duration=640)
+    second = event_packets("1", ts=1000 + 960, seq0=920, duration=640)
+    send_paced(leg.caller, leg.to_masker, audio[:2] + first + second + audio[2:], interval=0.005)
+    assert wait_for(lambda: len(engine.digits) == 2)
+    time.sleep(0.1)
+    assert [d[1] for d in engine.digits] == ["1", "1"]
+
+
+def test_a_new_digit_on_the_same_timestamp_is_a_new_press(engine):
+    leg = Leg(engine)
+    audio = audio_packets(np.zeros(160 * 6, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, audio[:2] + event_packets("1", ts=1320, seq0=900)
+               + event_packets("2", ts=1320, seq0=920) + audio[2:], interval=0.005)
+    assert wait_for(lambda: len(engine.digits) == 2)
+    assert [d[1] for d in engine.digits] == ["1", "2"]
+
+
+def test_a_reordered_end_packet_of_an_earlier_event_is_not_a_press(engine):
+    leg = Leg(engine)
+    audio = audio_packets(np.zeros(160 * 6, np.int16), ts0=1000)
+    first = event_packets("5", ts=1000, seq0=900, duration=480)
+    second = event_packets("5", ts=1800, seq0=910, duration=480)
+    send_paced(leg.caller, leg.to_masker, audio[:2] + first + second + first[-1:] + audio[2:],
+               interval=0.005)
+    assert wait_for(lambda: engine.snapshot().get("caller_events_stale", 0) == 1)
+    assert [d[1] for d in engine.digits] == ["5", "5"]
+
+
+@pytest.fixture
+def playout_engine():
+    base = free_udp_port_block(20)
+    eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
+                      max_calls=4, jitter_samples=160)
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+def assert_valid_rfc3550(pkts: list[RtpPacket]) -> None:
+    assert len({p.ssrc for p in pkts}) == 1
+    for a, b in zip(pkts, pkts[1:], strict=False):
+        assert (b.sequence - a.sequence) & 0xFFFF == 1
+        assert (b.timestamp - a.timestamp) & 0xFFFFFFFF == 160
+
+
+def buffered(leg):
+    return lambda: leg.media.inbound.buffered
+
+
+def settled(levels: list[int], last: int = 25) -> int:
+    """The playout delay the stream settled to: the lowest buffer level over its last
+    half second.  A lasting delay keeps every reading high; one reading taken just
+    after a late burst of the (busy) test sender is not a lasting delay."""
+    return min(levels[-last:])
+
+
+def test_delay_built_up_by_a_burst_drains_back_to_the_cushion(playout_engine):
+    leg = Leg(playout_engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    quiet = audio_packets(np.zeros(160 * 150, np.int16), ts0=1000)
+    for pkt in quiet[:8]:  # 160 ms arrive at once (a stalled network or sender)
+        leg.caller.sendto(pkt, leg.to_masker)
+    levels = send_paced(leg.caller, leg.to_masker, quiet[8:], probe=buffered(leg))
+    time.sleep(0.1)
+    pkts = coll.stop()
+    assert settled(levels) <= 160 + 2 * 160
+    assert playout_engine.snapshot().get("shed_samples", 0) >= 640
+    assert_valid_rfc3550(coll.rtp())
+    assert len(pkts) >= 140
+
+
+def test_ticks_missed_in_a_stall_are_caught_up(playout_engine):
+    leg = Leg(playout_engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    pkts = audio_packets(np.zeros(160 * 100, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, pkts[:25])
+    playout_engine.run_in_thread(lambda: time.sleep(0.3))  # the media thread stalls
+    levels = send_paced(leg.caller, leg.to_masker, pkts[25:], probe=buffered(leg))
+    time.sleep(0.1)
+    coll.stop()
+    snap = playout_engine.snapshot()
+    assert snap["late_ticks"] >= 1 and snap.get("ticks_skipped", 0) == 0
+    assert settled(levels) <= 160 + 2 * 160  # no lasting delay from the stall
+    out = coll.rtp()
+    assert_valid_rfc3550(out)
+    assert len(out) >= len(pkts) - 4  # every frame went out: none lost to the stall

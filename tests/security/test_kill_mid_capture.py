@@ -1,0 +1,88 @@
+"""Faults the service must survive without losing or leaking card data.
+
+A SIGKILL in the middle of a capture (the card half keyed, another already in
+the vault), then a restart on the same files: the vault opens and passes
+SQLite's integrity check with its records intact, no file the service wrote
+holds any keyed digits in clear, the killed process's SIP and media ports are
+free again, and new calls work.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.media import keyed_packets, send_paced
+from tests.support.serve import MediaCall, Served
+from tests.support.sip_client import HOST
+
+FULL_CARD = "4111111111111111#1230#123#"
+HALF_PAN = "5454545454"
+
+
+def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    """Every file under `root` whose bytes contain any needle (in ASCII or UTF-16)."""
+    forms = needles + [n.decode().encode("utf-16-le") for n in needles]
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [str(path) for form in forms if form in data]
+    return hits
+
+
+def _udp_port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_a_service_killed_mid_capture_restarts_clean_with_no_card_data_on_disk(tmp_path):
+    served = Served(tmp_path)
+    try:
+        done = MediaCall(served)
+        send_paced(done.caller_rtp, (HOST, done.masker_caller_port),
+                   keyed_packets(FULL_CARD, inband=True, rfc4733=False))
+        rid = served.wait_log("call.invite", trunk_call_id=done.call_id)["call"]
+        served.wait_log("capture.event", call=rid, kind="token", timeout=15)
+        half = MediaCall(served)
+        send_paced(half.caller_rtp, (HOST, half.masker_caller_port),
+                   keyed_packets(HALF_PAN, inband=True, rfc4733=False))
+        time.sleep(0.3)
+        ports = [served.sip_port, half.masker_caller_port, half.masker_agent_port]
+        served.proc.kill()
+        served.proc.wait(10)
+    finally:
+        served.stop()
+
+    assert _files_holding(tmp_path, [FULL_CARD[:16].encode(), HALF_PAN.encode()]) == []
+    assert all(_udp_port_free(p) for p in ports)
+
+    vault = sqlite3.connect(tmp_path / "vault.sqlite")
+    try:
+        assert vault.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        tables = [r[0] for r in vault.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        assert sum(vault.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables) >= 1
+    finally:
+        vault.close()
+
+    restarted = Served(tmp_path)
+    try:
+        again = MediaCall(restarted)
+        send_paced(again.caller_rtp, (HOST, again.masker_caller_port),
+                   keyed_packets(FULL_CARD, inband=True, rfc4733=False))
+        rid = restarted.wait_log("call.invite", trunk_call_id=again.call_id)["call"]
+        restarted.wait_log("capture.event", call=rid, kind="token", timeout=15)
+        again.hangup()
+    finally:
+        restarted.stop()
+    assert _files_holding(tmp_path, [FULL_CARD[:16].encode(), HALF_PAN.encode()]) == []
