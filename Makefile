@@ -32,6 +32,7 @@ MYPY_PACKAGES ?= dsp tokenizer masker
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(MYPY_PACKAGES)
 	$(BIN)/python -m pytest -n 2 -m "not soak" --durations=15 $(PYTEST_ARGS)
 
@@ -40,6 +41,7 @@ test-all: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: setup
 	$(BIN)/mypy $(MYPY_PACKAGES)

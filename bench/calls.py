@@ -16,6 +16,7 @@ no late packets.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -130,8 +131,9 @@ def service_stats(svc: ServiceProcess) -> dict:
 
 def service_metric(url: str, name: str, key: str | None = None) -> float | None:
     """A counter from /metrics (which needs a supervisor or metrics credential)."""
-    req = urllib.request.Request(url + "/metrics",
-                                 headers={"Authorization": f"Bearer {key}"} if key else {})
+    req = urllib.request.Request(
+        url + "/metrics", headers={"Authorization": f"Bearer {key}"} if key else {}
+    )
     try:
         with urllib.request.urlopen(req, timeout=3) as resp:
             text = resp.read().decode()
@@ -166,10 +168,9 @@ def run_bench(
         for pid in (os.getpid(), svc.proc.pid, *_children(svc.proc.pid)):
             for tid in os.listdir(f"/proc/{pid}/task"):  # nice is per thread on Linux
                 os.setpriority(os.PRIO_PROCESS, int(tid), -10)
-        try:  # the generator's clock must tick on time (it needs ~10% of a core)
+        # the generator's clock must tick on time (it needs ~10% of a core)
+        with contextlib.suppress(OSError):
             os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
-        except (PermissionError, OSError):
-            pass
     try:
         time.sleep(0.5)
         rss0 = proc_rss_kib(svc.pid)
@@ -192,8 +193,7 @@ def run_bench(
             lite.drain_media()
             up = sum(1 for c in calls if c.state == "up")
             if window is None and (up == n_calls or now > setup_deadline) and len(calls) == n_calls:
-                if up == n_calls or now > setup_deadline:
-                    window = {"warm_until": now + 2.0}
+                window = {"warm_until": now + 2.0}
             if window is not None and "t0" not in window and now >= window["warm_until"]:
                 window.update(
                     t0=now, cpu0=proc_cpu_s(svc.pid), sent0=lite.sent_packets,

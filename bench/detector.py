@@ -97,8 +97,9 @@ def build_spandsp_harness() -> Path:
     cmd = [cc, "-O2", "-Wall", "-o", str(exe), str(C_SOURCE), "-lspandsp", "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"bench: cannot build the spandsp harness (libspandsp-dev?):\n"
-                         f"{proc.stderr.strip()}")
+        raise SystemExit(
+            f"bench: cannot build the spandsp harness (libspandsp-dev?):\n{proc.stderr.strip()}"
+        )
     return exe
 
 
@@ -107,8 +108,9 @@ def run_spandsp(exe: Path, pcm: np.ndarray, min_cpu_s: float) -> Result:
     pcm.astype("=i2").tofile(raw)
     passes = 50
     while True:
-        out = subprocess.run([str(exe), str(raw), str(passes)], capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [str(exe), str(raw), str(passes)], capture_output=True, text=True, check=True
+        ).stdout.split()
         audio_s, cpu_s, digits = float(out[0]), float(out[1]), int(out[2])
         if cpu_s >= min_cpu_s or passes > 10**7:
             return Result("spandsp dtmf_rx (C), one call", audio_s, cpu_s, digits)
@@ -139,8 +141,9 @@ def _call_offsets(n_calls: int, n_frames: int) -> np.ndarray:
     return (np.arange(n_calls) * 37) % n_frames
 
 
-def run_batch(make, pcm: np.ndarray, n_calls: int, min_cpu_s: float,
-              block: int = FRAME) -> tuple[float, float]:
+def run_batch(
+    make, pcm: np.ndarray, n_calls: int, min_cpu_s: float, block: int = FRAME
+) -> tuple[float, float]:
     """(audio channel-seconds, CPU seconds) of `make(n_calls).process` over whole ticks
     of `block` samples per call (20 ms as the live service runs; longer blocks for
     recordings analysed in bulk)."""
@@ -231,8 +234,9 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
         ours += _matched(truth, "".join(e.digit for e in detect(pcm)))
         sp += _matched(truth, spandsp_digits(pcm))
         mm += _matched(truth, multimon_digits(pcm))
-    rows.append((f"keys under louder speech, -10..+3 dB: found of {total}",
-                 str(ours), str(sp), str(mm)))
+    rows.append(
+        (f"keys under louder speech, -10..+3 dB: found of {total}", str(ours), str(sp), str(mm))
+    )
     total = ours = sp = mm = 0
     for seed in range(n_files):
         rng = np.random.default_rng(2000 + seed)
@@ -245,8 +249,9 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
         ours += len(detect(pcm)) - len(keys)
         sp += len(spandsp_digits(pcm)) - len(keys)
         mm += len(multimon_digits(pcm)) - len(keys)
-    rows.append((f"keys with 4-10 ms breaks: extra digits over {total}",
-                 str(ours), str(sp), str(mm)))
+    rows.append(
+        (f"keys with 4-10 ms breaks: extra digits over {total}", str(ours), str(sp), str(mm))
+    )
     for lookahead in (40.0, 20.0):
         loose = sp = mm = total = 0
         for seed in range(n_files):
@@ -267,8 +272,14 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
             mm += beyond(multimon_digits)
             truth = [(t.key, t.start, t.end) for t in tones]
             loose += len(recoverable_keys(out, ref, truth, RATE))
-        rows.append((f"recoverable after masking ({lookahead:.0f} ms look-ahead) of {total}",
-                     f"{loose} (loose rx)", str(sp), str(mm)))
+        rows.append(
+            (
+                f"recoverable after masking ({lookahead:.0f} ms look-ahead) of {total}",
+                f"{loose} (loose rx)",
+                str(sp),
+                str(mm),
+            )
+        )
     # talk-off and masked speech over the speech set, 50 calls side by side
     signals = [sf.read(f, dtype="int16")[0] for f in files]
     calls = 50
@@ -289,23 +300,40 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     speech_s = sum(map(len, signals)) / RATE
     sp_off = sum(len(spandsp_digits(st)) for st in streams)
     mm_off = sum(len(multimon_digits(st)) for st in streams)
-    rows.append((f"talk-off, {len(files)} speech files ({speech_s / 60:.0f} min)",
-                 str(digits), str(sp_off), str(mm_off)))
-    rows.append(("speech masked, s per minute of speech", f"{masked / RATE / speech_s * 60:.2f}",
-                 "", ""))
+    rows.append(
+        (
+            f"talk-off, {len(files)} speech files ({speech_s / 60:.0f} min)",
+            str(digits),
+            str(sp_off),
+            str(mm_off),
+        )
+    )
+    rows.append(
+        ("speech masked, s per minute of speech", f"{masked / RATE / speech_s * 60:.2f}", "", "")
+    )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.detector", description=__doc__.split(
-        "\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.detector", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--calls", type=int, default=1000, help="batch size (default 1000)")
-    parser.add_argument("--audio", type=Path, default=AUDIO,
-                        help="8 kHz mono WAV to run (default: the bundled example call)")
-    parser.add_argument("--seconds", type=float, default=2.0,
-                        help="minimum CPU seconds per measurement (default 2)")
-    parser.add_argument("--files", type=int, default=8,
-                        help="keyed files per hard case in the conditions table (0: skip)")
+    parser.add_argument(
+        "--audio",
+        type=Path,
+        default=AUDIO,
+        help="8 kHz mono WAV to run (default: the bundled example call)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="minimum CPU seconds per measurement (default 2)"
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=8,
+        help="keyed files per hard case in the conditions table (0: skip)",
+    )
     args = parser.parse_args(argv)
 
     cpu = pin_to_one_core()
@@ -318,30 +346,40 @@ def main(argv: list[str] | None = None) -> int:
     stream = run_detector_streaming(pcm, args.seconds)
     audio, cpu_s = run_batch(lambda n: BatchDtmfDetector(n, RATE), pcm, args.calls, args.seconds)
     batch = Result(f"detector, batch of {args.calls} calls", audio, cpu_s)
-    bulk_audio, bulk_cpu = run_batch(lambda n: BatchDtmfDetector(n, RATE), pcm, args.calls,
-                                     args.seconds, block=BULK_BLOCK)
-    bulk = Result(f"  same, {BULK_BLOCK * 1000 // RATE} ms blocks (recordings)", bulk_audio,
-                  bulk_cpu)
+    bulk_audio, bulk_cpu = run_batch(
+        lambda n: BatchDtmfDetector(n, RATE), pcm, args.calls, args.seconds, block=BULK_BLOCK
+    )
+    bulk = Result(
+        f"  same, {BULK_BLOCK * 1000 // RATE} ms blocks (recordings)", bulk_audio, bulk_cpu
+    )
     m_audio, m_cpu = run_batch(lambda n: BatchMasker(n, RATE), pcm, args.calls, args.seconds)
     s_audio, s_cpu = run_masker_streaming(pcm, args.seconds)
 
     def frames_of(audio_s: float) -> float:
         return audio_s * RATE / FRAME
 
-    print(f"DTMF detector benchmark: one core (CPU {cpu}), one thread; audio {args.audio.name} "
-          f"({len(pcm) / RATE:.2f} s, speech and {spandsp.digits} key presses per spandsp, "
-          f"{stream.digits} per our detector)")
+    print(
+        f"DTMF detector benchmark: one core (CPU {cpu}), one thread; audio {args.audio.name} "
+        f"({len(pcm) / RATE:.2f} s, speech and {spandsp.digits} key presses per spandsp, "
+        f"{stream.digits} per our detector)"
+    )
     print(f"{'':42s}{'channel-s per CPU-s':>22s}{'vs spandsp':>12s}")
     for r in (spandsp, stream, batch, bulk):
         print(f"{r.name:42s}{r.throughput:22,.0f}{r.throughput / spandsp.throughput:11.3f}x")
-    print(f"ratio batch/spandsp: {batch.throughput / spandsp.throughput:.3f} in 20 ms ticks "
-          f"(the live service), {bulk.throughput / spandsp.throughput:.3f} in "
-          f"{BULK_BLOCK * 1000 // RATE} ms blocks")
-    print(f"masker, batch of {args.calls} calls: "
-          f"{m_cpu / frames_of(m_audio) * 1e6:8.1f} us per call per 20 ms frame "
-          f"({m_audio / m_cpu:,.0f} channel-s per CPU-s)")
-    print(f"masker, one call:{'':17s}{s_cpu / frames_of(s_audio) * 1e6:8.1f} us per 20 ms frame "
-          f"({s_audio / s_cpu:,.0f} channel-s per CPU-s)")
+    print(
+        f"ratio batch/spandsp: {batch.throughput / spandsp.throughput:.3f} in 20 ms ticks "
+        f"(the live service), {bulk.throughput / spandsp.throughput:.3f} in "
+        f"{BULK_BLOCK * 1000 // RATE} ms blocks"
+    )
+    print(
+        f"masker, batch of {args.calls} calls: "
+        f"{m_cpu / frames_of(m_audio) * 1e6:8.1f} us per call per 20 ms frame "
+        f"({m_audio / m_cpu:,.0f} channel-s per CPU-s)"
+    )
+    print(
+        f"masker, one call:{'':17s}{s_cpu / frames_of(s_audio) * 1e6:8.1f} us per 20 ms frame "
+        f"({s_audio / s_cpu:,.0f} channel-s per CPU-s)"
+    )
     if args.files > 0:
         print(f"\nhard cases ({args.files} seeded files each)")
         print(f"{'':58s}{'ours':>14s}{'spandsp':>9s}{'multimon':>10s}")

@@ -37,14 +37,19 @@ def _udp() -> socket.socket:
 
 
 def _sdp(port: int) -> str:
-    return (f"v=0\r\no=b 1 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-            "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n")
+    return (
+        f"v=0\r\no=b 1 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+    )
 
 
 def _msg(start: str, hdrs: list[str], body: str = "") -> bytes:
-    h = hdrs + (["Content-Type: application/sdp"] if body else []) + [
-        f"Content-Length: {len(body)}"]
+    h = (
+        hdrs
+        + (["Content-Type: application/sdp"] if body else [])
+        + [f"Content-Length: {len(body)}"]
+    )
     return ("\r\n".join([start, *h]) + "\r\n\r\n" + body).encode()
 
 
@@ -97,14 +102,36 @@ def main(argv: list[str] | None = None) -> int:
                 s = _udp()
                 agents[h["call-id"]] = (s, _sdp_port(body))
                 sdp = _sdp(s.getsockname()[1])
-                pbx.sendto(_msg("SIP/2.0 200 OK", [f"Via: {h['via']}", f"From: {h['from']}",
-                                f"To: {h['to']};tag=p", f"Call-ID: {h['call-id']}",
-                                f"CSeq: {h['cseq']}", f"Contact: <sip:pbx@{HOST}:"
-                                f"{pbx.getsockname()[1]}>"], sdp), src)
+                pbx.sendto(
+                    _msg(
+                        "SIP/2.0 200 OK",
+                        [
+                            f"Via: {h['via']}",
+                            f"From: {h['from']}",
+                            f"To: {h['to']};tag=p",
+                            f"Call-ID: {h['call-id']}",
+                            f"CSeq: {h['cseq']}",
+                            f"Contact: <sip:pbx@{HOST}:{pbx.getsockname()[1]}>",
+                        ],
+                        sdp,
+                    ),
+                    src,
+                )
             elif start.startswith("BYE"):
-                pbx.sendto(_msg("SIP/2.0 200 OK", [f"Via: {h['via']}", f"From: {h['from']}",
-                                f"To: {h['to']}", f"Call-ID: {h['call-id']}",
-                                f"CSeq: {h['cseq']}"]), src)
+                pbx.sendto(
+                    _msg(
+                        "SIP/2.0 200 OK",
+                        [
+                            f"Via: {h['via']}",
+                            f"From: {h['from']}",
+                            f"To: {h['to']}",
+                            f"Call-ID: {h['call-id']}",
+                            f"CSeq: {h['cseq']}",
+                        ],
+                    ),
+                    src,
+                )
+
     threading.Thread(target=pbx_loop, daemon=True).start()
     sip = _udp()
     sip.setblocking(True)
@@ -113,19 +140,40 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(n):
         rtp = _udp()
         cid, uri = f"bench{i}-{secrets.token_hex(4)}", f"sip:agent{i}@{HOST}:{sip_port}"
-        sip.sendto(_msg(f"INVITE {uri} SIP/2.0", [
-            f"Via: SIP/2.0/UDP {HOST}:{sip.getsockname()[1]};branch=z9hG4bK{cid}",
-            f"From: <sip:c@{HOST}>;tag=c{i}", f"To: <{uri}>", f"Call-ID: {cid}", "CSeq: 1 INVITE",
-            f"Contact: <sip:c@{HOST}:{sip.getsockname()[1]}>", "Max-Forwards: 70"],
-            _sdp(rtp.getsockname()[1])), (HOST, sip_port))
+        sip.sendto(
+            _msg(
+                f"INVITE {uri} SIP/2.0",
+                [
+                    f"Via: SIP/2.0/UDP {HOST}:{sip.getsockname()[1]};branch=z9hG4bK{cid}",
+                    f"From: <sip:c@{HOST}>;tag=c{i}",
+                    f"To: <{uri}>",
+                    f"Call-ID: {cid}",
+                    "CSeq: 1 INVITE",
+                    f"Contact: <sip:c@{HOST}:{sip.getsockname()[1]}>",
+                    "Max-Forwards: 70",
+                ],
+                _sdp(rtp.getsockname()[1]),
+            ),
+            (HOST, sip_port),
+        )
         while True:
             start, h, body = _parse(sip.recvfrom(65535)[0])
             if start.startswith("SIP/2.0 200") and h["call-id"] == cid:
                 break
-        sip.sendto(_msg(f"ACK {uri} SIP/2.0", [
-            f"Via: SIP/2.0/UDP {HOST}:{sip.getsockname()[1]};branch=z9hG4bKa{cid}",
-            f"From: <sip:c@{HOST}>;tag=c{i}", f"To: {h['to']}", f"Call-ID: {cid}",
-            "CSeq: 1 ACK", "Max-Forwards: 70"]), (HOST, sip_port))
+        sip.sendto(
+            _msg(
+                f"ACK {uri} SIP/2.0",
+                [
+                    f"Via: SIP/2.0/UDP {HOST}:{sip.getsockname()[1]};branch=z9hG4bKa{cid}",
+                    f"From: <sip:c@{HOST}>;tag=c{i}",
+                    f"To: {h['to']}",
+                    f"Call-ID: {cid}",
+                    "CSeq: 1 ACK",
+                    "Max-Forwards: 70",
+                ],
+            ),
+            (HOST, sip_port),
+        )
         callers.append((rtp, _sdp_port(body)))
     time.sleep(0.5)
     pairs = list(agents.values())
@@ -146,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             delay = t0 + seq * 0.02 - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+
     th = threading.Thread(target=sender, daemon=True)
     t_start = time.monotonic()
     th.start()
@@ -164,17 +213,24 @@ def main(argv: list[str] | None = None) -> int:
     rss1 = proc_rss_kib(proc.pid)
     svc.stop(10)
     cpu = (c1 - c0) / (w1 - w0)
-    print(json.dumps({
-        "calls": n, "service_cpu_core_fraction": round(cpu, 3),
-        "cpu_per_call_pct": round(100 * cpu / max(n, 1), 3),
-        "packets_per_s_in": 2 * n * 50, "late_ticks": stats.get("late_ticks"),
-        "masked_packets": stats.get("masked_packets"), "ticks": stats.get("ticks"),
-        "tick_us_avg": stats.get("tick_us_avg"),
-        "caller_packets": stats.get("caller_packets"), "agent_packets": stats.get("agent_packets"),
-        "sender_elapsed_s": round(time.monotonic() - t_start, 1),
-        "rss_per_call_kb": round(
-            (rss1 - rss0) / max(n, 1), 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "calls": n,
+                "service_cpu_core_fraction": round(cpu, 3),
+                "cpu_per_call_pct": round(100 * cpu / max(n, 1), 3),
+                "packets_per_s_in": 2 * n * 50,
+                "late_ticks": stats.get("late_ticks"),
+                "masked_packets": stats.get("masked_packets"),
+                "ticks": stats.get("ticks"),
+                "tick_us_avg": stats.get("tick_us_avg"),
+                "caller_packets": stats.get("caller_packets"),
+                "agent_packets": stats.get("agent_packets"),
+                "sender_elapsed_s": round(time.monotonic() - t_start, 1),
+                "rss_per_call_kb": round((rss1 - rss0) / max(n, 1), 1),
+            }
+        )
+    )
     return 0
 
 

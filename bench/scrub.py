@@ -54,8 +54,9 @@ def build_archive(dest: Path, calls: int, seconds: int, seed: int = 0) -> np.nda
             n += len(x) + len(parts[-1])
         x = np.concatenate(parts)[: seconds * 8000]
         for at, keys in ((0.3, "4111111111111111"), (0.7, "123")):
-            sig = testsignals.random_keys_signal(keys, rng, on_ms=(60, 150), off_ms=(60, 200),
-                                             level_dbm0=(-20, -3))
+            sig = testsignals.random_keys_signal(
+                keys, rng, on_ms=(60, 150), off_ms=(60, 200), level_dbm0=(-20, -3)
+            )
             s = int(at * len(x))
             x[s : s + len(sig.samples)] = sig.samples[: len(x) - s]
         pcm = testsignals.to_int16(x)
@@ -85,21 +86,29 @@ def main() -> None:
         scrub(src, Path(tmp) / "warm", 1)  # imports, page cache
         one = scrub(src, Path(tmp) / "out1", 1)
         two = scrub(src, Path(tmp) / "out2", 2)
-        print(f"archive: {args.calls} mu-law calls x {args.seconds} s "
-              f"({one['channel_seconds']:.0f} channel-s), keys in every call")
-        print(f"{'masker scrub, 1 job':<40} {one['channel_s_per_cpu_s']:>8,} channel-s per CPU-s"
-              f"   {one['channel_seconds'] / one['wall_s']:>8,.0f} per wall-s")
-        print(f"{'masker scrub, 2 jobs':<40} {two['channel_s_per_cpu_s']:>8,} channel-s per CPU-s"
-              f"   {two['channel_seconds'] / two['wall_s']:>8,.0f} per wall-s"
-              f"  ({one['wall_s'] / two['wall_s']:.2f}x 1 job)")
+        print(
+            f"archive: {args.calls} mu-law calls x {args.seconds} s "
+            f"({one['channel_seconds']:.0f} channel-s), keys in every call"
+        )
+        print(
+            f"{'masker scrub, 1 job':<40} {one['channel_s_per_cpu_s']:>8,} channel-s per CPU-s"
+            f"   {one['channel_seconds'] / one['wall_s']:>8,.0f} per wall-s"
+        )
+        print(
+            f"{'masker scrub, 2 jobs':<40} {two['channel_s_per_cpu_s']:>8,} channel-s per CPU-s"
+            f"   {two['channel_seconds'] / two['wall_s']:>8,.0f} per wall-s"
+            f"  ({one['wall_s'] / two['wall_s']:.2f}x 1 job)"
+        )
         try:
             from bench.detector import build_spandsp_harness, pin_to_one_core, run_spandsp
 
             pin_to_one_core()
             pcm = pcm[: len(pcm) // 160 * 160]
             r = run_spandsp(build_spandsp_harness(), pcm, 2.0)
-            print(f"{'spandsp dtmf_rx detection only (C)':<40} {r.throughput:>8,.0f} "
-                  "channel-s per CPU-s")
+            print(
+                f"{'spandsp dtmf_rx detection only (C)':<40} {r.throughput:>8,.0f} "
+                "channel-s per CPU-s"
+            )
         except SystemExit as exc:
             print(f"spandsp harness unavailable: {exc}")
 

@@ -65,7 +65,7 @@ def _list_display(n: int) -> CodeType:
 
 def _empty_lists(n: int) -> list[list[DigitEvent]]:
     """n distinct empty lists (one per call: callers may extend theirs)."""
-    lists: list[list[DigitEvent]] = eval(_list_display(n))  # noqa: S307 - a constant display built above
+    lists: list[list[DigitEvent]] = eval(_list_display(n))
     return lists
 
 
@@ -298,8 +298,9 @@ class BatchDtmfDetector:
         same = self._held_key[calls] == keys
         if same.any():
             c = calls[same]
-            gap = self._longest_absence(c, self._held_stop[c], start[rows[same]], keys[same],
-                                        self._held_amp[c])
+            gap = self._longest_absence(
+                c, self._held_stop[c], start[rows[same]], keys[same], self._held_amp[c]
+            )
             bridged = gap < self._bridge
             start[rows[same][bridged]] = self._held_start[c[bridged]]
             self._held_key[c[bridged]] = -1
@@ -325,8 +326,9 @@ class BatchDtmfDetector:
 
     def _release(self, calls: NDArray[np.int64], out: list[list[DigitEvent]]) -> None:
         """Report the held presses of `calls`."""
-        self._report(calls, self._held_key[calls], self._held_start[calls],
-                     self._held_stop[calls], out)
+        self._report(
+            calls, self._held_key[calls], self._held_start[calls], self._held_stop[calls], out
+        )
         self._held_key[calls] = -1
 
     def _longest_absence(

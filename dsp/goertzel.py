@@ -274,9 +274,7 @@ class GoertzelBank:
             self._ends_cache[n_sub] = self.sub * np.arange(1, n_sub + 1)
         return self._ends_cache[n_sub]
 
-    def _bases_from(
-        self, k0: int, n_sub: int
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    def _bases_from(self, k0: int, n_sub: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         """Rotated bases of sub-blocks k0 .. k0 + n_sub - 1 (views when they do not wrap)."""
         if k0 + n_sub <= _PHASE_PERIOD:
             k: slice | NDArray[np.int64] = slice(k0, k0 + n_sub)
@@ -424,9 +422,7 @@ class GoertzelBank:
             )
         return self._scratch[n_sub]
 
-    def _advance_hz(
-        self, pairs: NDArray[np.float32], at: NDArray[np.int64]
-    ) -> NDArray[np.float64]:
+    def _advance_hz(self, pairs: NDArray[np.float32], at: NDArray[np.int64]) -> NDArray[np.float64]:
         """Frequency offset of the tones at flat indices `at` of the first half-window sums
         (the imaginary part 8 rows on, the second half two sub-blocks on), from the phase
         advance between the window's halves."""

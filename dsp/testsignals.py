@@ -198,7 +198,6 @@ def chord(
     return x * env
 
 
-
 def g711_roundtrip(pcm16: NDArray[np.int16], law: str = "ulaw") -> NDArray[np.int16]:
     """What a G.711 channel delivers: encode then decode."""
     return g711.decode(g711.encode(pcm16, law), law)

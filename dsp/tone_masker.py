@@ -493,9 +493,7 @@ class BatchMasker:
         for call, flips in zip(calls.tolist(), per_call, strict=True):
             results[call].masked = self._spans(call, int(known0[call]) + f_len, flips)
 
-    def _spans(
-        self, call: int, stop: int, flips: list[tuple[bool, int]]
-    ) -> list[tuple[int, int]]:
+    def _spans(self, call: int, stop: int, flips: list[tuple[bool, int]]) -> list[tuple[int, int]]:
         """Spans closed by the `flips` (rising?, input index) of one call's output frame."""
         start = int(self._open[call])
         spans = []
@@ -509,7 +507,6 @@ class BatchMasker:
                 break
         self._open[call] = start
         return spans
-
 
 
 class StreamingMasker:

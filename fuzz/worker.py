@@ -1,6 +1,6 @@
 """One libFuzzer run of one target, in a process of its own (libFuzzer exits when done).
 
-    python -m fuzz.worker TARGET [libFuzzer flags and corpus folders...]
+python -m fuzz.worker TARGET [libFuzzer flags and corpus folders...]
 """
 
 from __future__ import annotations

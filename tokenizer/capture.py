@@ -25,7 +25,11 @@ Event = dict[str, Any]
 EventSink = Callable[[Event], None]
 
 COLLECTING, COMPLETE, CANCELLED, TIMED_OUT, FAILED = (
-    "collecting", "complete", "cancelled", "timed_out", "failed",
+    "collecting",
+    "complete",
+    "cancelled",
+    "timed_out",
+    "failed",
 )
 
 
@@ -209,15 +213,26 @@ class CaptureSession:
     def _start(self, index: int, restarted: bool = False) -> None:
         self.index = index
         spec = self.fields[index]
-        self._emit({
-            "event": "field_started", "field": spec.name, "kind": spec.kind, "index": index,
-            "attempt": self._attempts[spec.name], "restarted": restarted,
-        })
+        self._emit(
+            {
+                "event": "field_started",
+                "field": spec.name,
+                "kind": spec.kind,
+                "index": index,
+                "attempt": self._attempts[spec.name],
+                "restarted": restarted,
+            }
+        )
 
     def _end_field(self, spec: FieldSpec, ended_by: str) -> None:
         value = self._values[spec.name]
-        result = validate(spec, value, brand=self.brand, now=self.clock.now(),
-                          allow_unknown_brand=self.settings.allow_unknown_brand)
+        result = validate(
+            spec,
+            value,
+            brand=self.brand,
+            now=self.clock.now(),
+            allow_unknown_brand=self.settings.allow_unknown_brand,
+        )
         self._results[spec.name] = result
         self._progress(spec, ended_by=ended_by)
         if not result.valid:

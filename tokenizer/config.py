@@ -12,14 +12,14 @@ from tokenizer.vault import DEFAULT_TTL_S
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    token_kind: str = "vault"              # "vault" | "fpe"
-    display_mode: str = "last4"            # "last4" | "bin_last4"
-    field_timeout_s: float = 10.0          # no key for this long ends a started field
-    session_timeout_s: float = 180.0       # no key for this long ends the capture
-    hold_timeout_s: float = 300.0          # a token not handed off by then is dropped
-    max_attempts: int = 3                  # invalid entries of one field before giving up
+    token_kind: str = "vault"  # "vault" | "fpe"
+    display_mode: str = "last4"  # "last4" | "bin_last4"
+    field_timeout_s: float = 10.0  # no key for this long ends a started field
+    session_timeout_s: float = 180.0  # no key for this long ends the capture
+    hold_timeout_s: float = 300.0  # a token not handed off by then is dropped
+    max_attempts: int = 3  # invalid entries of one field before giving up
     allow_unknown_brand: bool = False
-    scope: str = "default"                 # merchant scope: tokens are unique per card per scope
+    scope: str = "default"  # merchant scope: tokens are unique per card per scope
     fields: tuple[str, ...] = ("pan", "expiry", "cvv")
     custom_fields: tuple[tuple[str, int, int], ...] = ()  # (name, min_length, max_length)
     vault_path: str = "var/vault.sqlite3"

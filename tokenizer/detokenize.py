@@ -70,9 +70,14 @@ def detokenize_app(detokenizer: Detokenizer) -> web.Application:
             return web.json_response({"error": "not_found"}, status=404)
         try:
             expiry = card.expiry.reveal()
-            body = {"token": token, "pan": card.pan.reveal(), "expiry_month": expiry[:2],
-                    "expiry_year": "20" + expiry[2:], "brand": card.brand,
-                    "psp_token": card.psp_token}
+            body = {
+                "token": token,
+                "pan": card.pan.reveal(),
+                "expiry_month": expiry[:2],
+                "expiry_year": "20" + expiry[2:],
+                "brand": card.brand,
+                "psp_token": card.psp_token,
+            }
         finally:
             card.wipe()
         return web.json_response(body, headers={"Cache-Control": "no-store"})

@@ -51,9 +51,14 @@ class ChargeRequest:
         """The JSON body as a bytearray the caller wipes after sending."""
         expiry = self.expiry.reveal()
         doc = {
-            "pan": self.pan.reveal(), "expiry_month": expiry[:2], "expiry_year": "20" + expiry[2:],
-            "cvv": self.cvv.reveal(), "amount": self.amount_minor, "currency": self.currency,
-            "reference": self.reference, "merchant_token": self.token,
+            "pan": self.pan.reveal(),
+            "expiry_month": expiry[:2],
+            "expiry_year": "20" + expiry[2:],
+            "cvv": self.cvv.reveal(),
+            "amount": self.amount_minor,
+            "currency": self.currency,
+            "reference": self.reference,
+            "merchant_token": self.token,
         }
         return bytearray(json.dumps(doc).encode())
 
@@ -92,7 +97,11 @@ class HttpsJsonGateway:
     """HTTPS JSON POST adapter; TLS is always verified."""
 
     def __init__(
-        self, url: str, *, ca_file: str | None = None, timeout_s: float = 15.0,
+        self,
+        url: str,
+        *,
+        ca_file: str | None = None,
+        timeout_s: float = 15.0,
         api_key: str | None = None,
     ) -> None:
         if urlsplit(url).scheme != "https":
@@ -108,24 +117,31 @@ class HttpsJsonGateway:
 
     async def charge(self, request: ChargeRequest) -> GatewayResult:
         body = request.body()
-        headers = {"Content-Type": "application/json",
-                   "Idempotency-Key": request.idempotency_key}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": request.idempotency_key}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         try:
             result = await self._post(bytes(body), headers)
         finally:
             body[:] = bytes(len(body))
-        log.info("psp_charge_result", status=result.status, reason=result.reason,
-                 http_status=result.http_status, retryable=result.retryable)
+        log.info(
+            "psp_charge_result",
+            status=result.status,
+            reason=result.reason,
+            http_status=result.http_status,
+            retryable=result.retryable,
+        )
         return result
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> GatewayResult:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as http, http.post(
-                self.url, data=body, headers=headers, ssl=self._ssl, allow_redirects=False
-            ) as resp:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as http,
+                http.post(
+                    self.url, data=body, headers=headers, ssl=self._ssl, allow_redirects=False
+                ) as resp,
+            ):
                 raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
                 status = resp.status
         except TimeoutError:
@@ -153,7 +169,14 @@ class HttpsJsonGateway:
         if not isinstance(doc, dict) or doc.get("status") not in (APPROVED, DECLINED):
             return failure_result("bad_response", status)
         if doc["status"] == DECLINED:
-            return GatewayResult(DECLINED, False, _short_text(doc.get("reason")) or "declined",
-                                 http_status=status)
-        return GatewayResult(APPROVED, False, None, _short_text(doc.get("token")),
-                             _short_text(doc.get("authorisation")), status)
+            return GatewayResult(
+                DECLINED, False, _short_text(doc.get("reason")) or "declined", http_status=status
+            )
+        return GatewayResult(
+            APPROVED,
+            False,
+            None,
+            _short_text(doc.get("token")),
+            _short_text(doc.get("authorisation")),
+            status,
+        )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -44,14 +45,10 @@ def _decode_key_text(text: str, origin: str) -> bytes:
     text = text.strip()
     candidates = []
     if len(text) == 2 * KEY_BYTES:
-        try:
+        with contextlib.suppress(ValueError):
             candidates.append(bytes.fromhex(text))
-        except ValueError:
-            pass
-    try:
+    with contextlib.suppress(binascii.Error, ValueError):
         candidates.append(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        pass
     for c in candidates:
         if len(c) == KEY_BYTES:
             return c

@@ -17,12 +17,38 @@ from typing import Any
 from tokenizer.luhn import luhn_valid
 
 REDACTED = "[REDACTED]"
-SENSITIVE_KEYS = frozenset({
-    "pan", "card", "card_number", "cardnumber", "card_no", "account_number",
-    "cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "security_code",
-    "expiry", "exp", "expiration", "exp_date", "expiry_date", "exp_month", "exp_year",
-    "track", "track1", "track2", "pin", "digit", "digits", "keyed", "dtmf_digits",
-})
+SENSITIVE_KEYS = frozenset(
+    {
+        "pan",
+        "card",
+        "card_number",
+        "cardnumber",
+        "card_no",
+        "account_number",
+        "cvv",
+        "cvv2",
+        "cvc",
+        "cvc2",
+        "cid",
+        "csc",
+        "security_code",
+        "expiry",
+        "exp",
+        "expiration",
+        "exp_date",
+        "expiry_date",
+        "exp_month",
+        "exp_year",
+        "track",
+        "track1",
+        "track2",
+        "pin",
+        "digit",
+        "digits",
+        "keyed",
+        "dtmf_digits",
+    }
+)
 _RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){11,}(?![0-9])")
 _MAX_DEPTH = 8
 
@@ -88,8 +114,7 @@ def redact_card_data(
     """structlog processor: redact card data from every key and value of the event."""
     try:
         return {
-            k: (REDACTED if is_sensitive_key(k) else redact_value(v))
-            for k, v in event_dict.items()
+            k: (REDACTED if is_sensitive_key(k) else redact_value(v)) for k, v in event_dict.items()
         }
     except Exception:  # never let a log line carry the data because redaction failed
         return {"event": "log_event_redaction_failed", "level": event_dict.get("level")}

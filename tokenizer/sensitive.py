@@ -82,5 +82,5 @@ class SensitiveDigits:
     # unhashable on purpose (no digits in sets/dict keys); mypy wants a callable here
     __hash__ = None  # type: ignore[assignment]
 
-    def __reduce__(self) -> NoReturn:  # noqa: D105
+    def __reduce__(self) -> NoReturn:
         raise TypeError("SensitiveDigits cannot be pickled")

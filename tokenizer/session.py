@@ -85,8 +85,9 @@ class PaymentSession:
         self._released = False
         self._final_fields: list[dict[str, Any]] | None = None
         self._attempt_key: str | None = None
-        self.capture = CaptureSession(fields, settings=settings, clock=self.clock,
-                                      emit=self._on_capture_event)
+        self.capture = CaptureSession(
+            fields, settings=settings, clock=self.clock, emit=self._on_capture_event
+        )
 
     def __repr__(self) -> str:
         return f"PaymentSession(id={self.id!r}, state={self.state!r})"
@@ -121,9 +122,9 @@ class PaymentSession:
         """Apply field, session and hold timeouts."""
         with self._lock:
             self.capture.poll()
-            if self._state in (TOKENISED, HANDOFF_FAILED, TOKEN_FAILED) and not self._released:
-                if self.clock.monotonic() - self._tokenised_at >= self.hold_timeout_s:
-                    self._end(EXPIRED)
+            held = self._state in (TOKENISED, HANDOFF_FAILED, TOKEN_FAILED) and not self._released
+            if held and self.clock.monotonic() - self._tokenised_at >= self.hold_timeout_s:
+                self._end(EXPIRED)
 
     def restart_field(self, name: str) -> None:
         with self._lock:
@@ -178,8 +179,11 @@ class PaymentSession:
         with self._lock:
             capture = self.capture.status()
             return {
-                "session": self.id, "state": self.state, "amount": self.amount_minor,
-                "currency": self.currency, "reference": self.reference,
+                "session": self.id,
+                "state": self.state,
+                "amount": self.amount_minor,
+                "currency": self.currency,
+                "reference": self.reference,
                 "current_field": capture["current_field"],
                 "fields": self._final_fields if self._released else capture["fields"],
                 "token": self._token_event() if self._issued else None,
@@ -195,8 +199,14 @@ class PaymentSession:
     def _token_event(self) -> dict[str, Any]:
         t = self._issued
         assert t is not None
-        return {"event": "token", "token": t.token, "kind": t.kind, "brand": t.brand,
-                "display": mask_token_display("", t.last4, t.pan_length), "reused": t.reused}
+        return {
+            "event": "token",
+            "token": t.token,
+            "kind": t.kind,
+            "brand": t.brand,
+            "display": mask_token_display("", t.last4, t.pan_length),
+            "reused": t.reused,
+        }
 
     def issue_token(self) -> None:
         """Issue the token for the captured card (called on completion; retry after failure)."""
@@ -229,9 +239,13 @@ class PaymentSession:
     def _request(self) -> ChargeRequest:
         cvv = self.capture.value_of_kind("cvv") or SensitiveDigits()
         return ChargeRequest(
-            pan=self._card_part("pan"), expiry=self._card_part("expiry"),
-            cvv=cvv, amount_minor=self.amount_minor, currency=self.currency,
-            reference=self.reference, token=self.token or "",
+            pan=self._card_part("pan"),
+            expiry=self._card_part("expiry"),
+            cvv=cvv,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            reference=self.reference,
+            token=self.token or "",
             idempotency_key=self._attempt_key or uuid.uuid4().hex,
         )
 
@@ -251,15 +265,22 @@ class PaymentSession:
             log.error("gateway_raised", error_type=type(exc).__name__)
             result = failure_result("gateway_error")
         with self._lock:
-            event = {"event": "handoff", "ok": result.ok, "status": result.status,
-                     "retryable": result.retryable, "reason": result.reason,
-                     "authorisation": result.authorisation, "token": self.token}
+            event = {
+                "event": "handoff",
+                "ok": result.ok,
+                "status": result.status,
+                "retryable": result.retryable,
+                "reason": result.reason,
+                "authorisation": result.authorisation,
+                "token": self.token,
+            }
             self._handoff = event
             if result.status == APPROVED:
                 try:
                     assert self.token is not None  # approved: the card was tokenised first
-                    self._tokens.record_psp_result(self.token, result.psp_token,
-                                                   result.authorisation)
+                    self._tokens.record_psp_result(
+                        self.token, result.psp_token, result.authorisation
+                    )
                 except Exception as exc:
                     log.error("psp_result_not_stored", error_type=type(exc).__name__)
                     event["reason"] = "psp_result_not_stored"
@@ -270,8 +291,9 @@ class PaymentSession:
                 self._state = HANDOFF_FAILED
             if self._cancel_requested and self._state == HANDOFF_FAILED:
                 self._end(cap.CANCELLED, publish=False)
-            log.info("handoff", status=result.status, reason=result.reason,
-                     retryable=result.retryable)
+            log.info(
+                "handoff", status=result.status, reason=result.reason, retryable=result.retryable
+            )
             self._publish(event)
             return dict(event)
 

@@ -33,8 +33,9 @@ def load_kek(config: TokenizerConfig) -> Kek:
         return Kek.from_file(config.kek_file)
     if config.kek_env and os.environ.get(config.kek_env):
         return Kek.from_env(config.kek_env)
-    raise KeyError_("no KEK: set kek_file or the environment variable "
-                    f"{config.kek_env or '(kek_env)'}")
+    raise KeyError_(
+        f"no KEK: set kek_file or the environment variable {config.kek_env or '(kek_env)'}"
+    )
 
 
 def dev_kek(folder: str | os.PathLike[str]) -> Kek:
@@ -60,15 +61,19 @@ class Tokenizer:
         self.keyring = KeyRing(config.keystore_path, kek)
         self.store = SqliteVaultStore(config.vault_path)
         self.vault = CardVault(self.store, self.keyring, ttl_s=config.ttl_s)
-        self.tokens = TokenService(self.vault, kind=config.token_kind, scope=config.scope,
-                                   clock=self.clock)
+        self.tokens = TokenService(
+            self.vault, kind=config.token_kind, scope=config.scope, clock=self.clock
+        )
         self.detokenizer = (
             Detokenizer(self.vault, config.detokenize_credential_sha256, self.clock)
-            if config.detokenize_credential_sha256 else None
+            if config.detokenize_credential_sha256
+            else None
         )
         self.settings = CaptureSettings(
-            display_mode=config.display_mode, field_timeout_s=config.field_timeout_s,
-            session_timeout_s=config.session_timeout_s, max_attempts=config.max_attempts,
+            display_mode=config.display_mode,
+            field_timeout_s=config.field_timeout_s,
+            session_timeout_s=config.session_timeout_s,
+            max_attempts=config.max_attempts,
             allow_unknown_brand=config.allow_unknown_brand,
         )
 
@@ -76,14 +81,24 @@ class Tokenizer:
         return f"Tokenizer(kind={self.config.token_kind!r}, scope={self.config.scope!r})"
 
     def new_session(
-        self, *, amount_minor: int, currency: str, reference: str,
-        fields: tuple[str, ...] | None = None, session_id: str | None = None,
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        reference: str,
+        fields: tuple[str, ...] | None = None,
+        session_id: str | None = None,
     ) -> PaymentSession:
         return PaymentSession(
-            amount_minor=amount_minor, currency=currency, reference=reference,
-            fields=self.config.field_specs(fields), token_service=self.tokens,
-            settings=self.settings, hold_timeout_s=self.config.hold_timeout_s,
-            clock=self.clock, session_id=session_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            reference=reference,
+            fields=self.config.field_specs(fields),
+            token_service=self.tokens,
+            settings=self.settings,
+            hold_timeout_s=self.config.hold_timeout_s,
+            clock=self.clock,
+            session_id=session_id,
         )
 
     def purge_expired(self) -> int:

@@ -30,7 +30,11 @@ log = structlog.get_logger(__name__)
 
 class TokenService:
     def __init__(
-        self, vault: CardVault, *, kind: str = "vault", scope: str = "default",
+        self,
+        vault: CardVault,
+        *,
+        kind: str = "vault",
+        scope: str = "default",
         clock: Clock | None = None,
     ) -> None:
         if kind not in TOKEN_KINDS:
@@ -47,8 +51,9 @@ class TokenService:
         if self.kind == "vault":
             return (new_vault_token() for _ in range(TOKEN_CANDIDATES))
         keyring = self.vault.keyring
-        return FpeTokenizer(fpe_key(keyring.data_key(keyring.active_key_id), self.scope),
-                            self.scope).candidates(pan)
+        return FpeTokenizer(
+            fpe_key(keyring.data_key(keyring.active_key_id), self.scope), self.scope
+        ).candidates(pan)
 
     def issue(self, pan: SensitiveDigits, expiry: SensitiveDigits, brand: str) -> IssuedToken:
         """Token for the card, stored (sealed) in the vault with its expiry. Never the CVV."""
@@ -60,8 +65,13 @@ class TokenService:
         for token in tokens:
             try:
                 record = self.vault.store_card(
-                    token=token, scope=self.scope, fingerprint=fingerprint, pan=pan,
-                    expiry=expiry, brand=brand, now=now,
+                    token=token,
+                    scope=self.scope,
+                    fingerprint=fingerprint,
+                    pan=pan,
+                    expiry=expiry,
+                    brand=brand,
+                    now=now,
                 )
                 break
             except TokenCollision:
@@ -71,10 +81,16 @@ class TokenService:
             raise VaultError("no free token for this card: every candidate is taken")
         if collisions:
             log.warning("token_collision_resolved", token_kind=self.kind, collisions=collisions)
-        log.info("token_issued", token_kind=self.kind, reused=existing is not None,
-                 key_id=record.key_id, brand=brand)
-        return IssuedToken(token, self.kind, brand, record.last4, record.pan_length,
-                           existing is not None)
+        log.info(
+            "token_issued",
+            token_kind=self.kind,
+            reused=existing is not None,
+            key_id=record.key_id,
+            brand=brand,
+        )
+        return IssuedToken(
+            token, self.kind, brand, record.last4, record.pan_length, existing is not None
+        )
 
     def record_psp_result(
         self, token: str, psp_token: str | None, authorisation: str | None

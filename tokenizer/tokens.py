@@ -53,7 +53,9 @@ def card_fingerprint(index_key: bytes, scope: str, pan: SensitiveDigits) -> str:
 def fpe_key(data_key: bytes, scope: str) -> bytes:
     """The FF1 key for one scope, derived from a data key."""
     return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None,
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
         info=b"dtmf-masker fpe token\x1f" + scope.encode(),
     ).derive(data_key)
 

@@ -133,9 +133,17 @@ class SqliteVaultStore:
                 self._db.execute(
                     f"INSERT INTO vault ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        record.token, record.key_id, record.scope, record.fingerprint,
-                        record.ciphertext, record.brand, record.last4, record.pan_length,
-                        record.created_at, record.expires_at, record.psp_token,
+                        record.token,
+                        record.key_id,
+                        record.scope,
+                        record.fingerprint,
+                        record.ciphertext,
+                        record.brand,
+                        record.last4,
+                        record.pan_length,
+                        record.created_at,
+                        record.expires_at,
+                        record.psp_token,
                         record.psp_authorisation,
                     ),
                 )
@@ -148,9 +156,17 @@ class SqliteVaultStore:
                 "UPDATE vault SET key_id = ?, ciphertext = ?, brand = ?, expires_at = ?"
                 " WHERE token = ? AND scope = ? AND fingerprint = ? AND last4 = ?"
                 " AND pan_length = ?",
-                (record.key_id, record.ciphertext, record.brand, record.expires_at,
-                 record.token, record.scope, record.fingerprint, record.last4,
-                 record.pan_length),
+                (
+                    record.key_id,
+                    record.ciphertext,
+                    record.brand,
+                    record.expires_at,
+                    record.token,
+                    record.scope,
+                    record.fingerprint,
+                    record.last4,
+                    record.pan_length,
+                ),
             )
             return cur.rowcount == 1
 
@@ -237,8 +253,9 @@ class CardVault:
     def __repr__(self) -> str:
         return f"CardVault(store={self.store!r}, ttl_s={self.ttl_s})"
 
-    def _seal(self, token: str, key_id: str, scope: str, pan: SensitiveDigits,
-              expiry: SensitiveDigits) -> bytes:
+    def _seal(
+        self, token: str, key_id: str, scope: str, pan: SensitiveDigits, expiry: SensitiveDigits
+    ) -> bytes:
         plain = bytearray(pan.reveal_bytes() + b"|" + expiry.reveal_bytes())
         try:
             nonce = os.urandom(12)
@@ -248,17 +265,31 @@ class CardVault:
             plain[:] = bytes(len(plain))
 
     def store_card(
-        self, *, token: str, scope: str, fingerprint: str, pan: SensitiveDigits,
-        expiry: SensitiveDigits, brand: str, now: float,
+        self,
+        *,
+        token: str,
+        scope: str,
+        fingerprint: str,
+        pan: SensitiveDigits,
+        expiry: SensitiveDigits,
+        brand: str,
+        now: float,
     ) -> VaultRecord:
         """Store the card under `token`: a new record, or the refreshed record of the same
         card (same scope and fingerprint) under its own token.  Raises TokenCollision,
         writing nothing, when a different card holds the token."""
         key_id = self.keyring.active_key_id
         record = VaultRecord(
-            token=token, key_id=key_id, scope=scope, fingerprint=fingerprint,
-            ciphertext=self._seal(token, key_id, scope, pan, expiry), brand=brand,
-            last4=pan.last(4), pan_length=len(pan), created_at=now, expires_at=now + self.ttl_s,
+            token=token,
+            key_id=key_id,
+            scope=scope,
+            fingerprint=fingerprint,
+            ciphertext=self._seal(token, key_id, scope, pan, expiry),
+            brand=brand,
+            last4=pan.last(4),
+            pan_length=len(pan),
+            created_at=now,
+            expires_at=now + self.ttl_s,
         )
         try:
             self.store.put(record)
@@ -289,8 +320,10 @@ class CardVault:
         try:
             sep = plain.index(b"|")
             return CardData(
-                SensitiveDigits(plain[:sep]), SensitiveDigits(plain[sep + 1 :]),
-                record.brand, record.psp_token,
+                SensitiveDigits(plain[:sep]),
+                SensitiveDigits(plain[sep + 1 :]),
+                record.brand,
+                record.psp_token,
             )
         finally:
             plain[:] = bytes(len(plain))

@@ -34,8 +34,9 @@ def build_app(
         registry=registry,
         config=config,
         authenticator=Authenticator(config),
-        limiter=FailureLimiter(config.auth_failures, config.auth_window_s,
-                               capacity=config.auth_table_size),
+        limiter=FailureLimiter(
+            config.auth_failures, config.auth_window_s, capacity=config.auth_table_size
+        ),
         ready_checks=dict(ready_checks or {}),
     )
     app.router.add_get("/openapi.json", _openapi)

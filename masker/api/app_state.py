@@ -57,8 +57,12 @@ def check_credential(request: web.Request, credential: str | None) -> Principal:
     st = state(request)
     client = client_of(request)
     if credential is None:
-        raise ApiError(401, "unauthenticated", "a bearer credential is required",
-                       {"WWW-Authenticate": 'Bearer realm="masker"'})
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "a bearer credential is required",
+            {"WWW-Authenticate": 'Bearer realm="masker"'},
+        )
     try:
         return st.authenticator.authenticate(credential)
     except AuthError as exc:
@@ -67,12 +71,17 @@ def check_credential(request: web.Request, credential: str | None) -> Principal:
         log_failure(client, exc.reason, request.path, blocked=wait > 0)
         if wait > 0:
             raise ApiError(
-                429, "too_many_failures", "too many failed authentications; try again later",
+                429,
+                "too_many_failures",
+                "too many failed authentications; try again later",
                 {"Retry-After": str(int(wait) + 1)},
             ) from None
-        raise ApiError(401, exc.reason, "the credential was not accepted",
-                       {"WWW-Authenticate": 'Bearer realm="masker", error="invalid_token"'}) \
-            from None
+        raise ApiError(
+            401,
+            exc.reason,
+            "the credential was not accepted",
+            {"WWW-Authenticate": 'Bearer realm="masker", error="invalid_token"'},
+        ) from None
 
 
 def authenticated(request: web.Request, *, api: bool = True) -> Principal:

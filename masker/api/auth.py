@@ -77,8 +77,13 @@ class FailureLimiter:
     never in clear; IPv6 addresses are counted per /64 (one host owns a whole /64).
     """
 
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic,
-                 capacity: int = 10_000):
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = 10_000,
+    ):
         self._limit = limit
         self._window = window_s
         self._clock = clock
@@ -178,24 +183,33 @@ class Authenticator:
                 secret,
                 algorithms=["HS256"],
                 audience=self._audience,
-                options={"require": ["sub", "role", "aud", "iat", "exp"], "verify_aud": True,
-                         "verify_iat": True, "verify_exp": True},
+                options={
+                    "require": ["sub", "role", "aud", "iat", "exp"],
+                    "verify_aud": True,
+                    "verify_iat": True,
+                    "verify_exp": True,
+                },
                 leeway=LEEWAY_S,
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("expired_token") from None
         except (jwt.MissingRequiredClaimError, jwt.InvalidAudienceError) as exc:
             missing_aud = isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim == "aud"
-            raise AuthError("invalid_audience" if missing_aud or isinstance(
-                exc, jwt.InvalidAudienceError) else "invalid_claims") from None
+            raise AuthError(
+                "invalid_audience"
+                if missing_aud or isinstance(exc, jwt.InvalidAudienceError)
+                else "invalid_claims"
+            ) from None
         except (jwt.PyJWTError, ValueError, OverflowError, TypeError):  # also inf/NaN claims
             raise AuthError("invalid_token") from None
         sub, role = claims.get("sub"), claims.get("role")
         if not isinstance(sub, str) or not sub or role not in ROLES:
             raise AuthError("invalid_claims")
         iat, exp = claims["iat"], claims["exp"]
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                   for v in (iat, exp)):
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in (iat, exp)
+        ):
             raise AuthError("invalid_claims")
         if iat > time.time() + LEEWAY_S:
             raise AuthError("invalid_claims")  # issued in the future

@@ -29,8 +29,7 @@ async def _controlled_call(request: web.Request, principal: Principal) -> str:
 def _audit(principal: Principal, action: str, call_id: str) -> None:
     """One log line per capture-control action: who did what on which call (PCI DSS 10.2);
     never a card value (the request bodies hold none: amount, currency, reference)."""
-    log.info("agent action", action=action, call=call_id, agent=principal.sub,
-             role=principal.role)
+    log.info("agent action", action=action, call=call_id, agent=principal.sub, role=principal.role)
 
 
 async def _envelope(request: web.Request, call_id: str, status: Any) -> dict[str, Any]:
@@ -68,7 +67,11 @@ async def start_capture(request: web.Request) -> web.Response:
     call_id = await _controlled_call(request, principal)
     status = await registry_call(
         state(request).registry.start_capture,
-        call_id, body.amount, body.currency, body.reference, list(body.fields),
+        call_id,
+        body.amount,
+        body.currency,
+        body.reference,
+        list(body.fields),
     )
     _audit(principal, "start_capture", call_id)
     return web.json_response(await _envelope(request, call_id, status), status=201)
@@ -113,11 +116,19 @@ async def end_payment_phase(request: web.Request) -> web.Response:
     try:
         call = await registry_call(registry.end_payment_phase, call_id, principal.sub)
     except ApiError as exc:
-        log.info("payment phase end refused", call=call_id, agent=principal.sub,
-                 role=principal.role, code=exc.code)
+        log.info(
+            "payment phase end refused",
+            call=call_id,
+            agent=principal.sub,
+            role=principal.role,
+            code=exc.code,
+        )
         if exc.code == "capture_conflict":
-            raise ApiError(409, "capture_conflict", "a capture is collecting digits (cancel it "
-                           "first), or this call is always masked") from None
+            raise ApiError(
+                409,
+                "capture_conflict",
+                "a capture is collecting digits (cancel it first), or this call is always masked",
+            ) from None
         raise
     _audit(principal, "end_payment_phase", call_id)
     return web.json_response(public_call(call))

@@ -17,16 +17,18 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def content_security_policy(frame_ancestors: tuple[str, ...]) -> str:
-    return "; ".join([
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        f"frame-ancestors {' '.join(frame_ancestors) or chr(39) + 'none' + chr(39)}",
-    ])
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            f"frame-ancestors {' '.join(frame_ancestors) or chr(39) + 'none' + chr(39)}",
+        ]
+    )
 
 
 async def desktop_page(request: web.Request) -> web.FileResponse:

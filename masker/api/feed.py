@@ -75,8 +75,9 @@ class FeedSlots:
 
     def take_pending(self, address: str) -> None:
         if self.pending[address] >= self.limits[2]:
-            raise ApiError(429, "too_many_feeds",
-                           "too many unauthenticated connections from this address")
+            raise ApiError(
+                429, "too_many_feeds", "too many unauthenticated connections from this address"
+            )
         self.pending[address] += 1
 
     def release_pending(self, address: str) -> None:
@@ -146,8 +147,9 @@ class FeedQueue:
 async def _subscribe(request: web.Request) -> tuple[FeedQueue, Callable[[], None]]:
     st = state(request)
     feed = FeedQueue(asyncio.get_running_loop(), st.config.feed_queue_limit)
-    unsubscribe = await registry_call(st.registry.subscribe, request.match_info["call_id"],
-                                      feed.push)
+    unsubscribe = await registry_call(
+        st.registry.subscribe, request.match_info["call_id"], feed.push
+    )
     return feed, unsubscribe if callable(unsubscribe) else (lambda: None)
 
 
@@ -173,12 +175,15 @@ async def _authenticate_ws(request: web.Request, ws: web.WebSocketResponse) -> P
     return _feed_principal(request, check_credential(request, token))
 
 
-async def _close_with_error(ws: web.WebSocketResponse, exc: ApiError,
-                            code: int | None = None) -> None:
+async def _close_with_error(
+    ws: web.WebSocketResponse, exc: ApiError, code: int | None = None
+) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError):
         await ws.send_json({"type": "error", "error": {"code": exc.code, "message": exc.message}})
-        await ws.close(code=code or CLOSE_CODES.get(exc.status, WSCloseCode.POLICY_VIOLATION),
-                       message=exc.code.encode())
+        await ws.close(
+            code=code or CLOSE_CODES.get(exc.status, WSCloseCode.POLICY_VIOLATION),
+            message=exc.code.encode(),
+        )
 
 
 class TokenExpired(Exception):
@@ -218,8 +223,9 @@ async def websocket_feed(request: web.Request) -> web.StreamResponse:
         await ws.send_json(await _snapshot(request, principal))
         await _pump(ws, feed, _seconds_left(principal))
     except TokenExpired:
-        await _close_with_error(ws, ApiError(401, "token_expired", "the credential expired"),
-                                CLOSE_TOKEN_EXPIRED)
+        await _close_with_error(
+            ws, ApiError(401, "token_expired", "the credential expired"), CLOSE_TOKEN_EXPIRED
+        )
     except ApiError as exc:
         await _close_with_error(ws, exc)
     except ConnectionError:
@@ -238,6 +244,7 @@ async def websocket_feed(request: web.Request) -> web.StreamResponse:
 async def _pump(ws: web.WebSocketResponse, feed: FeedQueue, seconds_left: float | None) -> None:
     """Send events until the client goes away; incoming messages are ignored.  Raises
     TokenExpired when the credential's lifetime (`seconds_left`) is over."""
+
     async def read_until_closed() -> None:
         async for _ in ws:
             pass
@@ -251,8 +258,9 @@ async def _pump(ws: web.WebSocketResponse, feed: FeedQueue, seconds_left: float 
             if timeout is not None and timeout <= 0:
                 raise TokenExpired
             getter = asyncio.ensure_future(feed.queue.get())
-            done, _ = await asyncio.wait({getter, reader}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {getter, reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             if getter not in done:
                 getter.cancel()
                 if not done:
@@ -283,10 +291,13 @@ async def sse_feed(request: web.Request) -> web.StreamResponse:
 async def _sse_stream(request: web.Request, principal: Principal) -> web.StreamResponse:
     snapshot = await _snapshot(request, principal)
     feed, unsubscribe = await _subscribe(request)
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-store",
-        "X-Accel-Buffering": "no",
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
     request.app[OPEN_STREAMS].add(feed)
     loop = asyncio.get_running_loop()
     left = _seconds_left(principal)
@@ -299,8 +310,17 @@ async def _sse_stream(request: web.Request, principal: Principal) -> web.StreamR
             if deadline is not None:
                 wait = min(wait, deadline - loop.time())
                 if wait <= 0:  # the credential expired: end the stream
-                    await response.write(_sse({"type": "error", "error": {
-                        "code": "token_expired", "message": "the credential expired"}}))
+                    await response.write(
+                        _sse(
+                            {
+                                "type": "error",
+                                "error": {
+                                    "code": "token_expired",
+                                    "message": "the credential expired",
+                                },
+                            }
+                        )
+                    )
                     break
             try:
                 event = await asyncio.wait_for(feed.queue.get(), wait)
@@ -335,8 +355,9 @@ async def _close_feeds(app: web.Application) -> None:
 
 def add_routes(app: web.Application) -> None:
     cfg = app[STATE].config
-    app[FEED_SLOTS] = FeedSlots(cfg.ws_feeds_per_principal, cfg.ws_feeds_per_address,
-                                cfg.ws_pending_per_address)
+    app[FEED_SLOTS] = FeedSlots(
+        cfg.ws_feeds_per_principal, cfg.ws_feeds_per_address, cfg.ws_pending_per_address
+    )
     app[OPEN_FEEDS] = weakref.WeakSet()
     app[OPEN_STREAMS] = weakref.WeakSet()
     app.on_shutdown.append(_close_feeds)

@@ -23,7 +23,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
-        400: "Malformed JSON or invalid fields", 401: "Missing or invalid credential",
+        400: "Malformed JSON or invalid fields",
+        401: "Missing or invalid credential",
         403: "The role may not do this (a `metrics` credential may read /metrics only)",
         404: "Unknown call (or not bound to this agent)",
         409: "Call ended, capture already running or collecting, no capture running, "
@@ -39,19 +40,27 @@ AUTHED = (401, 403, 429)
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-        }},
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
     },
     "Capture": {
-        "type": "object", "nullable": True, "additionalProperties": True,
+        "type": "object",
+        "nullable": True,
+        "additionalProperties": True,
         "description": "Public (masked) capture status from the tokeniser: fields, "
         "entered counts, masked display, brand, validity, token, hand-off result.",
     },
     "Call": {
-        "type": "object", "required": ["id", "agent", "state", "capture"],
+        "type": "object",
+        "required": ["id", "agent", "state", "capture"],
         "properties": {
             "id": {"type": "string"},
             "agent": {"type": "string", "nullable": True},
@@ -60,34 +69,45 @@ SCHEMAS: dict[str, Any] = {
             "started": {"type": "number", "nullable": True},
             "ended": {"type": "number", "nullable": True},
             "end_reason": {"type": "string", "nullable": True},
-            "policy": {"type": "string", "nullable": True, "enum": ["always", "capture", None],
-                       "description": "Masking policy: `always` masks the whole call; "
-                       "`capture` masks from a capture's start until the agent ends the "
-                       "payment phase."},
-            "armed": {"type": "boolean", "nullable": True,
-                      "description": "The caller's keypad is masked towards the agent. Always "
-                      "true under the `always` policy; under `capture` it is armed by a "
-                      "capture and stays armed until the payment phase is ended."},
+            "policy": {
+                "type": "string",
+                "nullable": True,
+                "enum": ["always", "capture", None],
+                "description": "Masking policy: `always` masks the whole call; "
+                "`capture` masks from a capture's start until the agent ends the "
+                "payment phase.",
+            },
+            "armed": {
+                "type": "boolean",
+                "nullable": True,
+                "description": "The caller's keypad is masked towards the agent. Always "
+                "true under the `always` policy; under `capture` it is armed by a "
+                "capture and stays armed until the payment phase is ended.",
+            },
             "capture": _ref("Capture"),
         },
     },
     "CallList": {
-        "type": "object", "required": ["calls"],
+        "type": "object",
+        "required": ["calls"],
         "properties": {"calls": {"type": "array", "items": _ref("Call")}},
     },
     "CaptureEnvelope": {
-        "type": "object", "required": ["call_id", "capture"],
+        "type": "object",
+        "required": ["call_id", "capture"],
         "properties": {"call_id": {"type": "string"}, "capture": _ref("Capture")},
     },
     "CaptureRequest": {
-        "type": "object", "required": ["amount", "currency", "reference"],
+        "type": "object",
+        "required": ["amount", "currency", "reference"],
         "additionalProperties": False,
         "properties": {
             "amount": {"type": "string", "pattern": AMOUNT.pattern, "example": "12.50"},
             "currency": {"type": "string", "pattern": CURRENCY.pattern, "example": "GBP"},
             "reference": {"type": "string", "pattern": REFERENCE.pattern, "example": "INV-1001"},
             "fields": {
-                "type": "array", "items": {"type": "string", "enum": list(FIELDS)},
+                "type": "array",
+                "items": {"type": "string", "enum": list(FIELDS)},
                 "enum": [list(f) for f in FIELD_SETS],
                 "default": list(FIELD_SETS[0]),
                 "description": "Fields the caller keys, in order (card number and expiry "
@@ -96,11 +116,14 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "RestartRequest": {
-        "type": "object", "required": ["field"], "additionalProperties": False,
+        "type": "object",
+        "required": ["field"],
+        "additionalProperties": False,
         "properties": {"field": {"type": "string", "enum": list(FIELDS)}},
     },
     "Health": {
-        "type": "object", "required": ["status"],
+        "type": "object",
+        "required": ["status"],
         "properties": {
             "status": {"type": "string", "enum": ["ok", "ready", "not_ready"]},
             "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
@@ -124,20 +147,28 @@ FEED_TEXT = (
 def _paths() -> dict[str, Any]:
     call = {"parameters": [CALL_ID]}
     return {
-        "/api/calls": {"get": {
-            "summary": "Calls bound to the authenticated agent (all calls for a supervisor)",
-            "operationId": "listCalls", "security": [{"bearer": []}],
-            "responses": {"200": _json(_ref("CallList"), "The calls"), **_errors(*AUTHED)},
-        }},
-        "/api/calls/{call_id}": {**call, "get": {
-            "summary": "One call's state", "operationId": "getCall",
-            "security": [{"bearer": []}],
-            "responses": {"200": _json(_ref("Call"), "The call"), **_errors(*AUTHED, 404)},
-        }},
+        "/api/calls": {
+            "get": {
+                "summary": "Calls bound to the authenticated agent (all calls for a supervisor)",
+                "operationId": "listCalls",
+                "security": [{"bearer": []}],
+                "responses": {"200": _json(_ref("CallList"), "The calls"), **_errors(*AUTHED)},
+            }
+        },
+        "/api/calls/{call_id}": {
+            **call,
+            "get": {
+                "summary": "One call's state",
+                "operationId": "getCall",
+                "security": [{"bearer": []}],
+                "responses": {"200": _json(_ref("Call"), "The call"), **_errors(*AUTHED, 404)},
+            },
+        },
         "/api/calls/{call_id}/capture": {
             **call,
             "get": {
-                "summary": "The call's capture status", "operationId": "getCapture",
+                "summary": "The call's capture status",
+                "operationId": "getCapture",
                 "security": [{"bearer": []}],
                 "responses": {
                     "200": _json(_ref("CaptureEnvelope"), "Capture status (null if none)"),
@@ -146,16 +177,20 @@ def _paths() -> dict[str, Any]:
             },
             "post": {
                 "summary": "Start taking a payment: the call switches to capture mode",
-                "operationId": "startCapture", "security": [{"bearer": []}],
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref("CaptureRequest")}}},
+                "operationId": "startCapture",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CaptureRequest")}},
+                },
                 "responses": {
                     "201": _json(_ref("CaptureEnvelope"), "Capture started"),
                     **_errors(400, *AUTHED, 403, 404, 409, 413),
                 },
             },
             "delete": {
-                "summary": "Cancel the running capture", "operationId": "cancelCapture",
+                "summary": "Cancel the running capture",
+                "operationId": "cancelCapture",
                 "security": [{"bearer": []}],
                 "responses": {
                     "200": _json(_ref("CaptureEnvelope"), "Capture cancelled"),
@@ -163,83 +198,128 @@ def _paths() -> dict[str, Any]:
                 },
             },
         },
-        "/api/calls/{call_id}/capture/restart": {**call, "post": {
-            "summary": "Clear one field so the caller keys it again",
-            "operationId": "restartField", "security": [{"bearer": []}],
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": _ref("RestartRequest")}}},
-            "responses": {
-                "200": _json(_ref("CaptureEnvelope"), "Field restarted"),
-                **_errors(400, *AUTHED, 403, 404, 409, 413),
+        "/api/calls/{call_id}/capture/restart": {
+            **call,
+            "post": {
+                "summary": "Clear one field so the caller keys it again",
+                "operationId": "restartField",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("RestartRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("CaptureEnvelope"), "Field restarted"),
+                    **_errors(400, *AUTHED, 403, 404, 409, 413),
+                },
             },
-        }},
-        "/api/calls/{call_id}/capture/retry": {**call, "post": {
-            "summary": "Hand the held card to the payment gateway again after a retryable "
-            "failure (the card is held until the hold timeout)",
-            "operationId": "retryHandoff", "security": [{"bearer": []}],
-            "responses": {
-                "202": _json(_ref("CaptureEnvelope"), "Retry started; the feed gets the "
-                             "`handoff` result"),
-                **_errors(*AUTHED, 403, 404, 409),
+        },
+        "/api/calls/{call_id}/capture/retry": {
+            **call,
+            "post": {
+                "summary": "Hand the held card to the payment gateway again after a retryable "
+                "failure (the card is held until the hold timeout)",
+                "operationId": "retryHandoff",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "202": _json(
+                        _ref("CaptureEnvelope"), "Retry started; the feed gets the `handoff` result"
+                    ),
+                    **_errors(*AUTHED, 403, 404, 409),
+                },
             },
-        }},
-        "/api/calls/{call_id}/payment/end": {**call, "post": {
-            "summary": "End the payment phase: a `capture`-policy call is disarmed (the "
-            "caller's keypad is heard again) until the next capture starts",
-            "description": "Masking never stops on its own: a cancelled, failed, timed-out "
-            "or expired capture leaves the call armed. Only the call's agent may end the "
-            "payment phase (audited in the log); refused (409) while a capture is collecting "
-            "digits and for calls under the `always` policy.",
-            "operationId": "endPaymentPhase", "security": [{"bearer": []}],
-            "responses": {
-                "200": _json(_ref("Call"), "Payment phase ended; `armed` is false"),
-                **_errors(*AUTHED, 403, 404, 409),
+        },
+        "/api/calls/{call_id}/payment/end": {
+            **call,
+            "post": {
+                "summary": "End the payment phase: a `capture`-policy call is disarmed (the "
+                "caller's keypad is heard again) until the next capture starts",
+                "description": "Masking never stops on its own: a cancelled, failed, timed-out "
+                "or expired capture leaves the call armed. Only the call's agent may end the "
+                "payment phase (audited in the log); refused (409) while a capture is collecting "
+                "digits and for calls under the `always` policy.",
+                "operationId": "endPaymentPhase",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": _json(_ref("Call"), "Payment phase ended; `armed` is false"),
+                    **_errors(*AUTHED, 403, 404, 409),
+                },
             },
-        }},
-        "/api/calls/{call_id}/feed": {**call, "get": {
-            "summary": "Live feed (WebSocket)", "description": FEED_TEXT,
-            "operationId": "callFeed",
-            "responses": {
-                "101": {"description": "Switching to the WebSocket protocol"},
-                **_errors(400, *AUTHED, 404),
+        },
+        "/api/calls/{call_id}/feed": {
+            **call,
+            "get": {
+                "summary": "Live feed (WebSocket)",
+                "description": FEED_TEXT,
+                "operationId": "callFeed",
+                "responses": {
+                    "101": {"description": "Switching to the WebSocket protocol"},
+                    **_errors(400, *AUTHED, 404),
+                },
             },
-        }},
-        "/api/calls/{call_id}/events": {**call, "get": {
-            "summary": "Live feed as Server-Sent Events (fallback for the WebSocket)",
-            "description": "The same events as the WebSocket feed, one JSON object per "
-            "`data:` line; authenticate with the Authorization header.",
-            "operationId": "callEvents", "security": [{"bearer": []}],
-            "responses": {
-                "200": {"description": "Event stream",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                **_errors(*AUTHED, 404),
+        },
+        "/api/calls/{call_id}/events": {
+            **call,
+            "get": {
+                "summary": "Live feed as Server-Sent Events (fallback for the WebSocket)",
+                "description": "The same events as the WebSocket feed, one JSON object per "
+                "`data:` line; authenticate with the Authorization header.",
+                "operationId": "callEvents",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": {
+                        "description": "Event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(*AUTHED, 404),
+                },
             },
-        }},
-        "/metrics": {"get": {
-            "summary": "Prometheus metrics", "operationId": "metrics",
-            "description": "Needs a supervisor or `metrics` credential (the counters show "
-            "live how many keys callers press), unless `[api] metrics_public = true`.",
-            "security": [{"bearer": []}],
-            "responses": {"200": {"description": "Metrics in the text exposition format",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
-                          **_errors(*AUTHED)},
-        }},
-        "/healthz": {"get": {
-            "summary": "The process is up", "operationId": "healthz",
-            "responses": {"200": _json(_ref("Health"), "Up")},
-        }},
-        "/readyz": {"get": {
-            "summary": "SIP and media listening, vault reachable", "operationId": "readyz",
-            "responses": {
-                "200": _json(_ref("Health"), "Ready"),
-                "503": _json(_ref("Health"), "Not ready; `checks` says which check failed"),
-            },
-        }},
-        "/desktop": {"get": {
-            "summary": "The agent payment panel (HTML)", "operationId": "desktop",
-            "responses": {"200": {"description": "The page",
-                                  "content": {"text/html": {"schema": {"type": "string"}}}}},
-        }},
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "operationId": "metrics",
+                "description": "Needs a supervisor or `metrics` credential (the counters show "
+                "live how many keys callers press), unless `[api] metrics_public = true`.",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": {
+                        "description": "Metrics in the text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(*AUTHED),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "The process is up",
+                "operationId": "healthz",
+                "responses": {"200": _json(_ref("Health"), "Up")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "SIP and media listening, vault reachable",
+                "operationId": "readyz",
+                "responses": {
+                    "200": _json(_ref("Health"), "Ready"),
+                    "503": _json(_ref("Health"), "Not ready; `checks` says which check failed"),
+                },
+            }
+        },
+        "/desktop": {
+            "get": {
+                "summary": "The agent payment panel (HTML)",
+                "operationId": "desktop",
+                "responses": {
+                    "200": {
+                        "description": "The page",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
     }
 
 
@@ -255,10 +335,13 @@ def openapi_document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {
-                "type": "http", "scheme": "bearer",
-                "description": "HS256 JWT (claims sub, role, aud, iat, exp; lifetime "
-                "exp - iat at most `jwt_max_lifetime_s`) or a configured API key",
-            }},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "HS256 JWT (claims sub, role, aud, iat, exp; lifetime "
+                    "exp - iat at most `jwt_max_lifetime_s`) or a configured API key",
+                }
+            },
         },
     }

@@ -65,10 +65,11 @@ def parse_capture(body: dict[str, Any]) -> CaptureRequest:
     unknown = set(body) - {"amount", "currency", "reference", "fields"}
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown key(s): {', '.join(sorted(unknown))}")
-    amount = _string(body, "amount", AMOUNT, "a positive decimal amount like \"12.50\"")
-    currency = _string(body, "currency", CURRENCY, "an ISO 4217 code like \"GBP\"")
-    reference = _string(body, "reference", REFERENCE,
-                        "1-64 letters, digits or ._/:#- with at most 11 digits")
+    amount = _string(body, "amount", AMOUNT, 'a positive decimal amount like "12.50"')
+    currency = _string(body, "currency", CURRENCY, 'an ISO 4217 code like "GBP"')
+    reference = _string(
+        body, "reference", REFERENCE, "1-64 letters, digits or ._/:#- with at most 11 digits"
+    )
     fields = body.get("fields", list(DEFAULT_FIELDS))
     if not isinstance(fields, list) or tuple(fields) not in FIELD_SETS:
         choices = " or ".join(str(list(f)) for f in FIELD_SETS)

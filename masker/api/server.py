@@ -45,8 +45,10 @@ class ApiServer:
         if not self._started.wait(START_TIMEOUT_S):
             raise UserError("API server did not start in time")
         if self._error is not None:
-            raise UserError(f"cannot start the API on {self._host}:{self._requested_port}: "
-                            f"{getattr(self._error, 'strerror', None) or self._error}")
+            raise UserError(
+                f"cannot start the API on {self._host}:{self._requested_port}: "
+                f"{getattr(self._error, 'strerror', None) or self._error}"
+            )
         log.info("api listening", url=self.url)
         return self
 
@@ -91,7 +93,9 @@ def start_api_server(
     elif not isinstance(config, ApiConfig):
         config = ApiConfig.from_mapping(config)
     if not config.jwt_secret and not config.api_keys:
-        log.warning("api has no credentials configured: every /api request will get 401",
-                    hint="set [api] jwt_secret_file/jwt_secret_env or keys")
+        log.warning(
+            "api has no credentials configured: every /api request will get 401",
+            hint="set [api] jwt_secret_file/jwt_secret_env or keys",
+        )
     app = build_app(registry, config, ready_checks)
     return ApiServer(app, config.host, config.port).start()

@@ -73,17 +73,27 @@ class ApiConfig:
     def __post_init__(self) -> None:
         if self.jwt_secret is not None and self.jwt_secret:
             if len(self.jwt_secret) < MIN_JWT_SECRET_BYTES:
-                raise UserError(f"[api] the JWT secret must be at least {MIN_JWT_SECRET_BYTES} "
-                                f"bytes (it is {len(self.jwt_secret)})")
+                raise UserError(
+                    f"[api] the JWT secret must be at least {MIN_JWT_SECRET_BYTES} "
+                    f"bytes (it is {len(self.jwt_secret)})"
+                )
             if not self.jwt_audience:
-                raise UserError("[api] jwt_audience is required with a JWT secret: tokens "
-                                "must name this service in their `aud` claim")
+                raise UserError(
+                    "[api] jwt_audience is required with a JWT secret: tokens "
+                    "must name this service in their `aud` claim"
+                )
         if not 0 < self.jwt_max_lifetime_s <= 7 * 24 * 3600:
             raise UserError("[api] jwt_max_lifetime_s must be > 0 and at most 7 days")
         if not 0 < self.ws_auth_timeout_s <= 30:
             raise UserError("[api] ws_auth_timeout_s must be > 0 and at most 30")
-        for name in ("auth_failures", "auth_table_size", "ws_feeds_per_principal",
-                     "ws_feeds_per_address", "ws_pending_per_address", "feed_queue_limit"):
+        for name in (
+            "auth_failures",
+            "auth_table_size",
+            "ws_feeds_per_principal",
+            "ws_feeds_per_address",
+            "ws_pending_per_address",
+            "feed_queue_limit",
+        ):
             if getattr(self, name) < 1:
                 raise UserError(f"[api] {name} must be at least 1")
 
@@ -91,10 +101,23 @@ class ApiConfig:
     def from_mapping(cls, table: Mapping[str, Any]) -> ApiConfig:
         """Build from the `[api]` table; secrets come from files or the environment."""
         known = {
-            "host", "port", "jwt_secret_file", "jwt_secret_env", "jwt_audience", "keys",
-            "frame_ancestors", "auth_failures", "auth_window_s", "ws_auth_timeout_s",
-            "feed_queue_limit", "jwt_max_lifetime_s", "metrics_public", "auth_table_size",
-            "ws_feeds_per_principal", "ws_feeds_per_address", "ws_pending_per_address",
+            "host",
+            "port",
+            "jwt_secret_file",
+            "jwt_secret_env",
+            "jwt_audience",
+            "keys",
+            "frame_ancestors",
+            "auth_failures",
+            "auth_window_s",
+            "ws_auth_timeout_s",
+            "feed_queue_limit",
+            "jwt_max_lifetime_s",
+            "metrics_public",
+            "auth_table_size",
+            "ws_feeds_per_principal",
+            "ws_feeds_per_address",
+            "ws_pending_per_address",
         }
         unknown = set(table) - known
         if unknown:
@@ -118,9 +141,15 @@ class ApiConfig:
             feed_queue_limit=int(table.get("feed_queue_limit", cls.feed_queue_limit)),
             jwt_max_lifetime_s=float(table.get("jwt_max_lifetime_s", cls.jwt_max_lifetime_s)),
             metrics_public=_bool(table.get("metrics_public", False), "metrics_public"),
-            **{name: int(table.get(name, getattr(cls, name))) for name in (
-                "auth_table_size", "ws_feeds_per_principal", "ws_feeds_per_address",
-                "ws_pending_per_address")},
+            **{
+                name: int(table.get(name, getattr(cls, name)))
+                for name in (
+                    "auth_table_size",
+                    "ws_feeds_per_principal",
+                    "ws_feeds_per_address",
+                    "ws_pending_per_address",
+                )
+            },
         )
 
 

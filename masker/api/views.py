@@ -15,10 +15,22 @@ from collections.abc import Mapping
 from typing import Any
 
 CARD_FIELDS = frozenset({"pan", "expiry", "cvv", "cvc", "postcode", "card", "card_number"})
-SECRET_KEYS = frozenset({
-    "digits", "digit", "value", "values", "clear", "raw", "number", "buffer", "secret", "key",
-    "trunk_call_id", "agent_call_id",
-})
+SECRET_KEYS = frozenset(
+    {
+        "digits",
+        "digit",
+        "value",
+        "values",
+        "clear",
+        "raw",
+        "number",
+        "buffer",
+        "secret",
+        "key",
+        "trunk_call_id",
+        "agent_call_id",
+    }
+)
 _DIGIT_RUN = re.compile(r"\d+")
 _SEPARATORS = re.compile(r"[ \-.]")
 _MAX_DEPTH = 6

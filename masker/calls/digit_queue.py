@@ -39,8 +39,14 @@ TOTAL = 16384
 class DigitQueue:
     """`put(call_id, digit, source)` from any thread; `sink` runs on the worker."""
 
-    def __init__(self, sink: Sink, on_lost: LostSink | None = None, *,
-                 per_call: int = PER_CALL, total: int = TOTAL) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        on_lost: LostSink | None = None,
+        *,
+        per_call: int = PER_CALL,
+        total: int = TOTAL,
+    ) -> None:
         self._sink = sink
         self._on_lost = on_lost
         self.per_call = per_call

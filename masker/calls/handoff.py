@@ -39,8 +39,9 @@ def build_gateway(cfg: GatewayConfig) -> PaymentGateway | None:
     if cfg.ca_file and not Path(cfg.ca_file).is_file():
         raise UserError(f"[gateway] ca_file not found: {cfg.ca_file}")
     try:
-        return HttpsJsonGateway(cfg.url, ca_file=cfg.ca_file or None, timeout_s=cfg.timeout_s,
-                                api_key=_credential(cfg))
+        return HttpsJsonGateway(
+            cfg.url, ca_file=cfg.ca_file or None, timeout_s=cfg.timeout_s, api_key=_credential(cfg)
+        )
     except (ValueError, OSError) as exc:  # bad URL, unreadable CA bundle
         raise UserError(f"[gateway] {exc}") from None
 
@@ -54,8 +55,9 @@ def _credential(cfg: GatewayConfig) -> str | None:
     if cfg.api_key_env:
         value = os.environ.get(cfg.api_key_env)
         if not value:
-            raise UserError(f"[gateway] api_key_env: environment variable {cfg.api_key_env} "
-                            "is empty")
+            raise UserError(
+                f"[gateway] api_key_env: environment variable {cfg.api_key_env} is empty"
+            )
         return value
     return None
 
@@ -74,8 +76,15 @@ def result_label(event: Mapping[str, Any]) -> str:
 
 def not_configured_event(token: str | None) -> dict[str, Any]:
     """The public `handoff` event of a capture finished without a gateway."""
-    return {"event": "handoff", "ok": False, "status": NOT_CONFIGURED, "retryable": False,
-            "reason": "no_gateway", "authorisation": None, "token": token}
+    return {
+        "event": "handoff",
+        "ok": False,
+        "status": NOT_CONFIGURED,
+        "retryable": False,
+        "reason": "no_gateway",
+        "authorisation": None,
+        "token": token,
+    }
 
 
 class HandoffWorker:
@@ -84,8 +93,7 @@ class HandoffWorker:
     def __init__(self, gateway: Any | None) -> None:
         self.gateway = gateway
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="handoff",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="handoff", daemon=True)
         self._thread.start()
 
     @property
@@ -109,8 +117,14 @@ class HandoffWorker:
             return None
         label = result_label(event)
         metrics.HANDOFF_RESULTS.labels(label).inc()
-        log.info("handoff result", call=call_id, result=label, status=event.get("status"),
-                 reason=event.get("reason"), retryable=event.get("retryable"))
+        log.info(
+            "handoff result",
+            call=call_id,
+            result=label,
+            status=event.get("status"),
+            reason=event.get("reason"),
+            retryable=event.get("retryable"),
+        )
         return event
 
     def stop(self, timeout: float = 5.0) -> None:

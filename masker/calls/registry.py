@@ -60,8 +60,10 @@ class CallPaymentSession(Protocol):
 class SessionFactory(Protocol):
     """Makes the payment session of a capture (`Registry.start_capture`)."""
 
-    def __call__(self, *, call_id: str, amount: str, currency: str, reference: str,
-                 fields: tuple[str, ...]) -> CallPaymentSession: ...
+    def __call__(
+        self, *, call_id: str, amount: str, currency: str, reference: str, fields: tuple[str, ...]
+    ) -> CallPaymentSession: ...
+
 
 #: How long an ended call stays visible to list_calls()/get_call().
 ENDED_RETENTION_S = 60.0
@@ -156,7 +158,10 @@ class Registry:
         with self._lock:
             self._purge()
             self._calls[call_id] = CallRecord(
-                id=call_id, trunk_call_id=trunk_call_id, policy=policy, created_at=self._clock(),
+                id=call_id,
+                trunk_call_id=trunk_call_id,
+                policy=policy,
+                created_at=self._clock(),
                 armed=policy != "capture",
             )
         return call_id
@@ -202,8 +207,11 @@ class Registry:
     def poll(self) -> None:
         """Drive the payment sessions' field/session/hold timeouts (call about once a second)."""
         with self._lock:
-            sessions = [r.session for r in self._calls.values()
-                        if r.session is not None and r.handoff_note is None]
+            sessions = [
+                r.session
+                for r in self._calls.values()
+                if r.session is not None and r.handoff_note is None
+            ]
         for session in sessions:
             try:
                 session.poll()
@@ -222,7 +230,9 @@ class Registry:
             # only the call's first key press starts a capture on its own; keys after
             # a finished capture (a stray '#') must not replace its result
             auto = (
-                rec.session is None and rec.policy == "always" and self._auto_capture
+                rec.session is None
+                and rec.policy == "always"
+                and self._auto_capture
                 and self._session_factory is not None
             )
         session = session if _running(session) else None
@@ -279,7 +289,10 @@ class Registry:
             if _running(previous):
                 raise CaptureConflict("a capture is already running")
             session = self._session_factory(
-                call_id=call_id, amount=amount, currency=currency, reference=reference,
+                call_id=call_id,
+                amount=amount,
+                currency=currency,
+                reference=reference,
                 fields=tuple(fields),
             )
             with self._lock:
@@ -424,8 +437,12 @@ class Registry:
         with self._lock:
             rec = self._calls.get(call_id)
             session = rec.session if rec is not None else None
-        if self._handoff is None or rec is None or session is None or \
-                not getattr(session, "amount_minor", 0):
+        if (
+            self._handoff is None
+            or rec is None
+            or session is None
+            or not getattr(session, "amount_minor", 0)
+        ):
             return  # no hand-off wired here; automatic captures (no amount) only tokenise
         if self._handoff.configured:
             self._handoff.submit(call_id, session)
@@ -457,14 +474,19 @@ class Registry:
     def _purge(self) -> None:
         now = self._clock()
         for cid in [
-            cid for cid, r in self._calls.items()
+            cid
+            for cid, r in self._calls.items()
             if r.ended_at is not None and now - r.ended_at > ENDED_RETENTION_S
         ]:
             del self._calls[cid]
 
 
-_FAILURES = {"cancelled": "cancelled", "timed_out": "timeout", "failed": "invalid",
-             "expired": "expired"}
+_FAILURES = {
+    "cancelled": "cancelled",
+    "timed_out": "timeout",
+    "failed": "invalid",
+    "expired": "expired",
+}
 
 
 def _running(session: CallPaymentSession | None) -> TypeGuard[CallPaymentSession]:

@@ -35,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     n = sum(len(c["digits"]) for c in doc["channels"])
-    print(f"{doc['file']}: {doc['sample_rate']} Hz, {len(doc['channels'])} channel(s), "
-          f"{n} digit(s)")
+    print(
+        f"{doc['file']}: {doc['sample_rate']} Hz, {len(doc['channels'])} channel(s), {n} digit(s)"
+    )
     for channel in doc["channels"]:
         keys = "".join(d["digit"] for d in channel["digits"])
         print(f"channel {channel['channel']}: {keys or '(none)'}")
         for d in channel["digits"]:
-            print(f"  {d['digit']}  {d['start_ms']:10.1f} ms - {d['end_ms']:10.1f} ms  "
-                  f"{d['source']}")
+            print(
+                f"  {d['digit']}  {d['start_ms']:10.1f} ms - {d['end_ms']:10.1f} ms  {d['source']}"
+            )
     return 0

@@ -22,16 +22,23 @@ DEFAULT_KEK_ENV = "MASKER_KEK"
 
 def _kek_args(p: argparse.ArgumentParser, prefix: str = "", what: str = "KEK") -> None:
     p.add_argument(f"--{prefix}kek-file", metavar="FILE", help=f"file holding the {what}")
-    p.add_argument(f"--{prefix}kek-env", metavar="VAR",
-                   default=DEFAULT_KEK_ENV if not prefix else None,
-                   help=f"environment variable holding the {what}")
+    p.add_argument(
+        f"--{prefix}kek-env",
+        metavar="VAR",
+        default=DEFAULT_KEK_ENV if not prefix else None,
+        help=f"environment variable holding the {what}",
+    )
 
 
 def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
-    p = sub.add_parser("keys", help="create and rotate the tokeniser's keys",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "keys",
+        help="create and rotate the tokeniser's keys",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
 
     g = actions.add_parser("generate-kek", help="write a new random KEK to a file (mode 0600)")
@@ -53,8 +60,9 @@ def add_parser(
     _kek_args(r)
     _kek_args(r, "new-", "new KEK")
 
-    e = actions.add_parser("reencrypt",
-                           help="re-seal the vault records of an old key under the active key")
+    e = actions.add_parser(
+        "reencrypt", help="re-seal the vault records of an old key under the active key"
+    )
     e.add_argument("--store", default=DEFAULT_STORE, metavar="PATH")
     e.add_argument("--vault", default="var/vault.sqlite3", metavar="PATH")
     e.add_argument("--from-key", required=True, metavar="KEY_ID")

@@ -29,10 +29,16 @@ def add_parser(
     )
     p.add_argument("input", metavar="IN.wav")
     p.add_argument("output", metavar="OUT.wav")
-    p.add_argument("--mode", choices=MASK_MODES, default="tone",
-                   help="what replaces a tone (default: tone)")
-    p.add_argument("--lookahead-ms", type=int, default=DEFAULT_LOOKAHEAD_MS, metavar="N",
-                   help=f"masker look-ahead in ms (default: {DEFAULT_LOOKAHEAD_MS})")
+    p.add_argument(
+        "--mode", choices=MASK_MODES, default="tone", help="what replaces a tone (default: tone)"
+    )
+    p.add_argument(
+        "--lookahead-ms",
+        type=int,
+        default=DEFAULT_LOOKAHEAD_MS,
+        metavar="N",
+        help=f"masker look-ahead in ms (default: {DEFAULT_LOOKAHEAD_MS})",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON report")
     return p
 
@@ -46,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         channels = len({s.channel for s in report.masked})
-        print(f"{args.output}: masked {report.digits_masked} key press(es) in "
-              f"{len(report.masked)} span(s) on {channels} channel(s) "
-              f"(mode {report.mode}, look-ahead {report.lookahead_ms} ms)")
+        print(
+            f"{args.output}: masked {report.digits_masked} key press(es) in "
+            f"{len(report.masked)} span(s) on {channels} channel(s) "
+            f"(mode {report.mode}, look-ahead {report.lookahead_ms} ms)"
+        )
     return 0

@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     # Card data lives in this process's memory: it must never reach a core file.
     disable_core_dumps()
     refuse_dev_keys_on_network(
-        config.tokenizer.dev_keys, _listen_addresses(config),
+        config.tokenizer.dev_keys,
+        _listen_addresses(config),
         forced=getattr(args, "allow_dev_keys_on_network", False),
     )
     # `kill -USR2 <pid>` prints every thread's stack (code locations only, never

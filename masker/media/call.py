@@ -83,16 +83,20 @@ class Leg:
         host = _host(neg.address)
         rtp = (host, neg.port)
         rtcp_at = getattr(neg, "rtcp", None)
-        rtcp = (_host(rtcp_at[0]) if rtcp_at[0] else host, rtcp_at[1]) if rtcp_at \
+        rtcp = (
+            (_host(rtcp_at[0]) if rtcp_at[0] else host, rtcp_at[1])
+            if rtcp_at
             else (host, neg.port + 1)
+        )
         if rtp != self.sdp_rtp or rtcp != self.sdp_rtcp:  # moved (not a refresh)
             self.rtp_latched = rtp
             self.rtcp_latched = rtcp
             self.candidates.clear()
         self.sdp_rtp, self.sdp_rtcp = rtp, rtcp
 
-    def accepts(self, src: Address, data: bytes = b"", now: float = 0.0,
-                quiet_since: float = 0.0) -> bool:
+    def accepts(
+        self, src: Address, data: bytes = b"", now: float = 0.0, quiet_since: float = 0.0
+    ) -> bool:
         """An RTP packet from `src`, which is not `rtp_latched` as given: True when it
         is the accepted source after all (IPv6 socket addresses carry flow and scope)
         or, symmetric, when it completes a re-latch.  `quiet_since`: when the current
@@ -174,8 +178,7 @@ class CallMedia:
     event_pts: frozenset[int] = frozenset()
     #: an unknown payload type that looked like a telephone-event: pt -> (ssrc, ts,
     #: duration, seq, payload) of its last packet (two of one event teach the type)
-    pt_probe: dict[int, tuple[int, int, int, int, bytes]] = field(default_factory=dict,
-                                                                   repr=False)
+    pt_probe: dict[int, tuple[int, int, int, int, bytes]] = field(default_factory=dict, repr=False)
     #: End (masker input index) of the last force-masked span.
     masked_until: int = 0
     playout: Playout = field(default_factory=Playout)

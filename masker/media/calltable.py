@@ -31,8 +31,15 @@ from masker.wire.sdp import Negotiated
 class CallTable:
     """`calls` by call id, shared read-only with the tick, timeouts and reports."""
 
-    def __init__(self, loop: MediaLoop, ports: PortAllocator, bank: MaskBank,
-                 receiver: PacketReceiver, counters: Counter[str], cushion: int) -> None:
+    def __init__(
+        self,
+        loop: MediaLoop,
+        ports: PortAllocator,
+        bank: MaskBank,
+        receiver: PacketReceiver,
+        counters: Counter[str],
+        cushion: int,
+    ) -> None:
         self.calls: dict[str, CallMedia] = {}
         self.loop = loop
         self.ports = ports
@@ -44,8 +51,11 @@ class CallTable:
     def add(self, call: CallMedia) -> None:
         call.slot = self.bank.allocate()
         call.inbound = InboundAudio(silence=SILENCE["PCMU"], dtype=np.uint8)
-        call.playout = Playout(cushion=self.cushion, floor=min(self.cushion, MIN_CUSHION),
-                               ceiling=max(self.cushion, MAX_CUSHION))
+        call.playout = Playout(
+            cushion=self.cushion,
+            floor=min(self.cushion, MIN_CUSHION),
+            ceiling=max(self.cushion, MAX_CUSHION),
+        )
         call.last_caller_packet = time.monotonic()
         self.calls[call.call_id] = call
         rx = self.receiver
@@ -97,8 +107,12 @@ class CallTable:
         if call.closed:
             return
         call.closed = True
-        for s in (call.caller.ports.rtp, call.caller.ports.rtcp,
-                  call.agent.ports.rtp, call.agent.ports.rtcp):
+        for s in (
+            call.caller.ports.rtp,
+            call.caller.ports.rtcp,
+            call.agent.ports.rtp,
+            call.agent.ports.rtcp,
+        ):
             self.loop.unwatch(s)
         self.ports.release(call.caller.ports)
         self.ports.release(call.agent.ports)

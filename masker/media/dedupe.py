@@ -50,8 +50,12 @@ class DigitDeduper:
         while recent and recent[0].end <= end - HORIZON:
             recent.popleft()
         for p in recent:
-            if source not in p.sources and p.end > end - HORIZON and \
-                    start <= p.end + TOLERANCE and p.start <= end + TOLERANCE:
+            if (
+                source not in p.sources
+                and p.end > end - HORIZON
+                and start <= p.end + TOLERANCE
+                and p.start <= end + TOLERANCE
+            ):
                 p.start, p.end = min(p.start, start), max(p.end, end)
                 p.sources.add(source)
                 return False

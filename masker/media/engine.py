@@ -40,8 +40,16 @@ from masker.media.timeouts import RtpTimeouts, TimeoutSink
 from masker.wire.sdp import Negotiated
 
 __all__ = [
-    "EVENT_AHEAD", "EVENT_GUARD", "FRAME", "INFO_WINDOW_MS", "JITTER_SAMPLES", "SR_INTERVAL_S",
-    "TICK_S", "DigitSink", "MediaEngine", "TimeoutSink",
+    "EVENT_AHEAD",
+    "EVENT_GUARD",
+    "FRAME",
+    "INFO_WINDOW_MS",
+    "JITTER_SAMPLES",
+    "SR_INTERVAL_S",
+    "TICK_S",
+    "DigitSink",
+    "MediaEngine",
+    "TimeoutSink",
 ]
 
 #: Default playout cushion at the start of a talkspurt: a (re)starting caller stream
@@ -82,13 +90,23 @@ class MediaEngine:
         self.reporter = DigitReporter(on_digit, on_lost)
         spans = ForcedSpans(self.bank)
         self.loop = MediaLoop(self.counters, self._tick)
-        self.table = CallTable(self.loop, ports, self.bank, PacketReceiver(spans, self.reporter),
-                               self.counters, jitter_samples)
+        self.table = CallTable(
+            self.loop,
+            ports,
+            self.bank,
+            PacketReceiver(spans, self.reporter),
+            self.counters,
+            jitter_samples,
+        )
         self.calls = self.table.calls
         self.frames = FrameTick(self.calls, self.bank, spans, self.reporter)
-        self.rtp_timeouts = RtpTimeouts(self.calls, rtp_timeout_s, on_timeout,
-                                        hold_timeout_s=hold_timeout_s,
-                                        on_hold_timeout=on_hold_timeout)
+        self.rtp_timeouts = RtpTimeouts(
+            self.calls,
+            rtp_timeout_s,
+            on_timeout,
+            hold_timeout_s=hold_timeout_s,
+            on_hold_timeout=on_hold_timeout,
+        )
         self.reports = RtcpReports(self.calls, sr_interval_s)
 
     def _tick(self, now: float) -> None:
@@ -113,8 +131,9 @@ class MediaEngine:
     # --- commands from other threads ------------------------------------------------------
     def open_call(self, call_id: str) -> CallMedia:
         """Bind the call's four ports now (the SDP needs them); register it with the thread."""
-        caller = Leg(self.ports.allocate(), symmetric=self.symmetric,
-                     latch_packets=self.latch_packets)
+        caller = Leg(
+            self.ports.allocate(), symmetric=self.symmetric, latch_packets=self.latch_packets
+        )
         try:
             agent = Leg(self.ports.allocate())
         except Exception:
@@ -159,4 +178,3 @@ class MediaEngine:
         total["ticks"] = loop.ticks
         total["tick_us_avg"] = int(1e6 * loop.tick_seconds / loop.ticks) if loop.ticks else 0
         return dict(total)
-

@@ -75,8 +75,9 @@ class KeyTracker:
         #: (ssrc, timestamp, key) of recent events, for stragglers
         self._seen: deque[tuple[int, int, str]] = deque(maxlen=32)
 
-    def block(self, ssrc: int, seq: int, ts: int, ev: TelephoneEvent, now: float,
-              digit: str) -> str:
+    def block(
+        self, ssrc: int, seq: int, ts: int, ev: TelephoneEvent, now: float, digit: str
+    ) -> str:
         """Classify one keypad event block (timestamp already offset for packing)."""
         p = self.press
         if p is not None:
@@ -100,21 +101,22 @@ class KeyTracker:
                         return self._rebase(p, ssrc, seq, ts, ev, now)
                     if ev.end and p.ended and now - p.last_at <= EVENT_TIMEOUT_S:
                         return STALE  # the end packets, repeated on the new stream
-                elif p.live(now) and p.duration >= LONG_SEGMENT and \
-                        ts_delta(ts, p.ts) == p.duration:
+                elif (
+                    p.live(now) and p.duration >= LONG_SEGMENT and ts_delta(ts, p.ts) == p.duration
+                ):
                     return self._rebase(p, ssrc, seq, ts, ev, now)  # next segment
             if p.ssrc == ssrc and -STALE_WINDOW < ts_delta(ts, p.ts) < 0:
                 return STALE  # an earlier event's packet, reordered
         return self._new(ssrc, seq, ts, ev, now, digit)
 
-    def _new(self, ssrc: int, seq: int, ts: int, ev: TelephoneEvent, now: float,
-             digit: str) -> str:
+    def _new(self, ssrc: int, seq: int, ts: int, ev: TelephoneEvent, now: float, digit: str) -> str:
         self.press = KeyPress(digit, ssrc, ts, seq, ev.duration, ev.end, now)
         self._seen.append((ssrc, ts, digit))
         return NEW
 
-    def _rebase(self, p: KeyPress, ssrc: int, seq: int, ts: int, ev: TelephoneEvent,
-                now: float) -> str:
+    def _rebase(
+        self, p: KeyPress, ssrc: int, seq: int, ts: int, ev: TelephoneEvent, now: float
+    ) -> str:
         p.ssrc, p.ts, p.seq, p.duration, p.last_at = ssrc, ts, seq, ev.duration, now
         p.ended = ev.end
         self._seen.append((ssrc, ts, p.digit))

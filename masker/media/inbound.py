@@ -155,7 +155,7 @@ class InboundAudio:
         if pos < n:
             self.underrun_samples += n - pos
             if conceal is not None and len(conceal) >= n - pos:
-                out[pos:] = conceal[len(conceal) - (n - pos):]
+                out[pos:] = conceal[len(conceal) - (n - pos) :]
             if self._offset is not None:  # the buffered audio moved on by the padding
                 self._offset += n - pos
         return out

@@ -27,5 +27,7 @@ SILENCE: dict[str, int] = {
 #: (from law, to law) -> code -> code table, for bytes.translate.
 TRANSCODE: dict[tuple[str, str], bytes] = {
     (a, b): g711.encode(DECODE[a], "ulaw" if b == "PCMU" else "alaw").astype(np.uint8).tobytes()
-    for a in DECODE for b in DECODE if a != b
+    for a in DECODE
+    for b in DECODE
+    if a != b
 }

@@ -11,6 +11,7 @@ ticks are caught up (up to MAX_CATCH_UP, then the clock skips ahead).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import select
 import socket
@@ -45,8 +46,9 @@ class MediaLoop:
     def __init__(self, counters: Counter[str], on_tick: Callable[[float], None]) -> None:
         self.counters = counters
         self.on_tick = on_tick
-        self._cmds: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]]] = \
+        self._cmds: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]]] = (
             queue.SimpleQueue()
+        )
         # epoll directly (not selectors): per event one dict lookup, no key objects
         self._epoll = select.epoll()
         self.handlers: dict[int, tuple[Handler, CallMedia, socket.socket]] = {}
@@ -90,10 +92,8 @@ class MediaLoop:
         self.wake()
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass
 
     # --- on the media thread --------------------------------------------------------------
     def watch(self, sock: socket.socket, handler: Handler, call: CallMedia) -> None:
@@ -103,10 +103,8 @@ class MediaLoop:
     def unwatch(self, sock: socket.socket) -> None:
         fd = sock.fileno()
         if self.handlers.pop(fd, None) is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._epoll.unregister(fd)
-            except (OSError, ValueError):
-                pass
 
     def dispatch(self, timeout: float) -> int:
         """Run the handler of every readable socket (one datagram each); the count."""

@@ -39,8 +39,7 @@ class OutboundStream:
         n = self.frame
         if len(self._pending) or len(payload) != n:
             return None
-        pkt = build_rtp_fast(self.payload_type, self.seq, self.ts, self.ssrc, payload,
-                             self._marker)
+        pkt = build_rtp_fast(self.payload_type, self.seq, self.ts, self.ssrc, payload, self._marker)
         self._marker = False
         self.seq = (self.seq + 1) & 0xFFFF
         self.ts = (self.ts + n) & 0xFFFFFFFF
@@ -52,8 +51,9 @@ class OutboundStream:
         """Append encoded samples; return every complete packet."""
         n = self.frame
         if len(self._pending) == 0 and len(codes) == n:  # the usual 20 ms in, 20 ms out
-            pkt = build_rtp_fast(self.payload_type, self.seq, self.ts, self.ssrc,
-                                 codes.tobytes(), self._marker)
+            pkt = build_rtp_fast(
+                self.payload_type, self.seq, self.ts, self.ssrc, codes.tobytes(), self._marker
+            )
             self._marker = False
             self.seq = (self.seq + 1) & 0xFFFF
             self.ts = (self.ts + n) & 0xFFFFFFFF

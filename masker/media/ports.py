@@ -75,8 +75,11 @@ class PortAllocator:
                 pair = self._take(port)
                 if pair is not None:
                     return pair
-            rest = [p for p in range(self.first, self.last + 1, 2)
-                    if p not in busy and p not in tried and p not in recent]
+            rest = [
+                p
+                for p in range(self.first, self.last + 1, 2)
+                if p not in busy and p not in tried and p not in recent
+            ]
             _shuffle(rest)
             for port in rest + [p for p in self._recent if p not in busy]:
                 pair = self._take(port)

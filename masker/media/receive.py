@@ -24,7 +24,7 @@ from time import monotonic
 import numpy as np
 import structlog
 
-from masker.media.call import CallMedia
+from masker.media.call import Address, CallMedia
 from masker.media.digits import DigitReporter
 from masker.media.events import NEW, REBASED, STALE, UPDATE
 from masker.media.forcing import ForcedSpans
@@ -65,14 +65,8 @@ class PacketReceiver:
         caller = call.caller
         if call.closed:
             return
-        if src != caller.rtp_latched:  # strict: dropped; symmetric: may re-latch
-            relatches = caller.relatches
-            if not caller.accepts(src, data, monotonic(), call.last_caller_packet):
-                c["drop_unexpected_source"] += 1
-                return
-            if caller.relatches != relatches:
-                c["rtp_relatched"] += 1
-                log.info("media.relatched", call=call.call_id)
+        if src != caller.rtp_latched and not self._other_source(call, src, data):
+            return
         try:
             pt, seq, ts, ssrc, payload = parse_rtp_fast(data)
         except RtpError as exc:
@@ -95,15 +89,8 @@ class PacketReceiver:
             self._caller_event(call, ssrc, seq, ts, payload, now)
             return
         else:
-            law = None
-            for apt, codec in neg.audio_pts:
-                if apt == pt:
-                    law = codec
-                    break
+            law = self._other_audio_pt(call, pt, ssrc, seq, ts, payload, now)
             if law is None:
-                c["drop_unknown_pt"] += 1
-                if pt in LEARNABLE_PTS:
-                    self._probe_event_pt(call, pt, ssrc, seq, ts, payload, now)
                 return
         if len(payload) == 0 or len(payload) > 960:
             c["drop_bad_length"] += 1
@@ -130,13 +117,48 @@ class PacketReceiver:
             c["caller_packets"] += 1
             call.last_caller_audio = now
             if not call.active:
-                call.active = True
-                call.priming = True
-                if call.outbound is not None:
-                    call.outbound.pause(call.idle_samples)
-                call.idle_samples = 0
+                self._talkspurt_starts(call)
         else:
             c["drop_late"] += 1
+
+    # Rare branches of caller_rtp, kept out of the per-packet path.
+    @staticmethod
+    def _other_source(call: CallMedia, src: Address, data: bytes) -> bool:
+        """A packet from another address than the latched one: dropped (strict), or
+        the start of a re-latch (symmetric).  True when it may be used."""
+        caller = call.caller
+        relatches = caller.relatches
+        if not caller.accepts(src, data, monotonic(), call.last_caller_packet):
+            call.counters["drop_unexpected_source"] += 1
+            return False
+        if caller.relatches != relatches:
+            call.counters["rtp_relatched"] += 1
+            log.info("media.relatched", call=call.call_id)
+        return True
+
+    def _other_audio_pt(
+        self, call: CallMedia, pt: int, ssrc: int, seq: int, ts: int, payload: bytes, now: float
+    ) -> str | None:
+        """The codec of a payload type other than the negotiated one, or None (dropped;
+        an unknown dynamic type may turn out to be telephone-events)."""
+        neg = call.caller.sdp
+        assert neg is not None  # checked by the caller
+        for apt, codec in neg.audio_pts:
+            if apt == pt:
+                return codec
+        call.counters["drop_unknown_pt"] += 1
+        if pt in LEARNABLE_PTS:
+            self._probe_event_pt(call, pt, ssrc, seq, ts, payload, now)
+        return None
+
+    @staticmethod
+    def _talkspurt_starts(call: CallMedia) -> None:
+        """The first audio after silence: the tick primes the playout buffer again."""
+        call.active = True
+        call.priming = True
+        if call.outbound is not None:
+            call.outbound.pause(call.idle_samples)
+        call.idle_samples = 0
 
     def caller_rtcp(self, call: CallMedia, sock: socket.socket) -> None:
         # The caller's reports describe its SSRC, not ours: they stop here (its sender
@@ -154,8 +176,9 @@ class PacketReceiver:
             call.reception.sender_report(*sr, monotonic())
 
     # --- caller telephone-events ------------------------------------------------------------
-    def _probe_event_pt(self, call: CallMedia, pt: int, ssrc: int, seq: int, ts: int,
-                        payload: bytes, now: float) -> None:
+    def _probe_event_pt(
+        self, call: CallMedia, pt: int, ssrc: int, seq: int, ts: int, payload: bytes, now: float
+    ) -> None:
         """A packet of a type neither SDP has: telephone-events of a stack that does not
         use the negotiated number?  The type is learnt when two packets of it have the
         shape of one event's updates (event blocks of a keypad key, one SSRC and
@@ -172,8 +195,12 @@ class PacketReceiver:
                 call.pt_probe.clear()
             return
         pssrc, pts_, pdur, pseq, ppayload = prev
-        if pssrc != ssrc or pts_ != ts or not 0 < (seq - pseq) & 0xFFFF < 16 or \
-                not (duration > pdur or (payload[1] & 0x80 and duration == pdur)):
+        if (
+            pssrc != ssrc
+            or pts_ != ts
+            or not 0 < (seq - pseq) & 0xFFFF < 16
+            or not (duration > pdur or (payload[1] & 0x80 and duration == pdur))
+        ):
             return
         call.counters["event_pt_learnt"] += 1
         call.event_pts = call.event_pts | {pt}
@@ -181,8 +208,9 @@ class PacketReceiver:
         self._caller_event(call, pssrc, pseq, pts_, ppayload, now)
         self._caller_event(call, ssrc, seq, ts, payload, now)
 
-    def _caller_event(self, call: CallMedia, ssrc: int, seq: int, ts: int, payload: bytes,
-                      now: float) -> None:
+    def _caller_event(
+        self, call: CallMedia, ssrc: int, seq: int, ts: int, payload: bytes, now: float
+    ) -> None:
         """One telephone-event packet of the caller: swallowed (never forwarded); each
         keypad press it starts is masked and reported once (masker.media.events)."""
         c = call.counters
@@ -210,7 +238,7 @@ class PacketReceiver:
                 c["caller_events_stale"] += 1
                 continue
             tail = EVENT_GUARD if ev.end else EVENT_AHEAD
-            if kind == NEW or kind == REBASED:
+            if kind in (NEW, REBASED):
                 base = call.inbound.index_of(bts)
                 end = base + max(ev.duration, FRAME)
                 press.base = base

@@ -76,8 +76,13 @@ class ReceptionStats:
         lsr = self.lsr if self.lsr_ssrc == self.source else 0
         dlsr = int((now - self.lsr_at) * 65536) & 0xFFFFFFFF if lsr else 0
         return _BLOCK.pack(
-            self.source or 0, fraction, (lost % (1 << 24)).to_bytes(3, "big"),
-            extended % _RTP_MOD, int(self.jitter), lsr, dlsr,
+            self.source or 0,
+            fraction,
+            (lost % (1 << 24)).to_bytes(3, "big"),
+            extended % _RTP_MOD,
+            int(self.jitter),
+            lsr,
+            dlsr,
         )
 
 

@@ -7,6 +7,7 @@ RTCP we receive is handled by masker.media.receive.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from masker.media.call import CallMedia
@@ -41,10 +42,8 @@ class RtcpReports:
                 continue
             sr = build_rtcp_sr(out.ssrc, wall, out.ts, out.packets, out.octets)
             sr += build_rtcp_sdes_cname(out.ssrc, out.cname)  # a compound packet (RFC 3550 6.1)
-            try:
+            with contextlib.suppress(OSError):
                 call.agent.ports.rtcp.sendto(sr, dest)
-            except OSError:
-                pass
 
     @staticmethod
     def _report_to_caller(call: CallMedia, now: float) -> None:
@@ -53,7 +52,5 @@ class RtcpReports:
         if rec.received == 0 or dest is None:
             return
         rr = build_rtcp_rr(rec.ssrc, [rec.report_block(now)])
-        try:
+        with contextlib.suppress(OSError):
             call.caller.ports.rtcp.sendto(rr + build_rtcp_sdes_cname(rec.ssrc, rec.cname), dest)
-        except OSError:
-            pass

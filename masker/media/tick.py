@@ -37,8 +37,9 @@ QUIET_RUN = 5 * FRAME
 class FrameTick:
     """Runs the masking tick over `calls` (the media thread's table, read only)."""
 
-    def __init__(self, calls: dict[str, CallMedia], bank: MaskBank, spans: ForcedSpans,
-                 digits: DigitReporter) -> None:
+    def __init__(
+        self, calls: dict[str, CallMedia], bank: MaskBank, spans: ForcedSpans, digits: DigitReporter
+    ) -> None:
         self.calls = calls
         self.bank = bank
         self.spans = spans
@@ -104,8 +105,9 @@ class FrameTick:
             playout.observe(level)
             excess = playout.excess
             if excess and call.quiet_run >= QUIET_RUN:
-                dropped = inbound.drop_quiet(min(excess, level - FRAME), QUIET_MEAN_ABS,
-                                             DECODE[call.law or "PCMU"])
+                dropped = inbound.drop_quiet(
+                    min(excess, level - FRAME), QUIET_MEAN_ABS, DECODE[call.law or "PCMU"]
+                )
                 if dropped:
                     playout.dropped(dropped)
                     call.counters["shed_samples"] += dropped
@@ -114,8 +116,9 @@ class FrameTick:
         call.last_frame = frame
         return frame
 
-    def _send_masked(self, rows: list[tuple[int, CallMedia]],
-                     results: Sequence[MaskOutcome]) -> None:
+    def _send_masked(
+        self, rows: list[tuple[int, CallMedia]], results: Sequence[MaskOutcome]
+    ) -> None:
         """Encode the masked frames of a chunk (one table lookup per law) and send them."""
         by_law: dict[str, list[tuple[int, CallMedia, OutboundStream]]] = {}
         for r, call in rows:

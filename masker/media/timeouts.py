@@ -24,16 +24,26 @@ TimeoutSink = Callable[[str], object]  # (call_id)
 
 def expects_rtp(neg: Negotiated | None) -> bool:
     """The caller's SDP says it sends us media (not on hold, not inactive)."""
-    return neg is not None and neg.direction in ("sendrecv", "sendonly") and \
-        neg.address not in ("", "0.0.0.0", "::") and neg.port != 0
+    return (
+        neg is not None
+        and neg.direction in ("sendrecv", "sendonly")
+        and neg.address not in ("", "0.0.0.0", "::")
+        and neg.port != 0
+    )
 
 
 class RtpTimeouts:
     """Finds the calls whose caller went quiet for too long (a limit of 0 s: never)."""
 
-    def __init__(self, calls: dict[str, CallMedia], timeout_s: float,
-                 on_timeout: TimeoutSink | None, *, hold_timeout_s: float = 0.0,
-                 on_hold_timeout: TimeoutSink | None = None) -> None:
+    def __init__(
+        self,
+        calls: dict[str, CallMedia],
+        timeout_s: float,
+        on_timeout: TimeoutSink | None,
+        *,
+        hold_timeout_s: float = 0.0,
+        on_hold_timeout: TimeoutSink | None = None,
+    ) -> None:
         self.calls = calls
         self.timeout_s = timeout_s
         self.on_timeout = on_timeout
@@ -42,8 +52,9 @@ class RtpTimeouts:
         self._last_check = 0.0
 
     def check(self, now: float) -> None:
-        if (self.timeout_s <= 0 and self.hold_timeout_s <= 0) or \
-                now - self._last_check < TIMEOUT_CHECK_S:
+        if (
+            self.timeout_s <= 0 and self.hold_timeout_s <= 0
+        ) or now - self._last_check < TIMEOUT_CHECK_S:
             return
         self._last_check = now
         for call in list(self.calls.values()):

@@ -149,9 +149,7 @@ def read_info(path: str | os.PathLike[str]) -> WavInfo:
     return WavInfo(name, rate, channels, frames, encoding, data_offset)
 
 
-def _read_chunks(
-    fh: BinaryIO, name: str
-) -> tuple[tuple[int, int, int, int, int], int, int]:
+def _read_chunks(fh: BinaryIO, name: str) -> tuple[tuple[int, int, int, int, int], int, int]:
     """The RIFF/WAVE chunks up to the data chunk: (fmt fields, data offset, data size)."""
     head = fh.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
@@ -280,8 +278,9 @@ class WavReader:
                 try:
                     native = self._sf.read(n, dtype=np.dtype(dtype).name, always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as exc:
-                    raise UserError(f"{self.info.path}: cannot read WAV ({_first_line(exc)})") \
-                        from None
+                    raise UserError(
+                        f"{self.info.path}: cannot read WAV ({_first_line(exc)})"
+                    ) from None
             if len(native) == 0:
                 raise UserError(f"{self.info.path}: truncated WAV (audio ends early)")
             self._left -= len(native)
@@ -333,13 +332,20 @@ class WavWriter:
         tag = _WAVE_FORMAT_MULAW if self.encoding == "ulaw" else _WAVE_FORMAT_ALAW
         data_bytes = frames * self.channels
         fmt = struct.pack(
-            "<HHIIHHH", tag, self.channels, self.sample_rate,
-            self.sample_rate * self.channels, self.channels, 8, 0,
+            "<HHIIHHH",
+            tag,
+            self.channels,
+            self.sample_rate,
+            self.sample_rate * self.channels,
+            self.channels,
+            8,
+            0,
         )
         riff_size = 4 + (8 + len(fmt)) + (8 + 4) + (8 + data_bytes + (data_bytes & 1))
         return (
             struct.pack("<4sI4s", b"RIFF", riff_size, b"WAVE")
-            + struct.pack("<4sI", b"fmt ", len(fmt)) + fmt
+            + struct.pack("<4sI", b"fmt ", len(fmt))
+            + fmt
             + struct.pack("<4sII", b"fact", 4, frames)
             + struct.pack("<4sI", b"data", data_bytes)
         )

@@ -93,9 +93,7 @@ def _pair_fit(frames: np.ndarray, freqs: tuple[float, float], offset: np.ndarray
         basis += [np.sin(2 * np.pi * f * t), np.cos(2 * np.pi * f * t)]
     b = np.stack(basis, axis=-1)  # frames x n x 4
     coef, *_ = _batched_lstsq(b, frames)
-    amp = np.stack(
-        [np.hypot(coef[:, 0], coef[:, 1]), np.hypot(coef[:, 2], coef[:, 3])], axis=-1
-    )
+    amp = np.stack([np.hypot(coef[:, 0], coef[:, 1]), np.hypot(coef[:, 2], coef[:, 3])], axis=-1)
     fitted = np.einsum("fnk,fk->fn", b, coef)
     total = np.sum(frames * frames, axis=1)
     explained = np.sum(fitted * fitted, axis=1) / np.maximum(total, 1e-9)

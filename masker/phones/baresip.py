@@ -8,6 +8,7 @@ hangup).  Its `sndcode` sends RFC 4733 telephone-events.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -64,7 +65,7 @@ class BaresipCaller:
                 ])
             )  # fmt: skip
             (self.dir / "accounts").write_text("<sip:baresip@127.0.0.1>;regint=0\n")
-            self.log = open(self.dir / "baresip.log", "wb")
+            self.log = open(self.dir / "baresip.log", "wb")  # noqa: SIM115 - closed in close()
             self.proc = subprocess.Popen(
                 ["baresip", "-f", str(self.dir)],
                 stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
@@ -142,10 +143,8 @@ class BaresipCaller:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        try:
+        with contextlib.suppress(AttributeError, OSError):
             self.sock.close()
-        except (AttributeError, OSError):
-            pass
         self.log.close()
 
     def __enter__(self) -> BaresipCaller:

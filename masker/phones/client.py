@@ -8,6 +8,7 @@ nothing here logs or prints them.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -130,7 +131,7 @@ class PhoneClient:
         ]  # fmt: skip
         if cpu is not None:
             cmd = ["taskset", "-c", str(cpu), *cmd]
-        self._stderr = open(os.devnull, "wb") if log_level <= 1 else None
+        self._stderr = open(os.devnull, "wb") if log_level <= 1 else None  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
@@ -383,10 +384,8 @@ class PhoneClient:
     def close(self, timeout: float = 10.0) -> None:
         """Quit the phone (hangs up its calls) and reap the process."""
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(PhoneError):
                 self.command("quit", timeout=2)
-            except PhoneError:
-                pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -395,10 +394,8 @@ class PhoneClient:
         self._reader.join(2)  # it ends at EOF; closing stdout first would race it
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
         if self._stderr:
             self._stderr.close()
 

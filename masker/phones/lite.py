@@ -322,8 +322,13 @@ class LitePhones:
             to += f";tag={to_tag}"
         lines = [f"SIP/2.0 {code} {reason}"]
         lines += [f"Via: {v}" for v in req.all("via")]
-        lines += [f"From: {req.get('from')}", f"To: {to}", f"Call-ID: {req.get('call-id')}",
-                  f"CSeq: {req.get('cseq')}", f"Contact: <sip:agent@{host}:{port}>"]
+        lines += [
+            f"From: {req.get('from')}",
+            f"To: {to}",
+            f"Call-ID: {req.get('call-id')}",
+            f"CSeq: {req.get('cseq')}",
+            f"Contact: <sip:agent@{host}:{port}>",
+        ]
         if body:
             lines.append("Content-Type: application/sdp")
         lines.append(f"Content-Length: {len(body)}")

@@ -15,6 +15,7 @@ Run: python -m masker.phones.phone --sip-port 0 --rtp-port 40000 [--codecs PCMU,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -120,10 +121,8 @@ class PhoneCall(pj.Call):
             if mi.type == pj.PJMEDIA_TYPE_AUDIO:
                 status = MEDIA_STATUS.get(mi.status, str(mi.status))
         codec = ""
-        try:
+        with contextlib.suppress(pj.Error):
             codec = self.getStreamInfo(0).codecName
-        except pj.Error:
-            pass
         self.media_active = status == "active"
         self.phone.out.event("media", call=ci.id, status=status, codec=codec)
         if self.media_active and self.pending_record:
@@ -170,10 +169,8 @@ class PhoneCall(pj.Call):
     def stop_record(self) -> str | None:
         path = self.record_path
         if self.recorder is not None:
-            try:
+            with contextlib.suppress(pj.Error):
                 self.getAudioMedia(-1).stopTransmit(self.recorder)
-            except pj.Error:
-                pass
             # Dropping the recorder destroys it; the conference bridge removes the
             # port on its next tick, and only then is the WAV header written.
             self.recorder = None

@@ -13,6 +13,7 @@ The report holds counts and masked values only: the card is never printed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -281,10 +282,8 @@ def measure_call(
 
 def _hang_up_quietly(phone: PhoneClient, call: int) -> None:
     """End our side of a call that may already be gone."""
-    try:
+    with contextlib.suppress(PhoneError):
         phone.hangup(call)
-    except PhoneError:
-        pass
 
 
 def api_calls(api_url: str, api_key: str) -> list[dict[str, Any]]:

@@ -85,9 +85,11 @@ def sip_options_ping(addr: tuple[str, int], wait: float = 0.3, source: str = "12
     return int(first[1]) if len(first) > 1 and first[1].isdigit() else 0
 
 
-def log_matcher(match: str | Callable[[LogLine], bool], fields: Mapping[str, Any]
-                ) -> Callable[[LogLine], bool]:
+def log_matcher(
+    match: str | Callable[[LogLine], bool], fields: Mapping[str, Any]
+) -> Callable[[LogLine], bool]:
     """A log line test: `match` is a predicate or an event name; every field must equal."""
+
     def accepts(line: LogLine) -> bool:
         hit = match(line) if callable(match) else line.get("event") == match
         return hit and all(line.get(k) == v for k, v in fields.items())
@@ -141,8 +143,9 @@ class ServiceProcess:
                         f"masker serve did not become ready:\n{self.log_tail(20)}"
                     ) from None
 
-    def _start(self, cmd: list[str], env: dict[str, str], extra_toml: str, log_level: str,
-               timeout: float) -> None:
+    def _start(
+        self, cmd: list[str], env: dict[str, str], extra_toml: str, log_level: str, timeout: float
+    ) -> None:
         self.sip_port = free_port()
         if self.api_enabled:
             self.api_port = free_port(socket.SOCK_STREAM)
@@ -192,18 +195,21 @@ drain_grace_s = 2
 api_enabled = {str(self.api_enabled).lower()}
 
 [tokenizer]
-vault_path = "{w / 'vault.sqlite'}"
-keys_dir = "{w / 'keys'}"
+vault_path = "{w / "vault.sqlite"}"
+keys_dir = "{w / "keys"}"
 dev_keys = true
 """
         if not self.api_enabled:
             return text
-        return text + f"""
+        return (
+            text
+            + f"""
 [api]
 host = "127.0.0.1"
 port = {self.api_port}
 keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
 """
+        )
 
     def _read_log(self) -> None:
         assert self.proc.stderr is not None
@@ -221,12 +227,23 @@ keys = [{{ sub = "probe", role = "supervisor", key_env = "{API_KEY_ENV}" }}]
             self._log_ended = True
             self._cond.notify_all()
 
-    def wait_log(self, match: str | Callable[[LogLine], bool], timeout: float = 10.0,
-                 since: int = 0, **fields: Any) -> LogLine:
+    def wait_log(
+        self,
+        match: str | Callable[[LogLine], bool],
+        timeout: float = 10.0,
+        since: int = 0,
+        **fields: Any,
+    ) -> LogLine:
         """The first JSON log line from index `since` on that `match` accepts: a
         predicate, or an event name; keyword `fields` must equal the line's too."""
-        line = first_match(self._cond, self.log_lines, log_matcher(match, fields), timeout,
-                           since, ended=lambda: self._log_ended)
+        line = first_match(
+            self._cond,
+            self.log_lines,
+            log_matcher(match, fields),
+            timeout,
+            since,
+            ended=lambda: self._log_ended,
+        )
         if line is None:
             why = "masker serve exited" if self._log_ended else "timed out"
             tail = self.log_tail(15)

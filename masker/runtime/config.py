@@ -45,7 +45,10 @@ class PbxConfig:
     password: str = ""
     pass_headers: list[str] = field(
         default_factory=lambda: [
-            "P-Asserted-Identity", "Diversion", "Remote-Party-ID", "User-Agent"
+            "P-Asserted-Identity",
+            "Diversion",
+            "Remote-Party-ID",
+            "User-Agent",
         ]
     )
     agent_id_header: str = "X-Agent-Id"
@@ -184,7 +187,23 @@ def _apply(cfg: Config, section: str, values: dict[str, Any], origin: str) -> No
 
 
 def _validate(cfg: Config) -> None:
-    m = cfg.media
+    """Every value in range, section by section; the first problem is a UserError."""
+    _validate_media(cfg.media)
+    _validate_signalling(cfg)
+    if cfg.masking.policy not in ("always", "capture"):
+        raise UserError("[masking] policy must be 'always' or 'capture'")
+    g = cfg.gateway
+    if g.url and not g.url.startswith("https://"):
+        raise UserError("[gateway] url must be an https:// URL (or empty for no gateway)")
+    if g.timeout_s <= 0:
+        raise UserError("[gateway] timeout_s must be positive")
+    if cfg.tokenizer.purge_interval_s < 0:
+        raise UserError("[tokenizer] purge_interval_s must not be negative")
+    if cfg.service.log_level not in ("debug", "info", "warning", "error"):
+        raise UserError("[service] log_level must be debug, info, warning or error")
+
+
+def _validate_media(m: MediaConfig) -> None:
     if not (1024 <= m.port_min < m.port_max <= 65535) or m.port_max - m.port_min < 3:
         raise UserError("[media] port_min/port_max must be an increasing range within 1024-65535")
     if m.mask_mode not in ("tone", "silence", "noise", "cadence"):
@@ -195,42 +214,36 @@ def _validate(cfg: Config) -> None:
         raise UserError("[media] lookahead_ms must be 10-200")
     if m.rtp_timeout_s < 0 or m.hold_timeout_s < 0:
         raise UserError("[media] rtp_timeout_s and hold_timeout_s must not be negative")
-    if not 1 <= cfg.sip.info_rate <= 1000 or not 1 <= cfg.sip.info_burst <= 10000:
-        raise UserError("[sip] info_rate must be 1-1000 and info_burst 1-10000")
     if m.batch_size < 1 or m.max_calls < 1:
         raise UserError("[media] batch_size and max_calls must be positive")
-    if not 0 < cfg.pbx.no_reply_s < 32:
-        raise UserError("[pbx] no_reply_s must be more than 0 and less than 32")
     if m.latching not in ("strict", "symmetric"):
         raise UserError("[media] latching must be 'strict' or 'symmetric'")
     if not 2 <= m.latch_packets <= 50:
         raise UserError("[media] latch_packets must be 2-50")
-    if cfg.masking.policy not in ("always", "capture"):
-        raise UserError("[masking] policy must be 'always' or 'capture'")
-    for port in (cfg.sip.listen_port, cfg.pbx.port):
-        if not 0 <= port <= 65535:
-            raise UserError("SIP ports must be 0-65535")
-    g = cfg.gateway
-    if g.url and not g.url.startswith("https://"):
-        raise UserError("[gateway] url must be an https:// URL (or empty for no gateway)")
-    if g.timeout_s <= 0:
-        raise UserError("[gateway] timeout_s must be positive")
-    if cfg.tokenizer.purge_interval_s < 0:
-        raise UserError("[tokenizer] purge_interval_s must not be negative")
+
+
+def _validate_signalling(cfg: Config) -> None:
+    """[sip] and [pbx]."""
     from masker.sip.acl import parse_networks
     from masker.sip.info import carries_digits
 
+    sip = cfg.sip
+    if not 1 <= sip.info_rate <= 1000 or not 1 <= sip.info_burst <= 10000:
+        raise UserError("[sip] info_rate must be 1-1000 and info_burst 1-10000")
+    if not 0 < cfg.pbx.no_reply_s < 32:
+        raise UserError("[pbx] no_reply_s must be more than 0 and less than 32")
+    for port in (sip.listen_port, cfg.pbx.port):
+        if not 0 <= port <= 65535:
+            raise UserError("SIP ports must be 0-65535")
     try:
-        parse_networks(cfg.sip.trusted_sources)
+        parse_networks(sip.trusted_sources)
     except ValueError as exc:
         raise UserError(f"[sip] trusted_sources: {exc}") from None
-    if not cfg.sip.trusted_sources:
+    if not sip.trusted_sources:
         raise UserError("[sip] trusted_sources is empty: no trunk could place a call")
-    for ctype in cfg.sip.info_allowlist:
+    for ctype in sip.info_allowlist:
         if carries_digits(ctype):
             raise UserError(f"[sip] info_allowlist: '{ctype}' can carry keypad digits")
-    if cfg.service.log_level not in ("debug", "info", "warning", "error"):
-        raise UserError("[service] log_level must be debug, info, warning or error")
 
 
 def load_config(
@@ -259,14 +272,14 @@ def load_config(
     for name, value in environ.items():
         if not name.startswith("MASKER_"):
             continue
-        rest = name[len("MASKER_"):].lower()
+        rest = name[len("MASKER_") :].lower()
         for section in SECTIONS:
             if rest.startswith(section + "_"):
-                _apply(cfg, section, {rest[len(section) + 1:]: value}, f"environment {name}")
+                _apply(cfg, section, {rest[len(section) + 1 :]: value}, f"environment {name}")
                 break
         else:
             for section in EXTRA_SECTIONS:
                 if rest.startswith(section + "_"):
-                    cfg.extra.setdefault(section, {})[rest[len(section) + 1:]] = value
+                    cfg.extra.setdefault(section, {})[rest[len(section) + 1 :]] = value
     _validate(cfg)
     return cfg

@@ -54,14 +54,16 @@ def desktop_url(api_url: str, key: str) -> str:
 def dev_banner(api_url: str, key: str, key_file: str | os.PathLike[str]) -> str:
     url = desktop_url(api_url, key)
     rule = "*" * 78
-    return "\n".join([
-        rule,
-        "*  AGENT DESKTOP (development sign-in):",
-        f"*    {url}",
-        f"*  API key (Authorization: Bearer ...) kept in {key_file}",
-        "*  WARNING: this credential is for DEVELOPMENT only. It sees and controls every",
-        "*  call. Configure [api] jwt_secret_file or keys (and dev_keys = false) before",
-        "*  anything real goes through this service.",
-        rule,
-        "",
-    ])
+    return "\n".join(
+        [
+            rule,
+            "*  AGENT DESKTOP (development sign-in):",
+            f"*    {url}",
+            f"*  API key (Authorization: Bearer ...) kept in {key_file}",
+            "*  WARNING: this credential is for DEVELOPMENT only. It sees and controls every",
+            "*  call. Configure [api] jwt_secret_file or keys (and dev_keys = false) before",
+            "*  anything real goes through this service.",
+            rule,
+            "",
+        ]
+    )

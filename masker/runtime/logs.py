@@ -16,8 +16,13 @@ from structlog.typing import Processor
 
 from tokenizer.redact import redact_card_data
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "error": logging.ERROR, "critical": logging.CRITICAL}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
 
 
 def _shared_processors() -> list[Processor]:
@@ -33,19 +38,21 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def configure_logging(
-    json: bool = True, level: str = "info", stream: TextIO | None = None
-) -> None:
+def configure_logging(json: bool = True, level: str = "info", stream: TextIO | None = None) -> None:
     """Send structlog and stdlib logging, redacted, to ``stream`` (stderr by default)."""
     numeric = LEVELS.get(level.lower())
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}")
-    renderer = (structlog.processors.JSONRenderer() if json
-                else structlog.dev.ConsoleRenderer(colors=False))
+    renderer = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
     shared = _shared_processors()
     structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, *shared,
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

@@ -76,7 +76,8 @@ def default_session_factory(config: Config) -> tuple[SessionFactory, Tokenizer]:
     keys_dir.mkdir(parents=True, exist_ok=True)
     Path(tcfg.vault_path).parent.mkdir(parents=True, exist_ok=True)
     tk_config = TokenizerConfig(
-        vault_path=tcfg.vault_path, keystore_path=str(keys_dir / "keys.json"),
+        vault_path=tcfg.vault_path,
+        keystore_path=str(keys_dir / "keys.json"),
         kek_file=tcfg.kek_file or None,
     )
     try:
@@ -86,11 +87,14 @@ def default_session_factory(config: Config) -> tuple[SessionFactory, Tokenizer]:
     # The KEK has been read: no child process inherits it, nothing prints it later.
     forget_environment([tk_config.kek_env])
 
-    def factory(*, call_id: str, amount: str, currency: str, reference: str,
-                fields: tuple[str, ...]) -> Any:
+    def factory(
+        *, call_id: str, amount: str, currency: str, reference: str, fields: tuple[str, ...]
+    ) -> Any:
         return tk.new_session(
-            amount_minor=_minor_units(amount), currency=currency or "GBP",
-            reference=reference or call_id, fields=tuple(fields) or None,
+            amount_minor=_minor_units(amount),
+            currency=currency or "GBP",
+            reference=reference or call_id,
+            fields=tuple(fields) or None,
         )
 
     return factory, tk
@@ -159,21 +163,27 @@ class Service:
         }
         self.handoff = HandoffWorker(self.gateway)
         registry = Registry(
-            self.session_factory, auto_capture=cfg.masking.auto_capture,
-            auto_currency=cfg.masking.auto_currency, handoff=self.handoff,
+            self.session_factory,
+            auto_capture=cfg.masking.auto_capture,
+            auto_currency=cfg.masking.auto_currency,
+            handoff=self.handoff,
         )
         m = cfg.media
         self.digits = DigitQueue(registry.on_digit, on_lost=self._digits_lost)
         engine = MediaEngine(
-            PortAllocator(m.address, m.port_min, m.port_max), self.batch_factory,
-            batch_size=m.batch_size, max_calls=m.max_calls, on_digit=self.digits.put,
+            PortAllocator(m.address, m.port_min, m.port_max),
+            self.batch_factory,
+            batch_size=m.batch_size,
+            max_calls=m.max_calls,
+            on_digit=self.digits.put,
             on_lost=self.digits.lost,
             on_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid),
-            on_hold_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid,
-                                                           "hold_timeout"),
+            on_hold_timeout=lambda cid: ED2.callFromThread(self._rtp_timeout, cid, "hold_timeout"),
             hold_timeout_s=m.hold_timeout_s,
-            rtp_timeout_s=m.rtp_timeout_s, jitter_samples=SAMPLES_PER_MS * m.jitter_ms,
-            latching=m.latching, latch_packets=m.latch_packets,
+            rtp_timeout_s=m.rtp_timeout_s,
+            jitter_samples=SAMPLES_PER_MS * m.jitter_ms,
+            latching=m.latching,
+            latch_packets=m.latch_packets,
         )
         self.engine, self.registry = engine, registry
         ctx = SipContext(cfg, global_config, engine, registry, on_call_ended=self._call_ended)
@@ -181,7 +191,9 @@ class Service:
         dispatcher = Dispatcher(ctx)
         try:
             tm = GuardedTransactionManager(
-                global_config, dispatcher.recv_request, max_message=cfg.sip.max_message_bytes,
+                global_config,
+                dispatcher.recv_request,
+                max_message=cfg.sip.max_message_bytes,
                 acl=SourceAcl(cfg.sip.trusted_sources, always=[cfg.pbx.address]),
             )
         except OSError as exc:
@@ -204,9 +216,12 @@ class Service:
         Timeout(registry.poll, 1.0, -1)
         Timeout(self._log_stats, STATS_INTERVAL_S, -1)
         log.info(
-            "service ready", sip=f"{cfg.sip.listen_address}:{cfg.sip.listen_port}",
-            pbx=f"{cfg.pbx.address}:{cfg.pbx.port}", rtp=f"{m.port_min}-{m.port_max}",
-            policy=cfg.masking.policy, pid=os.getpid(),
+            "service ready",
+            sip=f"{cfg.sip.listen_address}:{cfg.sip.listen_port}",
+            pbx=f"{cfg.pbx.address}:{cfg.pbx.port}",
+            rtp=f"{m.port_min}-{m.port_max}",
+            policy=cfg.masking.policy,
+            pid=os.getpid(),
             api=getattr(self.api, "url", None),
             gateway=self.config.gateway.url or None,
         )
@@ -285,8 +300,9 @@ class Service:
         """What /readyz runs: SIP socket bound (and not draining), media thread alive,
         vault answering a query."""
         return {
-            "sip": lambda: self.ctx is not None and not self.ctx.draining
-            and sip_socket_bound(self.tm),
+            "sip": lambda: (
+                self.ctx is not None and not self.ctx.draining and sip_socket_bound(self.tm)
+            ),
             "media": lambda: self.engine.alive,
             "vault": self._vault_reachable,
         }

@@ -38,8 +38,14 @@ SF_EXTS = (".flac", ".ogg", ".oga")
 
 #: WAV format tag + bits -> (encoding, bytes per sample)
 _WAV_ENC = {
-    (1, 8): ("pcm_u8", 1), (1, 16): ("pcm16", 2), (1, 24): ("pcm24", 3), (1, 32): ("pcm32", 4),
-    (3, 32): ("float32", 4), (3, 64): ("float64", 8), (7, 8): ("ulaw", 1), (6, 8): ("alaw", 1),
+    (1, 8): ("pcm_u8", 1),
+    (1, 16): ("pcm16", 2),
+    (1, 24): ("pcm24", 3),
+    (1, 32): ("pcm32", 4),
+    (3, 32): ("float32", 4),
+    (3, 64): ("float64", 8),
+    (7, 8): ("ulaw", 1),
+    (6, 8): ("alaw", 1),
 }
 
 
@@ -143,8 +149,17 @@ def open_audio(path: str) -> AudioFile:
         raise ScrubError(f"truncated audio ({len(data)} of {info.frames} frames)")
     container = "flac" if info.format == "FLAC" else "ogg"
     enc = {"int16": "pcm16", "int32": "pcm32", "float32": "float32"}[dtype]
-    return AudioFile(path, container, rate, data.shape[1], len(data), enc, data,
-                     subtype=info.subtype, format=info.format)
+    return AudioFile(
+        path,
+        container,
+        rate,
+        data.shape[1],
+        len(data),
+        enc,
+        data,
+        subtype=info.subtype,
+        format=info.format,
+    )
 
 
 def to_pcm16(native: np.ndarray, encoding: str) -> np.ndarray:
@@ -175,8 +190,10 @@ def from_pcm16(pcm16: np.ndarray, encoding: str) -> np.ndarray:
         return pcm16
     if encoding == "pcm24":
         u = pcm16.view(np.uint16)
-        return np.stack([np.zeros_like(u, np.uint8), (u & 0xFF).astype(np.uint8),
-                         (u >> 8).astype(np.uint8)], axis=-1)
+        return np.stack(
+            [np.zeros_like(u, np.uint8), (u & 0xFF).astype(np.uint8), (u >> 8).astype(np.uint8)],
+            axis=-1,
+        )
     if encoding == "pcm32":
         return pcm16.astype(np.int32) << 16
     dtype = np.float64 if encoding == "float64" else np.float32
@@ -244,8 +261,9 @@ def mask_audio(af: AudioFile, mode: str, lookahead_ms: int, keep_audio: bool = T
     r = detect_rate(af.rate)
     pcm = [to_pcm16(af.native[:, c], af.encoding) for c in range(af.channels)]
     det = [resample(p, af.rate, r) for p in pcm] if r != af.rate else pcm
-    results = engine.run(det, r, mode=mode, lookahead_ms=lookahead_ms,
-                         keep_audio=keep_audio and r == af.rate)
+    results = engine.run(
+        det, r, mode=mode, lookahead_ms=lookahead_ms, keep_audio=keep_audio and r == af.rate
+    )
     spans, fills, keys = [], [], []
     pad = int(np.ceil(RESAMPLED_PAD_S * af.rate)) if r != af.rate else 0
     for res in results:

@@ -40,15 +40,23 @@ def _safe(msg: str) -> str:
 
 def run_item(item: Item, out_dir: str | None, opts: dict[str, Any]) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
-    res: dict[str, Any] = {"input": item.rel, "format": None, "status": "error", "seconds": 0.0,
-           "keys_masked": 0, "spans": [], "verification": None, "error": None}
+    res: dict[str, Any] = {
+        "input": item.rel,
+        "format": None,
+        "status": "error",
+        "seconds": 0.0,
+        "keys_masked": 0,
+        "spans": [],
+        "verification": None,
+        "error": None,
+    }
     try:
         _run(item, out_dir, opts, res)
     except ScrubError as exc:
         res["status"], res["error"] = "error", _safe(str(exc))
     except MemoryError:
         res["status"], res["error"] = "error", "out of memory"
-    except Exception as exc:  # noqa: BLE001 - a corrupt file must never end the run
+    except Exception as exc:
         where = traceback.extract_tb(exc.__traceback__)[-1]
         res["status"] = "error"
         res["error"] = _safe(f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno}")
@@ -65,8 +73,11 @@ def _run(item: Item, out_dir: str | None, opts: dict[str, Any], res: dict[str, A
     res["output"] = None
     if not opts["dry_run"]:
         if res["key"] in _state.get("keys", ()) and (
-            out_dir is None or (dest.exists() and f"{manifest.sha256_file(dest)}:{digest}"
-                                in _state.get("outputs", ()))
+            out_dir is None
+            or (
+                dest.exists()
+                and f"{manifest.sha256_file(dest)}:{digest}" in _state.get("outputs", ())
+            )
         ):
             res["status"] = "skipped"
             return
@@ -89,8 +100,10 @@ def _finish(
 ) -> None:
     """Verify the fsynced temp; place it, or drop it and report failure."""
     recoverable = sum(v for k, v in leaks.items() if k != "bad_checksums")
-    res["verification"] = {"result": "pass" if recoverable == 0 and not leaks.get("bad_checksums")
-                           else "fail", **leaks}
+    res["verification"] = {
+        "result": "pass" if recoverable == 0 and not leaks.get("bad_checksums") else "fail",
+        **leaks,
+    }
     if res["verification"]["result"] != "pass":
         tmp.unlink(missing_ok=True)
         res["status"] = "failed"
@@ -115,18 +128,34 @@ def _audio(item: Item, dest: Path, opts: dict[str, Any], res: dict[str, Any]) ->
     from masker.scrub.audio import mask_audio, open_audio, write_masked
 
     af = open_audio(item.src)
-    res.update(format=f"{af.container}/{af.encoding}", sample_rate=af.rate,
-               channels=af.channels, seconds=round(af.seconds, 3))
+    res.update(
+        format=f"{af.container}/{af.encoding}",
+        sample_rate=af.rate,
+        channels=af.channels,
+        seconds=round(af.seconds, 3),
+    )
     m = mask_audio(af, opts["mode"], opts["lookahead_ms"], keep_audio=not opts["dry_run"])
     res["keys_masked"] = sum(len(k) for k in m.keys)
     res["detect_rate"] = m.detect_rate
-    res["spans"] = [{"channel": c, "start_ms": round(a * 1000 / af.rate, 3),
-                     "end_ms": round(b * 1000 / af.rate, 3)}
-                    for c, sp in enumerate(m.spans) for a, b in sp]
+    res["spans"] = [
+        {
+            "channel": c,
+            "start_ms": round(a * 1000 / af.rate, 3),
+            "end_ms": round(b * 1000 / af.rate, 3),
+        }
+        for c, sp in enumerate(m.spans)
+        for a, b in sp
+    ]
     if opts["dry_run"]:
-        res["keys"] = [{"channel": c, "start_ms": round(a * 1000 / af.rate, 1),
-                        "end_ms": round(b * 1000 / af.rate, 1)}
-                       for c, ks in enumerate(m.keys) for a, b in ks]
+        res["keys"] = [
+            {
+                "channel": c,
+                "start_ms": round(a * 1000 / af.rate, 1),
+                "end_ms": round(b * 1000 / af.rate, 1),
+            }
+            for c, ks in enumerate(m.keys)
+            for a, b in ks
+        ]
         res["status"] = "dry-run"
         return
     tmp = _prepare(dest)
@@ -150,8 +179,11 @@ def _pcap(item: Item, dest: Path, opts: dict[str, Any], res: dict[str, Any]) -> 
     res["seconds"] = max((st["seconds"] for st in rep["streams"]), default=0.0)
     res["channels"] = len(rep["streams"])
     res["keys_masked"] = rep.pop("keys")
-    res["spans"] = [dict(s["masked"][k], stream=n) for n, s in enumerate(rep["streams"])
-                    for k in range(len(s["masked"]))]
+    res["spans"] = [
+        dict(s["masked"][k], stream=n)
+        for n, s in enumerate(rep["streams"])
+        for k in range(len(s["masked"]))
+    ]
     res.update(rep)
     if opts["dry_run"]:
         res["status"] = "dry-run"
@@ -159,7 +191,8 @@ def _pcap(item: Item, dest: Path, opts: dict[str, Any], res: dict[str, Any]) -> 
     if rep["unsupported"]:
         res["status"] = "unsupported"
         res["error"] = "unsupported codec: " + ", ".join(
-            f"{k} ({v} packets)" for k, v in sorted(rep["unsupported"].items()))
+            f"{k} ({v} packets)" for k, v in sorted(rep["unsupported"].items())
+        )
         return
     changed = bool(res["spans"] or rep["events_removed"] or rep["info_blanked"])
     tmp = _prepare(dest)

@@ -51,11 +51,21 @@ _PCAPNG_IDB = 1
 _PCAPNG_PB = 2
 _PCAPNG_EPB = 6
 
-_STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000), 3: ("GSM", 8000),
-           4: ("G723", 8000), 18: ("G729", 8000)}
+_STATIC = {
+    0: ("PCMU", 8000),
+    8: ("PCMA", 8000),
+    9: ("G722", 8000),
+    3: ("GSM", 8000),
+    4: ("G723", 8000),
+    18: ("G729", 8000),
+}
 _LAW = {"PCMU": "ulaw", "PCMA": "alaw"}
-_DIGIT_TYPES = ("application/dtmf-relay", "application/dtmf",
-                "application/vnd.nortelnetworks.digits", "application/telephone-event")
+_DIGIT_TYPES = (
+    "application/dtmf-relay",
+    "application/dtmf",
+    "application/vnd.nortelnetworks.digits",
+    "application/telephone-event",
+)
 _KEYPAD = re.compile(rb"[0-9A-Da-d*#]")
 _SIP_START = re.compile(rb"^(?:[A-Z]+ [^ \r\n]+ SIP/2\.0\r?\n|SIP/2\.0 \d{3} )")
 
@@ -167,7 +177,8 @@ def _read_pcapng(data: bytes) -> Capture:
                 records.append(Record(raw, -1, 0, None))
         except (dpkt.UnpackError, struct.error) as exc:
             raise ScrubError(
-                f"corrupt capture ({type(exc).__name__} in block {len(records) + 1})") from None
+                f"corrupt capture ({type(exc).__name__} in block {len(records) + 1})"
+            ) from None
         pos += blen
     return Capture("pcapng", b"", records)
 
@@ -180,6 +191,7 @@ def write_capture(cap: Capture, fh) -> None:
 
 
 # -- frames ------------------------------------------------------------------
+
 
 @dataclass
 class L4:
@@ -282,6 +294,7 @@ def checksum_ok(frame: bytes, loc: L4) -> bool:
 
 # -- SIP ----------------------------------------------------------------------
 
+
 def _ip(addr: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6 if len(addr) == 16 else socket.AF_INET, addr)
 
@@ -339,6 +352,7 @@ def blank_digits(ctype: str, body: bytes) -> tuple[bytes, int]:
 
 
 # -- streams -------------------------------------------------------------------
+
 
 @dataclass
 class Stream:
@@ -486,26 +500,44 @@ def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> 
 
     a = analyse(cap)
     report: dict[str, Any] = {
-                    "packets": sum(1 for r in cap.records if r.frame_at >= 0), "streams": [],
-                    "events_removed": 0, "info_blanked": 0, "unsupported": a.unsupported,
-                    "seconds": 0.0, "keys": 0}
+        "packets": sum(1 for r in cap.records if r.frame_at >= 0),
+        "streams": [],
+        "events_removed": 0,
+        "info_blanked": 0,
+        "unsupported": a.unsupported,
+        "seconds": 0.0,
+        "keys": 0,
+    }
     timelines = []
     for s in a.streams.values():
         codes, placed = stream_timeline(cap, s)
         timelines.append((s, codes, placed))
-    results = engine.run([g711.decode(c, _LAW[s.codec]) for s, c, _ in timelines], RATE,
-                         mode=mode, lookahead_ms=lookahead_ms, keep_audio=not dry_run)
+    results = engine.run(
+        [g711.decode(c, _LAW[s.codec]) for s, c, _ in timelines],
+        RATE,
+        mode=mode,
+        lookahead_ms=lookahead_ms,
+        keep_audio=not dry_run,
+    )
     for (s, codes, placed), res in zip(timelines, results, strict=True):
         report["seconds"] += len(codes) / RATE
         report["keys"] += len(res.keys)
-        report["streams"].append({
-            "stream": f"{s.key[0]}:{s.key[1]} -> {s.key[2]}:{s.key[3]} ssrc {s.key[4]:08x}",
-            "codec": s.codec, "packets": len(s.packets), "seconds": round(len(codes) / RATE, 3),
-            "keys": [{"start_ms": round(k0 / 8, 1), "end_ms": round(k1 / 8, 1)}
-                     for k0, k1 in res.keys],
-            "masked": [{"start_ms": round(x0 / 8, 1), "end_ms": round(x1 / 8, 1)}
-                       for x0, x1 in res.spans],
-        })
+        report["streams"].append(
+            {
+                "stream": f"{s.key[0]}:{s.key[1]} -> {s.key[2]}:{s.key[3]} ssrc {s.key[4]:08x}",
+                "codec": s.codec,
+                "packets": len(s.packets),
+                "seconds": round(len(codes) / RATE, 3),
+                "keys": [
+                    {"start_ms": round(k0 / 8, 1), "end_ms": round(k1 / 8, 1)}
+                    for k0, k1 in res.keys
+                ],
+                "masked": [
+                    {"start_ms": round(x0 / 8, 1), "end_ms": round(x1 / 8, 1)}
+                    for x0, x1 in res.spans
+                ],
+            }
+        )
         if dry_run or not res.spans:
             continue
         law = _LAW[s.codec]

@@ -20,13 +20,18 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
-                TextColumn("scrub"), BarColumn(),
-                TextColumn("{task.fields[files]}"), TextColumn("{task.fields[hours]}"),
-                TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"),
-                console=Console(stderr=True), transient=False,
+                TextColumn("scrub"),
+                BarColumn(),
+                TextColumn("{task.fields[files]}"),
+                TextColumn("{task.fields[hours]}"),
+                TextColumn("{task.fields[rate]}"),
+                TextColumn("{task.fields[eta]}"),
+                console=Console(stderr=True),
+                transient=False,
             )
-            self._task = self._bar.add_task("scrub", total=self.total_bytes, files="",
-                                            hours="", rate="", eta="")
+            self._task = self._bar.add_task(
+                "scrub", total=self.total_bytes, files="", hours="", rate="", eta=""
+            )
             self._bar.start()
             self._refresh()
 
@@ -44,8 +49,11 @@ class Progress:
         rate = self.audio_s / wall if wall > 0 else 0.0
         assert self._bar is not None  # only called with the bar shown
         self._bar.update(
-            self._task, completed=self.done_bytes, files=f"{self.done}/{self.files} files",
-            hours=f"{self.audio_s / 3600:.2f} h audio", rate=f"{rate:,.0f}x real time",
+            self._task,
+            completed=self.done_bytes,
+            files=f"{self.done}/{self.files} files",
+            hours=f"{self.audio_s / 3600:.2f} h audio",
+            rate=f"{rate:,.0f}x real time",
             eta=f"ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "ETA -",
         )
 

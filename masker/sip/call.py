@@ -52,8 +52,12 @@ class CallController:
         self.caller_user_agent = user_agent
         self.info_allowlist = normalise_allowlist(ctx.config.sip.info_allowlist)
         self.uaA = MaskerUA(
-            ctx.global_config, event_cb=self.recv_event, conn_cbs=(self._a_conn,),
-            disc_cbs=(self._a_disc,), fail_cbs=(self._a_disc,), dead_cbs=(self._dead,),
+            ctx.global_config,
+            event_cb=self.recv_event,
+            conn_cbs=(self._a_conn,),
+            disc_cbs=(self._a_disc,),
+            fail_cbs=(self._a_disc,),
+            dead_cbs=(self._dead,),
         )
         self.uaA.local_ua = ctx.config.sip.user_agent
         self.uaA.leg = "caller"
@@ -158,16 +162,22 @@ class CallController:
                 body = self._anchor_body(body, to_agent=True)
             except SdpError as exc:
                 self._log("refused", reason="sdp", status=exc.status)
-                code, reason = (488, "Not Acceptable Here") if exc.status == 488 else (
-                    400, "Bad Request")
+                code, reason = (
+                    (488, "Not Acceptable Here") if exc.status == 488 else (400, "Bad Request")
+                )
                 self.uaA.recvEvent(CCEventFail((code, reason), rtime=event.rtime))
                 return
         pbx = ctx.config.pbx
         self.uaO = MaskerUA(
-            ctx.global_config, event_cb=self.recv_event,
-            username=pbx.username or None, password=pbx.password or None,
-            nh_address=(pbx.address, pbx.port), conn_cbs=(self._o_conn,),
-            disc_cbs=(self._o_disc,), fail_cbs=(self._o_disc,), dead_cbs=(self._dead,),
+            ctx.global_config,
+            event_cb=self.recv_event,
+            username=pbx.username or None,
+            password=pbx.password or None,
+            nh_address=(pbx.address, pbx.port),
+            conn_cbs=(self._o_conn,),
+            disc_cbs=(self._o_disc,),
+            fail_cbs=(self._o_disc,),
+            dead_cbs=(self._dead,),
         )
         self.uaO.local_ua = self.caller_user_agent or ctx.config.sip.user_agent
         self.uaO.no_reply_time = pbx.no_reply_s  # sippy cancels and reports a disconnect
@@ -178,8 +188,9 @@ class CallController:
         self.agent_uri_user = str(cld or "")
         agent_cid = SipCallId(body=log_safe_hex(16))
         ctx.registry.update_call(self.id, agent_call_id=str(agent_cid))
-        out = CCEventTry((agent_cid, cli, cld, body, None, caller_name), rtime=event.rtime,
-                         origin=event.origin)
+        out = CCEventTry(
+            (agent_cid, cli, cld, body, None, caller_name), rtime=event.rtime, origin=event.origin
+        )
         if max_fwd is not None:
             out.max_forwards = max_fwd - 1
         out.reason_rfc3326 = event.reason_rfc3326

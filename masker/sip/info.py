@@ -39,8 +39,7 @@ _OPEN_TOP_LEVELS = ("text", "multipart", "message", "audio")
 #: A type (or Info-Package name) whose name says keys, tones or key-press reports.
 _DIGIT_WORDS = re.compile(r"dtmf|digit|telephone-event|tone|kpml|key|signal", re.I)
 #: Lines like `Signal=5`, `d=5`, `digits: 12`, `key=#` inside any text body.
-_KV_DIGIT = re.compile(
-    r"(?im)^\s*(signal|d|digits?|dtmf|key|keys|event|tone)\s*[=:]\s*[0-9a-d*#]")
+_KV_DIGIT = re.compile(r"(?im)^\s*(signal|d|digits?|dtmf|key|keys|event|tone)\s*[=:]\s*[0-9a-d*#]")
 
 _NESTING_LIMIT = 4
 
@@ -177,8 +176,13 @@ def normalise_allowlist(types: list[str]) -> frozenset[str]:
     return frozenset(media_type(t) for t in types if media_type(t))
 
 
-def relay_verdict(content_type: str | None, raw: bytes | None, allowlist: frozenset[str],
-                  info_package: str = "", content_encoding: str = "") -> str | None:
+def relay_verdict(
+    content_type: str | None,
+    raw: bytes | None,
+    allowlist: frozenset[str],
+    info_package: str = "",
+    content_encoding: str = "",
+) -> str | None:
     """None when this INFO may be relayed to the other leg, else why not (a short code
     safe to log).  Relayed only when all hold: it has a body; its type is on the
     allowlist and cannot carry digits; it names no digit-ish Info-Package; its body is

@@ -49,14 +49,19 @@ class GuardedTransactionManager(SipTransactionManager):
     counters: Counter[str]
     max_message: int = SIPPY_RECV_LIMIT
 
-    def __init__(self, global_config: dict[str, Any], req_cb: Any = None, max_message: int = 8192,
-                 acl: SourceAcl | None = None) -> None:
+    def __init__(
+        self,
+        global_config: dict[str, Any],
+        req_cb: Any = None,
+        max_message: int = 8192,
+        acl: SourceAcl | None = None,
+    ) -> None:
         self.counters = Counter()
         self.max_message = min(max_message, SIPPY_RECV_LIMIT)
         self.acl = acl
         super().__init__(global_config, req_cb)
 
-    def handleIncoming(  # noqa: N802 (sippy's name)
+    def handleIncoming(
         self, data_in: bytes | str, ra: Remote_address, server: Udp_server, rtime: MonoTime
     ) -> None:
         try:
@@ -198,8 +203,14 @@ def _header_problem(text: str) -> str | None:
     head = text.replace("\r\n", "\n").split("\n\n", 1)[0]
     counts: Counter[str] = Counter()
     ctypes: list[str] = []
-    compact = {"i": "call-id", "f": "from", "t": "to", "v": "via", "l": "content-length",
-               "c": "content-type"}
+    compact = {
+        "i": "call-id",
+        "f": "from",
+        "t": "to",
+        "v": "via",
+        "l": "content-length",
+        "c": "content-type",
+    }
     for line in head.split("\n")[1:]:
         if not line or line[0] in " \t":
             continue

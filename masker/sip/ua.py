@@ -84,8 +84,9 @@ def header_value(msg: SipMsg, name: str) -> str | None:
 class InfoBucket:
     """Token bucket of one dialog's INFO requests and keys (monotonic clock)."""
 
-    def __init__(self, rate: float, burst: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self.clock = clock
@@ -121,7 +122,7 @@ class MaskerUA(UA):
     leg: str = "caller"
     on_answer: Callable[[Any], None] | None = None
 
-    def recvRequest(self, req: SipRequest, sip_t: SipTransaction) -> Any:  # noqa: N802 (sippy's name)
+    def recvRequest(self, req: SipRequest, sip_t: SipTransaction) -> Any:
         method = req.getMethod()
         if method in EVENT_METHODS:
             log.info("sip.refused", leg=self.leg, method=method, code=489)
@@ -171,9 +172,15 @@ class MaskerUA(UA):
         if verdict is None and not self.isConnected():
             verdict = "not_connected"
         mtype = media_type(ctype)
-        log.info("sip.info", leg=self.leg, relayed=verdict is None, reason=verdict,
-                 type=mtype if mtype in DTMF_TYPES or mtype in self.info_allowlist else
-                 ("none" if ctype is None else "other"))
+        log.info(
+            "sip.info",
+            leg=self.leg,
+            relayed=verdict is None,
+            reason=verdict,
+            type=mtype
+            if mtype in DTMF_TYPES or mtype in self.info_allowlist
+            else ("none" if ctype is None else "other"),
+        )
         return verdict is None
 
     def _info_refused(self, req: SipRequest) -> SipResponse:
@@ -198,7 +205,7 @@ class MaskerUA(UA):
             except Exception as exc:
                 log.error("info loss hook failed", leg=self.leg, exc_type=type(exc).__name__)
 
-    def recvResponse(self, resp: SipResponse, tr: SipTransaction) -> Any:  # noqa: N802 (sippy's name)
+    def recvResponse(self, resp: SipResponse, tr: SipTransaction) -> Any:
         if self.on_answer is not None:
             try:
                 code = resp.getSCode()[0]

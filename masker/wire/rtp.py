@@ -176,13 +176,19 @@ def build_rtcp_rr(ssrc: int, blocks: list[bytes]) -> bytes:
     return struct.pack("!BBH", 0x80 | len(blocks), 201, len(body) // 4) + body
 
 
-def build_rtcp_sr(
-    ssrc: int, ntp: float, rtp_ts: int, packets: int, octets: int
-) -> bytes:
+def build_rtcp_sr(ssrc: int, ntp: float, rtp_ts: int, packets: int, octets: int) -> bytes:
     """An RTCP sender report without report blocks (RFC 3550 6.4.1)."""
     secs = int(ntp) + 2208988800
     frac = int((ntp % 1.0) * (1 << 32)) & 0xFFFFFFFF
     return struct.pack(
-        "!BBHIIIIII", 0x80, 200, 6, ssrc, secs & 0xFFFFFFFF, frac,
-        rtp_ts & 0xFFFFFFFF, packets & 0xFFFFFFFF, octets & 0xFFFFFFFF,
+        "!BBHIIIIII",
+        0x80,
+        200,
+        6,
+        ssrc,
+        secs & 0xFFFFFFFF,
+        frac,
+        rtp_ts & 0xFFFFFFFF,
+        packets & 0xFFFFFFFF,
+        octets & 0xFFFFFFFF,
     )

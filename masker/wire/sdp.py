@@ -16,8 +16,20 @@ MASKABLE = {"PCMU": 0, "PCMA": 8}
 TELEPHONE_EVENT = "TELEPHONE-EVENT"
 _STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
 #: Attributes dropped from forwarded media sections: they would route media around us.
-_DROP_ATTRS = {"candidate", "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "rtcp-mux",
-               "rtcp", "crypto", "fingerprint", "setup", "end-of-candidates", "remote-candidates"}
+_DROP_ATTRS = {
+    "candidate",
+    "ice-ufrag",
+    "ice-pwd",
+    "ice-options",
+    "ice-lite",
+    "rtcp-mux",
+    "rtcp",
+    "crypto",
+    "fingerprint",
+    "setup",
+    "end-of-candidates",
+    "remote-candidates",
+}
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 MAX_SDP = 16384
 
@@ -253,7 +265,8 @@ def restrict_to_maskable(sess: Session) -> Session:
         kept = {f for f in keep}
         m.formats = keep
         m.attributes = [
-            (k, v) for k, v in m.attributes
+            (k, v)
+            for k, v in m.attributes
             if k not in _DROP_ATTRS
             and not (k in ("rtpmap", "fmtp") and (v or "").split(" ", 1)[0] not in kept)
         ]

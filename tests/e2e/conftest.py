@@ -16,12 +16,14 @@ def _folder(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Served]:
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     """One service (with a scripted PBX) per test module, configured by the module's
     SERVED_ENV; every test places its own calls, as on a real trunk."""
-    service = Served(_folder(request, tmp_path_factory),
-                     env_extra=getattr(request.module, "SERVED_ENV", None))
+    service = Served(
+        _folder(request, tmp_path_factory), env_extra=getattr(request.module, "SERVED_ENV", None)
+    )
     yield service
     service.stop()
 

@@ -45,13 +45,20 @@ def test_no_card_data_in_anything_sent_to_the_desktop():
             headers = {k: v for k, v in reply.headers.items() if k != "Content-Length"}
             seen.append(json.dumps(headers) + reply.body.decode())
 
-        started = http("POST", f"{api.url}/api/calls/{cid}/capture", token,
-                       {"amount": "42.00", "currency": "GBP", "reference": "SCAN-1"})
+        started = http(
+            "POST",
+            f"{api.url}/api/calls/{cid}/capture",
+            token,
+            {"amount": "42.00", "currency": "GBP", "reference": "SCAN-1"},
+        )
         seen.append(started.body.decode())
         sse: list[str] = []
         stop = threading.Event()
-        reader = threading.Thread(target=_sse_lines, daemon=True, args=(
-            f"{api.url}/api/calls/{cid}/events", token, sse, stop))
+        reader = threading.Thread(
+            target=_sse_lines,
+            daemon=True,
+            args=(f"{api.url}/api/calls/{cid}/events", token, sse, stop),
+        )
         reader.start()
 
         def key_and_poll() -> None:
@@ -61,9 +68,14 @@ def test_no_card_data_in_anything_sent_to_the_desktop():
                     get(f"/api/calls/{cid}")
                     get(f"/api/calls/{cid}/capture")
 
-        frames = asyncio.run(ws_collect(
-            api.url.replace("http", "ws") + f"/api/calls/{cid}/feed", token,
-            lambda m: any(x.get("type") == "handoff" for x in m), on_open=key_and_poll))
+        frames = asyncio.run(
+            ws_collect(
+                api.url.replace("http", "ws") + f"/api/calls/{cid}/feed",
+                token,
+                lambda m: any(x.get("type") == "handoff" for x in m),
+                on_open=key_and_poll,
+            )
+        )
         reader.join(10)
         stop.set()
         for path in ("/api/calls", f"/api/calls/{cid}", f"/api/calls/{cid}/capture"):
@@ -72,6 +84,9 @@ def test_no_card_data_in_anything_sent_to_the_desktop():
     seen += [json.dumps(f, ensure_ascii=False) for f in frames] + sse
     assert any('"type": "handoff"' in line for line in sse), "SSE should have seen the payment"
     assert any(f.get("type") == "token" for f in frames)
-    leaks = [(i, kind) for i, text in enumerate(seen)
-             for kind in card_data_found(text, TEST_PAN, TEST_EXPIRY, TEST_CVV)]
+    leaks = [
+        (i, kind)
+        for i, text in enumerate(seen)
+        for kind in card_data_found(text, TEST_PAN, TEST_EXPIRY, TEST_CVV)
+    ]
     assert leaks == []

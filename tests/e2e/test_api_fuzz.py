@@ -30,12 +30,12 @@ def fuzz_api():
     out.mkdir(parents=True, exist_ok=True)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     (out / f"cases-{worker}.txt").write_text(
-        f"{len(CASES)} cases over {len(set(CASES))} operations\n")
+        f"{len(CASES)} cases over {len(set(CASES))} operations\n"
+    )
 
 
 # the feeds stream forever; tests/integration/test_api_feed.py covers them
-schema = schemathesis.openapi.from_dict(openapi_document()).exclude(
-    path_regex=r"/(feed|events)$")
+schema = schemathesis.openapi.from_dict(openapi_document()).exclude(path_regex=r"/(feed|events)$")
 
 
 def test_served_document_is_the_fuzzed_one(fuzz_api):
@@ -43,13 +43,18 @@ def test_served_document_is_the_fuzzed_one(fuzz_api):
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
 def test_every_response_conforms_to_the_openapi_document(case, fuzz_api, request):
     call_id = case.path_parameters.get("call_id") if case.path_parameters else None
     if call_id is not None and len(call_id) % 2:
         # half the cases aim at live calls so capture start/restart/cancel really run
         case.path_parameters["call_id"] = fuzz_api.live[len(call_id) % len(fuzz_api.live)]
     CASES.append(case.operation.label)
-    case.call_and_validate(base_url=fuzz_api.url,
-                           headers={"Authorization": f"Bearer {make_jwt('agent-1')}"})
+    case.call_and_validate(
+        base_url=fuzz_api.url, headers={"Authorization": f"Bearer {make_jwt('agent-1')}"}
+    )

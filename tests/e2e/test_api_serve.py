@@ -18,8 +18,10 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("api-serve")
     (folder / "jwt.key").write_bytes(SECRET)
     # ServiceProcess ends its TOML with the [api] table: this line lands in it.
-    rig = start_rig(folder, extra_toml=f'jwt_secret_file = "{folder / "jwt.key"}"\n'
-                                        f'jwt_audience = "{AUDIENCE}"\n')
+    rig = start_rig(
+        folder,
+        extra_toml=f'jwt_secret_file = "{folder / "jwt.key"}"\njwt_audience = "{AUDIENCE}"\n',
+    )
     yield rig
     stop_rig(rig)
 
@@ -55,8 +57,12 @@ def test_supervisor_key_from_config_sees_calls_but_cannot_start_a_capture(served
     c, a = served.connect(user="2003")
     try:
         calls = live_calls(service, service.api_key)
-        reply = http("POST", f"{service.api_url}/api/calls/{calls[0]['id']}/capture",
-                     service.api_key, {"amount": "1.00", "currency": "GBP", "reference": "S-1"})
+        reply = http(
+            "POST",
+            f"{service.api_url}/api/calls/{calls[0]['id']}/capture",
+            service.api_key,
+            {"amount": "1.00", "currency": "GBP", "reference": "S-1"},
+        )
     finally:
         served.hang_up(c, a)
     assert calls and reply.status == 403

@@ -56,6 +56,7 @@ def panel(browser, api, request):
 
 def key_slowly(api, cid: str, digits: str, gap_s: float = 0.03) -> threading.Thread:
     """The caller keys digits one by one, as the media plane would deliver them."""
+
     def run() -> None:
         for d in digits:
             api.key(cid, d)
@@ -93,8 +94,9 @@ def test_agent_takes_a_payment_and_never_holds_the_card(api, panel):
     assert pan_row.locator(".display").inner_text().endswith("1111")
     dom = page.content()
     leaks = card_data_found(dom, TEST_PAN, TEST_EXPIRY, TEST_CVV)
-    leaks += [f"net:{x}" for t in net.texts() for x in card_data_found(t, TEST_PAN,
-                                                                      TEST_EXPIRY, TEST_CVV)]
+    leaks += [
+        f"net:{x}" for t in net.texts() for x in card_data_found(t, TEST_PAN, TEST_EXPIRY, TEST_CVV)
+    ]
     assert net.frames, "the page should have used the WebSocket feed"
     assert any("/capture" in url and body for url, body in net.responses)
     assert leaks == []
@@ -177,8 +179,10 @@ def served_call(tmp_path):
     """A real call through `masker serve`: caller and agent are pjsua2 phone processes."""
     (tmp_path / "jwt.key").write_bytes(E2E_SECRET)
     # ServiceProcess ends its TOML with the [api] table: this line lands in it.
-    rig = start_rig(tmp_path, extra_toml=f'jwt_secret_file = "{tmp_path / "jwt.key"}"\n'
-                                          f'jwt_audience = "{AUDIENCE}"\n')
+    rig = start_rig(
+        tmp_path,
+        extra_toml=f'jwt_secret_file = "{tmp_path / "jwt.key"}"\njwt_audience = "{AUDIENCE}"\n',
+    )
     try:
         c, _a = rig.connect()
         yield rig.service, rig.caller, c
@@ -188,7 +192,8 @@ def served_call(tmp_path):
 
 @pytest.mark.e2e
 def test_e2e_caller_keys_card_through_masker_serve_and_panel_shows_only_token(
-        request, browser, served_call):
+    request, browser, served_call
+):
     service, caller, c = served_call
     output = OUTPUT_ROOT / request.node.name
     with chromium_page(browser, output) as (page, net):
@@ -201,8 +206,13 @@ def test_e2e_caller_keys_card_through_masker_serve_and_panel_shows_only_token(
         pan_row.locator(".count", has_text="8 digits keyed").wait_for(timeout=10_000)
         assert pan_row.locator(".display").inner_text() == "•••• ••••"
 
-        caller.send_dtmf(c, TEST_PAN[8:] + "#" + TEST_EXPIRY + TEST_CVV, "rfc4733",
-                         duration_ms=100, interval_ms=300)
+        caller.send_dtmf(
+            c,
+            TEST_PAN[8:] + "#" + TEST_EXPIRY + TEST_CVV,
+            "rfc4733",
+            duration_ms=100,
+            interval_ms=300,
+        )
         try:
             page.locator("#token", has_text="tok_").wait_for(timeout=15_000)
         except Exception:
@@ -228,8 +238,10 @@ class DesktopHost:
     panel_url: str = ""
 
     def page(self) -> bytes:
-        return (f'<!doctype html><title>CRM</title><h1>CRM</h1><iframe src="{self.panel_url}" '
-                'width="560" height="640" title="payment"></iframe>').encode()
+        return (
+            f'<!doctype html><title>CRM</title><h1>CRM</h1><iframe src="{self.panel_url}" '
+            'width="560" height="640" title="payment"></iframe>'
+        ).encode()
 
 
 @contextmanager
@@ -238,7 +250,7 @@ def desktop_host() -> Iterator[DesktopHost]:
     host = DesktopHost()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             body = host.page()
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -261,9 +273,11 @@ def desktop_host() -> Iterator[DesktopHost]:
 
 
 def test_panel_works_inside_an_iframe_of_a_configured_origin(browser, request):
-    with desktop_host() as host, \
-            running_api(frame_ancestors=("'self'", host.origin)) as api, \
-            chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
+    with (
+        desktop_host() as host,
+        running_api(frame_ancestors=("'self'", host.origin)) as api,
+        chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _),
+    ):
         api.call("agent-embed")
         host.panel_url = f"{api.url}/desktop#token={make_jwt('agent-embed')}"
         page.goto(f"{host.origin}/")
@@ -273,8 +287,10 @@ def test_panel_works_inside_an_iframe_of_a_configured_origin(browser, request):
 
 
 def test_panel_refuses_to_be_framed_by_other_origins(browser, api, request):
-    with desktop_host() as host, \
-            chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
+    with (
+        desktop_host() as host,
+        chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _),
+    ):
         host.panel_url = f"{api.url}/desktop"
         with page.expect_console_message(lambda m: "frame-ancestors" in m.text):
             page.goto(f"{host.origin}/")

@@ -57,29 +57,41 @@ class Service:
 
 
 @contextmanager
-def service(*, gateway: bool = True, auto_capture: bool = False,
-            hold_timeout_s: float = 300.0) -> Iterator[Service]:
-    with tempfile.TemporaryDirectory(prefix="masker-panel-") as tmp, \
-            psp_on_thread(Path(tmp) / "tls") as psp:
+def service(
+    *, gateway: bool = True, auto_capture: bool = False, hold_timeout_s: float = 300.0
+) -> Iterator[Service]:
+    with (
+        tempfile.TemporaryDirectory(prefix="masker-panel-") as tmp,
+        psp_on_thread(Path(tmp) / "tls") as psp,
+    ):
         folder = Path(tmp)
         tk = build_tokenizer(
-            TokenizerConfig(vault_path=str(folder / "vault.sqlite3"),
-                            keystore_path=str(folder / "keys.json"), kek_env=None,
-                            hold_timeout_s=hold_timeout_s),
+            TokenizerConfig(
+                vault_path=str(folder / "vault.sqlite3"),
+                keystore_path=str(folder / "keys.json"),
+                kek_env=None,
+                hold_timeout_s=hold_timeout_s,
+            ),
             dev_dir=folder / "dev",
         )
         worker = HandoffWorker(
-            HttpsJsonGateway(psp.url, ca_file=psp.tls.ca_file, timeout_s=5) if gateway else None)
+            HttpsJsonGateway(psp.url, ca_file=psp.tls.ca_file, timeout_s=5) if gateway else None
+        )
 
-        def factory(*, call_id: str, amount: str, currency: str, reference: str,
-                    fields: tuple[str, ...]) -> Any:
-            return tk.new_session(amount_minor=int(Decimal(amount or "0") * 100),
-                                  currency=currency or "GBP", reference=reference or call_id,
-                                  fields=tuple(fields) or None)
+        def factory(
+            *, call_id: str, amount: str, currency: str, reference: str, fields: tuple[str, ...]
+        ) -> Any:
+            return tk.new_session(
+                amount_minor=int(Decimal(amount or "0") * 100),
+                currency=currency or "GBP",
+                reference=reference or call_id,
+                fields=tuple(fields) or None,
+            )
 
         registry = Registry(session_factory=factory, auto_capture=auto_capture, handoff=worker)
-        server = start_api_server(registry, ApiConfig(port=0, jwt_secret=SECRET,
-                                                      jwt_audience=AUDIENCE))
+        server = start_api_server(
+            registry, ApiConfig(port=0, jwt_secret=SECRET, jwt_audience=AUDIENCE)
+        )
         try:
             yield Service(server.url, registry, psp)
         finally:
@@ -103,6 +115,7 @@ def take_payment(page, svc: Service, cid: str, keys: str = KEYED_CARD) -> None:
 
 
 # --- how each end state is reached -------------------------------------------------------------
+
 
 def automatic_capture(page, svc, cid):
     svc.key(cid, KEYED_CARD)  # the first key press starts a capture with no amount
@@ -157,23 +170,37 @@ class EndState:
 
 
 END_STATES = {
-    "token_only": EndState(automatic_capture, "Card tokenised — token only",
-                           "Not sent · no amount was asked for", (("auto_capture", True),)),
-    "token_only_call_ended": EndState(automatic_capture_then_hang_up,
-                                      "Card tokenised — token only · call ended",
-                                      "Not sent · no amount was asked for",
-                                      (("auto_capture", True),)),
-    "gateway_not_configured": EndState(paid, "Card tokenised — no payment gateway",
-                                       "Not sent · no payment gateway configured",
-                                       (("gateway", False),)),
+    "token_only": EndState(
+        automatic_capture,
+        "Card tokenised — token only",
+        "Not sent · no amount was asked for",
+        (("auto_capture", True),),
+    ),
+    "token_only_call_ended": EndState(
+        automatic_capture_then_hang_up,
+        "Card tokenised — token only · call ended",
+        "Not sent · no amount was asked for",
+        (("auto_capture", True),),
+    ),
+    "gateway_not_configured": EndState(
+        paid,
+        "Card tokenised — no payment gateway",
+        "Not sent · no payment gateway configured",
+        (("gateway", False),),
+    ),
     "call_ended": EndState(hang_up_while_keying, "Call ended", "Not sent · call ended"),
     "approved": EndState(paid, "Payment sent", "Approved · auth AUTH"),
     "declined": EndState(declined, "Payment declined", "Declined · insufficient funds"),
-    "failed": EndState(three_invalid_card_numbers, "Capture failed",
-                       "Not sent · too many invalid entries"),
+    "failed": EndState(
+        three_invalid_card_numbers, "Capture failed", "Not sent · too many invalid entries"
+    ),
     "cancelled": EndState(agent_cancels, "Payment cancelled", "Not sent · cancelled"),
-    "expired": EndState(held_card_expires, "Card no longer held",
-                        "Not sent · the card is no longer held", (("hold_timeout_s", 1.0),)),
+    "expired": EndState(
+        held_card_expires,
+        "Card no longer held",
+        "Not sent · the card is no longer held",
+        (("hold_timeout_s", 1.0),),
+    ),
 }
 
 
@@ -200,6 +227,7 @@ def test_panel_shows_each_end_state_as_it_is_never_waiting(browser, request, nam
 
 # --- "End payment" -------------------------------------------------------------------------------
 
+
 def test_end_payment_button_disarms_a_capture_policy_call(browser, request):
     output = OUTPUT_ROOT / request.node.name
     with service() as svc, chromium_page(browser, output) as (page, _):
@@ -222,11 +250,9 @@ def test_end_payment_button_disarms_a_capture_policy_call(browser, request):
 
 
 def test_end_payment_button_is_not_offered_when_the_call_is_always_masked(browser, request):
-    with service() as svc, \
-            chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
+    with service() as svc, chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, _):
         cid = svc.call("agent-always")
         open_panel(page, svc, "agent-always")
         take_payment(page, svc, cid)
         expect(page.locator("#capture-title")).to_have_text("Payment sent", timeout=15_000)
         assert page.get_by_role("button", name="End payment").is_hidden()
-

@@ -30,8 +30,15 @@ def psp(tmp_path):
 
 def serve(workdir: Path, gateway_env: dict[str, str]) -> Served:
     workdir.mkdir(parents=True, exist_ok=True)
-    s = Served(workdir, env_extra={"MASKER_SERVICE_API_ENABLED": "true", "MASKER_API_PORT": "0",
-                                   "MASKER_MASKING_AUTO_CAPTURE": "false", **gateway_env})
+    s = Served(
+        workdir,
+        env_extra={
+            "MASKER_SERVICE_API_ENABLED": "true",
+            "MASKER_API_PORT": "0",
+            "MASKER_MASKING_AUTO_CAPTURE": "false",
+            **gateway_env,
+        },
+    )
     s.api = s.wait_log("service ready")["api"]
     return s
 
@@ -53,9 +60,11 @@ def leaks(page, net) -> list[str]:
 
 
 def test_panel_offers_a_retry_after_a_psp_outage_and_shows_the_approval(
-        browser, psp, tmp_path, request):
-    served = serve(tmp_path / "svc", {"MASKER_GATEWAY_URL": psp.url,
-                                      "MASKER_GATEWAY_CA_FILE": psp.tls.ca_file})
+    browser, psp, tmp_path, request
+):
+    served = serve(
+        tmp_path / "svc", {"MASKER_GATEWAY_URL": psp.url, "MASKER_GATEWAY_CA_FILE": psp.tls.ca_file}
+    )
     try:
         with chromium_page(browser, OUTPUT_ROOT / request.node.name) as (page, net):
             call = pay(page, served, "INV-RETRY-UI")

@@ -42,18 +42,20 @@ def baresip_call(tmp_path_factory):
     sf.write(wd / "source.wav", pcm, 8000, subtype="PCM_16")
     with PhoneClient("agent") as agent:
         agent.auto_answer(record_dir=wd)
-        with ServiceProcess(pbx_port=agent.sip_port, workdir=wd / "service") as service:
-            with BaresipCaller(wd / "source.wav", wd / "baresip") as caller:
-                caller.dial(f"sip:2000@{service.uri_host}")
-                inc = agent.wait_incoming(timeout=15)
-                a = inc["call"]
-                established = caller.wait_event("CALL_ESTABLISHED", timeout=15)
-                time.sleep(sig.duration_s + 0.5)
-                caller.send_digits("1230#")
-                time.sleep(2.5)
-                caller.hangup()
-                closed = caller.wait_event("CALL_CLOSED", timeout=10)
-                recording = read_wav(agent.wait_recorded(a, timeout=15))
+        with (
+            ServiceProcess(pbx_port=agent.sip_port, workdir=wd / "service") as service,
+            BaresipCaller(wd / "source.wav", wd / "baresip") as caller,
+        ):
+            caller.dial(f"sip:2000@{service.uri_host}")
+            inc = agent.wait_incoming(timeout=15)
+            a = inc["call"]
+            established = caller.wait_event("CALL_ESTABLISHED", timeout=15)
+            time.sleep(sig.duration_s + 0.5)
+            caller.send_digits("1230#")
+            time.sleep(2.5)
+            caller.hangup()
+            closed = caller.wait_event("CALL_CLOSED", timeout=10)
+            recording = read_wav(agent.wait_recorded(a, timeout=15))
     return {
         "incoming": inc,
         "established": established,

@@ -52,21 +52,23 @@ def concurrent_rounds(tmp_path, n_callers: int, rounds: int):
     lite.accept_any = True
     results = []
     try:
-        with ServiceProcess(pbx_port=lite.uas_port, workdir=tmp_path / "svc") as service:
-            with Pump(lite) as pump:
-                callers = [PhoneClient(f"caller{i}") for i in range(n_callers)]
-                try:
-                    time.sleep(0.5)
-                    sockets0 = proc_sockets(service.pid)
-                    rss0 = proc_rss_kib(service.pid)
-                    for _ in range(rounds):
-                        with pump.lock:
-                            before = set(lite.calls)
-                        states = run_round(callers, service, wav, sig.duration_s)
-                        time.sleep(1.0)
-                        with pump.lock:
-                            mine = [lite.calls[k] for k in set(lite.calls) - before]
-                        results.append({
+        with (
+            ServiceProcess(pbx_port=lite.uas_port, workdir=tmp_path / "svc") as service,
+            Pump(lite) as pump,
+        ):
+            callers = [PhoneClient(f"caller{i}") for i in range(n_callers)]
+            try:
+                time.sleep(0.5)
+                sockets0 = proc_sockets(service.pid)
+                rss0 = proc_rss_kib(service.pid)
+                for _ in range(rounds):
+                    with pump.lock:
+                        before = set(lite.calls)
+                    states = run_round(callers, service, wav, sig.duration_s)
+                    time.sleep(1.0)
+                    with pump.lock:
+                        mine = [lite.calls[k] for k in set(lite.calls) - before]
+                    results.append({
                             "states": [s for _, _, s in states],
                             "agent_calls": mine,
                             "sockets": proc_sockets(service.pid) - sockets0,
@@ -74,9 +76,9 @@ def concurrent_rounds(tmp_path, n_callers: int, rounds: int):
                             "rss_growth_kib": proc_rss_kib(service.pid) - rss0,
                             "active": len(service.api_get("/api/calls")["calls"]),
                         })  # fmt: skip
-                finally:
-                    for phone in callers:
-                        phone.close()
+            finally:
+                for phone in callers:
+                    phone.close()
     finally:
         close_all(lite)
     return results

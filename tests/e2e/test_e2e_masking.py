@@ -124,12 +124,14 @@ def test_tokeniser_gets_the_inband_card_and_issues_a_token(rig, tmp_path):
     assert_one_token_for_the_keyed_card(rig, p.events)
 
 
-@pytest.mark.parametrize("method, pacing, seconds_per_key", [
-    ("rfc4733", {"duration_ms": 100}, 0.2),
-    ("info", {"interval_ms": 150}, 0.15),
-])
-def test_tokeniser_gets_the_signalled_card_and_issues_a_token(rig, method, pacing,
-                                                               seconds_per_key):
+@pytest.mark.parametrize(
+    "method, pacing, seconds_per_key",
+    [
+        ("rfc4733", {"duration_ms": 100}, 0.2),
+        ("info", {"interval_ms": 150}, 0.15),
+    ],
+)
+def test_tokeniser_gets_the_signalled_card_and_issues_a_token(rig, method, pacing, seconds_per_key):
     with poller(rig) as p:
         c, a = rig.connect()
         keys = card_keys()

@@ -27,8 +27,9 @@ def expiry() -> str:
 def keyed_card_once(rig) -> list[dict]:
     """One call: the whole card handed to pjsua2 at once (its default pacing)."""
     keys = f"{CARD_PAN}#{expiry()}#111#"
-    with CapturePoller(rig.service.api_url, rig.service.api_key, time.time() - 0.5,
-                       every_s=0.1) as p:
+    with CapturePoller(
+        rig.service.api_url, rig.service.api_key, time.time() - 0.5, every_s=0.1
+    ) as p:
         c, a = rig.connect()
         rig.caller.send_dtmf(c, keys, "rfc4733")
         time.sleep(0.25 * len(keys) + 1.0)

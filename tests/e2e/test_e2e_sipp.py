@@ -32,16 +32,42 @@ def sipp_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("e2e-sipp")
     pbx_port = free_port()
     uas = subprocess.Popen(
-        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(pbx_port), "-nostdin",
-         "-trace_err"], cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(pbx_port), "-nostdin", "-trace_err"],
+        cwd=wd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     svc = ServiceProcess(pbx_port=pbx_port, workdir=wd / "service", api=False)
     try:
         uac = subprocess.run(
-            ["sipp", "-sn", "uac", "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin",
-             "-m", str(CALLS), "-r", "10", "-l", "10", "-timeout", "60s", "-trace_err",
-             "-trace_stat", "-stf", "uac.csv", f"127.0.0.1:{svc.sip_port}"],
-            cwd=wd, capture_output=True, text=True, timeout=90,
+            [
+                "sipp",
+                "-sn",
+                "uac",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(free_port()),
+                "-nostdin",
+                "-m",
+                str(CALLS),
+                "-r",
+                "10",
+                "-l",
+                "10",
+                "-timeout",
+                "60s",
+                "-trace_err",
+                "-trace_stat",
+                "-stf",
+                "uac.csv",
+                f"127.0.0.1:{svc.sip_port}",
+            ],
+            cwd=wd,
+            capture_output=True,
+            text=True,
+            timeout=90,
         )
         since = len(svc.log_lines)
         svc.proc.send_signal(signal.SIGUSR1)

@@ -51,9 +51,15 @@ def test_keyed_card_is_masked_and_stream_is_valid_rfc3550(served):
     assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in steps)
     # timestamps step by one frame; after a pause of the sender (a loaded test machine)
     # the stream resumes as a new talkspurt: marker bit, timestamp moved on by the pause
-    assert all(ts_delta(b.timestamp, a.timestamp) == 160 or (
-        b.marker and ts_delta(b.timestamp, a.timestamp) % 160 == 0
-        and ts_delta(b.timestamp, a.timestamp) > 160) for a, b in steps)
+    assert all(
+        ts_delta(b.timestamp, a.timestamp) == 160
+        or (
+            b.marker
+            and ts_delta(b.timestamp, a.timestamp) % 160 == 0
+            and ts_delta(b.timestamp, a.timestamp) > 160
+        )
+        for a, b in steps
+    )
     assert len(pkts) >= 0.8 * (len(pcm) // 160)
 
 
@@ -94,7 +100,7 @@ def test_rfc4733_events_never_reach_the_agent_and_their_span_is_masked(served):
     events = event_packets("5", ts=8000 + 1600, seq0=500)
     audio_after = audio_packets(np.zeros(160 * 25, np.int16), seq0=118, ts0=8000 + 1600 + 1280)
     paired = [p for pair in zip(audio_tone, events, strict=False) for p in pair]
-    packets = audio_before + paired + events[len(audio_tone):] + audio_after
+    packets = audio_before + paired + events[len(audio_tone) :] + audio_after
     coll = Collector(call.agent_rtp, (HOST, call.masker_agent_port))
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), packets, interval=0.01)
     time.sleep(0.5)
@@ -123,8 +129,11 @@ def _registry_id(served: Served, call: MediaCall) -> str:
     return served.wait_log("call.invite", trunk_call_id=call.call_id)["call"]
 
 
-@pytest.mark.parametrize("inband,rfc4733", [(True, False), (False, True), (True, True)],
-                         ids=["inband", "rfc4733", "both"])
+@pytest.mark.parametrize(
+    "inband,rfc4733",
+    [(True, False), (False, True), (True, True)],
+    ids=["inband", "rfc4733", "both"],
+)
 def test_keyed_card_reaches_the_tokeniser_once_and_gets_a_token(served, inband, rfc4733):
     from tests.support.media import keyed_packets
 

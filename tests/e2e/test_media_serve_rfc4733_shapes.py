@@ -36,15 +36,18 @@ def awkward_card(seed: int) -> list[bytes]:
                 b.event(build_event(TelephoneEvent(code, True, 10, 800)), ts_b)
             b.ts += 800
         else:
-            s.press(k, zero_first=rng.choice([0, 1, 2]), ends=rng.choice([0, 3, 3]),
-                    same_end_seq=rng.random() < 0.5)
+            s.press(
+                k,
+                zero_first=rng.choice([0, 1, 2]),
+                ends=rng.choice([0, 3, 3]),
+                same_end_seq=rng.random() < 0.5,
+            )
         (a if i < switch else b).audio(4)
     b.audio(10)
     return a.packets + b.packets
 
 
-def test_a_card_keyed_in_awkward_rfc4733_shapes_is_tokenised_and_never_reaches_the_agent(
-        served):
+def test_a_card_keyed_in_awkward_rfc4733_shapes_is_tokenised_and_never_reaches_the_agent(served):
     call = MediaCall(served)
     coll = Collector(call.agent_rtp, (HOST, call.masker_agent_port))
     send_paced(call.caller_rtp, (HOST, call.masker_caller_port), awkward_card(4733))
@@ -53,9 +56,12 @@ def test_a_card_keyed_in_awkward_rfc4733_shapes_is_tokenised_and_never_reaches_t
     coll.stop()
     pkts = coll.rtp()
     call.hangup()
-    kinds = [ln.get("kind") for ln in served.lines
-             if ln.get("event") == "capture.event" and ln.get("call") == rid]
-    before = kinds[:kinds.index("token")]
+    kinds = [
+        ln.get("kind")
+        for ln in served.lines
+        if ln.get("event") == "capture.event" and ln.get("call") == rid
+    ]
+    before = kinds[: kinds.index("token")]
     assert set(before) == {"progress", "field_started", "complete"}  # nothing invalid
     assert before.count("field_started") == 2  # expiry, CVV after the PAN: none asked again
     assert pkts and {p.payload_type for p in pkts} == {0}

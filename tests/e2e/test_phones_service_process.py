@@ -54,14 +54,16 @@ def test_the_service_imports_the_same_source_as_its_launcher(monkeypatch):
 
 
 @pytest.mark.e2e
-def test_a_port_taken_before_the_service_binds_it_is_retried_on_a_fresh_one(
-        tmp_path, monkeypatch):
+def test_a_port_taken_before_the_service_binds_it_is_retried_on_a_fresh_one(tmp_path, monkeypatch):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
         busy.bind(("127.0.0.1", 0))
         taken = busy.getsockname()[1]
         ports = iter([taken])
-        monkeypatch.setattr(service_process, "free_port",
-                            lambda kind=socket.SOCK_DGRAM: next(ports, None) or free_port(kind))
+        monkeypatch.setattr(
+            service_process,
+            "free_port",
+            lambda kind=socket.SOCK_DGRAM: next(ports, None) or free_port(kind),
+        )
         with ServiceProcess(pbx_port=free_port(), workdir=tmp_path, api=False) as service:
             assert service.sip_port != taken
             assert service.wait_log("service ready")["sip"] == service.uri_host

@@ -30,15 +30,33 @@ def test_twenty_concurrent_calls_are_masked_and_leave_nothing_behind(served):
         sip, c_rtp, a_rtp = SipEndpoint("caller"), rtp_socket(), rtp_socket()
         user, cid, tag = "agent" + secrets.token_hex(3), secrets.token_hex(6), "t"
         uri = served.uri(user)
-        sip.send_raw(sip.request("INVITE", uri, call_id=cid, from_tag=tag,
-                                 body=sdp_offer(c_rtp.getsockname()[1], "0 101")), served.addr)
+        sip.send_raw(
+            sip.request(
+                "INVITE",
+                uri,
+                call_id=cid,
+                from_tag=tag,
+                body=sdp_offer(c_rtp.getsockname()[1], "0 101"),
+            ),
+            served.addr,
+        )
         inv = served.pbx.expect("INVITE", user=user)
         served.pbx.reply(inv, 200, to_tag="p", body=sdp_offer(a_rtp.getsockname()[1], "0 101"))
         ok = sip.expect(200)
         sip.send_raw(ack_for(sip, ok, uri, cid, tag), served.addr)
-        calls.append(dict(sip=sip, c_rtp=c_rtp, a_rtp=a_rtp, uri=uri, cid=cid, tag=tag,
-                          to_tag=ok.tag("To"), agent_cid=inv.header("Call-ID"),
-                          port=sdp_media(ok.body)[1]))
+        calls.append(
+            dict(
+                sip=sip,
+                c_rtp=c_rtp,
+                a_rtp=a_rtp,
+                uri=uri,
+                cid=cid,
+                tag=tag,
+                to_tag=ok.tag("To"),
+                agent_cid=inv.header("Call-ID"),
+                port=sdp_media(ok.body)[1],
+            )
+        )
     pcm = keys_signal("4111111111111111", on_ms=60, off_ms=60, lead_ms=100).pcm16(None)
     streams = [audio_packets(pcm, ssrc=i + 1) for i in range(N_CALLS)]
     for c in calls:
@@ -63,8 +81,12 @@ def test_twenty_concurrent_calls_are_masked_and_leave_nothing_behind(served):
             pass
         received.append(n)
     for c in calls:
-        c["sip"].send_raw(c["sip"].request("BYE", c["uri"], call_id=c["cid"], from_tag=c["tag"],
-                                           to_tag=c["to_tag"]), served.addr)
+        c["sip"].send_raw(
+            c["sip"].request(
+                "BYE", c["uri"], call_id=c["cid"], from_tag=c["tag"], to_tag=c["to_tag"]
+            ),
+            served.addr,
+        )
         bye = served.pbx.expect("BYE", call_id=c["agent_cid"])
         served.pbx.reply(bye, 200)
         c["sip"].expect(200)

@@ -20,11 +20,14 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("serve-dev")
-    s = Served(workdir, env_extra={
-        "MASKER_SERVICE_API_ENABLED": "true",
-        "MASKER_API_PORT": "0",
-        "MASKER_MASKING_AUTO_CAPTURE": "false",
-    })
+    s = Served(
+        workdir,
+        env_extra={
+            "MASKER_SERVICE_API_ENABLED": "true",
+            "MASKER_API_PORT": "0",
+            "MASKER_MASKING_AUTO_CAPTURE": "false",
+        },
+    )
     s.api = s.wait_log("service ready")["api"]
     s.key = (workdir / "var" / "dev-api-key").read_text().strip()
     yield s
@@ -72,8 +75,12 @@ def test_capture_without_a_gateway_ends_at_the_token_with_not_configured(served)
     cid = call_of(served, call.user)
     feed = Feed(f"{served.api.replace('http', 'ws', 1)}/api/calls/{cid}/feed", served.key)
     try:
-        reply = http("POST", f"{served.api}/api/calls/{cid}/capture", served.key,
-                     {"amount": "5.00", "currency": "GBP", "reference": "INV-NOGW"})
+        reply = http(
+            "POST",
+            f"{served.api}/api/calls/{cid}/capture",
+            served.key,
+            {"amount": "5.00", "currency": "GBP", "reference": "INV-NOGW"},
+        )
         assert reply.status == 201
         call.key(KEYED_CARD)
         handoff = handoffs(feed.wait(lambda evs: handoffs(evs), "the hand-off"))[-1]
@@ -89,9 +96,14 @@ def test_capture_without_a_gateway_ends_at_the_token_with_not_configured(served)
 
 
 def test_readyz_is_not_ready_once_the_service_drains(tmp_path):
-    s = Served(tmp_path, env_extra={"MASKER_SERVICE_API_ENABLED": "true",
-                                    "MASKER_API_PORT": "0",
-                                    "MASKER_SERVICE_DRAIN_GRACE_S": "5"})
+    s = Served(
+        tmp_path,
+        env_extra={
+            "MASKER_SERVICE_API_ENABLED": "true",
+            "MASKER_API_PORT": "0",
+            "MASKER_SERVICE_DRAIN_GRACE_S": "5",
+        },
+    )
     try:
         api = s.wait_log("service ready")["api"]
         call = MediaCall(s)  # keeps the service draining instead of exiting

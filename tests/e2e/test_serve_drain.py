@@ -47,8 +47,10 @@ def test_draining_refuses_new_calls_and_lets_active_ones_finish(tmp_path, caller
     s.proc.send_signal(signal.SIGTERM)
     s.wait_log("draining")
     other = SipEndpoint("late")
-    other.send_raw(other.request("INVITE", s.uri("late"), call_id="late1", from_tag="l",
-                                 body=sdp_offer(4000)), s.addr)
+    other.send_raw(
+        other.request("INVITE", s.uri("late"), call_id="late1", from_tag="l", body=sdp_offer(4000)),
+        s.addr,
+    )
     assert other.expect(503).code == 503
     other.close()
     assert s.alive()

@@ -22,15 +22,18 @@ def psp(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, psp):
-    s = Served(tmp_path_factory.mktemp("serve-gateway"), env_extra={
-        "MASKER_SERVICE_API_ENABLED": "true",
-        "MASKER_API_PORT": "0",
-        "MASKER_MASKING_AUTO_CAPTURE": "false",
-        "MASKER_GATEWAY_URL": psp.url,
-        "MASKER_GATEWAY_CA_FILE": psp.tls.ca_file,
-        "MASKER_GATEWAY_TIMEOUT_S": "5",
-        "MASKER_TOKENIZER_PURGE_INTERVAL_S": "0.3",
-    })
+    s = Served(
+        tmp_path_factory.mktemp("serve-gateway"),
+        env_extra={
+            "MASKER_SERVICE_API_ENABLED": "true",
+            "MASKER_API_PORT": "0",
+            "MASKER_MASKING_AUTO_CAPTURE": "false",
+            "MASKER_GATEWAY_URL": psp.url,
+            "MASKER_GATEWAY_CA_FILE": psp.tls.ca_file,
+            "MASKER_GATEWAY_TIMEOUT_S": "5",
+            "MASKER_TOKENIZER_PURGE_INTERVAL_S": "0.3",
+        },
+    )
     s.api = s.wait_log("service ready")["api"]
     s.key = dev_key(s)
     yield s
@@ -41,8 +44,12 @@ def take_payment(served: Served, psp, reference: str) -> tuple[str, Feed]:
     call = MediaCall(served)
     cid = call_of(served, call.user)
     feed = Feed(f"{served.api.replace('http', 'ws', 1)}/api/calls/{cid}/feed", served.key)
-    reply = http("POST", f"{served.api}/api/calls/{cid}/capture", served.key,
-                 {"amount": "12.50", "currency": "GBP", "reference": reference})
+    reply = http(
+        "POST",
+        f"{served.api}/api/calls/{cid}/capture",
+        served.key,
+        {"amount": "12.50", "currency": "GBP", "reference": reference},
+    )
     assert reply.status == 201, reply.body
     call.key(KEYED_CARD)
     return call, cid, feed
@@ -58,9 +65,13 @@ def test_keyed_card_is_approved_at_the_psp_and_the_feed_says_so(served, psp):
         feed.close()
         call.hangup()
     charge = psp.requests[before]
-    assert (charge["pan"], charge["expiry_month"] + charge["expiry_year"][2:], charge["cvv"],
-            charge["amount"], charge["reference"]) == (TEST_PAN, TEST_EXPIRY, TEST_CVV, 1250,
-                                                       "INV-APPROVE")
+    assert (
+        charge["pan"],
+        charge["expiry_month"] + charge["expiry_year"][2:],
+        charge["cvv"],
+        charge["amount"],
+        charge["reference"],
+    ) == (TEST_PAN, TEST_EXPIRY, TEST_CVV, 1250, "INV-APPROVE")
     assert handoffs(events)[-1]["status"] == "approved"
     assert_no_card_data(*feed.raw, *served.raw)
     metrics = http("GET", f"{served.api}/metrics", served.key).body.decode()
@@ -81,7 +92,10 @@ def test_psp_outage_is_retryable_and_a_retry_is_approved(served, psp):
         feed.close()
         call.hangup()
     assert (failed["status"], failed["retryable"], failed["reason"]) == (
-        "failed", True, "psp_server_error")
+        "failed",
+        True,
+        "psp_server_error",
+    )
     assert status["capture"]["state"] == "handoff_failed"
     assert retry.status == 202
     assert final["status"] == "approved"

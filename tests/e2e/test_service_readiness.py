@@ -15,8 +15,13 @@ from masker.runtime.service import Service, sip_socket_bound
 
 @pytest.fixture
 def service(tmp_path):
-    cfg = load_config(None, env={"MASKER_TOKENIZER_VAULT_PATH": str(tmp_path / "v.sqlite"),
-                                 "MASKER_TOKENIZER_KEYS_DIR": str(tmp_path / "keys")})
+    cfg = load_config(
+        None,
+        env={
+            "MASKER_TOKENIZER_VAULT_PATH": str(tmp_path / "v.sqlite"),
+            "MASKER_TOKENIZER_KEYS_DIR": str(tmp_path / "keys"),
+        },
+    )
     svc = Service(cfg)
     yield svc
     svc.tokenizer.close()

@@ -56,9 +56,17 @@ class Setup:
         self.caller = SipEndpoint("caller")
         self.uri = f"sip:{user}@{served.uri_host}"
         self.call_id, self.tag = letters_id(), secrets.token_hex(4)
-        self.caller.send_raw(self.caller.request(
-            "INVITE", self.uri, call_id=self.call_id, from_tag=self.tag,
-            body=sdp_offer(40000), extra=caller_headers), (HOST, served.sip_port))
+        self.caller.send_raw(
+            self.caller.request(
+                "INVITE",
+                self.uri,
+                call_id=self.call_id,
+                from_tag=self.tag,
+                body=sdp_offer(40000),
+                extra=caller_headers,
+            ),
+            (HOST, served.sip_port),
+        )
         self.invite = self.pbx.expect("INVITE", user=user)
         self.rid = served.wait_log("call.invite", trunk_call_id=self.call_id)["call"]
 
@@ -66,8 +74,9 @@ class Setup:
         self.pbx.reply(self.invite, 200, body=sdp_offer(41000), to_tag="pbx1", extra=pbx_headers)
         ok = self.caller.expect(200)
         self.to_tag = ok.tag("To")
-        self.caller.send_raw(ack_for(self.caller, ok, self.uri, self.call_id, self.tag),
-                             (HOST, self.served.sip_port))
+        self.caller.send_raw(
+            ack_for(self.caller, ok, self.uri, self.call_id, self.tag), (HOST, self.served.sip_port)
+        )
         self.served.wait_log("call.connected", call=self.rid)
 
     def agent(self) -> str | None:
@@ -78,9 +87,12 @@ class Setup:
         return live[0]["agent"]
 
     def hang_up(self) -> None:
-        self.caller.send_raw(self.caller.request(
-            "BYE", self.uri, call_id=self.call_id, from_tag=self.tag, to_tag=self.to_tag),
-            (HOST, self.served.sip_port))
+        self.caller.send_raw(
+            self.caller.request(
+                "BYE", self.uri, call_id=self.call_id, from_tag=self.tag, to_tag=self.to_tag
+            ),
+            (HOST, self.served.sip_port),
+        )
         self.pbx.reply(self.pbx.expect("BYE", call_id=self.invite.header("Call-ID")), 200)
         self.caller.close()
 

@@ -23,8 +23,9 @@ def ep():
 
 
 def options(ep: SipEndpoint, served: Served, **kw) -> str:
-    return ep.request("OPTIONS", served.uri("masker"), call_id=secrets.token_hex(6),
-                      from_tag="x", **kw)
+    return ep.request(
+        "OPTIONS", served.uri("masker"), call_id=secrets.token_hex(6), from_tag="x", **kw
+    )
 
 
 def still_answers(ep: SipEndpoint, served: Served) -> bool:
@@ -51,8 +52,9 @@ def test_truncated_request_is_dropped(served, ep):
 
 
 def test_missing_call_id_gets_400(served, ep):
-    req = "\r\n".join(ln for ln in options(ep, served).split("\r\n")
-                      if not ln.startswith("Call-ID"))
+    req = "\r\n".join(
+        ln for ln in options(ep, served).split("\r\n") if not ln.startswith("Call-ID")
+    )
     ep.send_raw(req, served.addr)
     assert ep.expect(400).code == 400
 
@@ -77,15 +79,21 @@ def test_oversize_request_gets_513(served, ep):
 
 
 def test_bye_for_unknown_dialog_gets_481(served, ep):
-    ep.send_raw(ep.request("BYE", served.uri("x"), call_id="nodialog", from_tag="a",
-                           to_tag="b"), served.addr)
+    ep.send_raw(
+        ep.request("BYE", served.uri("x"), call_id="nodialog", from_tag="a", to_tag="b"),
+        served.addr,
+    )
     assert ep.expect(481).code == 481
 
 
 def test_invite_without_contact_does_not_kill_the_service(served, ep):
-    req = "\r\n".join(ln for ln in ep.request("INVITE", served.uri("x"), call_id="nc",
-                                              from_tag="a", body=sdp_offer(4000)).split("\r\n")
-                      if not ln.startswith("Contact"))
+    req = "\r\n".join(
+        ln
+        for ln in ep.request(
+            "INVITE", served.uri("x"), call_id="nc", from_tag="a", body=sdp_offer(4000)
+        ).split("\r\n")
+        if not ln.startswith("Contact")
+    )
     ep.send_raw(req, served.addr)
     ep.no_message(0.5)
     assert still_answers(ep, served)
@@ -94,11 +102,15 @@ def test_invite_without_contact_does_not_kill_the_service(served, ep):
 def test_bad_input_during_a_call_leaves_the_call_working(served, ep):
     caller = SipEndpoint("caller")
     uri, cid, tag, to_tag, agent_cid = answered_call(served, caller)
-    for junk in (os.urandom(500), b"INVITE sip:x SIP/2.0\r\n\r\n" + b"\0" * 40,
-                 options(ep, served).replace("Via:", "Via: garbage garbage\r\nX:", 1)):
+    for junk in (
+        os.urandom(500),
+        b"INVITE sip:x SIP/2.0\r\n\r\n" + b"\0" * 40,
+        options(ep, served).replace("Via:", "Via: garbage garbage\r\nX:", 1),
+    ):
         ep.send_raw(junk, served.addr)
-    caller.send_raw(caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=to_tag),
-                    served.addr)
+    caller.send_raw(
+        caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=to_tag), served.addr
+    )
     bye = served.pbx.expect("BYE", call_id=agent_cid)
     served.pbx.reply(bye, 200)
     assert caller.expect(200).method == "BYE"
@@ -115,10 +127,13 @@ def test_drops_are_counted(served, ep):
 
 
 def test_a_response_with_an_impossible_status_code_is_dropped_and_counted(served, ep):
-    ep.send_raw("SIP/2.0 999 Nonsense\r\n"
-                "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKbadstatus\r\n"
-                "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>;tag=2\r\n"
-                "Call-ID: bad-status\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", served.addr)
+    ep.send_raw(
+        "SIP/2.0 999 Nonsense\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKbadstatus\r\n"
+        "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>;tag=2\r\n"
+        "Call-ID: bad-status\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        served.addr,
+    )
     assert ep.no_message(0.3)
     assert still_answers(ep, served)
     since = len(served.lines)

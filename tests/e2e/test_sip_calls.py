@@ -39,8 +39,11 @@ class Call:
         if body is None:
             body = sdp_offer(40000)
         self.caller.send_raw(
-            self.caller.request("INVITE", self.uri, call_id=self.call_id, from_tag=self.tag,
-                                body=body, extra=extra), self.served.addr)
+            self.caller.request(
+                "INVITE", self.uri, call_id=self.call_id, from_tag=self.tag, body=body, extra=extra
+            ),
+            self.served.addr,
+        )
 
     def pbx_invite(self):
         """The agent leg's INVITE as the PBX receives it."""
@@ -53,8 +56,9 @@ class Call:
 
     def ack(self, resp) -> None:
         self.to_tag = resp.tag("To")
-        self.caller.send_raw(ack_for(self.caller, resp, self.uri, self.call_id, self.tag),
-                             self.served.addr)
+        self.caller.send_raw(
+            ack_for(self.caller, resp, self.uri, self.call_id, self.tag), self.served.addr
+        )
 
     def hang_up(self) -> str:
         """The caller's BYE through the masker, the PBX answering 200; the method of the
@@ -65,8 +69,17 @@ class Call:
 
     def in_dialog(self, method: str, body: str = "", ctype: str = "application/sdp") -> None:
         self.caller.send_raw(
-            self.caller.request(method, self.uri, call_id=self.call_id, from_tag=self.tag,
-                                to_tag=self.to_tag, body=body, ctype=ctype), self.served.addr)
+            self.caller.request(
+                method,
+                self.uri,
+                call_id=self.call_id,
+                from_tag=self.tag,
+                to_tag=self.to_tag,
+                body=body,
+                ctype=ctype,
+            ),
+            self.served.addr,
+        )
 
 
 def connect(served: Served, caller: SipEndpoint, extra: str = ""):
@@ -123,8 +136,17 @@ def test_pbx_bye_is_relayed_to_the_caller(served, caller):
     call, inv = connect(served, caller)
     pbx = served.pbx
     contact = inv.header("Contact").split("<", 1)[1].split(">", 1)[0]
-    pbx.send_raw(pbx.request("BYE", contact, call_id=inv.header("Call-ID"), from_tag="pbx1",
-                             to_tag=inv.tag("From"), cseq=1), served.addr)
+    pbx.send_raw(
+        pbx.request(
+            "BYE",
+            contact,
+            call_id=inv.header("Call-ID"),
+            from_tag="pbx1",
+            to_tag=inv.tag("From"),
+            cseq=1,
+        ),
+        served.addr,
+    )
     bye = caller.expect("BYE")
     caller.reply(bye, 200)
     assert call.pbx_expect(200).method == "BYE"
@@ -141,13 +163,27 @@ def test_pbx_busy_is_relayed_to_the_caller(served, caller):
 def test_cancel_before_answer_reaches_the_pbx(served, caller):
     call = Call(served, caller)
     via = caller.via()
-    caller.send_raw(caller.request("INVITE", call.uri, call_id=call.call_id, from_tag=call.tag,
-                                   body=sdp_offer(40000), via=via, cseq=1), served.addr)
+    caller.send_raw(
+        caller.request(
+            "INVITE",
+            call.uri,
+            call_id=call.call_id,
+            from_tag=call.tag,
+            body=sdp_offer(40000),
+            via=via,
+            cseq=1,
+        ),
+        served.addr,
+    )
     inv = call.pbx_invite()
     served.pbx.reply(inv, 180, to_tag="pbx1")
     caller.expect(180)
-    caller.send_raw(caller.request("CANCEL", call.uri, call_id=call.call_id, from_tag=call.tag,
-                                   via=via, cseq=1), served.addr)
+    caller.send_raw(
+        caller.request(
+            "CANCEL", call.uri, call_id=call.call_id, from_tag=call.tag, via=via, cseq=1
+        ),
+        served.addr,
+    )
     cancel = call.pbx_expect("CANCEL")
     served.pbx.reply(cancel, 200)
     served.pbx.reply(inv, 487, to_tag="pbx1")
@@ -169,8 +205,10 @@ def test_malformed_sdp_gets_400(served, caller):
 
 
 def test_options_outside_a_dialog_is_answered_with_allow(served, caller):
-    caller.send_raw(caller.request("OPTIONS", served.uri("masker"), call_id="opt@test",
-                                   from_tag="o1"), served.addr)
+    caller.send_raw(
+        caller.request("OPTIONS", served.uri("masker"), call_id="opt@test", from_tag="o1"),
+        served.addr,
+    )
     resp = caller.expect(200)
     assert "INVITE" in resp.header("Allow") and "UPDATE" not in resp.header("Allow")
 
@@ -185,8 +223,9 @@ def test_update_in_dialog_gets_501_with_allow_and_the_call_survives(served, call
 
 
 def test_unknown_method_outside_dialog_gets_501(served, caller):
-    caller.send_raw(caller.request("FOO", served.uri("x"), call_id="foo@test", from_tag="f"),
-                    served.addr)
+    caller.send_raw(
+        caller.request("FOO", served.uri("x"), call_id="foo@test", from_tag="f"), served.addr
+    )
     resp = caller.expect(501)
     assert resp.header("Allow")
 
@@ -205,8 +244,7 @@ def test_reinvite_hold_is_relayed_with_masker_address(served, caller):
     reinv = call.pbx_expect("INVITE")
     addr, port, _, attrs = sdp_media(reinv.body)
     assert addr == HOST and "sendonly" in attrs
-    served.pbx.reply(reinv, 200, body=sdp_offer(41000, "0 101", extra="a=recvonly\r\n",
-                                                  version=2))
+    served.pbx.reply(reinv, 200, body=sdp_offer(41000, "0 101", extra="a=recvonly\r\n", version=2))
     ok = caller.expect(200)
     assert "recvonly" in sdp_media(ok.body)[3]
 
@@ -227,8 +265,7 @@ def test_service_logs_call_events_with_both_call_ids(served, caller):
     assert line["call"] == invite["call"]
 
 
-def test_invite_without_offer_gets_the_pbx_offer_and_the_ack_answer_reaches_the_pbx(served,
-                                                                                     caller):
+def test_invite_without_offer_gets_the_pbx_offer_and_the_ack_answer_reaches_the_pbx(served, caller):
     call = Call(served, caller)
     call.invite(body="")
     inv = call.pbx_invite()
@@ -236,10 +273,13 @@ def test_invite_without_offer_gets_the_pbx_offer_and_the_ack_answer_reaches_the_
     served.pbx.reply(inv, 200, body=sdp_offer(41000, "8 0 101"), to_tag="pbx1")
     ok = caller.expect(200)
     addr, port, fmts, _ = sdp_media(ok.body)
-    assert (addr == HOST and served.media_min <= port <= served.media_max
-            and fmts == ["8", "0", "101"])
-    caller.send_raw(ack_for(caller, ok, call.uri, call.call_id, call.tag,
-                            body=sdp_offer(40000, "8 101")), served.addr)
+    assert (
+        addr == HOST and served.media_min <= port <= served.media_max and fmts == ["8", "0", "101"]
+    )
+    caller.send_raw(
+        ack_for(caller, ok, call.uri, call.call_id, call.tag, body=sdp_offer(40000, "8 101")),
+        served.addr,
+    )
     ack = call.pbx_expect("ACK")
     a_addr, a_port, a_fmts, _ = sdp_media(ack.body)
     assert a_addr == HOST and a_port != port and a_fmts == ["8", "101"]
@@ -265,12 +305,16 @@ def test_digest_challenge_from_the_pbx_is_answered(served, caller):
     call = Call(served, caller)
     call.invite()
     inv = call.pbx_invite()
-    served.pbx.reply(inv, 401, to_tag="pbx0",
-                     extra='WWW-Authenticate: Digest realm="pbx", nonce="n0nce", algorithm=MD5')
+    served.pbx.reply(
+        inv,
+        401,
+        to_tag="pbx0",
+        extra='WWW-Authenticate: Digest realm="pbx", nonce="n0nce", algorithm=MD5',
+    )
     call.pbx_expect("ACK")
     again = call.pbx_expect("INVITE")
     auth = again.header("Authorization")
-    fields = dict(part.strip().split("=", 1) for part in auth[len("Digest "):].split(","))
+    fields = dict(part.strip().split("=", 1) for part in auth[len("Digest ") :].split(","))
     fields = {k: v.strip('"') for k, v in fields.items()}
     assert fields["username"] == "masker"
     ha1 = hashlib.md5(b"masker:pbx:pw-123").hexdigest()
@@ -313,10 +357,18 @@ def test_reinvite_from_the_pbx_is_relayed_to_the_caller_anchored(served, caller)
     call, inv = connect(served, caller)
     pbx = served.pbx
     contact = inv.header("Contact").split("<", 1)[1].split(">", 1)[0]
-    pbx.send_raw(pbx.request("INVITE", contact, call_id=inv.header("Call-ID"), from_tag="pbx1",
-                             to_tag=inv.tag("From"), cseq=2,
-                             body=sdp_offer(41000, "0 101", extra="a=sendonly\r\n", version=2)),
-                 served.addr)
+    pbx.send_raw(
+        pbx.request(
+            "INVITE",
+            contact,
+            call_id=inv.header("Call-ID"),
+            from_tag="pbx1",
+            to_tag=inv.tag("From"),
+            cseq=2,
+            body=sdp_offer(41000, "0 101", extra="a=sendonly\r\n", version=2),
+        ),
+        served.addr,
+    )
     reinv = caller.expect("INVITE")
     addr, port, _, attrs = sdp_media(reinv.body)
     assert addr == HOST and served.media_min <= port <= served.media_max and "sendonly" in attrs

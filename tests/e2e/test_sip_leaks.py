@@ -20,11 +20,13 @@ from tests.support.sip_client import SipEndpoint, ack_for, sdp_offer
 ALLOWED_TYPE = "application/media_control+xml"
 # X-Agent-Id is even listed in pass_headers: it must still be stripped.
 SERVED_ENV = {
-        "MASKER_SIP_INFO_ALLOWLIST": ALLOWED_TYPE,
-        "MASKER_PBX_PASS_HEADERS": "P-Asserted-Identity,User-Agent,X-Agent-Id,x-agent-id",
-    }
-FAST_UPDATE = ("<?xml version=\"1.0\"?><media_control><vc_primitive><to_encoder>"
-               "<picture_fast_update/></to_encoder></vc_primitive></media_control>")
+    "MASKER_SIP_INFO_ALLOWLIST": ALLOWED_TYPE,
+    "MASKER_PBX_PASS_HEADERS": "P-Asserted-Identity,User-Agent,X-Agent-Id,x-agent-id",
+}
+FAST_UPDATE = (
+    '<?xml version="1.0"?><media_control><vc_primitive><to_encoder>'
+    "<picture_fast_update/></to_encoder></vc_primitive></media_control>"
+)
 
 
 def letters_id() -> str:
@@ -42,44 +44,87 @@ class Dialog:
         self.user = "agent" + secrets.token_hex(4)
         self.uri = served.uri(self.user)
         self.call_id, self.tag = letters_id() + "@trunk", secrets.token_hex(4)
-        self.caller.send_raw(self.caller.request(
-            "INVITE", self.uri, call_id=self.call_id, from_tag=self.tag,
-            body=sdp_offer(40000, "0 101"), extra=extra), served.addr)
+        self.caller.send_raw(
+            self.caller.request(
+                "INVITE",
+                self.uri,
+                call_id=self.call_id,
+                from_tag=self.tag,
+                body=sdp_offer(40000, "0 101"),
+                extra=extra,
+            ),
+            served.addr,
+        )
         self.invite = self.pbx.expect("INVITE", user=self.user)
         self.agent_call_id = self.invite.header("Call-ID")
         self.pbx.reply(self.invite, 200, body=sdp_offer(41000, "0 101"), to_tag="pbx1")
         ok = self.caller.expect(200)
         self.to_tag = ok.tag("To")
-        self.caller.send_raw(ack_for(self.caller, ok, self.uri, self.call_id, self.tag),
-                             served.addr)
+        self.caller.send_raw(
+            ack_for(self.caller, ok, self.uri, self.call_id, self.tag), served.addr
+        )
         self.pbx.expect("ACK", call_id=self.agent_call_id)
         self.rid = served.wait_log("call.invite", trunk_call_id=self.call_id)["call"]
         self.pbx_contact = self.invite.header("Contact").split("<", 1)[1].split(">", 1)[0]
         self.pbx_cseq = 10
 
-    def from_caller(self, method: str, body: bytes = b"", ctype: str | None = None,
-                    extra: str = "") -> None:
-        self.caller.send_raw(with_body(self.caller.request(
-            method, self.uri, call_id=self.call_id, from_tag=self.tag, to_tag=self.to_tag,
-            extra=extra), body, ctype), self.served.addr)
+    def from_caller(
+        self, method: str, body: bytes = b"", ctype: str | None = None, extra: str = ""
+    ) -> None:
+        self.caller.send_raw(
+            with_body(
+                self.caller.request(
+                    method,
+                    self.uri,
+                    call_id=self.call_id,
+                    from_tag=self.tag,
+                    to_tag=self.to_tag,
+                    extra=extra,
+                ),
+                body,
+                ctype,
+            ),
+            self.served.addr,
+        )
 
-    def from_pbx(self, method: str, body: bytes = b"", ctype: str | None = None,
-                 extra: str = "") -> None:
+    def from_pbx(
+        self, method: str, body: bytes = b"", ctype: str | None = None, extra: str = ""
+    ) -> None:
         self.pbx_cseq += 1
-        self.pbx.send_raw(with_body(self.pbx.request(
-            method, self.pbx_contact, call_id=self.agent_call_id, from_tag="pbx1",
-            to_tag=self.invite.tag("From"), cseq=self.pbx_cseq, extra=extra), body, ctype),
-            self.served.addr)
+        self.pbx.send_raw(
+            with_body(
+                self.pbx.request(
+                    method,
+                    self.pbx_contact,
+                    call_id=self.agent_call_id,
+                    from_tag="pbx1",
+                    to_tag=self.invite.tag("From"),
+                    cseq=self.pbx_cseq,
+                    extra=extra,
+                ),
+                body,
+                ctype,
+            ),
+            self.served.addr,
+        )
 
     def progress(self) -> int:
         """Key presses the tokeniser has taken on this call (one progress event each)."""
-        return sum(1 for line in self.served.lines if line.get("event") == "capture.event"
-                   and line.get("call") == self.rid and line.get("kind") == "progress")
+        return sum(
+            1
+            for line in self.served.lines
+            if line.get("event") == "capture.event"
+            and line.get("call") == self.rid
+            and line.get("kind") == "progress"
+        )
 
     def hang_up(self) -> None:
-        self.caller.send_raw(self.caller.request(
-            "BYE", self.uri, call_id=self.call_id, from_tag=self.tag, to_tag=self.to_tag),
-            self.served.addr)
+        self.caller.send_raw(
+            self.caller.request(
+                "BYE", self.uri, call_id=self.call_id, from_tag=self.tag, to_tag=self.to_tag
+            ),
+            self.served.addr,
+        )
         self.pbx.reply(self.pbx.expect("BYE", call_id=self.agent_call_id), 200)
         self.caller.close()
 
@@ -133,13 +178,16 @@ def answered(ep: SipEndpoint, method: str) -> int:
 
 def event(key: str, end: bool = True, duration: int = 800) -> bytes:
     """One RFC 4733 payload block: event, E/R/volume (volume 10), duration."""
-    return bytes([("0123456789*#ABCD").index(key), (0x80 if end else 0) | 10]) + \
-        duration.to_bytes(2, "big")
+    return bytes([("0123456789*#ABCD").index(key), (0x80 if end else 0) | 10]) + duration.to_bytes(
+        2, "big"
+    )
 
 
-MULTIPART = (b"--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n"
-             b"--b1\r\nContent-Type: application/dtmf-relay\r\n\r\nSignal=7\r\nDuration=100\r\n"
-             b"--b1--\r\n")
+MULTIPART = (
+    b"--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n"
+    b"--b1\r\nContent-Type: application/dtmf-relay\r\n\r\nSignal=7\r\nDuration=100\r\n"
+    b"--b1--\r\n"
+)
 
 #: (Content-Type, body, extra headers): one key each, in the encodings seen on trunks.
 ENCODINGS = {
@@ -148,16 +196,24 @@ ENCODINGS = {
     "dtmf-relay-colon": ("Application/Dtmf-Relay;charset=utf-8", b"signal: 4\r\n", ""),
     "x-dtmf-relay": ("application/x-dtmf-relay", b"Signal=9\r\nDuration=100\r\n", ""),
     "dtmf": ("application/dtmf", b"3", ""),
-    "nortel": ("application/vnd.nortelnetworks.digits",
-               b"p=Digit-Collection\r\ny=digits\r\nd=8\r\n", ""),
-    "telephone-event-binary": ("audio/telephone-event", event("0") + event("0") + event("0"),
-                               ""),
-    "telephone-event-ascii": ("audio/telephone-event;rate=8000", event("4", end=False, duration=80),
-                              ""),
+    "nortel": (
+        "application/vnd.nortelnetworks.digits",
+        b"p=Digit-Collection\r\ny=digits\r\nd=8\r\n",
+        "",
+    ),
+    "telephone-event-binary": ("audio/telephone-event", event("0") + event("0") + event("0"), ""),
+    "telephone-event-ascii": (
+        "audio/telephone-event;rate=8000",
+        event("4", end=False, duration=80),
+        "",
+    ),
     "text-plain": ("text/plain", b"6\r\n", ""),
     "multipart": ("multipart/mixed;boundary=b1", MULTIPART, ""),
-    "info-package": ("application/dtmf-relay", b"Signal=2\r\nDuration=100\r\n",
-                     "Info-Package: dtmf"),
+    "info-package": (
+        "application/dtmf-relay",
+        b"Signal=2\r\nDuration=100\r\n",
+        "Info-Package: dtmf",
+    ),
 }
 
 
@@ -181,15 +237,21 @@ def test_caller_info_key_reaches_the_tokeniser_exactly_once(served, dialog, name
 
 #: Builders of one key press per encoding, for keying a whole card.
 KEYED = [
-    lambda k: ("application/dtmf-relay", f"Signal={'0123456789*#'.index(k)}\r\nDuration=160\r\n"
-               .encode(), ""),
+    lambda k: (
+        "application/dtmf-relay",
+        f"Signal={'0123456789*#'.index(k)}\r\nDuration=160\r\n".encode(),
+        "",
+    ),
     lambda k: ("application/dtmf", k.encode(), ""),
     lambda k: ("application/vnd.nortelnetworks.digits", f"d={k}\r\n".encode(), ""),
     lambda k: ("audio/telephone-event", event(k) * 3, ""),
     lambda k: ("application/x-dtmf-relay", f"signal= {k}\nduration= 100\n".encode(), ""),
     lambda k: ("text/plain", k.encode(), ""),
-    lambda k: ("multipart/mixed;boundary=b1", b"--b1\r\nContent-Type: application/dtmf\r\n\r\n"
-               + k.encode() + b"\r\n--b1--\r\n", ""),
+    lambda k: (
+        "multipart/mixed;boundary=b1",
+        b"--b1\r\nContent-Type: application/dtmf\r\n\r\n" + k.encode() + b"\r\n--b1--\r\n",
+        "",
+    ),
 ]
 
 
@@ -202,8 +264,11 @@ def test_card_keyed_in_every_encoding_in_turn_gives_exactly_one_token(served, di
         time.sleep(0.05)
     served.wait_log("capture.event", call=dialog.rid, kind="token")
     time.sleep(0.3)
-    kinds = [ln.get("kind") for ln in served.lines
-             if ln.get("event") == "capture.event" and ln.get("call") == dialog.rid]
+    kinds = [
+        ln.get("kind")
+        for ln in served.lines
+        if ln.get("event") == "capture.event" and ln.get("call") == dialog.rid
+    ]
     assert kinds.count("token") == 1 and "error" not in kinds
     assert requests_seen(served.pbx, dialog.agent_call_id, 0.3) == []
 
@@ -220,9 +285,13 @@ def test_info_with_a_non_utf8_body_is_answered(served, dialog):
 
 
 def test_info_retransmission_is_one_key_press(served, dialog):
-    raw = with_body(dialog.caller.request(
-        "INFO", dialog.uri, call_id=dialog.call_id, from_tag=dialog.tag, to_tag=dialog.to_tag),
-        event("7"), "audio/telephone-event")
+    raw = with_body(
+        dialog.caller.request(
+            "INFO", dialog.uri, call_id=dialog.call_id, from_tag=dialog.tag, to_tag=dialog.to_tag
+        ),
+        event("7"),
+        "audio/telephone-event",
+    )
     for _ in range(3):
         dialog.caller.send_raw(raw, served.addr)
         time.sleep(0.05)
@@ -279,15 +348,15 @@ def test_pbx_allowlisted_info_is_relayed_to_the_caller(served, dialog):
     assert info.body == FAST_UPDATE
 
 
-KPML_SUBSCRIBE = ("Event: kpml;id=1\r\nExpires: 7200\r\n"
-                  "Accept: application/kpml-response+xml")
-KPML_REQUEST = (b'<?xml version="1.0"?><kpml-request xmlns="urn:ietf:params:xml:ns:kpml-request"'
-                b' version="1.0"><pattern><regex>x{16}</regex></pattern></kpml-request>')
+KPML_SUBSCRIBE = "Event: kpml;id=1\r\nExpires: 7200\r\nAccept: application/kpml-response+xml"
+KPML_REQUEST = (
+    b'<?xml version="1.0"?><kpml-request xmlns="urn:ietf:params:xml:ns:kpml-request"'
+    b' version="1.0"><pattern><regex>x{16}</regex></pattern></kpml-request>'
+)
 
 
 def test_kpml_subscribe_from_the_caller_gets_489_and_stops(served, dialog):
-    dialog.from_caller("SUBSCRIBE", KPML_REQUEST, "application/kpml-request+xml",
-                       KPML_SUBSCRIBE)
+    dialog.from_caller("SUBSCRIBE", KPML_REQUEST, "application/kpml-request+xml", KPML_SUBSCRIBE)
     assert answered(dialog.caller, "SUBSCRIBE") == 489
     assert requests_seen(served.pbx, dialog.agent_call_id) == []
 
@@ -299,9 +368,12 @@ def test_kpml_subscribe_from_the_pbx_gets_489_and_stops(served, dialog):
 
 
 def test_kpml_notify_from_the_caller_gets_489_and_stops(served, dialog):
-    dialog.from_caller("NOTIFY", b'<kpml-response version="1.0" code="200" digits="5"/>',
-                       "application/kpml-response+xml",
-                       "Event: kpml;id=1\r\nSubscription-State: active;expires=3600")
+    dialog.from_caller(
+        "NOTIFY",
+        b'<kpml-response version="1.0" code="200" digits="5"/>',
+        "application/kpml-response+xml",
+        "Event: kpml;id=1\r\nSubscription-State: active;expires=3600",
+    )
     assert answered(dialog.caller, "NOTIFY") == 489
     assert requests_seen(served.pbx, dialog.agent_call_id) == []
 
@@ -310,10 +382,20 @@ def test_kpml_notify_from_the_caller_gets_489_and_stops(served, dialog):
 def test_kpml_subscribe_outside_a_dialog_gets_489(served, side):
     ep = SipEndpoint(side)
     try:
-        ep.send_raw(with_body(ep.request("SUBSCRIBE", served.uri("agent1"),
-                                         call_id=secrets.token_hex(6), from_tag="s1",
-                                         extra=KPML_SUBSCRIBE),
-                              KPML_REQUEST, "application/kpml-request+xml"), served.addr)
+        ep.send_raw(
+            with_body(
+                ep.request(
+                    "SUBSCRIBE",
+                    served.uri("agent1"),
+                    call_id=secrets.token_hex(6),
+                    from_tag="s1",
+                    extra=KPML_SUBSCRIBE,
+                ),
+                KPML_REQUEST,
+                "application/kpml-request+xml",
+            ),
+            served.addr,
+        )
         assert answered(ep, "SUBSCRIBE") == 489
     finally:
         ep.close()
@@ -333,6 +415,14 @@ def test_info_log_lines_carry_no_digits(served, dialog):
     dialog.from_caller("INFO", b"Signal=9\r\nDuration=160\r\n", "application/dtmf-relay")
     assert answered(dialog.caller, "INFO") == 200
     line = served.wait_log("sip.info", leg="caller")
-    assert set(line) <= {"event", "leg", "relayed", "reason", "type", "level", "logger",
-                         "timestamp"}
+    assert set(line) <= {
+        "event",
+        "leg",
+        "relayed",
+        "reason",
+        "type",
+        "level",
+        "logger",
+        "timestamp",
+    }
     assert not any("Signal" in raw or "9\\r" in raw for raw in served.raw)

@@ -20,8 +20,12 @@ def test_a_silent_pbx_gets_the_caller_a_504_within_the_no_reply_time(tmp_path) -
         served.pbx.close()  # nobody reads the PBX's port any more
         call_id = log_safe_hex(8)
         started = time.monotonic()
-        caller.send_raw(caller.request("INVITE", served.uri("agent7"), call_id=call_id,
-                                       from_tag="t1", body=sdp_offer(4000)), served.addr)
+        caller.send_raw(
+            caller.request(
+                "INVITE", served.uri("agent7"), call_id=call_id, from_tag="t1", body=sdp_offer(4000)
+            ),
+            served.addr,
+        )
         answer = caller.expect(504, timeout=10)
         waited = time.monotonic() - started
         served.wait_log("call.agent_no_reply", trunk_call_id=call_id, timeout=5)

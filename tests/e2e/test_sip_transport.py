@@ -31,8 +31,10 @@ def test_missing_mandatory_header_is_named():
 
 
 def test_duplicated_single_header_is_named():
-    assert _header_problem(REQ.replace("Call-ID: c1\r\n", "Call-ID: c1\r\ni: c2\r\n")) == \
-        "Duplicate Call-Id Header"
+    assert (
+        _header_problem(REQ.replace("Call-ID: c1\r\n", "Call-ID: c1\r\ni: c2\r\n"))
+        == "Duplicate Call-Id Header"
+    )
 
 
 def test_repeated_via_is_allowed():
@@ -53,26 +55,42 @@ def test_raw_501_carries_allow():
 
 
 def test_no_response_without_via():
-    assert raw_response(REQ.replace("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n", ""),
-                        400, "Bad") is None
+    assert (
+        raw_response(
+            REQ.replace("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n", ""), 400, "Bad"
+        )
+        is None
+    )
 
 
-@pytest.mark.parametrize("line", ["SIP/2.0 200 OK", "SIP/2.0 180 Ringing", "SIP/2.0 699 Odd",
-                                  "SIP/2.0 100"])
+@pytest.mark.parametrize(
+    "line", ["SIP/2.0 200 OK", "SIP/2.0 180 Ringing", "SIP/2.0 699 Odd", "SIP/2.0 100"]
+)
 def test_response_with_a_valid_status_code_passes(line):
     assert not bad_status_line(line + "\r\nVia: x\r\n\r\n")
 
 
-@pytest.mark.parametrize("line", ["SIP/2.0 99 Low", "SIP/2.0 700 High", "SIP/2.0 2000 Long",
-                                  "SIP/2.0 abc Letters", "SIP/2.0  200 Space", "SIP/2.0 ",
-                                  "SIP/2.0 \u0662\u0660\u0660 Arabic digits"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "SIP/2.0 99 Low",
+        "SIP/2.0 700 High",
+        "SIP/2.0 2000 Long",
+        "SIP/2.0 abc Letters",
+        "SIP/2.0  200 Space",
+        "SIP/2.0 ",
+        "SIP/2.0 \u0662\u0660\u0660 Arabic digits",
+    ],
+)
 def test_response_with_a_bad_status_code_is_refused(line):
     assert bad_status_line(line + "\r\nVia: x\r\n\r\n")
 
 
 def test_transport_parameters_are_lowered_for_sippy():
-    msg = (b"SIP/2.0 200 OK\r\nContact: <sip:uas@127.0.0.1:5080;transport=UDP>\r\n"
-           b"Record-Route: <sip:p@10.0.0.1;lr;Transport=Tcp>\r\n\r\nv=0\r\n")
+    msg = (
+        b"SIP/2.0 200 OK\r\nContact: <sip:uas@127.0.0.1:5080;transport=UDP>\r\n"
+        b"Record-Route: <sip:p@10.0.0.1;lr;Transport=Tcp>\r\n\r\nv=0\r\n"
+    )
     out = lower_transport_params(msg)
     assert b";transport=udp>" in out and b";transport=tcp>" in out
     assert out.endswith(b"\r\n\r\nv=0\r\n")

@@ -41,6 +41,7 @@ def test_jwt_without_expiry_is_rejected(api):
     import jwt
 
     from tests.support.api import SECRET
+
     token = jwt.encode({"sub": "agent-1", "role": "agent"}, SECRET, algorithm="HS256")
     assert calls(api, token).status == 401
 
@@ -48,8 +49,9 @@ def test_jwt_without_expiry_is_rejected(api):
 def test_unsigned_jwt_is_rejected(api):
     import jwt
 
-    token = jwt.encode({"sub": "agent-1", "role": "supervisor", "exp": 9999999999}, None,
-                       algorithm="none")
+    token = jwt.encode(
+        {"sub": "agent-1", "role": "supervisor", "exp": 9999999999}, None, algorithm="none"
+    )
     assert calls(api, token).status == 401
 
 

@@ -41,7 +41,11 @@ def test_call_state_names_agent_and_state(api, agent):
     cid = api.call("agent-1")
     call = http("GET", f"{api.url}/api/calls/{cid}", agent).json()
     assert (call["id"], call["agent"], call["state"], call["capture"]) == (
-        cid, "agent-1", "connected", None)
+        cid,
+        "agent-1",
+        "connected",
+        None,
+    )
 
 
 def test_call_of_another_agent_is_not_found(api, agent):
@@ -83,19 +87,33 @@ def test_malformed_json_is_400(api, agent):
     assert reply.status == 400 and reply.json()["error"]["code"] == "malformed_json"
 
 
-@pytest.mark.parametrize("body", [
-    {**CAPTURE, "amount": 12.5},
-    {**CAPTURE, "amount": "-1"},
-    {**CAPTURE, "amount": "0"},
-    {**CAPTURE, "currency": "pounds"},
-    {**CAPTURE, "reference": ""},
-    {**CAPTURE, "fields": "pan"},
-    {**CAPTURE, "fields": ["pan", "pan"]},
-    {**CAPTURE, "fields": ["iban"]},
-    {**CAPTURE, "extra": 1},
-    ["not", "an", "object"],
-], ids=["number-amount", "negative", "zero", "currency", "empty-ref", "fields-string",
-        "dup-fields", "unknown-field", "extra-key", "array-body"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**CAPTURE, "amount": 12.5},
+        {**CAPTURE, "amount": "-1"},
+        {**CAPTURE, "amount": "0"},
+        {**CAPTURE, "currency": "pounds"},
+        {**CAPTURE, "reference": ""},
+        {**CAPTURE, "fields": "pan"},
+        {**CAPTURE, "fields": ["pan", "pan"]},
+        {**CAPTURE, "fields": ["iban"]},
+        {**CAPTURE, "extra": 1},
+        ["not", "an", "object"],
+    ],
+    ids=[
+        "number-amount",
+        "negative",
+        "zero",
+        "currency",
+        "empty-ref",
+        "fields-string",
+        "dup-fields",
+        "unknown-field",
+        "extra-key",
+        "array-body",
+    ],
+)
 def test_wrong_types_are_400(api, agent, body):
     reply = start(api, api.call(), agent, body)
     assert reply.status == 400 and reply.json()["error"]["code"] == "invalid_request"
@@ -108,8 +126,12 @@ def test_reference_holding_a_card_number_is_refused(api, agent):
 
 
 def test_oversize_body_is_413(api, agent):
-    reply = http("POST", f"{api.url}/api/calls/{api.call()}/capture", agent,
-                 raw=b'{"reference": "' + b"x" * 10000 + b'"}')
+    reply = http(
+        "POST",
+        f"{api.url}/api/calls/{api.call()}/capture",
+        agent,
+        raw=b'{"reference": "' + b"x" * 10000 + b'"}',
+    )
     assert reply.status == 413
 
 
@@ -141,8 +163,9 @@ def test_restart_field_clears_its_progress(api, agent):
 
 
 def test_restart_without_capture_is_409(api, agent):
-    reply = http("POST", f"{api.url}/api/calls/{api.call()}/capture/restart", agent,
-                 {"field": "pan"})
+    reply = http(
+        "POST", f"{api.url}/api/calls/{api.call()}/capture/restart", agent, {"field": "pan"}
+    )
     assert reply.status == 409
 
 
@@ -210,7 +233,9 @@ def test_capture_arms_a_capture_policy_call(api, agent):
     armed_before = http("GET", f"{api.url}/api/calls/{cid}", agent).json()["armed"]
     start(api, cid, agent)
     assert (armed_before, http("GET", f"{api.url}/api/calls/{cid}", agent).json()["armed"]) == (
-        False, True)
+        False,
+        True,
+    )
 
 
 def test_cancelled_capture_leaves_the_call_armed(api, agent):
@@ -256,6 +281,9 @@ def test_capture_control_actions_are_audited_with_the_agent_and_no_card_data(api
         http("DELETE", f"{api.url}/api/calls/{cid}/capture", agent)
         end_payment(api, cid, agent)
     audited = [(e["action"], e["call"], e["agent"]) for e in logs if e["event"] == "agent action"]
-    assert audited == [("start_capture", cid, "agent-1"), ("cancel_capture", cid, "agent-1"),
-                       ("end_payment_phase", cid, "agent-1")]
+    assert audited == [
+        ("start_capture", cid, "agent-1"),
+        ("cancel_capture", cid, "agent-1"),
+        ("end_payment_phase", cid, "agent-1"),
+    ]
     assert TEST_PAN[:6] not in repr(logs)

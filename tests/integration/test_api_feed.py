@@ -56,8 +56,13 @@ def test_header_authentication_also_opens_the_feed(api):
 
 def test_progress_events_follow_each_keyed_digit(api):
     cid = started_call(api)
-    msgs = collect(api, cid, make_jwt(), lambda m: sum(x.get("type") == "progress" for x in m) >= 6,
-                   on_open=lambda: api.key(cid, TEST_PAN[:6]))
+    msgs = collect(
+        api,
+        cid,
+        make_jwt(),
+        lambda m: sum(x.get("type") == "progress" for x in m) >= 6,
+        on_open=lambda: api.key(cid, TEST_PAN[:6]),
+    )
     progress = [m for m in msgs if m.get("type") == "progress" and m.get("field") == "pan"]
     assert [p["entered"] for p in progress][-6:] == [1, 2, 3, 4, 5, 6]
     assert progress[-1]["brand"] == "visa"
@@ -65,8 +70,7 @@ def test_progress_events_follow_each_keyed_digit(api):
 
 def test_completed_card_brings_token_and_handoff(api):
     cid = started_call(api)
-    msgs = collect(api, cid, make_jwt(), has("handoff"),
-                   on_open=lambda: api.key(cid, KEYED_CARD))
+    msgs = collect(api, cid, make_jwt(), has("handoff"), on_open=lambda: api.key(cid, KEYED_CARD))
     token = next(m for m in msgs if m.get("type") == "token")
     handoff = next(m for m in msgs if m.get("type") == "handoff")
     assert token["token"].startswith("tok_") and token["display"].endswith("1111")
@@ -83,8 +87,7 @@ def test_reconnecting_client_gets_progress_so_far_first(api):
 
 def test_feed_never_carries_the_keyed_digits(api):
     cid = started_call(api)
-    msgs = collect(api, cid, make_jwt(), has("handoff"),
-                   on_open=lambda: api.key(cid, KEYED_CARD))
+    msgs = collect(api, cid, make_jwt(), has("handoff"), on_open=lambda: api.key(cid, KEYED_CARD))
     text = json.dumps(msgs, ensure_ascii=False)
     assert TEST_PAN not in text and TEST_PAN[:6] not in text
     assert f'"{TEST_EXPIRY}"' not in text and f'"{TEST_CVV}"' not in text
@@ -92,8 +95,13 @@ def test_feed_never_carries_the_keyed_digits(api):
 
 def test_call_end_is_announced_on_the_feed(api):
     cid = api.call()
-    msgs = collect(api, cid, make_jwt(), lambda m: any(x.get("state") == "ended" for x in m[1:]),
-                   on_open=lambda: api.registry.end_call(cid))
+    msgs = collect(
+        api,
+        cid,
+        make_jwt(),
+        lambda m: any(x.get("state") == "ended" for x in m[1:]),
+        on_open=lambda: api.registry.end_call(cid),
+    )
     assert msgs[-1] == {"type": "call", "state": "ended", "reason": "hangup"}
 
 
@@ -108,8 +116,9 @@ def test_silent_client_is_closed_after_auth_timeout(api):
 
 
 def test_other_agents_call_closes_feed_with_4404(api):
-    msgs = collect(api, api.call("agent-2"), make_jwt("agent-1"),
-                   lambda m: any("closed" in x for x in m))
+    msgs = collect(
+        api, api.call("agent-2"), make_jwt("agent-1"), lambda m: any("closed" in x for x in m)
+    )
     assert msgs[-1]["closed"] == 4404
 
 
@@ -126,8 +135,9 @@ def test_plain_get_on_feed_is_400_json(api):
 
 def test_sse_fallback_streams_state_then_progress(api):
     cid = started_call(api)
-    req = urllib.request.Request(f"{api.url}/api/calls/{cid}/events",
-                                 headers={"Authorization": f"Bearer {make_jwt()}"})
+    req = urllib.request.Request(
+        f"{api.url}/api/calls/{cid}/events", headers={"Authorization": f"Bearer {make_jwt()}"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         first = _next_sse(resp)

@@ -49,10 +49,15 @@ def test_readyz_treats_a_raising_check_as_not_ready():
 
 def test_metrics_exposes_the_service_counters(api):
     text = http("GET", f"{api.url}/metrics", SUPERVISOR_KEY).body.decode()
-    for name in ("masker_active_calls", "masker_digits_masked_total",
-                 "masker_captures_started_total", "masker_captures_completed_total",
-                 "masker_captures_failed_total", "masker_handoff_results_total",
-                 "masker_media_late_packets_total"):
+    for name in (
+        "masker_active_calls",
+        "masker_digits_masked_total",
+        "masker_captures_started_total",
+        "masker_captures_completed_total",
+        "masker_captures_failed_total",
+        "masker_handoff_results_total",
+        "masker_media_late_packets_total",
+    ):
         assert f"# TYPE {name.removesuffix('_total')}" in text
 
 
@@ -60,8 +65,9 @@ def test_metrics_count_masked_digits_by_source(api):
     before = metrics.DIGITS_MASKED.labels("info")._value.get()
     api.key(api.call(), "12", source="info")
     text = http("GET", f"{api.url}/metrics", SUPERVISOR_KEY).body.decode()
-    line = next(x for x in text.splitlines()
-                if x.startswith('masker_digits_masked_total{source="info"}'))
+    line = next(
+        x for x in text.splitlines() if x.startswith('masker_digits_masked_total{source="info"}')
+    )
     assert float(line.split()[-1]) == before + 2
 
 

@@ -22,11 +22,17 @@ def detokeniser():
     """The tokeniser's detokenise app on its own port, and a token it can open."""
     with tempfile.TemporaryDirectory(prefix="masker-detok-") as tmp:
         folder = Path(tmp)
-        tk = build_tokenizer(TokenizerConfig(
-            vault_path=str(folder / "vault.sqlite3"), keystore_path=str(folder / "keys.json"),
-            kek_env=None,
-            detokenize_credential_sha256=hashlib.sha256(PAYMENT_CREDENTIAL.encode()).hexdigest(),
-        ), dev_dir=folder / "dev")
+        tk = build_tokenizer(
+            TokenizerConfig(
+                vault_path=str(folder / "vault.sqlite3"),
+                keystore_path=str(folder / "keys.json"),
+                kek_env=None,
+                detokenize_credential_sha256=hashlib.sha256(
+                    PAYMENT_CREDENTIAL.encode()
+                ).hexdigest(),
+            ),
+            dev_dir=folder / "dev",
+        )
         session = tk.new_session(amount_minor=100, currency="GBP", reference="DT-1")
         for key in KEYED_CARD:
             session.digit(key)

@@ -12,8 +12,14 @@ def test_public_event_drops_a_stray_pan_whatever_key_carries_it():
 
 
 def test_public_event_drops_card_field_values_and_secret_keys():
-    event = {"type": "progress", "cvv": TEST_CVV, "expiry": TEST_EXPIRY, "digits": "12",
-             "value": "4", "fields": [{"field": "cvv", "entered": 3}]}
+    event = {
+        "type": "progress",
+        "cvv": TEST_CVV,
+        "expiry": TEST_EXPIRY,
+        "digits": "12",
+        "value": "4",
+        "fields": [{"field": "cvv", "entered": 3}],
+    }
     assert public_event(event) == {"type": "progress", "fields": [{"field": "cvv", "entered": 3}]}
 
 
@@ -23,8 +29,11 @@ def test_public_event_keeps_a_format_preserving_token_that_fails_luhn():
 
 
 def test_registry_wrapped_tokeniser_event_is_unwrapped():
-    wrapped = {"type": "capture", "call_id": "c1",
-               "event": {"event": "handoff", "status": "approved", "session": "s1"}}
+    wrapped = {
+        "type": "capture",
+        "call_id": "c1",
+        "event": {"event": "handoff", "status": "approved", "session": "s1"},
+    }
     assert public_event(wrapped) == {"type": "handoff", "status": "approved", "session": "s1"}
 
 
@@ -38,12 +47,31 @@ def test_event_without_a_kind_is_dropped():
 
 
 def test_public_call_maps_registry_snapshot_and_hides_sip_call_ids():
-    snapshot = {"id": "c1", "agent_id": "a1", "state": "connected", "connected_at": 10.0,
-                "created_at": 9.0, "ended_at": None, "end_reason": "", "capture": None,
-                "armed": True, "trunk_call_id": "abc@10.0.0.1", "agent_call_id": "def@10.0.0.2"}
+    snapshot = {
+        "id": "c1",
+        "agent_id": "a1",
+        "state": "connected",
+        "connected_at": 10.0,
+        "created_at": 9.0,
+        "ended_at": None,
+        "end_reason": "",
+        "capture": None,
+        "armed": True,
+        "trunk_call_id": "abc@10.0.0.1",
+        "agent_call_id": "def@10.0.0.2",
+    }
     assert public_call(snapshot) == {
-        "id": "c1", "agent": "a1", "state": "connected", "caller": None, "started": 10.0,
-        "ended": None, "end_reason": None, "policy": None, "armed": True, "capture": None}
+        "id": "c1",
+        "agent": "a1",
+        "state": "connected",
+        "caller": None,
+        "started": 10.0,
+        "ended": None,
+        "end_reason": None,
+        "policy": None,
+        "armed": True,
+        "capture": None,
+    }
 
 
 def test_public_capture_of_no_capture_is_none():

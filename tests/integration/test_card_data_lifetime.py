@@ -32,8 +32,11 @@ def psp(tmp_path_factory):
 @pytest.fixture
 def tokenizer(tmp_path):
     tk = build_tokenizer(
-        TokenizerConfig(vault_path=str(tmp_path / "vault.sqlite3"),
-                        keystore_path=str(tmp_path / "keys.json"), kek_env=None),
+        TokenizerConfig(
+            vault_path=str(tmp_path / "vault.sqlite3"),
+            keystore_path=str(tmp_path / "keys.json"),
+            kek_env=None,
+        ),
         dev_dir=tmp_path / "dev",
     )
     yield tk
@@ -62,8 +65,11 @@ class Walk:
         self.reg.start_capture(self.cid, amount, "GBP", reference, ())
 
     def handoffs(self) -> list[dict]:
-        return [e["event"] for e in self.events
-                if isinstance(e.get("event"), dict) and e["event"].get("event") == "handoff"]
+        return [
+            e["event"]
+            for e in self.events
+            if isinstance(e.get("event"), dict) and e["event"].get("event") == "handoff"
+        ]
 
     def wait_for_handoffs(self, n: int = 1) -> None:
         deadline = time.monotonic() + 10
@@ -91,7 +97,7 @@ def replace_after_a_failed_handoff(w: Walk) -> None:
 def automatic_capture_then_manual(w: Walk) -> None:
     w.key(TEST_PAN + "#")  # the first key press starts an automatic capture
     w.probe()
-    w.key(KEYED_CARD[len(TEST_PAN) + 1:])
+    w.key(KEYED_CARD[len(TEST_PAN) + 1 :])
     assert w.state() == "tokenised"
     w.capture()
 
@@ -99,7 +105,7 @@ def automatic_capture_then_manual(w: Walk) -> None:
 def automatic_capture_tokenised(w: Walk) -> None:
     w.key(TEST_PAN + "#")
     w.probe()
-    w.key(KEYED_CARD[len(TEST_PAN) + 1:])
+    w.key(KEYED_CARD[len(TEST_PAN) + 1 :])
     assert w.state() == "tokenised"
 
 
@@ -174,23 +180,35 @@ def too_many_invalid_attempts(w: Walk) -> None:
 
 
 PATHS: dict[str, Callable[[Walk], None]] = {
-    f.__name__: f for f in (
-        replace_after_a_failed_handoff, automatic_capture_then_manual,
-        automatic_capture_tokenised, cancel_while_keying, psp_failure_then_call_end,
-        redirect_then_call_end, failed_handoff_held_until_expiry, approved, declined,
-        call_end_while_keying, too_many_invalid_attempts,
+    f.__name__: f
+    for f in (
+        replace_after_a_failed_handoff,
+        automatic_capture_then_manual,
+        automatic_capture_tokenised,
+        cancel_while_keying,
+        psp_failure_then_call_end,
+        redirect_then_call_end,
+        failed_handoff_held_until_expiry,
+        approved,
+        declined,
+        call_end_while_keying,
+        too_many_invalid_attempts,
     )
 }
 
 
 def walk(path: Callable[[Walk], None], tokenizer, psp, gateway: bool = True) -> Walk:
     def factory(*, call_id, amount, currency, reference, fields):
-        return tokenizer.new_session(amount_minor=int(Decimal(amount or "0") * 100),
-                                     currency=currency, reference=reference,
-                                     fields=tuple(fields) or None)
+        return tokenizer.new_session(
+            amount_minor=int(Decimal(amount or "0") * 100),
+            currency=currency,
+            reference=reference,
+            fields=tuple(fields) or None,
+        )
 
     worker = HandoffWorker(
-        build_gateway(GatewayConfig(url=psp.url, ca_file=psp.tls.ca_file)) if gateway else None)
+        build_gateway(GatewayConfig(url=psp.url, ca_file=psp.tls.ca_file)) if gateway else None
+    )
     w = Walk(Registry(factory, auto_capture=True, handoff=worker), psp, lifetime.mark())
     w.cid = w.reg.add_call("trunk@test")
     w.reg.update_call(w.cid, state="connected", agent_id="agent-1")

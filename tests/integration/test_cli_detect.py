@@ -15,8 +15,7 @@ TOLERANCE_MS = 5.0
 
 def keyed(keys: str = KEYS, rate: int = 8000, law: str = "ulaw"):
     """Comfortable key presses (70 ms on, 70 ms off, -10 dBm0) after a G.711 round trip."""
-    sig = keys_signal(keys, rate, on_ms=70, off_ms=70, level_dbm0=-10,
-                      rng=np.random.default_rng(1))
+    sig = keys_signal(keys, rate, on_ms=70, off_ms=70, level_dbm0=-10, rng=np.random.default_rng(1))
     return sig, g711_roundtrip(sig.pcm16(None), law)
 
 

@@ -46,8 +46,14 @@ def mask_json(src, dst, *extra: str) -> dict:
 
 @pytest.mark.parametrize(
     ("encoding", "rate", "channels"),
-    [("pcm16", 8000, 1), ("ulaw", 8000, 1), ("alaw", 8000, 1), ("pcm16", 16000, 1),
-     ("pcm16", 8000, 2), ("ulaw", 16000, 2)],
+    [
+        ("pcm16", 8000, 1),
+        ("ulaw", 8000, 1),
+        ("alaw", 8000, 1),
+        ("pcm16", 16000, 1),
+        ("pcm16", 8000, 2),
+        ("ulaw", 16000, 2),
+    ],
 )
 def test_output_keeps_rate_encoding_channels_and_length(tmp_path, encoding, rate, channels):
     keyed(tmp_path / "in.wav", "12", rate, encoding, channels)
@@ -55,7 +61,11 @@ def test_output_keeps_rate_encoding_channels_and_length(tmp_path, encoding, rate
     _, _, src = read_wav(tmp_path / "in.wav")
     _, _, out = read_wav(tmp_path / "out.wav")
     assert (out.sample_rate, out.encoding, out.channels, out.frames) == (
-        src.sample_rate, src.encoding, src.channels, src.frames)
+        src.sample_rate,
+        src.encoding,
+        src.channels,
+        src.frames,
+    )
 
 
 def test_json_report_counts_key_presses_and_lists_spans(tmp_path):
@@ -73,8 +83,9 @@ def test_report_spans_cover_every_tone(tmp_path):
     write_wav(tmp_path / "in.wav", sig.pcm16())
     doc = mask_json(tmp_path / "in.wav", tmp_path / "out.wav")
     for tone in sig.tones:
-        assert any(s["start_ms"] <= tone.start / 8 and tone.end / 8 <= s["end_ms"]
-                   for s in doc["masked"])
+        assert any(
+            s["start_ms"] <= tone.start / 8 and tone.end / 8 <= s["end_ms"] for s in doc["masked"]
+        )
 
 
 def test_stereo_channels_are_masked_independently(tmp_path):
@@ -136,8 +147,16 @@ def riff(rate=8000, channels=1, bits=16, tag=1, frames=800, data_size=None, cut=
     data = bytes(frames * align)
     size = len(data) if data_size is None else data_size
     fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * align, align, bits)
-    body = (b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
-            + b"data" + struct.pack("<I", size) + data)
+    body = (
+        b"RIFF"
+        + struct.pack("<I", 36 + size)
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", size)
+        + data
+    )
     return body[: len(body) - cut]
 
 
@@ -197,8 +216,9 @@ def long_stereo(path, seconds: int, seed: int = 0) -> None:
 
 def peak_rss_kib(*args: str) -> int:
     """Peak resident memory of one `masker` run (from the kernel's rusage of that child)."""
-    proc = subprocess.Popen([MASKER, *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [MASKER, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, proc.stderr.read()

@@ -28,8 +28,11 @@ def psp(tmp_path_factory):
 @pytest.fixture
 def tokenizer(tmp_path):
     tk = build_tokenizer(
-        TokenizerConfig(vault_path=str(tmp_path / "vault.sqlite3"),
-                        keystore_path=str(tmp_path / "keys.json"), kek_env=None),
+        TokenizerConfig(
+            vault_path=str(tmp_path / "vault.sqlite3"),
+            keystore_path=str(tmp_path / "keys.json"),
+            kek_env=None,
+        ),
         dev_dir=tmp_path / "dev",
     )
     yield tk
@@ -38,9 +41,13 @@ def tokenizer(tmp_path):
 
 def registry_with(tokenizer, worker) -> Registry:
     def factory(*, call_id, amount, currency, reference, fields):
-        return tokenizer.new_session(amount_minor=int(Decimal(amount or "0") * 100),
-                                     currency=currency, reference=reference,
-                                     fields=tuple(fields) or None)
+        return tokenizer.new_session(
+            amount_minor=int(Decimal(amount or "0") * 100),
+            currency=currency,
+            reference=reference,
+            fields=tuple(fields) or None,
+        )
+
     return Registry(factory, auto_capture=True, handoff=worker)
 
 
@@ -53,8 +60,11 @@ def connected_call(reg: Registry) -> tuple[str, list[dict]]:
 
 
 def handoffs(events: list[dict]) -> list[dict]:
-    return [e["event"] for e in events
-            if isinstance(e.get("event"), dict) and e["event"].get("event") == "handoff"]
+    return [
+        e["event"]
+        for e in events
+        if isinstance(e.get("event"), dict) and e["event"].get("event") == "handoff"
+    ]
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
@@ -70,8 +80,9 @@ def key_card(reg: Registry, cid: str) -> None:
 
 
 def counter(label: str) -> float:
-    return metrics.REGISTRY.get_sample_value("masker_handoff_results_total",
-                                             {"result": label}) or 0.0
+    return (
+        metrics.REGISTRY.get_sample_value("masker_handoff_results_total", {"result": label}) or 0.0
+    )
 
 
 # --- adapter from config ----------------------------------------------------------------
@@ -86,8 +97,9 @@ def test_url_and_ca_bundle_build_the_https_adapter(psp):
 
 def test_missing_ca_bundle_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="ca_file"):
-        build_gateway(GatewayConfig(url="https://psp.test/charge",
-                                    ca_file=str(tmp_path / "nope.pem")))
+        build_gateway(
+            GatewayConfig(url="https://psp.test/charge", ca_file=str(tmp_path / "nope.pem"))
+        )
 
 
 def test_empty_credential_environment_variable_is_a_user_error(monkeypatch):
@@ -98,18 +110,22 @@ def test_empty_credential_environment_variable_is_a_user_error(monkeypatch):
 
 def test_credential_file_is_read_and_never_shown_in_repr(tmp_path):
     (tmp_path / "psp.key").write_text("secret-psp-credential\n")
-    gw = build_gateway(GatewayConfig(url="https://psp.test/charge",
-                                     api_key_file=str(tmp_path / "psp.key")))
+    gw = build_gateway(
+        GatewayConfig(url="https://psp.test/charge", api_key_file=str(tmp_path / "psp.key"))
+    )
     assert gw._api_key == "secret-psp-credential" and "secret" not in repr(gw)
 
 
-@pytest.mark.parametrize(("event", "label"), [
-    ({"status": "approved"}, "ok"),
-    ({"status": "declined"}, "declined"),
-    ({"status": "failed", "reason": "timeout"}, "timeout"),
-    ({"status": "failed", "reason": "psp_server_error"}, "error"),
-    ({"status": "not_configured"}, "not_configured"),
-])
+@pytest.mark.parametrize(
+    ("event", "label"),
+    [
+        ({"status": "approved"}, "ok"),
+        ({"status": "declined"}, "declined"),
+        ({"status": "failed", "reason": "timeout"}, "timeout"),
+        ({"status": "failed", "reason": "psp_server_error"}, "error"),
+        ({"status": "not_configured"}, "not_configured"),
+    ],
+)
 def test_handoff_events_map_to_a_fixed_metric_vocabulary(event, label):
     assert result_label(event) == label
 
@@ -149,7 +165,10 @@ def test_retryable_failure_holds_the_card_and_a_retry_sends_it_again(tokenizer, 
         worker.stop()
     first, second = handoffs(events)
     assert (first["status"], first["retryable"], state_after_failure) == (
-        "failed", True, "handoff_failed")
+        "failed",
+        True,
+        "handoff_failed",
+    )
     assert second["status"] == "approved" and psp.requests[-1]["pan"] == TEST_PAN
 
 

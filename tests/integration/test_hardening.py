@@ -21,8 +21,12 @@ from tokenizer.keys import new_kek_text
 
 def _python(code: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-        env={**os.environ, **(env or {})}, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=True,
     )
     return done.stdout.strip().splitlines()[-1]
 

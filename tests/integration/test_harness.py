@@ -81,8 +81,9 @@ def make_input(path, encoding="pcm16", frames=4321, channels=1, rate=8000, seed=
     if encoding in G711_ENCODINGS:
         native = rng.integers(0, 256, (frames, channels)).astype(np.uint8)
     else:
-        native = from_pcm16(rng.integers(-32768, 32768, (frames, channels)).astype(np.int16),
-                            encoding)
+        native = from_pcm16(
+            rng.integers(-32768, 32768, (frames, channels)).astype(np.int16), encoding
+        )
     with WavWriter(path, rate, channels, encoding) as w:
         w.write(native)
     return native
@@ -95,8 +96,9 @@ def read_native(path) -> tuple[np.ndarray, object]:
 
 def run_mask(tmp_path, lookahead_ms=40, **kw) -> tuple[np.ndarray, np.ndarray, MaskReport, object]:
     native = make_input(tmp_path / "in.wav", **kw)
-    report = mask_file(tmp_path / "in.wav", tmp_path / "out.wav", lookahead_ms=lookahead_ms,
-                       new_masker=PerChannel)
+    report = mask_file(
+        tmp_path / "in.wav", tmp_path / "out.wav", lookahead_ms=lookahead_ms, new_masker=PerChannel
+    )
     out, info = read_native(tmp_path / "out.wav")
     return native, out, report, info
 
@@ -159,8 +161,11 @@ def test_report_never_holds_a_digit_value(tmp_path):
 
 def test_a_span_ending_in_the_last_partial_frame_is_masked(tmp_path):
     native = make_input(tmp_path / "in.wav", frames=1000)
-    report = mask_file(tmp_path / "in.wav", tmp_path / "out.wav",
-                       new_masker=lambda r, c, m, la: PerChannel(r, c, m, la, span=(900, 1000)))
+    report = mask_file(
+        tmp_path / "in.wav",
+        tmp_path / "out.wav",
+        new_masker=lambda r, c, m, la: PerChannel(r, c, m, la, span=(900, 1000)),
+    )
     out, _ = read_native(tmp_path / "out.wav")
     assert np.array_equal(out[:900], native[:900]) and not out[900:].any()
     assert report.masked == [MaskedSpan(0, 900, 1000)]
@@ -176,8 +181,7 @@ def test_a_file_shorter_than_one_frame_comes_out_whole(tmp_path):
 def test_unknown_mode_is_a_user_error(tmp_path):
     make_input(tmp_path / "in.wav")
     with pytest.raises(UserError, match="unknown mask mode"):
-        mask_file(tmp_path / "in.wav", tmp_path / "out.wav", mode="loud",
-                  new_masker=PerChannel)
+        mask_file(tmp_path / "in.wav", tmp_path / "out.wav", mode="loud", new_masker=PerChannel)
 
 
 def test_writing_over_the_input_is_refused(tmp_path):

@@ -76,12 +76,31 @@ def test_rotation_keeps_old_vault_records_readable_and_reencrypt_moves_them(tmp_
     keys("create", "--store", store, "--kek-file", kek_file)
     kek = Kek.from_file(kek_file)
     vault = CardVault(SqliteVaultStore(vault_path), KeyRing(store, kek))
-    old = vault.store_card(token="tok_a", scope="s", fingerprint="f", pan=sd(VISA),
-                           expiry=sd("0839"), brand="visa", now=1.0e9).key_id
+    old = vault.store_card(
+        token="tok_a",
+        scope="s",
+        fingerprint="f",
+        pan=sd(VISA),
+        expiry=sd("0839"),
+        brand="visa",
+        now=1.0e9,
+    ).key_id
     keys("rotate", "--store", store, "--kek-file", kek_file)
     assert vault.open("tok_a", 1.0e9).pan.reveal() == VISA
-    assert keys("reencrypt", "--store", store, "--vault", vault_path, "--from-key", old,
-                "--kek-file", kek_file) == 0
+    assert (
+        keys(
+            "reencrypt",
+            "--store",
+            store,
+            "--vault",
+            vault_path,
+            "--from-key",
+            old,
+            "--kek-file",
+            kek_file,
+        )
+        == 0
+    )
     assert vault.store.get("tok_a").key_id != old
     assert vault.open("tok_a", 1.0e9).pan.reveal() == VISA
     vault.store.close()
@@ -91,8 +110,7 @@ def test_kek_rotation_rewrap_then_retire(tmp_path, kek_file):
     store, new_kek = tmp_path / "k.json", tmp_path / "kek2"
     new_kek.write_text(kek_text(13))
     keys("create", "--store", store, "--kek-file", kek_file)
-    assert keys("rewrap", "--store", store, "--kek-file", kek_file,
-                "--new-kek-file", new_kek) == 0
+    assert keys("rewrap", "--store", store, "--kek-file", kek_file, "--new-kek-file", new_kek) == 0
     assert keys("retire-kek", "--store", store, "--kek-file", new_kek) == 0
     assert KeyRing(store, Kek.from_file(new_kek)).key_ids()
 
@@ -108,7 +126,20 @@ def test_list_prints_ids_and_no_key_material(tmp_path, kek_file, capsys):
 
 
 def test_console_script_runs_keys(tmp_path, kek_file):
-    proc = subprocess.run([sys.executable, "-m", "masker.cli", "keys", "create", "--store",
-                           str(tmp_path / "k.json"), "--kek-file", str(kek_file)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "masker.cli",
+            "keys",
+            "create",
+            "--store",
+            str(tmp_path / "k.json"),
+            "--kek-file",
+            str(kek_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and "active data key" in proc.stdout

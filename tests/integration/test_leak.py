@@ -167,8 +167,10 @@ def per_tone_ms(o: Outcome) -> tuple[list[float], list[float]]:
         outside = np.flatnonzero(cov & ~in_tone)
         centres = np.array([(a + b) / 2 for a, b in tones])
         edges = np.array(tones)
-        dist = np.minimum(np.abs(outside[:, None] - edges[None, :, 0]),
-                          np.abs(outside[:, None] - edges[None, :, 1]))
+        dist = np.minimum(
+            np.abs(outside[:, None] - edges[None, :, 0]),
+            np.abs(outside[:, None] - edges[None, :, 1]),
+        )
         nearest = np.argmin(dist, axis=1) if len(outside) else np.array([], dtype=int)
         counts = np.bincount(nearest, minlength=len(centres))
         over.extend(float(c) * to_ms for c in counts)

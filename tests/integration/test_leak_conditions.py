@@ -37,9 +37,12 @@ from tests.support.loose_receiver import recoverable_keys
 #: fragmented key's onset).  spandsp and multimon-ng recover nothing from any case.
 OPEN = "open (issue 8): the onset of keys found late under louder talk/music is left"
 LOOSE_OPEN = {
-    ("speech-louder", 40.0), ("speech-louder", 20.0),
-    ("speech-louder-b", 40.0), ("speech-louder-b", 20.0),
-    ("music", 40.0), ("music", 20.0),
+    ("speech-louder", 40.0),
+    ("speech-louder", 20.0),
+    ("speech-louder-b", 40.0),
+    ("speech-louder-b", 20.0),
+    ("music", 40.0),
+    ("music", 20.0),
     ("fragmented", 20.0),
 }
 
@@ -47,8 +50,11 @@ LOOSE_OPEN = {
 def marked(open_cases: set[tuple[str, float]]):
     return [
         pytest.param(
-            c, la, id=f"{c.name}-{la:.0f}ms",
-            marks=[pytest.mark.xfail(reason=OPEN, strict=False)] if (c.name, la) in open_cases
+            c,
+            la,
+            id=f"{c.name}-{la:.0f}ms",
+            marks=[pytest.mark.xfail(reason=OPEN, strict=False)]
+            if (c.name, la) in open_cases
             else [],
         )
         for c in CONDITIONS

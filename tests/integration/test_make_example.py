@@ -14,8 +14,9 @@ ROOT = PROJECT_ROOT
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("make_example", ROOT / "scripts" /
-                                                  "make_example.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_example", ROOT / "scripts" / "make_example.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

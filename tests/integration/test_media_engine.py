@@ -53,16 +53,22 @@ class PassThrough:
 
 
 def neg(sock, pts=((0, "PCMU"),), event_pt=101) -> Negotiated:
-    return Negotiated(HOST, sock.getsockname()[1], pts[0][0], pts[0][1], event_pt, 20, "sendrecv",
-                      tuple(pts))
+    return Negotiated(
+        HOST, sock.getsockname()[1], pts[0][0], pts[0][1], event_pt, 20, "sendrecv", tuple(pts)
+    )
 
 
 @pytest.fixture
 def engine():
     base = free_udp_port_block(40)
     digits = []
-    eng = MediaEngine(PortAllocator(HOST, base, base + 39), PassThrough, batch_size=4,
-                      max_calls=8, on_digit=lambda *a: digits.append(a))
+    eng = MediaEngine(
+        PortAllocator(HOST, base, base + 39),
+        PassThrough,
+        batch_size=4,
+        max_calls=8,
+        on_digit=lambda *a: digits.append(a),
+    )
     eng.digits = digits
     eng.start()
     yield eng
@@ -114,14 +120,23 @@ def test_agent_audio_is_forwarded_untouched(engine):
     assert [d for _, d, _ in coll.stop()] == sent
 
 
-@pytest.mark.parametrize("data,counter", [
-    (b"\x80\x00", "drop_short_packet"),
-    (b"\x40" + b"\x00" * 20, "drop_wrong_version"),
-    (build_rtp(RtpPacket(payload_type=18, sequence=1, timestamp=0, ssrc=1, payload=b"\0" * 20)),
-     "drop_unknown_pt"),
-    (build_rtp(RtpPacket(payload_type=0, sequence=1, timestamp=0, ssrc=1, payload=b"")),
-     "drop_bad_length"),
-])
+@pytest.mark.parametrize(
+    "data,counter",
+    [
+        (b"\x80\x00", "drop_short_packet"),
+        (b"\x40" + b"\x00" * 20, "drop_wrong_version"),
+        (
+            build_rtp(
+                RtpPacket(payload_type=18, sequence=1, timestamp=0, ssrc=1, payload=b"\0" * 20)
+            ),
+            "drop_unknown_pt",
+        ),
+        (
+            build_rtp(RtpPacket(payload_type=0, sequence=1, timestamp=0, ssrc=1, payload=b"")),
+            "drop_bad_length",
+        ),
+    ],
+)
 def test_bad_caller_packets_are_dropped_and_counted(engine, data, counter):
     leg = Leg(engine)
     leg.caller.sendto(data, leg.to_masker)
@@ -214,8 +229,14 @@ def test_a_flood_of_garbage_on_one_call_leaves_another_call_flowing(engine):
 def timing_engine():
     base = free_udp_port_block(20)
     timeouts = []
-    eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
-                      max_calls=4, on_timeout=timeouts.append, rtp_timeout_s=0.3)
+    eng = MediaEngine(
+        PortAllocator(HOST, base, base + 19),
+        PassThrough,
+        batch_size=4,
+        max_calls=4,
+        on_timeout=timeouts.append,
+        rtp_timeout_s=0.3,
+    )
     eng.timeouts = timeouts
     eng.start()
     yield eng
@@ -231,8 +252,9 @@ def test_silent_caller_times_out(timing_engine):
 def test_caller_that_is_not_expected_to_send_does_not_time_out(timing_engine):
     leg = Leg(timing_engine, "held")
     sdp = neg(leg.caller)
-    timing_engine.set_caller_sdp(leg.media, Negotiated(
-        sdp.address, sdp.port, 0, "PCMU", 101, 20, "recvonly", sdp.audio_pts))
+    timing_engine.set_caller_sdp(
+        leg.media, Negotiated(sdp.address, sdp.port, 0, "PCMU", 101, 20, "recvonly", sdp.audio_pts)
+    )
     time.sleep(0.8)
     assert timing_engine.timeouts == []
     leg.close()
@@ -261,8 +283,15 @@ def test_the_same_digit_keyed_twice_is_two_presses(engine):
 def test_a_new_digit_on_the_same_timestamp_is_a_new_press(engine):
     leg = Leg(engine)
     audio = audio_packets(np.zeros(160 * 6, np.int16), ts0=1000)
-    send_paced(leg.caller, leg.to_masker, audio[:2] + event_packets("1", ts=1320, seq0=900)
-               + event_packets("2", ts=1320, seq0=920) + audio[2:], interval=0.005)
+    send_paced(
+        leg.caller,
+        leg.to_masker,
+        audio[:2]
+        + event_packets("1", ts=1320, seq0=900)
+        + event_packets("2", ts=1320, seq0=920)
+        + audio[2:],
+        interval=0.005,
+    )
     assert wait_for(lambda: len(engine.digits) == 2)
     assert [d[1] for d in engine.digits] == ["1", "2"]
 
@@ -272,8 +301,12 @@ def test_a_reordered_end_packet_of_an_earlier_event_is_not_a_press(engine):
     audio = audio_packets(np.zeros(160 * 6, np.int16), ts0=1000)
     first = event_packets("5", ts=1000, seq0=900, duration=480)
     second = event_packets("5", ts=1800, seq0=910, duration=480)
-    send_paced(leg.caller, leg.to_masker, audio[:2] + first + second + first[-1:] + audio[2:],
-               interval=0.005)
+    send_paced(
+        leg.caller,
+        leg.to_masker,
+        audio[:2] + first + second + first[-1:] + audio[2:],
+        interval=0.005,
+    )
     assert wait_for(lambda: engine.snapshot().get("caller_events_stale", 0) == 1)
     assert [d[1] for d in engine.digits] == ["5", "5"]
 
@@ -281,8 +314,13 @@ def test_a_reordered_end_packet_of_an_earlier_event_is_not_a_press(engine):
 @pytest.fixture
 def playout_engine():
     base = free_udp_port_block(20)
-    eng = MediaEngine(PortAllocator(HOST, base, base + 19), PassThrough, batch_size=4,
-                      max_calls=4, jitter_samples=160)
+    eng = MediaEngine(
+        PortAllocator(HOST, base, base + 19),
+        PassThrough,
+        batch_size=4,
+        max_calls=4,
+        jitter_samples=160,
+    )
     eng.start()
     yield eng
     eng.stop()

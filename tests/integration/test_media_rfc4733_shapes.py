@@ -27,16 +27,22 @@ from tests.support.media import (
 
 
 def neg(sock, event_pt: int | None = 101) -> Negotiated:
-    return Negotiated(HOST, sock.getsockname()[1], 0, "PCMU", event_pt, 20, "sendrecv",
-                      ((0, "PCMU"),))
+    return Negotiated(
+        HOST, sock.getsockname()[1], 0, "PCMU", event_pt, 20, "sendrecv", ((0, "PCMU"),)
+    )
 
 
 @pytest.fixture
 def engine():
     base = free_udp_port_block(16)
     digits: list = []
-    eng = MediaEngine(PortAllocator(HOST, base, base + 15), RecordingMasker, batch_size=4,
-                      max_calls=4, on_digit=lambda *a: digits.append(a))
+    eng = MediaEngine(
+        PortAllocator(HOST, base, base + 15),
+        RecordingMasker,
+        batch_size=4,
+        max_calls=4,
+        on_digit=lambda *a: digits.append(a),
+    )
     eng.digits = digits
     eng.start()
     yield eng
@@ -46,8 +52,9 @@ def engine():
 class Call:
     """A caller and an agent socket anchored by the engine; the agent's packets collected."""
 
-    def __init__(self, engine, caller_event_pt: int | None = 101,
-                 agent_event_pt: int | None = 101) -> None:
+    def __init__(
+        self, engine, caller_event_pt: int | None = 101, agent_event_pt: int | None = 101
+    ) -> None:
         self.engine = engine
         self.caller, self.agent = rtp_socket(), rtp_socket()
         self.media = engine.open_call("c")
@@ -166,9 +173,13 @@ def test_a_stack_that_keeps_one_timestamp_for_repeated_keys_gives_each_key(engin
 def test_events_packed_in_one_payload_are_each_a_digit(engine):
     call, s = Call(engine), EventStream()
     s.audio(3)
-    packed = build_events([TelephoneEvent(digit_event("1"), True, 10, 800),
-                           TelephoneEvent(digit_event("2"), True, 10, 800),
-                           TelephoneEvent(digit_event("3"), False, 10, 320)])
+    packed = build_events(
+        [
+            TelephoneEvent(digit_event("1"), True, 10, 800),
+            TelephoneEvent(digit_event("2"), True, 10, 800),
+            TelephoneEvent(digit_event("3"), False, 10, 320),
+        ]
+    )
     for _ in range(2):  # sent twice (redundancy): still one press each
         s.event(packed, s.ts)
     s.event(build_event(TelephoneEvent(digit_event("3"), True, 10, 800)), s.ts + 1600)
@@ -187,8 +198,7 @@ def test_bytes_after_the_event_block_that_are_no_packing_are_ignored(engine, tra
     for k in range(1, 5):  # updates (not ended): anything after them is no packed event
         s.event(build_event(TelephoneEvent(code, False, 10, 160 * k)) + trailer, ts)
     for _ in range(3):
-        s.event(build_event(TelephoneEvent(code, True, 10, 800)) + b"\0\0\0\0"[:len(trailer)],
-                ts)
+        s.event(build_event(TelephoneEvent(code, True, 10, 800)) + b"\0\0\0\0"[: len(trailer)], ts)
     s.ts += 800
     s.audio(3)
     call.replay(s.packets)

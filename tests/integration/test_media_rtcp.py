@@ -27,8 +27,13 @@ def neg(port: int) -> Negotiated:
 @pytest.fixture
 def engine():
     base = free_udp_port_block(8)
-    eng = MediaEngine(PortAllocator(HOST, base, base + 7), lambda n: BatchMasker(n),
-                      batch_size=2, max_calls=2, sr_interval_s=0.2)
+    eng = MediaEngine(
+        PortAllocator(HOST, base, base + 7),
+        lambda n: BatchMasker(n),
+        batch_size=2,
+        max_calls=2,
+        sr_interval_s=0.2,
+    )
     eng.start()
     yield eng
     eng.stop()
@@ -40,15 +45,17 @@ def rtcp_packets(data: bytes) -> list[tuple[int, bytes]]:
     while data:
         words = struct.unpack_from("!H", data, 2)[0]
         out.append((data[1], data[: 4 * (words + 1)]))
-        data = data[4 * (words + 1):]
+        data = data[4 * (words + 1) :]
     return out
 
 
 def test_agent_gets_sender_reports_with_a_cname_for_our_stream(engine):
     caller = rtp_socket()
     base = free_udp_port_block(2)  # the agent's RTP port and RTCP port (RTP + 1)
-    agent_rtp, agent_rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), \
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    agent_rtp, agent_rtcp = (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+    )
     agent_rtp.bind((HOST, base))
     agent_rtcp.bind((HOST, base + 1))
     call = engine.open_call("c")
@@ -78,15 +85,18 @@ def test_agent_gets_sender_reports_with_a_cname_for_our_stream(engine):
 def rtp_rtcp_pair() -> tuple[socket.socket, socket.socket]:
     """Sockets on an RTP port and the RTCP port above it (RTP + 1)."""
     base = free_udp_port_block(2)
-    pair = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), \
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    pair = (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+    )
     pair[0].bind((HOST, base))
     pair[1].bind((HOST, base + 1))
     return pair
 
 
-def report_where(sock: socket.socket, pt: int, want=lambda first: True,
-                 timeout: float = 2.0) -> list[tuple[int, bytes]]:
+def report_where(
+    sock: socket.socket, pt: int, want=lambda first: True, timeout: float = 2.0
+) -> list[tuple[int, bytes]]:
     """The first compound RTCP packet that starts with type `pt` and whose first
     packet `want` accepts."""
     sock.settimeout(timeout)

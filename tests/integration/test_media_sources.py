@@ -28,14 +28,19 @@ from tests.support.media import (
 
 
 def neg(sock) -> Negotiated:
-    return Negotiated(HOST, sock.getsockname()[1], 0, "PCMU", 101, 20, "sendrecv",
-                      ((0, "PCMU"),))
+    return Negotiated(HOST, sock.getsockname()[1], 0, "PCMU", 101, 20, "sendrecv", ((0, "PCMU"),))
 
 
 def make_engine(latching: str = "strict", latch_packets: int = 5) -> MediaEngine:
     base = free_udp_port_block(16)
-    eng = MediaEngine(PortAllocator(HOST, base, base + 15), RecordingMasker, batch_size=4,
-                      max_calls=4, latching=latching, latch_packets=latch_packets)
+    eng = MediaEngine(
+        PortAllocator(HOST, base, base + 15),
+        RecordingMasker,
+        batch_size=4,
+        max_calls=4,
+        latching=latching,
+        latch_packets=latch_packets,
+    )
     eng.start()
     return eng
 
@@ -174,8 +179,10 @@ def test_symmetric_latching_does_not_move_on_a_spray_without_sequence(symmetric)
     call = Call(symmetric)
     at_attacker = Collector(call.attacker)
     rng = np.random.default_rng(7)
-    spray = [tone(1, ssrc=int(rng.integers(1 << 32)), seq0=int(rng.integers(1 << 16)))[0]
-             for _ in range(30)]
+    spray = [
+        tone(1, ssrc=int(rng.integers(1 << 32)), seq0=int(rng.integers(1 << 16)))[0]
+        for _ in range(30)
+    ]
     send_paced(call.attacker, call.caller_port, spray, interval=0.005)
     send_paced(call.agent, call.agent_port, tone(5, ssrc=0x77), interval=0.005)
     time.sleep(0.2)
@@ -188,8 +195,13 @@ def test_symmetric_latching_does_not_move_away_from_a_source_that_is_sending(sym
     at_attacker = Collector(call.attacker)
     caller = tone(40, ssrc=0x55)
     attack = tone(40, ssrc=0x66, seq0=9000)
-    interleaved = [(call.caller if i % 2 == 0 else call.attacker,
-                    caller[i // 2] if i % 2 == 0 else attack[i // 2]) for i in range(80)]
+    interleaved = [
+        (
+            call.caller if i % 2 == 0 else call.attacker,
+            caller[i // 2] if i % 2 == 0 else attack[i // 2],
+        )
+        for i in range(80)
+    ]
     start = time.monotonic()
     for i, (sock, pkt) in enumerate(interleaved):
         time.sleep(max(0.0, start + i * 0.005 - time.monotonic()))
@@ -259,22 +271,29 @@ def test_symmetric_latching_is_a_config_option():
 
 
 def test_the_sdp_rtcp_attribute_is_read_before_it_is_stripped():
-    body = ("v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
-            "a=rtcp:40101 IN IP4 127.0.0.2\r\n")
+    body = (
+        "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+        "a=rtcp:40101 IN IP4 127.0.0.2\r\n"
+    )
     out, negotiated = rewrite(body, HOST, 20000, Origin(HOST))
     assert negotiated.rtcp == ("127.0.0.2", 40101)
     assert "a=rtcp" not in out
-    _, bare = rewrite(body.replace("a=rtcp:40101 IN IP4 127.0.0.2\r\n", "a=rtcp:40101\r\n"),
-                      HOST, 20000, Origin(HOST))
+    _, bare = rewrite(
+        body.replace("a=rtcp:40101 IN IP4 127.0.0.2\r\n", "a=rtcp:40101\r\n"),
+        HOST,
+        20000,
+        Origin(HOST),
+    )
     assert bare.rtcp == ("", 40101)
 
 
 def test_rtcp_is_accepted_from_the_sdp_rtcp_port_and_not_from_rtp_plus_one(strict):
     call = Call(strict)
     rtcp_at, plus_one = rtp_socket(), rtp_socket()
-    strict.set_caller_sdp(call.media, replace(neg(call.caller),
-                                              rtcp=("", rtcp_at.getsockname()[1])))
+    strict.set_caller_sdp(
+        call.media, replace(neg(call.caller), rtcp=("", rtcp_at.getsockname()[1]))
+    )
     report = bytes([0x80, 200, 0, 6]) + bytes(24)
     plus_one.sendto(report, (HOST, call.media.caller_port + 1))
     rtcp_at.sendto(report, (HOST, call.media.caller_port + 1))

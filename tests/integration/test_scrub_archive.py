@@ -15,8 +15,14 @@ from masker.scrub import engine, pcap, verify
 from masker.scrub.audio import open_audio, to_pcm16
 from tests.support.scrub import call_with_keys, make_archive
 
-AUDIO = ["2023/jan/ulaw_8k.wav", "2023/jan/stereo_16k.wav", "2023/stereo_48k.wav",
-         "2024/alaw_44k1.wav", "2024/mono_48k.flac", "2024/speech_only.wav"]
+AUDIO = [
+    "2023/jan/ulaw_8k.wav",
+    "2023/jan/stereo_16k.wav",
+    "2023/stereo_48k.wav",
+    "2024/alaw_44k1.wav",
+    "2024/mono_48k.flac",
+    "2024/speech_only.wav",
+]
 CAPTURES = ["2024/call.pcap", "2024/call.pcapng"]
 
 
@@ -27,15 +33,22 @@ def run(tmp_path_factory):
     make_archive(src)
     code = main(["scrub", str(src), "--out", str(out), "--jobs", "2", "--no-progress"])
     doc = json.loads((out / ".masker-scrub" / "report.json").read_text())
-    return {"src": src, "out": out, "code": code, "doc": doc,
-            "files": {f["input"]: f for f in doc["files"]}}
+    return {
+        "src": src,
+        "out": out,
+        "code": code,
+        "doc": doc,
+        "files": {f["input"]: f for f in doc["files"]},
+    }
 
 
 def test_every_recording_is_clean_and_corrupt_ones_are_errors(run):
     files = run["files"]
     assert {k: f["status"] for k, f in files.items()} == {
         **{k: "clean" for k in AUDIO + CAPTURES},
-        "2023/truncated.wav": "error", "2024/truncated.pcap": "error"}
+        "2023/truncated.wav": "error",
+        "2024/truncated.pcap": "error",
+    }
     assert "truncated" in files["2023/truncated.wav"]["error"]
     assert "truncated" in files["2024/truncated.pcap"]["error"]
     assert run["code"] == 1  # errors make the run fail
@@ -44,8 +57,11 @@ def test_every_recording_is_clean_and_corrupt_ones_are_errors(run):
 
 def test_outputs_mirror_the_tree_and_no_half_written_files(run):
     out = run["out"]
-    made = sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                  if p.is_file() and ".masker-scrub" not in p.parts)
+    made = sorted(
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if p.is_file() and ".masker-scrub" not in p.parts
+    )
     assert made == sorted(AUDIO + CAPTURES)
 
 
@@ -53,7 +69,9 @@ def test_every_key_masked_for_both_independent_receivers(run):
     for rel in AUDIO[:-1]:
         assert verify.audio_file_digits(str(run["src"] / rel))["spandsp"] > 0, rel
         assert verify.audio_file_digits(str(run["out"] / rel), multimon=True) == {
-            "spandsp": 0, "multimon": 0}, rel
+            "spandsp": 0,
+            "multimon": 0,
+        }, rel
         assert run["files"][rel]["keys_masked"] == 4, rel
 
 
@@ -91,9 +109,12 @@ def test_capture_events_removed_info_blanked_timing_kept(run, rel):
     f = run["files"][rel]
     assert f["events_removed"] == 8 and f["info_blanked"] == 2
     assert len(after) == len(before) - 8
-    kept = [r for r in before if pcap._rtp_header(pcap.locate(r.linktype, r.frame)
-                                                 .payload(r.frame)) is None
-            or pcap._rtp_header(pcap.locate(r.linktype, r.frame).payload(r.frame))[0] != 101]
+    kept = [
+        r
+        for r in before
+        if pcap._rtp_header(pcap.locate(r.linktype, r.frame).payload(r.frame)) is None
+        or pcap._rtp_header(pcap.locate(r.linktype, r.frame).payload(r.frame))[0] != 101
+    ]
     assert len(kept) == len(after)
     changed = 0
     for x, y in zip(kept, after, strict=True):
@@ -103,8 +124,7 @@ def test_capture_events_removed_info_blanked_timing_kept(run, rel):
         changed += x.frame != y.frame
     assert changed >= 4
     leaks = pcap.leaks(str(run["out"] / rel), multimon=True)
-    assert leaks == {"spandsp": 0, "multimon": 0, "events": 0, "info_digits": 0,
-                     "bad_checksums": 0}
+    assert leaks == {"spandsp": 0, "multimon": 0, "events": 0, "info_digits": 0, "bad_checksums": 0}
     assert pcap.leaks(str(run["src"] / rel))["spandsp"] > 0
 
 
@@ -128,8 +148,9 @@ def test_dry_run_reports_key_positions_and_writes_nothing(tmp_path, capsys):
     rng = np.random.default_rng(3)
     x, truth = call_with_keys(6, "1234", rng, rate=48000)
     sf.write(tmp_path / "a.wav", x, 48000, subtype="PCM_16")
-    code = main(["scrub", str(tmp_path / "a.wav"), "--dry-run", "--json", "--no-progress",
-                 "--jobs", "1"])
+    code = main(
+        ["scrub", str(tmp_path / "a.wav"), "--dry-run", "--json", "--no-progress", "--jobs", "1"]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and not (tmp_path / ".masker-scrub").exists()
     keys = doc["files"][0]["keys"]
@@ -162,11 +183,22 @@ def test_g711_decoding_matches_soundfile(run):
 def test_unsupported_codec_is_reported_not_pretended(tmp_path):
     from tests.support.scrub import AGENT, CALLER, _frame, rtp, write_pcap
 
-    pkts = [(1.0 + k * 0.02, _frame(CALLER, AGENT, rtp(9, k, k * 160, 7, bytes(160))))
-            for k in range(20)]
+    pkts = [
+        (1.0 + k * 0.02, _frame(CALLER, AGENT, rtp(9, k, k * 160, 7, bytes(160))))
+        for k in range(20)
+    ]
     write_pcap(tmp_path / "g722.pcap", pkts)
-    code = main(["scrub", str(tmp_path / "g722.pcap"), "--out", str(tmp_path / "o"),
-                 "--no-progress", "--jobs", "1"])
+    code = main(
+        [
+            "scrub",
+            str(tmp_path / "g722.pcap"),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-progress",
+            "--jobs",
+            "1",
+        ]
+    )
     doc = json.loads((tmp_path / "o" / ".masker-scrub" / "report.json").read_text())
     f = doc["files"][0]
     assert code == 1 and f["status"] == "unsupported" and "G722" in f["error"]

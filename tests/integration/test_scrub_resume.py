@@ -35,9 +35,21 @@ def archive(tmp_path_factory):
 
 def _scrub(*args) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "masker.cli", "scrub", *map(str, args), "--jobs", "1",
-         "--no-progress"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "masker.cli",
+            "scrub",
+            *map(str, args),
+            "--jobs",
+            "1",
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _kill_after(proc: subprocess.Popen, manifest: Path, lines: int, extra_s: float) -> int:
@@ -86,8 +98,12 @@ def test_kill_during_in_place_leaves_original_or_verified_result(archive, tmp_pa
     manifest = state / "manifest.jsonl"
     rng = np.random.default_rng(1)
     for attempt in range(3):
-        _kill_after(_scrub(work, "--in-place", "--state-dir", state), manifest,
-                    1 + 4 * attempt, float(rng.uniform(0, 0.2)))
+        _kill_after(
+            _scrub(work, "--in-place", "--state-dir", state),
+            manifest,
+            1 + 4 * attempt,
+            float(rng.uniform(0, 0.2)),
+        )
         for rel, before in originals.items():
             now = (work / rel).read_bytes()
             assert now in (before, results[rel]), f"{rel} is neither original nor result"

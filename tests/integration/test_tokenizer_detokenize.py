@@ -16,8 +16,15 @@ CREDENTIAL = "payment-side-secret"
 def detok(tmp_path):
     clock = ManualClock()
     vault = make_vault(tmp_path)
-    vault.store_card(token="tok_a", scope="m1", fingerprint="fp", pan=sd(VISA), expiry=sd("0839"),
-                     brand="visa", now=clock.now().timestamp())
+    vault.store_card(
+        token="tok_a",
+        scope="m1",
+        fingerprint="fp",
+        pan=sd(VISA),
+        expiry=sd("0839"),
+        brand="visa",
+        now=clock.now().timestamp(),
+    )
     yield Detokenizer(vault, credential_digest(CREDENTIAL), clock)
     vault.store.close()
 
@@ -43,10 +50,14 @@ def call_app(detok, body, credential):
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
         try:
-            async with ClientSession() as http, http.post(
-                f"http://127.0.0.1:{port}/v1/detokenize", json=body,
-                headers={"Authorization": f"Bearer {credential}"},
-            ) as resp:
+            async with (
+                ClientSession() as http,
+                http.post(
+                    f"http://127.0.0.1:{port}/v1/detokenize",
+                    json=body,
+                    headers={"Authorization": f"Bearer {credential}"},
+                ) as resp,
+            ):
                 return resp.status, await resp.json(), resp.headers.get("Cache-Control")
         finally:
             await runner.cleanup()

@@ -20,8 +20,15 @@ def other_ca(tmp_path_factory):
 
 
 def request():
-    return ChargeRequest(pan=sd(SCAN_PAN), expiry=sd(SCAN_EXPIRY), cvv=sd(SCAN_CVV),
-                         amount_minor=1250, currency="GBP", reference="order-42", token="tok_x")
+    return ChargeRequest(
+        pan=sd(SCAN_PAN),
+        expiry=sd(SCAN_EXPIRY),
+        cvv=sd(SCAN_CVV),
+        amount_minor=1250,
+        currency="GBP",
+        reference="order-42",
+        token="tok_x",
+    )
 
 
 def charge(tls, behaviour="approve", ca_file=None, timeout_s=5.0):
@@ -36,14 +43,21 @@ def charge(tls, behaviour="approve", ca_file=None, timeout_s=5.0):
 def test_approval_returns_the_psp_token_and_authorisation(tls):
     result, _ = charge(tls)
     assert (result.status, result.psp_token, result.authorisation) == (
-        "approved", "psp_tok_1", "AUTH0001")
+        "approved",
+        "psp_tok_1",
+        "AUTH0001",
+    )
 
 
 def test_psp_receives_the_card_amount_and_reference(tls):
     _, psp = charge(tls)
     body = psp.requests[0]
     assert (body["pan"], body["expiry_month"], body["expiry_year"], body["cvv"]) == (
-        SCAN_PAN, "08", "2039", SCAN_CVV)
+        SCAN_PAN,
+        "08",
+        "2039",
+        SCAN_CVV,
+    )
     assert (body["amount"], body["currency"], body["reference"]) == (1250, "GBP", "order-42")
 
 
@@ -73,8 +87,11 @@ def test_timeout_is_a_retryable_failure(tls):
 
 def test_4xx_is_a_retryable_failure(tls):
     result, _ = charge(tls, "status:400")
-    assert (result.reason, result.http_status, result.retryable) == ("psp_rejected_request", 400,
-                                                                     True)
+    assert (result.reason, result.http_status, result.retryable) == (
+        "psp_rejected_request",
+        400,
+        True,
+    )
 
 
 def test_5xx_is_a_retryable_failure(tls):
@@ -95,7 +112,10 @@ def test_json_that_is_not_an_answer_is_a_retryable_failure(tls):
 def test_decline_is_final_not_retryable(tls):
     result, _ = charge(tls, "decline")
     assert (result.status, result.reason, result.retryable) == (
-        "declined", "insufficient_funds", False)
+        "declined",
+        "insufficient_funds",
+        False,
+    )
 
 
 def test_connection_refused_is_a_retryable_failure(tls):
@@ -104,8 +124,9 @@ def test_connection_refused_is_a_retryable_failure(tls):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = asyncio.run(HttpsJsonGateway(f"https://127.0.0.1:{port}/charge",
-                                          ca_file=tls.ca_file).charge(request()))
+    result = asyncio.run(
+        HttpsJsonGateway(f"https://127.0.0.1:{port}/charge", ca_file=tls.ca_file).charge(request())
+    )
     assert (result.reason, result.retryable) == ("connection_error", True)
 
 
@@ -133,9 +154,12 @@ def test_psp_value_that_looks_like_a_card_is_dropped(tls):
 def redirect_charge(tls, code, target_tls):
     """The PSP answers `code` with a Location on a second server (https with the same CA,
     or plain http when `target_tls` is None); returns the result and both servers."""
+
     async def go():
-        async with running_psp(target_tls) as target, running_psp(
-                tls, f"redirect:{code}:{target.url}") as psp:
+        async with (
+            running_psp(target_tls) as target,
+            running_psp(tls, f"redirect:{code}:{target.url}") as psp,
+        ):
             gw = HttpsJsonGateway(psp.url, ca_file=tls.ca_file)
             return await gw.charge(request()), psp, target
 
@@ -146,7 +170,10 @@ def redirect_charge(tls, code, target_tls):
 def test_redirect_fails_the_handoff_and_the_card_is_not_re_posted(tls, code):
     result, psp, target = redirect_charge(tls, code, tls)
     assert (result.status, result.reason, result.http_status) == (
-        "failed", "psp_redirect_refused", code)
+        "failed",
+        "psp_redirect_refused",
+        code,
+    )
     assert len(psp.requests) == 1 and target.requests == []
 
 

@@ -33,10 +33,12 @@ def needles() -> list[re.Pattern]:
     spaced = " ".join(SCAN_PAN[i : i + 4] for i in range(0, 16, 4))
     mm, yy = SCAN_EXPIRY[:2], SCAN_EXPIRY[2:]
     return [
-        re.compile(re.escape(SCAN_PAN)), re.compile(re.escape(spaced)),
+        re.compile(re.escape(SCAN_PAN)),
+        re.compile(re.escape(spaced)),
         re.compile(re.escape(spaced.replace(" ", "-"))),
         re.compile(rf"(?<![0-9]){SCAN_EXPIRY}(?![0-9])"),
-        re.compile(rf"(?<![0-9]){mm}/{yy}(?![0-9])"), re.compile(rf"(?<![0-9]){mm}/20{yy}"),
+        re.compile(rf"(?<![0-9]){mm}/{yy}(?![0-9])"),
+        re.compile(rf"(?<![0-9]){mm}/20{yy}"),
         re.compile(rf"(?<![0-9]){SCAN_CVV}(?![0-9])"),
     ]
 
@@ -68,9 +70,13 @@ def log_stream():
 
 def full_run(tmp_path: Path, tls, kind: str) -> dict:
     clock = ManualClock()
-    cfg = TokenizerConfig(vault_path=str(tmp_path / "vault.sqlite3"),
-                          keystore_path=str(tmp_path / "keys.json"), kek_env=None, token_kind=kind,
-                          detokenize_credential_sha256=credential_digest(CREDENTIAL))
+    cfg = TokenizerConfig(
+        vault_path=str(tmp_path / "vault.sqlite3"),
+        keystore_path=str(tmp_path / "keys.json"),
+        kek_env=None,
+        token_kind=kind,
+        detokenize_credential_sha256=credential_digest(CREDENTIAL),
+    )
     tk = build_tokenizer(cfg, dev_dir=tmp_path / "dev", clock=clock)
     events: list[dict] = []
     errors: list[BaseException] = []
@@ -84,15 +90,22 @@ def full_run(tmp_path: Path, tls, kind: str) -> dict:
         session.digit(ch)
     objects += [session.capture.value("pan"), session.capture.value("cvv"), session._request()]
     try:
-        asyncio.run(tk.new_session(amount_minor=1, currency="GBP", reference="x")
-                    .hand_off(HttpsJsonGateway("https://127.0.0.1:9/")))
+        asyncio.run(
+            tk.new_session(amount_minor=1, currency="GBP", reference="x").hand_off(
+                HttpsJsonGateway("https://127.0.0.1:9/")
+            )
+        )
     except HandOffNotReady as exc:
         errors.append(exc)
 
     async def hand_offs():
         results = []
-        for behaviour, timeout in (("status:500", 5.0), ("bad_json", 5.0), ("slow:0.6", 0.2),
-                                   ("approve", 5.0)):
+        for behaviour, timeout in (
+            ("status:500", 5.0),
+            ("bad_json", 5.0),
+            ("slow:0.6", 0.2),
+            ("approve", 5.0),
+        ):
             async with running_psp(tls, behaviour) as psp:
                 gw = HttpsJsonGateway(psp.url, ca_file=tls.ca_file, timeout_s=timeout)
                 objects.append(gw)
@@ -148,8 +161,11 @@ def test_full_run_leaves_no_card_data_anywhere(tmp_path, tls, log_stream, capfd,
 
 def test_vault_file_holds_no_card_data_before_purge(tmp_path, tls):
     clock = ManualClock()
-    cfg = TokenizerConfig(vault_path=str(tmp_path / "vault.sqlite3"),
-                          keystore_path=str(tmp_path / "keys.json"), kek_env=None)
+    cfg = TokenizerConfig(
+        vault_path=str(tmp_path / "vault.sqlite3"),
+        keystore_path=str(tmp_path / "keys.json"),
+        kek_env=None,
+    )
     tk = build_tokenizer(cfg, dev_dir=tmp_path / "dev", clock=clock)
     session = tk.new_session(amount_minor=1, currency="GBP", reference="r")
     for ch in SCAN_PAN + "#" + SCAN_EXPIRY + SCAN_CVV:

@@ -23,8 +23,12 @@ def clock():
 
 
 def make_tokenizer(tmp_path, clock, **config):
-    cfg = TokenizerConfig(vault_path=str(tmp_path / "vault.sqlite3"),
-                          keystore_path=str(tmp_path / "keys.json"), kek_env=None, **config)
+    cfg = TokenizerConfig(
+        vault_path=str(tmp_path / "vault.sqlite3"),
+        keystore_path=str(tmp_path / "keys.json"),
+        kek_env=None,
+        **config,
+    )
     return build_tokenizer(cfg, dev_dir=tmp_path / "dev", clock=clock)
 
 

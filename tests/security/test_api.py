@@ -40,6 +40,7 @@ def feed_url(api, cid):
 
 # --- /metrics -------------------------------------------------------------------------------
 
+
 def test_metrics_refuse_an_anonymous_scrape(api):
     reply = http("GET", f"{api.url}/metrics")
     assert reply.status == 401 and b"masker_digits_masked" not in reply.body
@@ -74,6 +75,7 @@ def test_metrics_public_is_read_from_the_environment_string():
 
 
 # --- failed attempts --------------------------------------------------------------------------
+
 
 def test_a_valid_credential_is_not_locked_out_by_a_neighbours_failures():
     # agents behind one NAT share an address: one bad client must not lock them all out
@@ -114,6 +116,7 @@ def test_the_failure_table_never_holds_the_presented_credential():
 
 # --- JWTs ---------------------------------------------------------------------------------------
 
+
 def test_a_jwt_secret_shorter_than_32_bytes_is_a_config_error():
     with pytest.raises(UserError, match="32 bytes"):
         ApiConfig(jwt_secret=b"x" * 31, jwt_audience="masker")
@@ -127,13 +130,20 @@ def test_a_jwt_secret_without_an_audience_is_a_config_error():
 def test_a_short_secret_file_is_refused_at_load(tmp_path):
     (tmp_path / "jwt.key").write_text("short-secret\n")
     with pytest.raises(UserError):
-        ApiConfig.from_mapping({"jwt_secret_file": str(tmp_path / "jwt.key"),
-                                "jwt_audience": "masker"})
+        ApiConfig.from_mapping(
+            {"jwt_secret_file": str(tmp_path / "jwt.key"), "jwt_audience": "masker"}
+        )
 
 
-@pytest.mark.parametrize("claims", [
-    {"aud": None}, {"aud": "another-service"}, {"aud": ["x", "y"]},
-], ids=["no-aud", "wrong-aud", "aud-list-without-us"])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": None},
+        {"aud": "another-service"},
+        {"aud": ["x", "y"]},
+    ],
+    ids=["no-aud", "wrong-aud", "aud-list-without-us"],
+)
 def test_a_jwt_not_addressed_to_this_service_is_refused(api, claims):
     assert calls(api, make_jwt("agent-1", **claims)).status == 401
 
@@ -144,8 +154,17 @@ def test_a_jwt_without_iat_is_refused(api):
 
 def test_a_jwt_living_longer_than_the_cap_is_refused(api):
     now = int(time.time())
-    token = jwt.encode({"sub": "agent-1", "role": "agent", "aud": AUDIENCE, "iat": now,
-                        "exp": now + 12 * 3600 + 60}, SECRET, algorithm="HS256")
+    token = jwt.encode(
+        {
+            "sub": "agent-1",
+            "role": "agent",
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 12 * 3600 + 60,
+        },
+        SECRET,
+        algorithm="HS256",
+    )
     reply = calls(api, token)
     assert reply.status == 401 and reply.json()["error"]["code"] == "lifetime_too_long"
 
@@ -155,26 +174,37 @@ def test_a_jwt_within_the_lifetime_cap_is_accepted(api):
 
 
 def test_the_lifetime_cap_is_configurable():
-    auth = Authenticator(ApiConfig(jwt_secret=SECRET, jwt_audience=AUDIENCE,
-                                   jwt_max_lifetime_s=300))
+    auth = Authenticator(
+        ApiConfig(jwt_secret=SECRET, jwt_audience=AUDIENCE, jwt_max_lifetime_s=300)
+    )
     with pytest.raises(AuthError, match="lifetime_too_long"):
         auth.authenticate(make_jwt("agent-1", ttl=600))
 
 
 def test_a_jwt_issued_in_the_future_is_refused(api):
     now = int(time.time())
-    token = jwt.encode({"sub": "agent-1", "role": "agent", "aud": AUDIENCE, "iat": now + 3600,
-                        "exp": now + 3900}, SECRET, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "agent-1", "role": "agent", "aud": AUDIENCE, "iat": now + 3600, "exp": now + 3900},
+        SECRET,
+        algorithm="HS256",
+    )
     assert calls(api, token).status == 401
 
 
 # --- feeds ----------------------------------------------------------------------------------------
 
+
 def test_an_open_feed_is_closed_when_its_token_expires(api):
     cid = api.call()
     started = time.monotonic()
-    msgs = asyncio.run(ws_collect(feed_url(api, cid), make_jwt("agent-1", ttl=2),
-                                  lambda m: any("closed" in x for x in m), timeout=10))
+    msgs = asyncio.run(
+        ws_collect(
+            feed_url(api, cid),
+            make_jwt("agent-1", ttl=2),
+            lambda m: any("closed" in x for x in m),
+            timeout=10,
+        )
+    )
     assert msgs[0]["type"] == "state"
     assert msgs[-2]["error"]["code"] == "token_expired" and msgs[-1] == {"closed": 4001}
     assert time.monotonic() - started < 6
@@ -184,8 +214,9 @@ def test_an_sse_stream_ends_when_its_token_expires(api):
     import urllib.request
 
     cid = api.call()
-    req = urllib.request.Request(f"{api.url}/api/calls/{cid}/events",
-                                 headers={"Authorization": f"Bearer {make_jwt(ttl=2)}"})
+    req = urllib.request.Request(
+        f"{api.url}/api/calls/{cid}/events", headers={"Authorization": f"Bearer {make_jwt(ttl=2)}"}
+    )
     started = time.monotonic()
     with urllib.request.urlopen(req, timeout=10) as resp:
         body = resp.read().decode()  # returns when the server ends the stream
@@ -230,8 +261,11 @@ async def _feeds(url: str, token: str, n: int, header: bool = False) -> list[obj
             if not header:
                 await ws.send_json({"type": "auth", "token": token})
             msg = await ws.receive(timeout=5)
-            outcomes.append("state" if msg.type == aiohttp.WSMsgType.TEXT
-                            and '"state"' in msg.data else ws.close_code or msg.type)
+            outcomes.append(
+                "state"
+                if msg.type == aiohttp.WSMsgType.TEXT and '"state"' in msg.data
+                else ws.close_code or msg.type
+            )
             if msg.type == aiohttp.WSMsgType.TEXT and '"error"' in msg.data:
                 await ws.receive(timeout=5)
                 outcomes[-1] = ws.close_code
@@ -248,8 +282,9 @@ def test_feeds_per_credential_are_capped_after_auth_message():
 
 def test_feeds_per_credential_are_capped_before_the_upgrade_with_a_header():
     with running_api(ws_feeds_per_principal=2) as api:
-        outcomes = asyncio.run(_feeds(feed_url(api, api.call()), make_jwt("agent-1"), 3,
-                                      header=True))
+        outcomes = asyncio.run(
+            _feeds(feed_url(api, api.call()), make_jwt("agent-1"), 3, header=True)
+        )
     assert outcomes == ["state", "state", 429]
 
 
@@ -289,8 +324,9 @@ def test_a_header_credential_that_fails_is_refused_before_the_upgrade(api):
     async def run() -> int:
         async with aiohttp.ClientSession() as session:
             try:
-                await session.ws_connect(feed_url(api, api.call()),
-                                         headers={"Authorization": "Bearer wrong"})
+                await session.ws_connect(
+                    feed_url(api, api.call()), headers={"Authorization": "Bearer wrong"}
+                )
             except aiohttp.WSServerHandshakeError as exc:
                 return exc.status
         return 101
@@ -300,6 +336,11 @@ def test_a_header_credential_that_fails_is_refused_before_the_upgrade(api):
 
 def test_a_metrics_key_cannot_open_a_feed():
     with running_api(api_keys=(ApiKey.from_clear(METRICS_KEY, "agent-1", "metrics"),)) as api:
-        msgs = asyncio.run(ws_collect(feed_url(api, api.call("agent-1")), METRICS_KEY,
-                                      lambda m: any("closed" in x for x in m)))
+        msgs = asyncio.run(
+            ws_collect(
+                feed_url(api, api.call("agent-1")),
+                METRICS_KEY,
+                lambda m: any("closed" in x for x in m),
+            )
+        )
     assert msgs[-1] == {"closed": 4403}

@@ -41,8 +41,12 @@ def _take_payment(served: Served) -> tuple[MediaCall, str, Feed]:
     call = MediaCall(served)
     cid = call_of(served, call.user)
     feed = Feed(f"{served.api.replace('http', 'ws', 1)}/api/calls/{cid}/feed", served.key)
-    reply = http("POST", f"{served.api}/api/calls/{cid}/capture", served.key,
-                 {"amount": "9.99", "currency": "GBP", "reference": "INV-FAULT"})
+    reply = http(
+        "POST",
+        f"{served.api}/api/calls/{cid}/capture",
+        served.key,
+        {"amount": "9.99", "currency": "GBP", "reference": "INV-FAULT"},
+    )
     assert reply.status == 201, reply.body
     call.key(KEYED_CARD)
     return call, cid, feed
@@ -71,7 +75,10 @@ def test_a_psp_that_hangs_fails_the_capture_visibly_while_other_calls_flow(tmp_p
             feed.close()
             call.hangup()
         assert (failed["status"], failed["retryable"], failed["reason"]) == (
-            "failed", True, "timeout")
+            "failed",
+            True,
+            "timeout",
+        )
         assert status["capture"]["state"] == "handoff_failed"
         assert_no_card_data(*feed.raw, *served.raw)
         assert served.alive()
@@ -120,6 +127,7 @@ def test_a_full_vault_disk_fails_the_capture_visibly_and_writes_no_partial_recor
     if vault.exists():
         with sqlite3.connect(vault) as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-            rows = db.execute("SELECT COUNT(*) FROM vault").fetchone()[0] \
-                if "vault" in tables else 0
+            rows = (
+                db.execute("SELECT COUNT(*) FROM vault").fetchone()[0] if "vault" in tables else 0
+            )
         assert rows == 0

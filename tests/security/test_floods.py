@@ -58,7 +58,8 @@ def blocked_queue():
 
 
 def test_a_full_digit_queue_drops_counts_and_reports_the_loss_after_the_queued_presses(
-        blocked_queue):
+    blocked_queue,
+):
     q, release, seen = blocked_queue
     results = [q.put("c1", d, "inband") for d in "123456789"]
     # the worker holds the first press; four more wait; the rest are dropped
@@ -68,7 +69,7 @@ def test_a_full_digit_queue_drops_counts_and_reports_the_loss_after_the_queued_p
     release.set()
     q.stop()
     digits = [s[2] for s in seen if s[0] == "digit"]
-    assert digits == list("123456789")[:len(digits)]
+    assert digits == list("123456789")[: len(digits)]
     assert seen[-1] == ("lost", "c1", dropped, "inband")  # after the presses it got
 
 

@@ -50,13 +50,19 @@ def test_a_service_killed_mid_capture_restarts_clean_with_no_card_data_on_disk(t
     served = Served(tmp_path)
     try:
         done = MediaCall(served)
-        send_paced(done.caller_rtp, (HOST, done.masker_caller_port),
-                   keyed_packets(FULL_CARD, inband=True, rfc4733=False))
+        send_paced(
+            done.caller_rtp,
+            (HOST, done.masker_caller_port),
+            keyed_packets(FULL_CARD, inband=True, rfc4733=False),
+        )
         rid = served.wait_log("call.invite", trunk_call_id=done.call_id)["call"]
         served.wait_log("capture.event", call=rid, kind="token", timeout=15)
         half = MediaCall(served)
-        send_paced(half.caller_rtp, (HOST, half.masker_caller_port),
-                   keyed_packets(HALF_PAN, inband=True, rfc4733=False))
+        send_paced(
+            half.caller_rtp,
+            (HOST, half.masker_caller_port),
+            keyed_packets(HALF_PAN, inband=True, rfc4733=False),
+        )
         time.sleep(0.3)
         ports = [served.sip_port, half.masker_caller_port, half.masker_agent_port]
         served.proc.kill()
@@ -78,8 +84,11 @@ def test_a_service_killed_mid_capture_restarts_clean_with_no_card_data_on_disk(t
     restarted = Served(tmp_path)
     try:
         again = MediaCall(restarted)
-        send_paced(again.caller_rtp, (HOST, again.masker_caller_port),
-                   keyed_packets(FULL_CARD, inband=True, rfc4733=False))
+        send_paced(
+            again.caller_rtp,
+            (HOST, again.masker_caller_port),
+            keyed_packets(FULL_CARD, inband=True, rfc4733=False),
+        )
         rid = restarted.wait_log("call.invite", trunk_call_id=again.call_id)["call"]
         restarted.wait_log("capture.event", call=rid, kind="token", timeout=15)
         again.hangup()

@@ -18,10 +18,13 @@ DTMF_RELAY = "Signal=5\r\nDuration=160\r\n"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    s = Served(tmp_path_factory.mktemp("serve-limits"), env_extra={
-        "MASKER_MEDIA_HOLD_TIMEOUT_S": "1.5",
-        "MASKER_MEDIA_RTP_TIMEOUT_S": "60",
-    })
+    s = Served(
+        tmp_path_factory.mktemp("serve-limits"),
+        env_extra={
+            "MASKER_MEDIA_HOLD_TIMEOUT_S": "1.5",
+            "MASKER_MEDIA_RTP_TIMEOUT_S": "60",
+        },
+    )
     yield s
     s.stop()
 
@@ -34,9 +37,18 @@ def test_an_info_flood_is_refused_over_the_dialog_rate_and_the_capture_is_told(s
         since = len(served.lines)
         sent, t0 = 150, time.monotonic()
         for i in range(sent):
-            caller.send_raw(caller.request("INFO", uri, call_id=cid, from_tag=tag, to_tag=to_tag,
-                                           body=DTMF_RELAY, ctype="application/dtmf-relay"),
-                            served.addr)
+            caller.send_raw(
+                caller.request(
+                    "INFO",
+                    uri,
+                    call_id=cid,
+                    from_tag=tag,
+                    to_tag=to_tag,
+                    body=DTMF_RELAY,
+                    ctype="application/dtmf-relay",
+                ),
+                served.addr,
+            )
             if i % 50 == 49:
                 time.sleep(0.02)  # a burst the size of a socket buffer, not a UDP loss test
         codes, retry_after = [], []
@@ -58,8 +70,9 @@ def test_an_info_flood_is_refused_over_the_dialog_rate_and_the_capture_is_told(s
         assert served.pbx.no_message(0.3)
         served.wait_log("capture cancelled: digits lost", since=since, timeout=5)
         # the call still works: BYE crosses
-        caller.send_raw(caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=to_tag),
-                        served.addr)
+        caller.send_raw(
+            caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=to_tag), served.addr
+        )
         served.pbx.expect("BYE", call_id=agent_cid)
     finally:
         caller.close()
@@ -73,11 +86,15 @@ def test_a_call_on_hold_ends_at_the_hold_timeout(served, sdp):
     try:
         user = "held" + log_safe_hex(3)
         uri, cid, tag = served.uri(user), log_safe_hex(6), "h1"
-        body = sdp_offer(4000, extra="a=inactive\r\n") if sdp == "inactive" else \
-            sdp_offer(4000, addr="0.0.0.0")
+        body = (
+            sdp_offer(4000, extra="a=inactive\r\n")
+            if sdp == "inactive"
+            else sdp_offer(4000, addr="0.0.0.0")
+        )
         since = len(served.lines)
-        caller.send_raw(caller.request("INVITE", uri, call_id=cid, from_tag=tag, body=body),
-                        served.addr)
+        caller.send_raw(
+            caller.request("INVITE", uri, call_id=cid, from_tag=tag, body=body), served.addr
+        )
         inv = served.pbx.expect("INVITE", user=user)
         served.pbx.reply(inv, 200, body=sdp_offer(4100), to_tag="p")
         ok = caller.expect(200)
@@ -101,10 +118,9 @@ def test_an_rtp_less_call_that_is_not_on_hold_still_gets_the_rtp_timeout_only(se
         uri, cid, tag, to_tag, agent_cid = answered_call(served, caller)
         served.pbx.expect("ACK", call_id=agent_cid)
         assert served.pbx.no_message(2.5)
-        caller.send_raw(caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=to_tag),
-                        served.addr)
+        caller.send_raw(
+            caller.request("BYE", uri, call_id=cid, from_tag=tag, to_tag=to_tag), served.addr
+        )
         served.pbx.expect("BYE", call_id=agent_cid)
     finally:
         caller.close()
-
-

@@ -36,11 +36,12 @@ def _fds(pid: int) -> int:
 
 def _with_keys(phones: LitePhones) -> None:
     """Each call's caller keys a '5' once a second between its noise and timing bursts."""
-    tone = g711.encode(np.clip(dtmf("5", 4 * FRAME), -32000, 32000).astype(np.int16),
-                       "ulaw").tobytes()
+    tone = g711.encode(
+        np.clip(dtmf("5", 4 * FRAME), -32000, 32000).astype(np.int16), "ulaw"
+    ).tobytes()
     frames = [phones.quiet[i % len(phones.quiet)] for i in range(BURST_EVERY)]
     for j, i in enumerate(KEY_AT):
-        frames[i] = tone[j * FRAME:(j + 1) * FRAME]
+        frames[i] = tone[j * FRAME : (j + 1) * FRAME]
     phones.quiet = frames
 
 
@@ -59,15 +60,22 @@ def _run(phones: LitePhones, until: float, calls: list) -> None:
             next_tick = time.monotonic()
 
 
-@pytest.mark.parametrize("n_calls,measured_s", [
-    (20, 12.0),
-    pytest.param(150, 3600.0, marks=[pytest.mark.soak, pytest.mark.timeout(4000)]),
-])
+@pytest.mark.parametrize(
+    "n_calls,measured_s",
+    [
+        (20, 12.0),
+        pytest.param(150, 3600.0, marks=[pytest.mark.soak, pytest.mark.timeout(4000)]),
+    ],
+)
 def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, measured_s):
     phones = LitePhones(("127.0.0.1", 0), seed=13)
     _with_keys(phones)
-    svc = ServiceProcess(pbx_port=phones.uas_port, workdir=tmp_path,
-                         media_ports=max(4 * n_calls + 64, 128), api=False)
+    svc = ServiceProcess(
+        pbx_port=phones.uas_port,
+        workdir=tmp_path,
+        media_ports=max(4 * n_calls + 64, 128),
+        api=False,
+    )
     phones.service = ("127.0.0.1", svc.sip_port)
     try:
         time.sleep(0.3)
@@ -91,7 +99,7 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         for c in calls:
             assert c.rx.transit_ms, "no audio reached the agent"
             base = min(c.rx.transit_ms)
-            mine = c.rx.transit_ms[rx0[c.call_id]:]
+            mine = c.rx.transit_ms[rx0[c.call_id] :]
             packets += len(mine)
             late += sum(1 for t in mine if t - base > LATE_MS)
         for c in calls:
@@ -103,8 +111,9 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
             phones.retransmit(time.monotonic())
             time.sleep(0.02)
         stop = time.monotonic() + 10
-        while (_fds(svc.pid) > fds0 or proc_sockets(svc.pid) > sockets0) and \
-                time.monotonic() < stop:
+        while (
+            _fds(svc.pid) > fds0 or proc_sockets(svc.pid) > sockets0
+        ) and time.monotonic() < stop:
             time.sleep(0.2)
         fds1, sockets1 = _fds(svc.pid), proc_sockets(svc.pid)
         captures = sum(1 for line in svc.log_lines if line.get("event") == "capture started")
@@ -112,9 +121,11 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         svc.stop()
         close_all(phones)
     growth = (rss1 - rss0) / rss0
-    print(f"\nsoak {n_calls} calls x {measured_s:.0f} s: RSS {rss0} -> {rss1} KiB "
-          f"({100 * growth:+.2f} %, peak {peak}), {packets} packets at the agent, {late} late "
-          f"(>{LATE_MS:.0f} ms), fds {fds0} -> {fds1}, sockets {sockets0} -> {sockets1}")
+    print(
+        f"\nsoak {n_calls} calls x {measured_s:.0f} s: RSS {rss0} -> {rss1} KiB "
+        f"({100 * growth:+.2f} %, peak {peak}), {packets} packets at the agent, {late} late "
+        f"(>{LATE_MS:.0f} ms), fds {fds0} -> {fds1}, sockets {sockets0} -> {sockets1}"
+    )
     assert captures >= n_calls  # every caller's keys reached the digit path
     assert packets >= 0.9 * n_calls * 50 * measured_s
     assert growth <= RSS_GROWTH

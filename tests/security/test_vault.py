@@ -32,8 +32,15 @@ def vault(tmp_path):
 
 
 def store(vault, token, pan, fingerprint, now=NOW):
-    return vault.store_card(token=token, scope="m1", fingerprint=fingerprint, pan=sd(pan),
-                            expiry=sd("0839"), brand="visa", now=now)
+    return vault.store_card(
+        token=token,
+        scope="m1",
+        fingerprint=fingerprint,
+        pan=sd(pan),
+        expiry=sd("0839"),
+        brand="visa",
+        now=now,
+    )
 
 
 def same_bin_and_last_four(rng: random.Random, n: int, seen: set[str]) -> list[str]:
@@ -91,14 +98,16 @@ def test_fpe_tokens_of_one_bin_and_last_four_never_overwrite_across_a_rotation(t
         rotate_data_key(tmp_path / "keys.json", kek_from_seed(7))
         for pan in second:
             tokens[pan] = service.issue(sd(pan), sd("1230"), "visa").token
-    resolved = sum(e.get("collisions", 0) for e in logs
-                   if e.get("event") == "token_collision_resolved")
+    resolved = sum(
+        e.get("collisions", 0) for e in logs if e.get("event") == "token_collision_resolved"
+    )
     now = service.clock.now().timestamp()
     wrong = [pan for pan, tok in tokens.items() if vault.open(tok, now).pan.reveal() != pan]
     assert len(set(tokens.values())) == 6000 and wrong == []
     assert resolved > 0  # the collisions happened (about 90) and were resolved
-    assert all(not luhn_valid(t) and t[:6] == "411111" and t[-4:] == "1111"
-               for t in tokens.values())
+    assert all(
+        not luhn_valid(t) and t[:6] == "411111" and t[-4:] == "1111" for t in tokens.values()
+    )
 
 
 def test_the_same_card_gets_the_same_fpe_token_within_a_key_generation(vault):

@@ -39,8 +39,14 @@ TEST_CVV = "737"
 KEYED_CARD = TEST_PAN + "#" + TEST_EXPIRY + TEST_CVV
 
 
-def make_jwt(sub: str = "agent-1", role: str = "agent", ttl: float = 600,
-             secret: bytes = SECRET, aud: Any = AUDIENCE, **extra: Any) -> str:
+def make_jwt(
+    sub: str = "agent-1",
+    role: str = "agent",
+    ttl: float = 600,
+    secret: bytes = SECRET,
+    aud: Any = AUDIENCE,
+    **extra: Any,
+) -> str:
     """A signed desktop token: `iat` now, `exp` after `ttl` s; pass a claim as None to
     leave it out (e.g. `aud=None`, `iat=None`)."""
     now = int(time.time())
@@ -56,11 +62,11 @@ class Api:
     server: Any
     ready: dict[str, bool] = field(default_factory=dict)
 
-    def call(self, agent: str = "agent-1", state: str = "connected",
-             policy: str = "always") -> str:
+    def call(self, agent: str = "agent-1", state: str = "connected", policy: str = "always") -> str:
         """A call as the SIP side would register it: bridged to `agent`."""
-        cid = self.registry.add_call(trunk_call_id=f"trunk-{time.monotonic_ns()}@test",
-                                     policy=policy)
+        cid = self.registry.add_call(
+            trunk_call_id=f"trunk-{time.monotonic_ns()}@test", policy=policy
+        )
         self.registry.update_call(cid, state=state, agent_id=agent)
         return cid
 
@@ -110,8 +116,11 @@ def payment_sessions() -> Iterator[Any]:
     with tempfile.TemporaryDirectory(prefix="masker-api-") as tmp:
         folder = Path(tmp)
         tk = build_tokenizer(
-            TokenizerConfig(vault_path=str(folder / "vault.sqlite3"),
-                            keystore_path=str(folder / "keys.json"), kek_env=None),
+            TokenizerConfig(
+                vault_path=str(folder / "vault.sqlite3"),
+                keystore_path=str(folder / "keys.json"),
+                kek_env=None,
+            ),
             dev_dir=folder / "dev",
         )
         tls = make_tls_material(folder / "tls")
@@ -120,11 +129,16 @@ def payment_sessions() -> Iterator[Any]:
         psp = lt.run(psp_cm.__aenter__())
         gateway = HttpsJsonGateway(psp.url, ca_file=tls.ca_file, timeout_s=5)
 
-        def factory(call_id: str, amount: str, currency: str, reference: str,
-                    fields: tuple[str, ...]) -> Any:
+        def factory(
+            call_id: str, amount: str, currency: str, reference: str, fields: tuple[str, ...]
+        ) -> Any:
             minor = int(Decimal(amount or "0") * 100)
-            session = tk.new_session(amount_minor=minor, currency=currency,
-                                     reference=reference, fields=tuple(fields) or None)
+            session = tk.new_session(
+                amount_minor=minor,
+                currency=currency,
+                reference=reference,
+                fields=tuple(fields) or None,
+            )
 
             def on_event(event: dict) -> None:
                 if event.get("event") == "token":
@@ -143,9 +157,8 @@ def payment_sessions() -> Iterator[Any]:
 
 @contextmanager
 def running_api(**config: Any) -> Iterator[Api]:
-    with payment_sessions() as factory:
-        with _running_api(factory, **config) as api:
-            yield api
+    with payment_sessions() as factory, _running_api(factory, **config) as api:
+        yield api
 
 
 @contextmanager
@@ -157,9 +170,11 @@ def _running_api(factory: Any, **config: Any) -> Iterator[Api]:
         port=0,
         jwt_secret=SECRET,
         jwt_audience=AUDIENCE,
-        api_keys=(ApiKey.from_clear(AGENT_KEY, "agent-1"),
-                  ApiKey.from_clear(SUPERVISOR_KEY, "sup-1", "supervisor"),
-                  *config.pop("api_keys", ())),
+        api_keys=(
+            ApiKey.from_clear(AGENT_KEY, "agent-1"),
+            ApiKey.from_clear(SUPERVISOR_KEY, "sup-1", "supervisor"),
+            *config.pop("api_keys", ()),
+        ),
         **config,
     )
     server = start_api_server(registry, cfg, ready_checks=checks)
@@ -179,8 +194,14 @@ class Reply:
         return json.loads(self.body)
 
 
-def http(method: str, url: str, token: str | None = None, body: Any = None,
-         raw: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
+def http(
+    method: str,
+    url: str,
+    token: str | None = None,
+    body: Any = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     """One real HTTP request; returns status, headers and body whatever the status."""
     hdrs = dict(headers or {})
     if token is not None:
@@ -198,35 +219,46 @@ def http(method: str, url: str, token: str | None = None, body: Any = None,
         return Reply(err.code, dict(err.headers), err.read())
 
 
-async def ws_collect(url: str, token: str | None, until: Any, timeout: float = 10.0,
-                     header_auth: bool = False, on_open: Any = None) -> list[Any]:
+async def ws_collect(
+    url: str,
+    token: str | None,
+    until: Any,
+    timeout: float = 10.0,
+    header_auth: bool = False,
+    on_open: Any = None,
+) -> list[Any]:
     """Open the feed, authenticate, collect JSON messages until `until(messages)` is true.
 
     `on_open` runs once the first message has arrived (the server is subscribed by then).
     """
     messages: list[Any] = []
     headers = {"Authorization": f"Bearer {token}"} if header_auth and token else None
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url, headers=headers) as ws:
-            if token is not None and not header_auth:
-                await ws.send_json({"type": "auth", "token": token})
-            deadline = asyncio.get_running_loop().time() + timeout
-            while not until(messages):
-                if on_open is not None and messages:
-                    # the first message (state) means the server has subscribed
-                    await asyncio.get_running_loop().run_in_executor(None, on_open)
-                    on_open = None
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
-                try:
-                    msg = await ws.receive(timeout=left)
-                except TimeoutError:
-                    break
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    messages.append(json.loads(msg.data))
-                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                  aiohttp.WSMsgType.CLOSING):
-                    messages.append({"closed": ws.close_code})
-                    break
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, headers=headers) as ws,
+    ):
+        if token is not None and not header_auth:
+            await ws.send_json({"type": "auth", "token": token})
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not until(messages):
+            if on_open is not None and messages:
+                # the first message (state) means the server has subscribed
+                await asyncio.get_running_loop().run_in_executor(None, on_open)
+                on_open = None
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            try:
+                msg = await ws.receive(timeout=left)
+            except TimeoutError:
+                break
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                messages.append(json.loads(msg.data))
+            elif msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+            ):
+                messages.append({"closed": ws.close_code})
+                break
     return messages

@@ -42,8 +42,9 @@ class Rig:
         except PhoneError as exc:
             raise PhoneError(f"{exc}\n--- masker serve ---\n{self.service.diagnose()}") from exc
 
-    def connect(self, record: Path | None = None, user: str = "1000",
-                **call_args) -> tuple[int, int]:
+    def connect(
+        self, record: Path | None = None, user: str = "1000", **call_args
+    ) -> tuple[int, int]:
         """Caller calls `user` through the masker, agent answers 200; both see media."""
         with self.explained():
             since = len(self.agent.events)
@@ -81,8 +82,9 @@ def start_rig(workdir: Path, extra_toml: str = "") -> Rig:
     """Agent phone, `masker serve` in front of it (`extra_toml` ends its config), caller."""
     agent = PhoneClient("agent")
     try:
-        service = ServiceProcess(pbx_port=agent.sip_port, workdir=workdir / "service",
-                                 extra_toml=extra_toml)
+        service = ServiceProcess(
+            pbx_port=agent.sip_port, workdir=workdir / "service", extra_toml=extra_toml
+        )
     except Exception:
         agent.close()
         raise

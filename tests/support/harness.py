@@ -43,8 +43,11 @@ def read_wav(path) -> tuple[np.ndarray, np.ndarray, object]:
     with WavReader(path) as r:
         blocks = list(r.blocks(1 << 16))
         info = r.info
-    return (np.concatenate([b.native for b in blocks]), np.concatenate([b.pcm16 for b in blocks]),
-            info)
+    return (
+        np.concatenate([b.native for b in blocks]),
+        np.concatenate([b.pcm16 for b in blocks]),
+        info,
+    )
 
 
 def speech_clips(n: int, rng: np.random.Generator) -> list[np.ndarray]:

@@ -22,19 +22,42 @@ def rtp_socket() -> socket.socket:
     return s
 
 
-def audio_packets(pcm: np.ndarray, pt: int = 0, ssrc: int = 0x1234, seq0: int = 100,
-                  ts0: int = 5000, frame: int = 160, law: str = "ulaw") -> list[bytes]:
+def audio_packets(
+    pcm: np.ndarray,
+    pt: int = 0,
+    ssrc: int = 0x1234,
+    seq0: int = 100,
+    ts0: int = 5000,
+    frame: int = 160,
+    law: str = "ulaw",
+) -> list[bytes]:
     codes = g711.encode(pcm, law)
     out = []
     for i in range(len(codes) // frame):
-        out.append(build_rtp(RtpPacket(
-            payload_type=pt, sequence=(seq0 + i) & 0xFFFF, timestamp=(ts0 + i * frame) & 0xFFFFFFFF,
-            ssrc=ssrc, payload=codes[i * frame:(i + 1) * frame].tobytes(), marker=i == 0)))
+        out.append(
+            build_rtp(
+                RtpPacket(
+                    payload_type=pt,
+                    sequence=(seq0 + i) & 0xFFFF,
+                    timestamp=(ts0 + i * frame) & 0xFFFFFFFF,
+                    ssrc=ssrc,
+                    payload=codes[i * frame : (i + 1) * frame].tobytes(),
+                    marker=i == 0,
+                )
+            )
+        )
     return out
 
 
-def event_packets(digit: str, ts: int, seq0: int, ssrc: int = 0x1234, pt: int = 101,
-                  duration: int = 1280, step: int = 160) -> list[bytes]:
+def event_packets(
+    digit: str,
+    ts: int,
+    seq0: int,
+    ssrc: int = 0x1234,
+    pt: int = 101,
+    duration: int = 1280,
+    step: int = 160,
+) -> list[bytes]:
     """One RFC 4733 key press: updates every `step` samples and three end packets."""
     code = digit_event(digit)
     out = []
@@ -42,15 +65,29 @@ def event_packets(digit: str, ts: int, seq0: int, ssrc: int = 0x1234, pt: int = 
     for d in range(step, duration + 1, step):
         end = d == duration
         for _ in range(3 if end else 1):
-            out.append(build_rtp(RtpPacket(
-                payload_type=pt, sequence=seq & 0xFFFF, timestamp=ts, ssrc=ssrc,
-                payload=build_event(TelephoneEvent(code, end, 10, d)), marker=d == step)))
+            out.append(
+                build_rtp(
+                    RtpPacket(
+                        payload_type=pt,
+                        sequence=seq & 0xFFFF,
+                        timestamp=ts,
+                        ssrc=ssrc,
+                        payload=build_event(TelephoneEvent(code, end, 10, d)),
+                        marker=d == step,
+                    )
+                )
+            )
             seq += 1
     return out
 
 
-def send_paced(sock: socket.socket, dest: tuple[str, int], packets: list[bytes],
-               interval: float = 0.02, probe: Callable[[], int] | None = None) -> list[int]:
+def send_paced(
+    sock: socket.socket,
+    dest: tuple[str, int],
+    packets: list[bytes],
+    interval: float = 0.02,
+    probe: Callable[[], int] | None = None,
+) -> list[int]:
     """Send at the given pace; `probe()` (e.g. a buffer level) is read after each packet
     and the readings returned."""
     start = time.monotonic()
@@ -112,13 +149,22 @@ def decode_stream(packets: list[RtpPacket], law: str = "ulaw") -> np.ndarray:
     out = np.zeros(end, dtype=np.int16)
     for p in pkts:
         off = (p.timestamp - t0) & 0xFFFFFFFF
-        out[off:off + len(p.payload)] = g711.decode(p.payload, law)
+        out[off : off + len(p.payload)] = g711.decode(p.payload, law)
     return out
 
 
-def keyed_packets(keys: str, *, inband: bool, rfc4733: bool, on: int = 640, off: int = 640,
-                  lead: int = 1600, tail: int = 3200, ssrc: int = 0x1234,
-                  seed: int = 0) -> list[bytes]:
+def keyed_packets(
+    keys: str,
+    *,
+    inband: bool,
+    rfc4733: bool,
+    on: int = 640,
+    off: int = 640,
+    lead: int = 1600,
+    tail: int = 3200,
+    ssrc: int = 0x1234,
+    seed: int = 0,
+) -> list[bytes]:
     """Packets of a caller keying `keys` in-band, by RFC 4733, or both at once
     (as many phones do), in send order; one 20 ms audio packet per step."""
     from dsp.testsignals import dtmf, to_int16
@@ -204,8 +250,9 @@ class EventStream:
     """A caller's RTP stream: one sequence space and one clock for audio and events
     (as a phone sends them); packets are appended in send order."""
 
-    def __init__(self, ssrc: int = 0x1234, seq: int = 4000, ts: int = 160_000,
-                 event_pt: int = 101) -> None:
+    def __init__(
+        self, ssrc: int = 0x1234, seq: int = 4000, ts: int = 160_000, event_pt: int = 101
+    ) -> None:
         self.ssrc, self.seq, self.ts, self.event_pt = ssrc, seq, ts, event_pt
         self.packets: list[bytes] = []
 
@@ -215,29 +262,55 @@ class EventStream:
 
     def audio(self, n: int = 1) -> None:
         for _ in range(n):
-            self.packets.append(build_rtp(RtpPacket(0, self._next_seq(), self.ts, self.ssrc,
-                                                    SILENCE)))
+            self.packets.append(
+                build_rtp(RtpPacket(0, self._next_seq(), self.ts, self.ssrc, SILENCE))
+            )
             self.ts = (self.ts + 160) & 0xFFFFFFFF
 
-    def event(self, payload: bytes, ts: int, seq: int | None = None, marker: bool = False,
-              pt: int | None = None) -> bytes:
-        pkt = build_rtp(RtpPacket(self.event_pt if pt is None else pt,
-                                  self._next_seq() if seq is None else seq, ts, self.ssrc,
-                                  payload, marker))
+    def event(
+        self,
+        payload: bytes,
+        ts: int,
+        seq: int | None = None,
+        marker: bool = False,
+        pt: int | None = None,
+    ) -> bytes:
+        pkt = build_rtp(
+            RtpPacket(
+                self.event_pt if pt is None else pt,
+                self._next_seq() if seq is None else seq,
+                ts,
+                self.ssrc,
+                payload,
+                marker,
+            )
+        )
         self.packets.append(pkt)
         return pkt
 
-    def press(self, digit: str, updates: int = 4, zero_first: int = 0, ends: int = 3,
-              same_end_seq: bool = False) -> list[bytes]:
+    def press(
+        self,
+        digit: str,
+        updates: int = 4,
+        zero_first: int = 0,
+        ends: int = 3,
+        same_end_seq: bool = False,
+    ) -> list[bytes]:
         """One key press starting now: `zero_first` duration-0 packets, an update per
         20 ms, then `ends` end packets (the clock runs on; no audio meanwhile)."""
         code, ts, out = digit_event(digit), self.ts, []
         for i in range(zero_first):
-            out.append(self.event(build_event(TelephoneEvent(code, False, 10, 0)), ts,
-                                  marker=i == 0))
+            out.append(
+                self.event(build_event(TelephoneEvent(code, False, 10, 0)), ts, marker=i == 0)
+            )
         for k in range(1, updates + 1):
-            out.append(self.event(build_event(TelephoneEvent(code, False, 10, 160 * k)), ts,
-                                  marker=k == 1 and not zero_first))
+            out.append(
+                self.event(
+                    build_event(TelephoneEvent(code, False, 10, 160 * k)),
+                    ts,
+                    marker=k == 1 and not zero_first,
+                )
+            )
         final = build_event(TelephoneEvent(code, True, 10, 160 * (updates + 1)))
         end_seq = None
         for _ in range(ends):

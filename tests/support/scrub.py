@@ -37,7 +37,10 @@ def speech(seconds: float, rng: np.random.Generator, rate: int = 8000) -> np.nda
 
 
 def call_with_keys(
-    seconds: float, keys: str, rng: np.random.Generator, rate: int = 8000,
+    seconds: float,
+    keys: str,
+    rng: np.random.Generator,
+    rate: int = 8000,
     at: list[float] | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """int16 speech with `keys` keyed in groups at times `at` (s); returns (pcm, tone spans)."""
@@ -69,23 +72,31 @@ def _frame(src, dst, payload: bytes) -> bytes:
 
     udp = dpkt.udp.UDP(sport=src[1], dport=dst[1], data=payload)
     udp.ulen = len(udp)
-    ip = dpkt.ip.IP(src=socket.inet_aton(src[0]), dst=socket.inet_aton(dst[0]), p=17, ttl=64,
-                    data=udp)
+    ip = dpkt.ip.IP(
+        src=socket.inet_aton(src[0]), dst=socket.inet_aton(dst[0]), p=17, ttl=64, data=udp
+    )
     ip.len = len(ip)
-    eth = dpkt.ethernet.Ethernet(src=b"\x02\0\0\0\0\1", dst=b"\x02\0\0\0\0\2",
-                                 type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
+    eth = dpkt.ethernet.Ethernet(
+        src=b"\x02\0\0\0\0\1", dst=b"\x02\0\0\0\0\2", type=dpkt.ethernet.ETH_TYPE_IP, data=ip
+    )
     return bytes(eth)
 
 
 def _sdp(addr, port) -> bytes:
-    return (f"v=0\r\no=- 1 1 IN IP4 {addr}\r\ns=-\r\nc=IN IP4 {addr}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-            f"a=rtpmap:101 telephone-event/8000\r\n").encode()
+    return (
+        f"v=0\r\no=- 1 1 IN IP4 {addr}\r\ns=-\r\nc=IN IP4 {addr}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"a=rtpmap:101 telephone-event/8000\r\n"
+    ).encode()
 
 
 def _sip(first: str, body: bytes = b"", ctype: str | None = None) -> bytes:
-    head = [first, "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1", "Call-ID: c1@test",
-            "CSeq: 1 X"]
+    head = [
+        first,
+        "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1",
+        "Call-ID: c1@test",
+        "CSeq: 1 X",
+    ]
     if ctype:
         head.append(f"Content-Type: {ctype}")
     head.append(f"Content-Length: {len(body)}")
@@ -95,8 +106,10 @@ def _sip(first: str, body: bytes = b"", ctype: str | None = None) -> bytes:
 def rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: int = 0) -> bytes:
     import struct
 
-    return struct.pack(">BBHII", 0x80, (marker << 7) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF,
-                       ssrc) + payload
+    return (
+        struct.pack(">BBHII", 0x80, (marker << 7) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+        + payload
+    )
 
 
 def capture_packets(rng: np.random.Generator, seconds: float = 6.0, keys: str = "4929") -> dict:
@@ -109,36 +122,111 @@ def capture_packets(rng: np.random.Generator, seconds: float = 6.0, keys: str = 
     caller, truth = call_with_keys(seconds, keys, rng, at=[seconds * 0.25])
     agent = testsignals.to_int16(speech(seconds, rng))
     t = 1_700_000_000.0
-    pkts = [(t, _frame(("192.0.2.10", 5060), ("192.0.2.20", 5060),
-                       _sip("INVITE sip:a@192.0.2.20 SIP/2.0", _sdp(*CALLER), "application/sdp"))),
-            (t + 0.01, _frame(("192.0.2.20", 5060), ("192.0.2.10", 5060),
-                              _sip("SIP/2.0 200 OK", _sdp(*AGENT), "application/sdp")))]
+    pkts = [
+        (
+            t,
+            _frame(
+                ("192.0.2.10", 5060),
+                ("192.0.2.20", 5060),
+                _sip("INVITE sip:a@192.0.2.20 SIP/2.0", _sdp(*CALLER), "application/sdp"),
+            ),
+        ),
+        (
+            t + 0.01,
+            _frame(
+                ("192.0.2.20", 5060),
+                ("192.0.2.10", 5060),
+                _sip("SIP/2.0 200 OK", _sdp(*AGENT), "application/sdp"),
+            ),
+        ),
+    ]
     t += 0.05
     n = len(caller) // 160
     ev_start = int(n * 0.6)
     seq_c = 1000
     for k in range(n):
         ts = k * 160
-        pkts.append((t + k * 0.02, _frame(CALLER, AGENT, rtp(
-            0, seq_c, ts, 0x1111, g711.encode(caller[k * 160:(k + 1) * 160], "ulaw").tobytes()))))
+        pkts.append(
+            (
+                t + k * 0.02,
+                _frame(
+                    CALLER,
+                    AGENT,
+                    rtp(
+                        0,
+                        seq_c,
+                        ts,
+                        0x1111,
+                        g711.encode(caller[k * 160 : (k + 1) * 160], "ulaw").tobytes(),
+                    ),
+                ),
+            )
+        )
         seq_c += 1
-        pkts.append((t + k * 0.02 + 0.001, _frame(AGENT, CALLER, rtp(
-            0, 5000 + k, ts, 0x2222, g711.encode(agent[k * 160:(k + 1) * 160], "ulaw").tobytes()))))
+        pkts.append(
+            (
+                t + k * 0.02 + 0.001,
+                _frame(
+                    AGENT,
+                    CALLER,
+                    rtp(
+                        0,
+                        5000 + k,
+                        ts,
+                        0x2222,
+                        g711.encode(agent[k * 160 : (k + 1) * 160], "ulaw").tobytes(),
+                    ),
+                ),
+            )
+        )
         if ev_start <= k < ev_start + 8:  # one RFC 4733 key press: 6 updates + 3 end packets
             import struct
 
             dur = (k - ev_start + 1) * 160
             end = 0x80 if k >= ev_start + 5 else 0
-            pkts.append((t + k * 0.02 + 0.002, _frame(CALLER, AGENT, rtp(
-                101, seq_c, ev_start * 160, 0x1111, struct.pack(">BBH", 7, end | 10, dur),
-                marker=int(k == ev_start)))))
+            pkts.append(
+                (
+                    t + k * 0.02 + 0.002,
+                    _frame(
+                        CALLER,
+                        AGENT,
+                        rtp(
+                            101,
+                            seq_c,
+                            ev_start * 160,
+                            0x1111,
+                            struct.pack(">BBH", 7, end | 10, dur),
+                            marker=int(k == ev_start),
+                        ),
+                    ),
+                )
+            )
             seq_c += 1
     t_info = t + n * 0.02 * 0.8
-    pkts.append((t_info, _frame(("192.0.2.10", 5060), ("192.0.2.20", 5060), _sip(
-        "INFO sip:a@192.0.2.20 SIP/2.0", b"Signal=5\r\nDuration=160\r\n",
-        "application/dtmf-relay"))))
-    pkts.append((t_info + 0.3, _frame(("192.0.2.10", 5060), ("192.0.2.20", 5060), _sip(
-        "INFO sip:a@192.0.2.20 SIP/2.0", b"8", "application/dtmf"))))
+    pkts.append(
+        (
+            t_info,
+            _frame(
+                ("192.0.2.10", 5060),
+                ("192.0.2.20", 5060),
+                _sip(
+                    "INFO sip:a@192.0.2.20 SIP/2.0",
+                    b"Signal=5\r\nDuration=160\r\n",
+                    "application/dtmf-relay",
+                ),
+            ),
+        )
+    )
+    pkts.append(
+        (
+            t_info + 0.3,
+            _frame(
+                ("192.0.2.10", 5060),
+                ("192.0.2.20", 5060),
+                _sip("INFO sip:a@192.0.2.20 SIP/2.0", b"8", "application/dtmf"),
+            ),
+        )
+    )
     pkts.sort(key=lambda p: p[0])
     return {"packets": pkts, "caller": caller, "truth": truth}
 

@@ -27,8 +27,9 @@ class Feed:
         self.raw: list[str] = []
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._run(url, token),),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._run(url, token),), daemon=True
+        )
         self._thread.start()
         self.wait(lambda evs: evs, "the initial state")
 

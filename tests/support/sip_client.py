@@ -43,8 +43,15 @@ class SipMessage:
         return vals[0] if vals else default
 
     def all(self, name: str) -> list[str]:
-        compact = {"i": "call-id", "f": "from", "t": "to", "v": "via", "m": "contact",
-                   "l": "content-length", "c": "content-type"}
+        compact = {
+            "i": "call-id",
+            "f": "from",
+            "t": "to",
+            "v": "via",
+            "m": "contact",
+            "l": "content-length",
+            "c": "content-type",
+        }
         name = name.lower()
         return [v for k, v in self.headers if compact.get(k.lower(), k.lower()) == name]
 
@@ -67,12 +74,23 @@ def parse(data: bytes, source=None) -> SipMessage:
     return msg
 
 
-def sdp_offer(port: int, pts: str = "0 8 101", addr: str = HOST, extra: str = "",
-              version: int = 1) -> str:
-    names = {"0": "PCMU/8000", "8": "PCMA/8000", "101": "telephone-event/8000",
-             "18": "G729/8000", "9": "G722/8000", "96": "opus/48000/2"}
+def sdp_offer(
+    port: int, pts: str = "0 8 101", addr: str = HOST, extra: str = "", version: int = 1
+) -> str:
+    names = {
+        "0": "PCMU/8000",
+        "8": "PCMA/8000",
+        "101": "telephone-event/8000",
+        "18": "G729/8000",
+        "9": "G722/8000",
+        "96": "opus/48000/2",
+    }
     lines = [
-        "v=0", f"o=test 1 {version} IN IP4 {addr}", "s=-", f"c=IN IP4 {addr}", "t=0 0",
+        "v=0",
+        f"o=test 1 {version} IN IP4 {addr}",
+        "s=-",
+        f"c=IN IP4 {addr}",
+        "t=0 0",
         f"m=audio {port} RTP/AVP {pts}",
     ]
     lines += [f"a=rtpmap:{pt} {names[pt]}" for pt in pts.split()]
@@ -129,8 +147,13 @@ class SipEndpoint:
                 continue
             return msg
 
-    def expect(self, want: int | str, timeout: float = 3.0, call_id: str | None = None,
-               user: str | None = None) -> SipMessage:
+    def expect(
+        self,
+        want: int | str,
+        timeout: float = 3.0,
+        call_id: str | None = None,
+        user: str | None = None,
+    ) -> SipMessage:
         """The next message that is the wanted response code or request method (of the
         given Call-ID, or with the given Request-URI user); others are skipped, and
         BYE/INFO requests of other dialogs are answered 200 so they stop retransmitting."""
@@ -140,12 +163,15 @@ class SipEndpoint:
             mine = (call_id is None or msg.header("Call-ID") == call_id) and (
                 user is None or (not msg.is_response and msg.uri.startswith(f"sip:{user}@"))
             )
-            if mine and ((isinstance(want, int) and msg.is_response and msg.code == want) or (
-                isinstance(want, str) and not msg.is_response and msg.method == want
-            )):
+            if mine and (
+                (isinstance(want, int) and msg.is_response and msg.code == want)
+                or (isinstance(want, str) and not msg.is_response and msg.method == want)
+            ):
                 return msg
-            if not msg.is_response and msg.method in ("BYE", "INFO") and (
-                not mine or msg.method != want
+            if (
+                not msg.is_response
+                and msg.method in ("BYE", "INFO")
+                and (not mine or msg.method != want)
             ):
                 self.reply(msg, 200)
 
@@ -159,10 +185,21 @@ class SipEndpoint:
     def via(self) -> str:
         return f"SIP/2.0/UDP {HOST}:{self.port};branch=z9hG4bK{secrets.token_hex(8)};rport"
 
-    def request(self, method: str, uri: str, *, call_id: str, from_tag: str,
-                to_tag: str | None = None, cseq: int | None = None, body: str = "",
-                ctype: str = "application/sdp", extra: str = "", via: str | None = None,
-                cseq_method: str | None = None) -> str:
+    def request(
+        self,
+        method: str,
+        uri: str,
+        *,
+        call_id: str,
+        from_tag: str,
+        to_tag: str | None = None,
+        cseq: int | None = None,
+        body: str = "",
+        ctype: str = "application/sdp",
+        extra: str = "",
+        via: str | None = None,
+        cseq_method: str | None = None,
+    ) -> str:
         to = f"<{uri}>" + (f";tag={to_tag}" if to_tag else "")
         if cseq is None:
             cseq = self.cseq
@@ -184,20 +221,40 @@ class SipEndpoint:
         lines.append(f"Content-Length: {len(body.encode())}")
         return "\r\n".join(lines) + "\r\n\r\n" + body
 
-    def reply(self, req: SipMessage, code: int, reason: str = "", body: str = "",
-              to_tag: str | None = None, extra: str = "") -> None:
+    def reply(
+        self,
+        req: SipMessage,
+        code: int,
+        reason: str = "",
+        body: str = "",
+        to_tag: str | None = None,
+        extra: str = "",
+    ) -> None:
         """Answer a request received from the masker (we are the UAS)."""
-        reasons = {100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK",
-                   401: "Unauthorized", 404: "Not Found", 486: "Busy Here",
-                   487: "Request Terminated", 488: "Not Acceptable Here", 603: "Decline"}
+        reasons = {
+            100: "Trying",
+            180: "Ringing",
+            183: "Session Progress",
+            200: "OK",
+            401: "Unauthorized",
+            404: "Not Found",
+            486: "Busy Here",
+            487: "Request Terminated",
+            488: "Not Acceptable Here",
+            603: "Decline",
+        }
         to = req.header("To")
         if to_tag and ";tag=" not in to:
             to += f";tag={to_tag}"
         lines = [f"SIP/2.0 {code} {reason or reasons.get(code, 'Status')}"]
         lines += [f"Via: {v}" for v in req.all("Via")]
-        lines += [f"From: {req.header('From')}", f"To: {to}",
-                  f"Call-ID: {req.header('Call-ID')}", f"CSeq: {req.header('CSeq')}",
-                  f"Contact: <sip:pbx@{HOST}:{self.port}>"]
+        lines += [
+            f"From: {req.header('From')}",
+            f"To: {to}",
+            f"Call-ID: {req.header('Call-ID')}",
+            f"CSeq: {req.header('CSeq')}",
+            f"Contact: <sip:pbx@{HOST}:{self.port}>",
+        ]
         if extra:
             lines += [ln for ln in extra.split("\r\n") if ln]
         if body:
@@ -206,9 +263,11 @@ class SipEndpoint:
         self.send_raw("\r\n".join(lines) + "\r\n\r\n" + body, req.source)
 
 
-def ack_for(ep: SipEndpoint, resp: SipMessage, uri: str, call_id: str, from_tag: str,
-            body: str = "") -> str:
+def ack_for(
+    ep: SipEndpoint, resp: SipMessage, uri: str, call_id: str, from_tag: str, body: str = ""
+) -> str:
     """The ACK of a final response to our INVITE (same CSeq number)."""
     cseq = int(resp.header("CSeq").split()[0])
-    return ep.request("ACK", uri, call_id=call_id, from_tag=from_tag, to_tag=resp.tag("To"),
-                      cseq=cseq, body=body)
+    return ep.request(
+        "ACK", uri, call_id=call_id, from_tag=from_tag, to_tag=resp.tag("To"), cseq=cseq, body=body
+    )

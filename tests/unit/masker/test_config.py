@@ -39,8 +39,10 @@ def test_environment_overrides_the_file(tmp_path):
 
 
 def test_environment_booleans_and_lists_are_parsed():
-    cfg = load_config(None, env={"MASKER_SERVICE_API_ENABLED": "false",
-                                 "MASKER_PBX_PASS_HEADERS": "Diversion, X-Foo"})
+    cfg = load_config(
+        None,
+        env={"MASKER_SERVICE_API_ENABLED": "false", "MASKER_PBX_PASS_HEADERS": "Diversion, X-Foo"},
+    )
     assert cfg.service.api_enabled is False
     assert cfg.pbx.pass_headers == ["Diversion", "X-Foo"]
 
@@ -85,11 +87,17 @@ def test_pbx_password_is_not_in_repr():
 
 
 def test_gateway_url_and_purge_interval_come_from_the_environment():
-    env = {"MASKER_GATEWAY_URL": "https://psp.example/charge", "MASKER_GATEWAY_TIMEOUT_S": "7.5",
-           "MASKER_TOKENIZER_PURGE_INTERVAL_S": "60"}
+    env = {
+        "MASKER_GATEWAY_URL": "https://psp.example/charge",
+        "MASKER_GATEWAY_TIMEOUT_S": "7.5",
+        "MASKER_TOKENIZER_PURGE_INTERVAL_S": "60",
+    }
     cfg = load_config(None, env=env)
     assert (cfg.gateway.url, cfg.gateway.timeout_s, cfg.tokenizer.purge_interval_s) == (
-        "https://psp.example/charge", 7.5, 60.0)
+        "https://psp.example/charge",
+        7.5,
+        60.0,
+    )
 
 
 def test_gateway_url_must_be_https():

@@ -32,8 +32,7 @@ def test_production_keys_never_get_a_dev_key():
 
 
 def test_a_configured_credential_means_no_dev_key():
-    assert not wants_dev_credential(Config(), ApiConfig(jwt_secret=b"x" * 32,
-                                                               jwt_audience="m"))
+    assert not wants_dev_credential(Config(), ApiConfig(jwt_secret=b"x" * 32, jwt_audience="m"))
     assert not wants_dev_credential(Config(), ApiConfig(api_keys=(ApiKey.from_clear("k", "a"),)))
 
 
@@ -63,7 +62,10 @@ def test_banner_gives_the_desktop_url_and_says_development():
 def test_a_jwt_cannot_claim_the_developer_role():
     secret = b"jwt-secret-for-this-test-0123456789"
     now = int(time.time())
-    token = jwt.encode({"sub": "x", "role": "developer", "aud": "m", "iat": now,
-                        "exp": now + 60}, secret, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "x", "role": "developer", "aud": "m", "iat": now, "exp": now + 60},
+        secret,
+        algorithm="HS256",
+    )
     with pytest.raises(AuthError):
         Authenticator(ApiConfig(jwt_secret=secret, jwt_audience="m")).authenticate(token)

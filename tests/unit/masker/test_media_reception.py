@@ -10,9 +10,17 @@ from masker.wire.rtp import build_rtcp_sr
 
 def block(stats: ReceptionStats, now: float = 0.0) -> dict:
     ssrc, fraction, lost, ext, jitter, lsr, dlsr = struct.unpack(
-        "!IB3sIIII", stats.report_block(now))
-    return {"ssrc": ssrc, "fraction": fraction, "lost": int.from_bytes(lost, "big", signed=True),
-            "extended": ext, "jitter": jitter, "lsr": lsr, "dlsr": dlsr}
+        "!IB3sIIII", stats.report_block(now)
+    )
+    return {
+        "ssrc": ssrc,
+        "fraction": fraction,
+        "lost": int.from_bytes(lost, "big", signed=True),
+        "extended": ext,
+        "jitter": jitter,
+        "lsr": lsr,
+        "dlsr": dlsr,
+    }
 
 
 def feed(stats: ReceptionStats, seqs, ssrc: int = 0xABC, jitter_ms=lambda i: 0.0) -> None:

@@ -59,6 +59,7 @@ def reg(made):
         s = FakeSession(**kw)
         made.append(s)
         return s
+
     return Registry(factory)
 
 

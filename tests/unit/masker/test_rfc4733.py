@@ -58,8 +58,11 @@ def test_a_four_byte_payload_is_one_event_at_offset_zero():
 
 
 def test_packed_events_start_where_the_previous_one_ended():
-    evs = [TelephoneEvent(1, True, 10, 800), TelephoneEvent(2, True, 10, 640),
-           TelephoneEvent(3, False, 10, 160)]
+    evs = [
+        TelephoneEvent(1, True, 10, 800),
+        TelephoneEvent(2, True, 10, 640),
+        TelephoneEvent(3, False, 10, 160),
+    ]
     assert parse_events(build_events(evs)) == [(0, evs[0]), (800, evs[1]), (1440, evs[2])]
 
 

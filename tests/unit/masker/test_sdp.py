@@ -74,13 +74,19 @@ def test_srtp_offer_is_488():
     assert exc.value.status == 488
 
 
-@pytest.mark.parametrize("body", [
-    "", "hello", "v=0\r\n", "v=0\r\no=x\r\n",
-    "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio x RTP/AVP 0\r\n",
-    "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
-    "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN XX 1.2.3.4\r\nt=0 0\r\n",
-    "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\nnonsense line\r\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "hello",
+        "v=0\r\n",
+        "v=0\r\no=x\r\n",
+        "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio x RTP/AVP 0\r\n",
+        "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
+        "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN XX 1.2.3.4\r\nt=0 0\r\n",
+        "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\nnonsense line\r\n",
+    ],
+)
 def test_malformed_sdp_is_400(body):
     with pytest.raises(SdpError) as exc:
         parse_sdp(body)
@@ -90,7 +96,13 @@ def test_malformed_sdp_is_400(body):
 def test_negotiated_reads_address_codec_event_and_ptime():
     neg = negotiated(restrict_to_maskable(parse_sdp(OFFER)))
     assert (neg.address, neg.port, neg.codec, neg.codec_pt, neg.event_pt, neg.ptime) == (
-        "192.0.2.10", 49170, "PCMU", 0, 101, 20)
+        "192.0.2.10",
+        49170,
+        "PCMU",
+        0,
+        101,
+        20,
+    )
     assert dict(neg.audio_pts) == {0: "PCMU", 8: "PCMA"}
 
 
@@ -114,8 +126,9 @@ def test_hold_by_zero_address_becomes_sendonly_towards_us():
 
 
 def test_sendonly_is_kept():
-    text, neg = rewrite(OFFER.replace("a=sendrecv", "a=sendonly"), "127.0.0.1", 20000,
-                        Origin("127.0.0.1"))
+    text, neg = rewrite(
+        OFFER.replace("a=sendrecv", "a=sendonly"), "127.0.0.1", 20000, Origin("127.0.0.1")
+    )
     assert "a=sendonly" in text and neg.on_hold
 
 
@@ -129,6 +142,8 @@ def test_origin_version_increments_only_when_the_body_changes():
 
 
 def test_static_payload_types_need_no_rtpmap():
-    bare = ("v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
-            "m=audio 4000 RTP/AVP 8\r\n")
+    bare = (
+        "v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+        "m=audio 4000 RTP/AVP 8\r\n"
+    )
     assert negotiated(restrict_to_maskable(parse_sdp(bare))).codec == "PCMA"

@@ -58,10 +58,7 @@ def test_native_samples_survive_write_then_read_exactly(tmp_path, encoding):
 def test_soundfile_reads_what_the_writer_wrote(tmp_path, encoding):
     native = random_native(encoding, 500, 2)
     write(tmp_path / "x.wav", native, rate=16000, encoding=encoding)
-    if encoding in G711_ENCODINGS:
-        expected = g711.decode(native, encoding)
-    else:
-        expected = native
+    expected = g711.decode(native, encoding) if encoding in G711_ENCODINGS else native
     data, rate = sf.read(tmp_path / "x.wav", dtype=expected.dtype.name, always_2d=True)
     assert rate == 16000
     assert np.array_equal(data, expected)
@@ -98,14 +95,19 @@ def test_g711_files_written_by_soundfile_read_as_their_codes(tmp_path, law, subt
 
 @pytest.mark.parametrize(
     ("subtype", "encoding"),
-    [("PCM_16", "pcm16"), ("PCM_U8", "pcm_u8"), ("PCM_24", "pcm24"), ("PCM_32", "pcm32"),
-     ("FLOAT", "float32"), ("DOUBLE", "float64")],
+    [
+        ("PCM_16", "pcm16"),
+        ("PCM_U8", "pcm_u8"),
+        ("PCM_24", "pcm24"),
+        ("PCM_32", "pcm32"),
+        ("FLOAT", "float32"),
+        ("DOUBLE", "float64"),
+    ],
 )
 def test_soundfile_encodings_are_recognised(tmp_path, subtype, encoding):
     sf.write(tmp_path / "x.wav", np.zeros((80, 2)), 16000, subtype=subtype, format="WAV")
     info = read_info(tmp_path / "x.wav")
-    assert (info.encoding, info.sample_rate, info.channels, info.frames) == (
-        encoding, 16000, 2, 80)
+    assert (info.encoding, info.sample_rate, info.channels, info.frames) == (encoding, 16000, 2, 80)
 
 
 def test_extensible_header_is_read_like_a_plain_one(tmp_path):
@@ -170,9 +172,17 @@ def pcm_wav_bytes(frames: int, rate=8000, channels=1, tag=1, bits=16, data_size=
     data = bytes(frames * align)
     size = len(data) if data_size is None else data_size
     fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * align, align, bits)
-    return (b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + size) + b"WAVE"
-            + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-            + b"data" + struct.pack("<I", size) + data)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 4 + 8 + len(fmt) + 8 + size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", size)
+        + data
+    )
 
 
 def expect_error(tmp_path, content: bytes, match: str) -> None:

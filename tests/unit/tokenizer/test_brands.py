@@ -9,10 +9,15 @@ from tokenizer.brands import cvv_length, detect_brand, max_length, valid_length
 @pytest.mark.parametrize(
     "pan,brand",
     [
-        (cards.VISA, "visa"), (cards.MASTERCARD, "mastercard"),
-        (cards.MASTERCARD_2SERIES, "mastercard"), (cards.AMEX, "amex"),
-        (cards.DISCOVER, "discover"), (cards.JCB, "jcb"), (cards.UNIONPAY, "unionpay"),
-        (cards.DINERS, "diners"), (cards.MAESTRO, "maestro"),
+        (cards.VISA, "visa"),
+        (cards.MASTERCARD, "mastercard"),
+        (cards.MASTERCARD_2SERIES, "mastercard"),
+        (cards.AMEX, "amex"),
+        (cards.DISCOVER, "discover"),
+        (cards.JCB, "jcb"),
+        (cards.UNIONPAY, "unionpay"),
+        (cards.DINERS, "diners"),
+        (cards.MAESTRO, "maestro"),
     ],
 )
 def test_test_cards_are_detected_as_their_brand(pan, brand):
@@ -58,7 +63,9 @@ def test_any_number_starting_51_to_55_is_mastercard(prefix, rest):
 @settings(derandomize=True, deadline=None)
 @given(st.text("0123456789", min_size=1, max_size=19))
 def test_a_detected_brand_never_changes_as_more_digits_arrive(digits):
-    first = next((detect_brand(digits[:i]) for i in range(1, len(digits) + 1)
-                  if detect_brand(digits[:i])), None)
+    first = next(
+        (detect_brand(digits[:i]) for i in range(1, len(digits) + 1) if detect_brand(digits[:i])),
+        None,
+    )
     if first is not None:
         assert detect_brand(digits) == first

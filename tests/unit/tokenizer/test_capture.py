@@ -19,8 +19,9 @@ def events():
 
 
 def make(clock, events, fields=(PAN, EXPIRY, CVV), **settings):
-    return CaptureSession(fields, settings=CaptureSettings(**settings), clock=clock,
-                          emit=events.append)
+    return CaptureSession(
+        fields, settings=CaptureSettings(**settings), clock=clock, emit=events.append
+    )
 
 
 def keys(session, text):
@@ -131,8 +132,12 @@ def test_progress_event_matches_the_documented_shape(clock, events):
     keys(s, "4111111111111111#")
     last = progress(events, "pan")[-1]
     assert {k: last[k] for k in ("field", "entered", "display", "brand", "luhn", "complete")} == {
-        "field": "pan", "entered": 16, "display": "•••• •••• •••• 1111", "brand": "visa",
-        "luhn": True, "complete": True,
+        "field": "pan",
+        "entered": 16,
+        "display": "•••• •••• •••• 1111",
+        "brand": "visa",
+        "luhn": True,
+        "complete": True,
     }
 
 
@@ -157,8 +162,9 @@ def test_bin_display_mode_shows_first_six_when_complete(clock, events):
 def test_expiry_and_cvv_show_only_bullets(clock, events):
     s = make(clock, events)
     keys(s, VISA + "#0839" + "94")
-    shown = [e["display"] for e in events
-             if e["event"] == "progress" and e["field"] in ("expiry", "cvv")]
+    shown = [
+        e["display"] for e in events if e["event"] == "progress" and e["field"] in ("expiry", "cvv")
+    ]
     assert shown and all(set(d) <= {"•"} for d in shown)
 
 

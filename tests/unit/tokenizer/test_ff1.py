@@ -53,8 +53,11 @@ def test_numeral_outside_the_alphabet_is_refused():
 
 
 @settings(derandomize=True, max_examples=60, deadline=None)
-@given(st.binary(min_size=32, max_size=32), st.text("0123456789", min_size=6, max_size=19),
-       st.binary(max_size=20))
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.text("0123456789", min_size=6, max_size=19),
+    st.binary(max_size=20),
+)
 def test_decrypt_inverts_encrypt_for_digits(key, plaintext, tweak):
     ff1 = FF1(key, 10)
     ct = ff1.encrypt(plaintext, tweak)
@@ -62,8 +65,10 @@ def test_decrypt_inverts_encrypt_for_digits(key, plaintext, tweak):
 
 
 @settings(derandomize=True, max_examples=30, deadline=None)
-@given(st.binary(min_size=16, max_size=16),
-       st.text("0123456789abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=30))
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.text("0123456789abcdefghijklmnopqrstuvwxyz", min_size=4, max_size=30),
+)
 def test_decrypt_inverts_encrypt_for_radix_36(key, plaintext):
     ff1 = FF1(key, 36)
     assert ff1.decrypt(ff1.encrypt(plaintext, b"t"), b"t") == plaintext

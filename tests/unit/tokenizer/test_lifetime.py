@@ -53,4 +53,3 @@ def test_capture_wiped_before_it_is_dropped_is_not_recorded():
     del c
     gc.collect()
     assert lifetime.dropped_holding_digits(since) == 0
-

@@ -62,13 +62,19 @@ def test_exception_objects_are_redacted():
 
 
 def test_other_fields_pass_through():
-    assert run({"event": "x", "amount": 1250, "ok": True}) == {"event": "x", "amount": 1250,
-                                                               "ok": True}
+    assert run({"event": "x", "amount": 1250, "ok": True}) == {
+        "event": "x",
+        "amount": 1250,
+        "ok": True,
+    }
 
 
 @settings(derandomize=True, deadline=None)
-@given(st.text("0123456789", min_size=11, max_size=18), st.sampled_from(["", " ", "-"]),
-       st.text(max_size=10).filter(lambda t: not any(c.isdigit() for c in t)))
+@given(
+    st.text("0123456789", min_size=11, max_size=18),
+    st.sampled_from(["", " ", "-"]),
+    st.text(max_size=10).filter(lambda t: not any(c.isdigit() for c in t)),
+)
 def test_any_luhn_valid_12_to_19_digit_run_is_redacted(partial, sep, prefix):
     pan = partial + luhn_check_digit(partial)
     shown = sep.join(pan[i : i + 4] for i in range(0, len(pan), 4))

@@ -11,8 +11,9 @@ from tokenizer.keys import KeyError_
 
 
 def config(tmp_path, **kw):
-    return TokenizerConfig(vault_path=str(tmp_path / "v.sqlite3"),
-                           keystore_path=str(tmp_path / "k.json"), **kw)
+    return TokenizerConfig(
+        vault_path=str(tmp_path / "v.sqlite3"), keystore_path=str(tmp_path / "k.json"), **kw
+    )
 
 
 def test_kek_from_the_environment_builds_the_stack(tmp_path, monkeypatch):
@@ -68,8 +69,15 @@ def test_config_rejects_an_unknown_field():
 
 
 def test_custom_fields_are_available_to_sessions(tmp_path):
-    tk = build_tokenizer(config(tmp_path, kek_env=None, custom_fields=(("account", 6, 8),),
-                                fields=("pan", "expiry", "account")), dev_dir=tmp_path / "d")
+    tk = build_tokenizer(
+        config(
+            tmp_path,
+            kek_env=None,
+            custom_fields=(("account", 6, 8),),
+            fields=("pan", "expiry", "account"),
+        ),
+        dev_dir=tmp_path / "d",
+    )
     s = tk.new_session(amount_minor=1, currency="GBP", reference="r")
     assert [f["field"] for f in s.status()["fields"]] == ["pan", "expiry", "account"]
     tk.close()

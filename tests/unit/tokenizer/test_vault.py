@@ -17,8 +17,15 @@ def vault(tmp_path):
 
 
 def store(vault, token="tok_a", pan=VISA, expiry="0839", now=NOW):
-    return vault.store_card(token=token, scope="m1", fingerprint="fp-" + token, pan=sd(pan),
-                            expiry=sd(expiry), brand="visa", now=now)
+    return vault.store_card(
+        token=token,
+        scope="m1",
+        fingerprint="fp-" + token,
+        pan=sd(pan),
+        expiry=sd(expiry),
+        brand="visa",
+        now=now,
+    )
 
 
 def test_stored_card_opens_to_the_same_digits(vault):
@@ -51,8 +58,9 @@ def test_tampered_ciphertext_does_not_open(vault):
     record = store(vault)
     flipped = bytes([record.ciphertext[0] ^ 1]) + record.ciphertext[1:]
     # tampered in the file (the store itself never overwrites a record)
-    vault.store._db.execute("UPDATE vault SET ciphertext = ? WHERE token = ?",
-                            (flipped, record.token))
+    vault.store._db.execute(
+        "UPDATE vault SET ciphertext = ? WHERE token = ?", (flipped, record.token)
+    )
     with pytest.raises(VaultError):
         vault.open("tok_a", NOW)
 
@@ -106,8 +114,10 @@ def test_reencrypt_moves_old_records_to_the_active_key(tmp_path, vault):
 
 def test_a_second_node_reads_records_of_the_first(tmp_path, vault):
     store(vault)
-    other = CardVault(SqliteVaultStore(tmp_path / "vault.sqlite3"),
-                      KeyRing(tmp_path / "keys.json", kek_from_seed(7)))
+    other = CardVault(
+        SqliteVaultStore(tmp_path / "vault.sqlite3"),
+        KeyRing(tmp_path / "keys.json", kek_from_seed(7)),
+    )
     assert other.open("tok_a", NOW).expiry.reveal() == "0839"
 
 
