@@ -25,8 +25,9 @@ from masker.api import ApiConfig, start_api_server
 from masker.calls.handoff import HandoffWorker
 from masker.calls.registry import Registry
 from tests.support.api import AUDIENCE, KEYED_CARD, SECRET, TEST_PAN, make_jwt, psp_on_thread
+from tests.support.cards import dev_tokenizer
 from tests.support.desktop import OUTPUT_ROOT, chromium, chromium_page
-from tokenizer import HttpsJsonGateway, TokenizerConfig, build_tokenizer
+from tokenizer import HttpsJsonGateway
 
 WAITING = "Waiting for the gateway"
 INVALID_PAN = "4111111111111112#"  # fails Luhn
@@ -65,15 +66,7 @@ def service(
         psp_on_thread(Path(tmp) / "tls") as psp,
     ):
         folder = Path(tmp)
-        tk = build_tokenizer(
-            TokenizerConfig(
-                vault_path=str(folder / "vault.sqlite3"),
-                keystore_path=str(folder / "keys.json"),
-                kek_env=None,
-                hold_timeout_s=hold_timeout_s,
-            ),
-            dev_dir=folder / "dev",
-        )
+        tk = dev_tokenizer(folder, hold_timeout_s=hold_timeout_s)
         worker = HandoffWorker(
             HttpsJsonGateway(psp.url, ca_file=psp.tls.ca_file, timeout_s=5) if gateway else None
         )

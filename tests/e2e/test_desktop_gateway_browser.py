@@ -11,7 +11,7 @@ import pytest
 from tests.support.api import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, psp_on_thread
 from tests.support.desktop import OUTPUT_ROOT, card_data_found, chromium, chromium_page
 from tests.support.serve import MediaCall, Served
-from tests.support.serve_api import dev_key
+from tests.support.serve_api import dev_key, served_with_api
 
 pytestmark = [pytest.mark.e2e]
 
@@ -30,17 +30,7 @@ def psp(tmp_path):
 
 def serve(workdir: Path, gateway_env: dict[str, str]) -> Served:
     workdir.mkdir(parents=True, exist_ok=True)
-    s = Served(
-        workdir,
-        env_extra={
-            "MASKER_SERVICE_API_ENABLED": "true",
-            "MASKER_API_PORT": "0",
-            "MASKER_MASKING_AUTO_CAPTURE": "false",
-            **gateway_env,
-        },
-    )
-    s.api = s.wait_log("service ready")["api"]
-    return s
+    return served_with_api(workdir, gateway_env)
 
 
 def pay(page, served: Served, reference: str) -> MediaCall:

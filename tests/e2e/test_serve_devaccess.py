@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.api import KEYED_CARD, TEST_PAN, http
 from tests.support.serve import MediaCall, Served
-from tests.support.serve_api import Feed, assert_no_card_data, call_of, handoffs
+from tests.support.serve_api import Feed, assert_no_card_data, call_of, handoffs, served_with_api
 
 pytestmark = pytest.mark.e2e
 
@@ -20,15 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("serve-dev")
-    s = Served(
-        workdir,
-        env_extra={
-            "MASKER_SERVICE_API_ENABLED": "true",
-            "MASKER_API_PORT": "0",
-            "MASKER_MASKING_AUTO_CAPTURE": "false",
-        },
-    )
-    s.api = s.wait_log("service ready")["api"]
+    s = served_with_api(workdir)
     s.key = (workdir / "var" / "dev-api-key").read_text().strip()
     yield s
     s.stop()

@@ -7,35 +7,24 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.api import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, http, psp_on_thread
+from tests.support.api import KEYED_CARD, TEST_CVV, TEST_EXPIRY, TEST_PAN, http
 from tests.support.serve import MediaCall, Served
-from tests.support.serve_api import Feed, assert_no_card_data, call_of, dev_key, handoffs
+from tests.support.serve_api import Feed, assert_no_card_data, call_of, handoffs, served_with_api
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def psp(tmp_path_factory):
-    with psp_on_thread(tmp_path_factory.mktemp("psp-tls")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def served(tmp_path_factory, psp):
-    s = Served(
+    s = served_with_api(
         tmp_path_factory.mktemp("serve-gateway"),
-        env_extra={
-            "MASKER_SERVICE_API_ENABLED": "true",
-            "MASKER_API_PORT": "0",
-            "MASKER_MASKING_AUTO_CAPTURE": "false",
+        {
             "MASKER_GATEWAY_URL": psp.url,
             "MASKER_GATEWAY_CA_FILE": psp.tls.ca_file,
             "MASKER_GATEWAY_TIMEOUT_S": "5",
             "MASKER_TOKENIZER_PURGE_INTERVAL_S": "0.3",
         },
     )
-    s.api = s.wait_log("service ready")["api"]
-    s.key = dev_key(s)
     yield s
     s.stop()
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.api import AGENT_KEY, KEYED_CARD, LoopThread, http, make_jwt, running_api
-from tokenizer import TokenizerConfig, build_tokenizer
+from tests.support.cards import dev_tokenizer
 from tokenizer.detokenize import detokenize_app
 
 PAYMENT_CREDENTIAL = "payment-side-credential-for-tests-5b1e"
@@ -22,16 +22,9 @@ def detokeniser():
     """The tokeniser's detokenise app on its own port, and a token it can open."""
     with tempfile.TemporaryDirectory(prefix="masker-detok-") as tmp:
         folder = Path(tmp)
-        tk = build_tokenizer(
-            TokenizerConfig(
-                vault_path=str(folder / "vault.sqlite3"),
-                keystore_path=str(folder / "keys.json"),
-                kek_env=None,
-                detokenize_credential_sha256=hashlib.sha256(
-                    PAYMENT_CREDENTIAL.encode()
-                ).hexdigest(),
-            ),
-            dev_dir=folder / "dev",
+        tk = dev_tokenizer(
+            folder,
+            detokenize_credential_sha256=hashlib.sha256(PAYMENT_CREDENTIAL.encode()).hexdigest(),
         )
         session = tk.new_session(amount_minor=100, currency="GBP", reference="DT-1")
         for key in KEYED_CARD:

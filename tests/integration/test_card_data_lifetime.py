@@ -19,28 +19,8 @@ import pytest
 from masker.calls.handoff import HandoffWorker, build_gateway
 from masker.calls.registry import Registry
 from masker.runtime.config import GatewayConfig
-from tests.support.api import KEYED_CARD, TEST_PAN, psp_on_thread
-from tokenizer import TokenizerConfig, build_tokenizer, lifetime
-
-
-@pytest.fixture(scope="module")
-def psp(tmp_path_factory):
-    with psp_on_thread(tmp_path_factory.mktemp("tls")) as server:
-        yield server
-
-
-@pytest.fixture
-def tokenizer(tmp_path):
-    tk = build_tokenizer(
-        TokenizerConfig(
-            vault_path=str(tmp_path / "vault.sqlite3"),
-            keystore_path=str(tmp_path / "keys.json"),
-            kek_env=None,
-        ),
-        dev_dir=tmp_path / "dev",
-    )
-    yield tk
-    tk.close()
+from tests.support.api import KEYED_CARD, TEST_PAN
+from tokenizer import lifetime
 
 
 @dataclass

@@ -14,27 +14,24 @@ import time
 import pytest
 
 from masker.phones.service_process import free_port
-from tests.support.api import KEYED_CARD, http, psp_on_thread
+from tests.support.api import KEYED_CARD, http
 from tests.support.serve import MediaCall, Served
-from tests.support.serve_api import Feed, assert_no_card_data, call_of, dev_key, handoffs
+from tests.support.serve_api import (
+    Feed,
+    assert_no_card_data,
+    call_of,
+    handoffs,
+    served_with_api,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 def _served(workdir, gateway_url: str, ca_file: str = "") -> Served:
-    env = {
-        "MASKER_SERVICE_API_ENABLED": "true",
-        "MASKER_API_PORT": "0",
-        "MASKER_MASKING_AUTO_CAPTURE": "false",
-        "MASKER_GATEWAY_URL": gateway_url,
-        "MASKER_GATEWAY_TIMEOUT_S": "1",
-    }
+    env = {"MASKER_GATEWAY_URL": gateway_url, "MASKER_GATEWAY_TIMEOUT_S": "1"}
     if ca_file:
         env["MASKER_GATEWAY_CA_FILE"] = ca_file
-    s = Served(workdir, env_extra=env)
-    s.api = s.wait_log("service ready")["api"]
-    s.key = dev_key(s)
-    return s
+    return served_with_api(workdir, env)
 
 
 def _take_payment(served: Served) -> tuple[MediaCall, str, Feed]:
@@ -50,12 +47,6 @@ def _take_payment(served: Served) -> tuple[MediaCall, str, Feed]:
     assert reply.status == 201, reply.body
     call.key(KEYED_CARD)
     return call, cid, feed
-
-
-@pytest.fixture(scope="module")
-def psp(tmp_path_factory):
-    with psp_on_thread(tmp_path_factory.mktemp("psp-tls")) as server:
-        yield server
 
 
 def test_a_psp_that_hangs_fails_the_capture_visibly_while_other_calls_flow(tmp_path, psp):

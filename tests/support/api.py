@@ -22,8 +22,9 @@ import jwt
 
 from masker.api import ApiConfig, ApiKey, start_api_server
 from masker.calls.registry import Registry
+from tests.support.cards import dev_tokenizer
 from tests.support.psp_server import make_tls_material, running_psp
-from tokenizer import HttpsJsonGateway, TokenizerConfig, build_tokenizer
+from tokenizer import HttpsJsonGateway
 
 SECRET = b"test-only-jwt-secret-0123456789abcdef"
 AUDIENCE = "masker-desktop-test"
@@ -115,14 +116,7 @@ def payment_sessions() -> Iterator[Any]:
     each tokenised card to a local HTTPS PSP, as the service does."""
     with tempfile.TemporaryDirectory(prefix="masker-api-") as tmp:
         folder = Path(tmp)
-        tk = build_tokenizer(
-            TokenizerConfig(
-                vault_path=str(folder / "vault.sqlite3"),
-                keystore_path=str(folder / "keys.json"),
-                kek_env=None,
-            ),
-            dev_dir=folder / "dev",
-        )
+        tk = dev_tokenizer(folder)
         tls = make_tls_material(folder / "tls")
         lt = LoopThread()
         psp_cm = running_psp(tls)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
+from tokenizer import Tokenizer, TokenizerConfig, build_tokenizer
 from tokenizer.clock import ManualClock
 from tokenizer.keys import Kek, KeyRing, create_store
 from tokenizer.sensitive import SensitiveDigits
@@ -54,3 +56,15 @@ def sd(text: str) -> SensitiveDigits:
 
 def manual_clock() -> ManualClock:
     return ManualClock()
+
+
+def dev_tokenizer(folder: Path, **config: Any) -> Tokenizer:
+    """The real tokeniser on development keys kept in `folder` (vault, key store and
+    dev KEK there); `config` overrides TokenizerConfig fields."""
+    settings = TokenizerConfig(
+        vault_path=str(folder / "vault.sqlite3"),
+        keystore_path=str(folder / "keys.json"),
+        kek_env=None,
+        **config,
+    )
+    return build_tokenizer(settings, dev_dir=folder / "dev")

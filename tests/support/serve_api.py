@@ -7,11 +7,28 @@ import asyncio
 import json
 import threading
 import time
+from pathlib import Path
 
 import aiohttp
 
 from tests.support.api import TEST_PAN, http
 from tests.support.serve import Served
+
+#: `masker serve` with its desktop API on a free port, captures started by the agent only.
+API_ENV = {
+    "MASKER_SERVICE_API_ENABLED": "true",
+    "MASKER_API_PORT": "0",
+    "MASKER_MASKING_AUTO_CAPTURE": "false",
+}
+
+
+def served_with_api(workdir: Path, env: dict[str, str] | None = None) -> Served:
+    """A running `masker serve` with its desktop API: its URL in `.api`, the development
+    key it printed in `.key`."""
+    s = Served(workdir, env_extra={**API_ENV, **(env or {})})
+    s.api = s.wait_log("service ready")["api"]
+    s.key = dev_key(s)
+    return s
 
 
 def dev_key(s: Served) -> str:
