@@ -19,6 +19,7 @@ from masker.media.outbound import OutboundStream
 from masker.media.playout import Playout
 from masker.media.ports import PortPair
 from masker.media.reception import ReceptionStats
+from masker.media.srtp import LegSrtp
 from masker.wire.rtp import rtp_fixed_header
 from masker.wire.sdp import Negotiated
 
@@ -74,9 +75,13 @@ class Leg:
     sdp_rtcp: Address | None = None
     candidates: dict[Address, _Candidate] = field(default_factory=dict, repr=False)
     relatches: int = 0
+    #: SRTP/SRTCP of the leg (masker.media.srtp), None = plain RTP (the hot paths'
+    #: one check); rebuilt only when the SDP's suite or keys change
+    srtp: LegSrtp | None = field(default=None, repr=False)
 
     def set_sdp(self, neg: Negotiated) -> None:
         self.sdp = neg
+        self._set_srtp(neg)
         if _unspecified(neg.address) or neg.port == 0:
             self.sdp_rtp = self.sdp_rtcp = None  # hold: keep accepting the last source
             return
@@ -93,6 +98,23 @@ class Leg:
             self.rtcp_latched = rtcp
             self.candidates.clear()
         self.sdp_rtp, self.sdp_rtcp = rtp, rtcp
+
+    def _set_srtp(self, neg: Negotiated) -> None:
+        keys, old = neg.srtp, self.srtp
+        if keys is not None and old is not None and old.keys.same(keys):
+            keys.wipe()  # a refresh with the same keys: the running contexts stay
+            return
+        self.srtp = None if keys is None else LegSrtp(keys)
+        if old is not None:
+            old.close()
+
+    def close_srtp(self) -> None:
+        """The call ended: the leg's SRTP keys are overwritten and dropped."""
+        if self.srtp is not None:
+            self.srtp.close()
+            self.srtp = None
+        if self.sdp is not None and self.sdp.srtp is not None:
+            self.sdp.srtp.wipe()
 
     def accepts(
         self, src: Address, data: bytes = b"", now: float = 0.0, quiet_since: float = 0.0
@@ -196,6 +218,8 @@ class CallMedia:
     counters: Counter[str] = field(default_factory=Counter)
     #: the caller's stream as we receive it (our RTCP receiver reports to the caller)
     reception: ReceptionStats = field(default_factory=ReceptionStats, repr=False)
+    #: either leg uses SRTP: the agent -> caller relay unprotects/re-protects
+    srtp: bool = False
 
     @property
     def caller_port(self) -> int:

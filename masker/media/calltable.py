@@ -66,8 +66,11 @@ class CallTable:
         watch(call.agent.ports.rtcp, rx.agent_rtcp, call)
 
     def caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+        if self._closed(call, neg):
+            return
         held_before = call.caller.sdp is not None and not expects_rtp(call.caller.sdp)
         call.caller.set_sdp(neg)
+        call.srtp = call.caller.srtp is not None or call.agent.srtp is not None
         if expects_rtp(neg) or not held_before:
             # the RTP timeout restarts on every offer; the hold timeout when the call
             # goes on hold, not on each re-offer that keeps it there (no call for ever)
@@ -75,7 +78,10 @@ class CallTable:
         self._event_pts(call)
 
     def agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+        if self._closed(call, neg):
+            return
         call.agent.set_sdp(neg)
+        call.srtp = call.caller.srtp is not None or call.agent.srtp is not None
         self._event_pts(call)
         frame = SAMPLES_PER_MS * neg.ptime
         if call.outbound is None:
@@ -83,6 +89,13 @@ class CallTable:
         else:
             call.outbound.payload_type = neg.codec_pt
             call.outbound.frame = frame
+
+    @staticmethod
+    def _closed(call: CallMedia, neg: Negotiated) -> bool:
+        """An SDP for a call already closed changes nothing (its keys are wiped)."""
+        if call.closed and neg.srtp is not None:
+            neg.srtp.wipe()
+        return call.closed
 
     @staticmethod
     def _event_pts(call: CallMedia) -> None:
@@ -107,6 +120,7 @@ class CallTable:
         if call.closed:
             return
         call.closed = True
+        call.caller.rtp_latched = None  # receive.caller_rtp's fast path sees no source
         for s in (
             call.caller.ports.rtp,
             call.caller.ports.rtcp,
@@ -114,6 +128,9 @@ class CallTable:
             call.agent.ports.rtcp,
         ):
             self.loop.unwatch(s)
+        call.caller.close_srtp()
+        call.agent.close_srtp()
+        call.srtp = False
         self.ports.release(call.caller.ports)
         self.ports.release(call.agent.ports)
         if call.slot >= 0:

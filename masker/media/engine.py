@@ -4,6 +4,8 @@ the caller's keypad masked towards the agent, its presses sent to the digit sink
 Caller -> agent: validate, decode G.711, playout buffer, mask (with look-ahead),
 re-encode, send as our own RFC 3550 stream.  RFC 4733 events from the caller are
 never forwarded.  Agent -> caller: forwarded byte for byte as soon as it arrives.
+SRTP per leg (masker.media.srtp): unprotected on receipt, protected on sending,
+each leg with its own keys (the agent's packets are re-protected for the caller).
 Each leg accepts RTP and RTCP only from its SDP's addresses (masker.media.call.Leg;
 `[media] latching = "symmetric"` lets the caller leg re-latch behind a NAT).
 

@@ -9,6 +9,9 @@ their span is force-masked and each press goes to the digit sink once
 whose packets have the shape of one event's updates is learnt as an event type.
 Caller RTCP: absorbed (its sender reports time our receiver reports' round trip).
 Agent RTP and RTCP: relayed to the caller byte for byte as soon as they arrive.
+SRTP (masker.media.srtp): a leg that negotiated it has its packets unprotected here
+before anything reads them (failures and replays dropped and counted); what is
+relayed to an SRTP caller leg is protected with that leg's own key.
 Anything malformed or from an unexpected address is dropped and counted.
 
 One read per readiness event: the level-triggered epoll reports the socket again
@@ -63,10 +66,12 @@ class PacketReceiver:
             return
         c = call.counters
         caller = call.caller
-        if call.closed:
-            return
-        if src != caller.rtp_latched and not self._other_source(call, src, data):
-            return
+        # a closed call has no latched source; SRTP is the one check a plain call pays
+        if src != caller.rtp_latched or caller.srtp is not None:
+            admitted = self._admit(call, src, data)
+            if admitted is None:
+                return
+            data = admitted
         try:
             pt, seq, ts, ssrc, payload = parse_rtp_fast(data)
         except RtpError as exc:
@@ -122,6 +127,17 @@ class PacketReceiver:
             c["drop_late"] += 1
 
     # Rare branches of caller_rtp, kept out of the per-packet path.
+    def _admit(self, call: CallMedia, src: Address, data: bytes) -> bytes | None:
+        """A packet that is not plain RTP from the latched source: None when the call
+        is closed, the source is not accepted, or SRTP authentication or the replay
+        check fails (dropped and counted); else the (unprotected) packet."""
+        if call.closed:
+            return None
+        if src != call.caller.rtp_latched and not self._other_source(call, src, data):
+            return None
+        srtp = call.caller.srtp
+        return data if srtp is None else srtp.unprotect(data, call.counters)
+
     @staticmethod
     def _other_source(call: CallMedia, src: Address, data: bytes) -> bool:
         """A packet from another address than the latched one: dropped (strict), or
@@ -170,6 +186,12 @@ class PacketReceiver:
         if not call.caller.accepts_rtcp(src):
             call.counters["drop_unexpected_source"] += 1
             return
+        srtp = call.caller.srtp
+        if srtp is not None:
+            plain = srtp.unprotect_rtcp(data, call.counters)
+            if plain is None:
+                return
+            data = plain
         call.counters["caller_rtcp_absorbed"] += 1
         sr = sender_report_stamp(data)
         if sr is not None:
@@ -284,6 +306,11 @@ class PacketReceiver:
         if dest is None:
             c["drop_no_destination"] += 1
             return
+        if call.srtp:  # the one check a plain call pays
+            relayed = self._relay_srtp(call, data, rtcp=False)
+            if relayed is None:
+                return
+            data = relayed
         try:
             call.caller.ports.rtp.sendto(data, dest)
             c["agent_packets"] += 1
@@ -302,7 +329,26 @@ class PacketReceiver:
         dest = call.caller.rtcp_dest()
         if dest is None:
             return
+        if call.srtp:
+            relayed = self._relay_srtp(call, data, rtcp=True)
+            if relayed is None:
+                return
+            data = relayed
         try:
             call.caller.ports.rtcp.sendto(data, dest)
         except OSError:
             c["send_errors"] += 1
+
+    @staticmethod
+    def _relay_srtp(call: CallMedia, data: bytes, rtcp: bool) -> bytes | None:
+        """The agent's packet for the caller, each leg with its own keys: unprotected
+        with the agent's (SRTP agent leg), protected with ours for the caller (SRTP
+        caller leg); the RTP header is unchanged.  None: dropped (and counted)."""
+        c = call.counters
+        agent, caller = call.agent.srtp, call.caller.srtp
+        out: bytes | None = data
+        if agent is not None:
+            out = agent.unprotect_rtcp(data, c) if rtcp else agent.unprotect(data, c)
+        if out is not None and caller is not None:
+            out = caller.protect_rtcp(out, c) if rtcp else caller.protect(out, c)
+        return out

@@ -42,6 +42,12 @@ class RtcpReports:
                 continue
             sr = build_rtcp_sr(out.ssrc, wall, out.ts, out.packets, out.octets)
             sr += build_rtcp_sdes_cname(out.ssrc, out.cname)  # a compound packet (RFC 3550 6.1)
+            srtp = call.agent.srtp
+            if srtp is not None:  # SRTCP (RFC 3711 3.4) with our key for the agent leg
+                protected = srtp.protect_rtcp(sr, call.counters)
+                if protected is None:
+                    continue
+                sr = protected
             with contextlib.suppress(OSError):
                 call.agent.ports.rtcp.sendto(sr, dest)
 
@@ -52,5 +58,12 @@ class RtcpReports:
         if rec.received == 0 or dest is None:
             return
         rr = build_rtcp_rr(rec.ssrc, [rec.report_block(now)])
+        rr += build_rtcp_sdes_cname(rec.ssrc, rec.cname)
+        srtp = call.caller.srtp
+        if srtp is not None:  # SRTCP with our key for the caller leg
+            protected = srtp.protect_rtcp(rr, call.counters)
+            if protected is None:
+                return
+            rr = protected
         with contextlib.suppress(OSError):
-            call.caller.ports.rtcp.sendto(rr + build_rtcp_sdes_cname(rec.ssrc, rec.cname), dest)
+            call.caller.ports.rtcp.sendto(rr, dest)

@@ -141,7 +141,13 @@ class FrameTick:
                     counters["drop_no_destination"] += len(pkts)
                     continue
                 sock = call.agent.ports.rtp
+                srtp = call.agent.srtp
                 for pkt in pkts:
+                    if srtp is not None:  # the one check a plain call pays
+                        protected = srtp.protect(pkt, counters)
+                        if protected is None:
+                            continue
+                        pkt = protected
                     try:
                         sock.sendto(pkt, dest)
                         counters["masked_packets"] += 1

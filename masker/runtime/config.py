@@ -78,6 +78,9 @@ class MediaConfig:
     # "strict": media only from the SDP's address and port; "symmetric": re-latch (NAT).
     latching: str = "strict"
     latch_packets: int = 5
+    # SRTP (SDES) per leg: "off" | "offer" | "require" (masker.wire.sdes).
+    srtp_caller: str = "off"
+    srtp_agent: str = "off"
 
     @property
     def sdp_address(self) -> str:
@@ -220,6 +223,9 @@ def _validate_media(m: MediaConfig) -> None:
         raise UserError("[media] latching must be 'strict' or 'symmetric'")
     if not 2 <= m.latch_packets <= 50:
         raise UserError("[media] latch_packets must be 2-50")
+    for key in ("srtp_caller", "srtp_agent"):
+        if getattr(m, key) not in ("off", "offer", "require"):
+            raise UserError(f"[media] {key} must be 'off', 'offer' or 'require'")
 
 
 def _validate_signalling(cfg: Config) -> None:

@@ -34,6 +34,7 @@ from masker.media.ports import PortsExhausted
 from masker.runtime import metrics
 from masker.sip.info import body_bytes, normalise_allowlist, relay_verdict
 from masker.sip.ua import InfoBucket, MaskerUA
+from masker.wire.sdes import SdesLeg
 from masker.wire.sdp import Origin, SdpError, rewrite
 
 if TYPE_CHECKING:
@@ -77,6 +78,11 @@ class CallController:
         address = ctx.config.media.sdp_address
         self.origin_to_agent = Origin(address)
         self.origin_to_caller = Origin(address)
+        # SDES/SRTP of each leg (masker.wire.sdes), and whether the last SDP we sent a
+        # leg was an offer still to be answered (its next response body is the answer)
+        self.sdes_caller = SdesLeg(ctx.config.media.srtp_caller)
+        self.sdes_agent = SdesLeg(ctx.config.media.srtp_agent)
+        self.offered_to = {"caller": False, "agent": False}
 
     # --- events between the legs --------------------------------------------------
     def recv_event(self, event: Any, ua: Any) -> None:
@@ -204,7 +210,8 @@ class CallController:
         """A copy of the event with its SDP body re-anchored for the other leg."""
         data = event.getData()
         if isinstance(event, CCEventUpdate):
-            if data is None:
+            if data is None:  # a re-INVITE without SDP: the response will carry an offer
+                self.offered_to["agent" if to_agent else "caller"] = False
                 return event
             new = event.getCopy()
             new.data = self._anchor_body(data, to_agent)
@@ -213,11 +220,14 @@ class CallController:
             if data is None or data[2] is None:
                 return event
             new = event.getCopy()
-            new.data = (data[0], data[1], self._anchor_body(data[2], to_agent))
+            # a response (or the ACK) answers our offer to that leg; without one it
+            # is the offer of a request that had no SDP (late offer)
+            offer = not self.offered_to["caller" if to_agent else "agent"]
+            new.data = (data[0], data[1], self._anchor_body(data[2], to_agent, offer))
             return new
         return event
 
-    def _anchor_body(self, body: Any, to_agent: bool) -> Any:
+    def _anchor_body(self, body: Any, to_agent: bool, offer: bool = True) -> Any:
         if body.getType() != "application/sdp":
             raise SdpError("only application/sdp bodies are supported", status=488)
         text = body.localStr() if hasattr(body, "localStr") else str(body)
@@ -226,13 +236,32 @@ class CallController:
             raise SdpError("no media for this call", status=488)
         address = self.ctx.config.media.sdp_address
         if to_agent:
-            new_text, neg = rewrite(text, address, media.agent_port, self.origin_to_agent)
+            new_text, neg = rewrite(
+                text,
+                address,
+                media.agent_port,
+                self.origin_to_agent,
+                sdes_from=self.sdes_caller,
+                sdes_to=self.sdes_agent,
+                offer=offer,
+            )
             self.ctx.engine.set_caller_sdp(media, neg)
             if self.id is not None and self.uaA.isConnected():
                 self.ctx.registry.update_call(self.id, state="held" if neg.on_hold else "connected")
         else:
-            new_text, neg = rewrite(text, address, media.caller_port, self.origin_to_caller)
+            new_text, neg = rewrite(
+                text,
+                address,
+                media.caller_port,
+                self.origin_to_caller,
+                sdes_from=self.sdes_agent,
+                sdes_to=self.sdes_caller,
+                offer=offer,
+            )
             self.ctx.engine.set_agent_sdp(media, neg)
+        if offer:
+            self.offered_to["agent" if to_agent else "caller"] = True
+            self.offered_to["caller" if to_agent else "agent"] = False
         out = MsgBody(new_text)
         out.needs_update = False
         return out
@@ -317,7 +346,9 @@ class CallController:
             return
         self.ended = True
         if self.media is not None:
-            self.ctx.engine.close_call(self.media)
+            self.ctx.engine.close_call(self.media)  # the media plane wipes its keys
+        self.sdes_caller.wipe()
+        self.sdes_agent.wipe()
         if self.counted_active:
             metrics.ACTIVE_CALLS.dec()
         if self.id is not None:

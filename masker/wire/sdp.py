@@ -2,14 +2,18 @@
 
 The masker anchors media, so every body crossing it is rewritten: codecs it
 cannot mask are removed, c=/m= point at our own ports, ICE/crypto/rtcp-mux
-lines that would bypass the anchor are dropped, and o= is ours.  Pure functions
-over dataclasses; the SIP layer only moves strings.
+lines that would bypass the anchor are dropped, and o= is ours.  SRTP (SDES) is
+negotiated per leg (masker.wire.sdes): the forwarded body carries the other leg's
+profile and our own a=crypto, never the sender's.  Pure functions over
+dataclasses; the SIP layer only moves strings.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
+
+from masker.wire.sdes import AVP, SAVP, NoAcceptableCrypto, SdesLeg, SrtpKeys
 
 #: Codecs the masker can decode, mask and re-encode (encoding name -> static PT).
 MASKABLE = {"PCMU": 0, "PCMA": 8}
@@ -230,23 +234,27 @@ class Negotiated:
     audio_pts: tuple[tuple[int, str], ...] = ()
     #: RTCP address from a=rtcp (RFC 3605) as (address or "", port); None = RTP port + 1
     rtcp: tuple[str, int] | None = None
+    #: SRTP of this leg (masker.wire.sdes), None = plain RTP; key material: no repr
+    srtp: SrtpKeys | None = field(default=None, repr=False, compare=False)
 
     @property
     def on_hold(self) -> bool:
         return self.direction in ("sendonly", "inactive") or self.address in ("0.0.0.0", "::")
 
 
-def restrict_to_maskable(sess: Session) -> Session:
+def restrict_to_maskable(sess: Session, savp: bool = False) -> Session:
     """Keep only PCMU/PCMA and telephone-event/8000 in the audio streams we anchor.
 
-    Other media sections are disabled (port 0) because the masker relays only audio.
+    Other media sections are disabled (port 0) because the masker relays only audio;
+    so are RTP/SAVP streams unless `savp` (the leg may use SRTP).
     Raises SdpError(488) when no audio stream can be masked.
     """
     out = replace(sess, media=[], attributes=list(sess.attributes))
     anchored = False
+    protos = (AVP, SAVP) if savp else (AVP,)
     for m in sess.media:
         m = replace(m, formats=list(m.formats), attributes=list(m.attributes), other=list(m.other))
-        if m.port == 0 or m.kind != "audio" or m.proto.upper() != "RTP/AVP" or anchored:
+        if m.port == 0 or m.kind != "audio" or m.proto.upper() not in protos or anchored:
             m.port = 0
             out.media.append(m)
             continue
@@ -376,13 +384,43 @@ def rtcp_of(parsed: Session, restricted: Session) -> tuple[str, int] | None:
     return None
 
 
-def rewrite(text: str, address: str, port: int, origin: Origin) -> tuple[str, Negotiated]:
+def rewrite(
+    text: str,
+    address: str,
+    port: int,
+    origin: Origin,
+    *,
+    sdes_from: SdesLeg | None = None,
+    sdes_to: SdesLeg | None = None,
+    offer: bool = True,
+) -> tuple[str, Negotiated]:
     """Parse a body from one leg, restrict it, anchor it, and return it for the other leg
-    together with what the sending side negotiated (its own address and codecs)."""
+    together with what the sending side negotiated (its own address and codecs).
+
+    With SDES state (masker.wire.sdes) for the leg the body comes from (`sdes_from`)
+    and the one it goes to (`sdes_to`), each leg's SRTP is negotiated on its own:
+    the sender's a=crypto gives its keys (`Negotiated.srtp`; raises SdpError(488)
+    when its SRTP policy cannot be met) and the forwarded body gets the other leg's
+    profile and our a=crypto for it.  `offer`: the body is an offer (else an answer)."""
     parsed = parse_sdp(text)
-    sess = restrict_to_maskable(parsed)
+    sess = restrict_to_maskable(parsed, savp=sdes_from is not None and sdes_from.mode != "off")
     neg = replace(negotiated(sess), rtcp=rtcp_of(parsed, sess))
+    if sdes_from is not None:
+        i, m = next((i, x) for i, x in enumerate(sess.media) if x is sess.audio())
+        crypto = [v or "" for v in parsed.media[i].attr("crypto")]
+        try:
+            keys = (sdes_from.take_offer if offer else sdes_from.take_answer)(m.proto, crypto)
+        except NoAcceptableCrypto as exc:
+            raise SdpError(str(exc), status=488) from None
+        neg = replace(neg, srtp=keys)
     anchored = anchor(sess, address, port, origin="-")
+    if sdes_to is not None:
+        out_m = anchored.audio()
+        assert out_m is not None  # anchor() keeps the stream negotiated() found
+        proto, attrs = sdes_to.offer() if offer else sdes_to.answer()
+        if out_m.proto.upper() != proto:
+            out_m.proto = proto
+        out_m.attributes += attrs
     body = format_sdp(anchored)
     anchored.origin = origin.line(body)
     return format_sdp(anchored), neg
