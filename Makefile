@@ -8,7 +8,7 @@ N      ?= 200
 FUZZ_SECONDS ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run demo test test-all lint typecheck bench bench-calls fuzz clean
+.PHONY: setup system-deps run run-edge tls-certs demo test test-all lint typecheck bench bench-calls fuzz clean
 
 setup: system-deps $(STAMP)
 
@@ -23,6 +23,14 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/masker serve
+
+# Development TLS certificates (a private CA + a server certificate) in var/tls.
+tls-certs:
+	@./scripts/make-tls-certs.sh var/tls
+
+# `masker serve` behind the Kamailio SIP over TLS/TCP edge (deploy/kamailio).
+run-edge: setup tls-certs
+	./scripts/run-edge.sh
 
 demo: setup
 	$(BIN)/python -m masker.demo

@@ -19,7 +19,7 @@ from masker.api.settings import ApiConfig
 from masker.errors import ApiError, UserError
 from masker.media.reception import sender_report_stamp
 from masker.offline.wavfile import WavReader
-from masker.runtime.config import load_config
+from masker.runtime.service_config import load_config
 from masker.sip import info
 from masker.sip.transport import (
     _header_problem,

@@ -20,7 +20,7 @@ import structlog
 
 from masker.errors import UserError
 from masker.runtime import metrics
-from masker.runtime.config import GatewayConfig
+from masker.runtime.service_config import GatewayConfig
 
 if TYPE_CHECKING:
     from tokenizer import PaymentGateway

@@ -7,8 +7,8 @@ import faulthandler
 import signal
 import sys
 
-from masker.runtime.config import Config, load_config
 from masker.runtime.hardening import disable_core_dumps, refuse_dev_keys_on_network
+from masker.runtime.service_config import Config, load_config
 
 DEV_KEYS_WARNING = """\
 *****************************************************************************

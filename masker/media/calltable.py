@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from masker.media.call import CallMedia
+from masker.media.call_media import CallMedia
 from masker.media.inbound import InboundAudio
 from masker.media.law import SAMPLES_PER_MS, SILENCE
 from masker.media.loop import MediaLoop

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from masker.media.call import CallMedia
+from masker.media.call_media import CallMedia
 from masker.media.law import SAMPLES_PER_MS
 
 log = structlog.get_logger()

@@ -6,7 +6,7 @@ re-encode, send as our own RFC 3550 stream.  RFC 4733 events from the caller are
 never forwarded.  Agent -> caller: forwarded byte for byte as soon as it arrives.
 SRTP per leg (masker.media.srtp): unprotected on receipt, protected on sending,
 each leg with its own keys (the agent's packets are re-protected for the caller).
-Each leg accepts RTP and RTCP only from its SDP's addresses (masker.media.call.Leg;
+Each leg accepts RTP and RTCP only from its SDP's addresses (masker.media.call_media.Leg;
 `[media] latching = "symmetric"` lets the caller leg re-latch behind a NAT).
 
 `MediaEngine` composes the parts, one job each:
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from masker.media.call import CallMedia, Leg
+from masker.media.call_media import CallMedia, Leg
 from masker.media.calltable import CallTable
 from masker.media.digits import INFO_WINDOW_MS, DigitReporter, DigitSink, LostSink
 from masker.media.forcing import ForcedSpans

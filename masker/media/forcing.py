@@ -10,7 +10,7 @@ each call's `masked_until` (the end of its last forced span).
 
 from __future__ import annotations
 
-from masker.media.call import CallMedia
+from masker.media.call_media import CallMedia
 from masker.media.maskbank import MaskBank
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import structlog
 
-from masker.media.call import CallMedia
+from masker.media.call_media import CallMedia
 from masker.runtime import metrics
 
 log = structlog.get_logger()

@@ -1,11 +1,11 @@
 """Every datagram the media plane receives, one handler per socket.
 
-Caller RTP: accepted only from the leg's source (masker.media.call.Leg; symmetric
+Caller RTP: accepted only from the leg's source (masker.media.call_media.Leg; symmetric
 latching may re-latch), parsed by masker.wire.rtp, accounted for the receiver reports,
 and then either audio (G.711 codes into the call's playout buffer, in one law) or
 an RFC 4733 event.  Events are never forwarded, whatever their payload type:
 their span is force-masked and each press goes to the digit sink once
-(masker.media.events decides what a press is); an unknown dynamic payload type
+(masker.media.event_presses decides what a press is); an unknown dynamic payload type
 whose packets have the shape of one event's updates is learnt as an event type.
 Caller RTCP: absorbed (its sender reports time our receiver reports' round trip).
 Agent RTP and RTCP: relayed to the caller byte for byte as soon as they arrive.
@@ -27,9 +27,9 @@ from time import monotonic
 import numpy as np
 import structlog
 
-from masker.media.call import Address, CallMedia
+from masker.media.call_media import Address, CallMedia
 from masker.media.digits import DigitReporter
-from masker.media.events import NEW, REBASED, STALE, UPDATE
+from masker.media.event_presses import NEW, REBASED, STALE, UPDATE
 from masker.media.forcing import ForcedSpans
 from masker.media.law import SILENCE, TRANSCODE
 from masker.media.playout import FRAME
@@ -234,7 +234,7 @@ class PacketReceiver:
         self, call: CallMedia, ssrc: int, seq: int, ts: int, payload: bytes, now: float
     ) -> None:
         """One telephone-event packet of the caller: swallowed (never forwarded); each
-        keypad press it starts is masked and reported once (masker.media.events)."""
+        keypad press it starts is masked and reported once (masker.media.event_presses)."""
         c = call.counters
         try:
             blocks = parse_events(payload)

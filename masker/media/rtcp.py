@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from masker.media.call import CallMedia
+from masker.media.call_media import CallMedia
 from masker.wire.rtp import build_rtcp_rr, build_rtcp_sdes_cname, build_rtcp_sr
 
 SR_INTERVAL_S = 5.0

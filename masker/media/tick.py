@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dsp import g711
-from masker.media.call import CallMedia
+from masker.media.call_media import CallMedia
 from masker.media.digits import DigitReporter
 from masker.media.forcing import ForcedSpans
 from masker.media.inbound import InboundAudio

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from masker.media.call import CallMedia
+from masker.media.call_media import CallMedia
 from masker.wire.sdp import Negotiated
 
 #: How often the calls are checked for an RTP timeout.

@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 
 from masker.api.settings import ApiConfig, ApiKey
-from masker.runtime.config import Config
+from masker.runtime.service_config import Config
 
 DEV_SUB = "developer"
 DEV_ROLE = "developer"

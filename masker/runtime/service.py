@@ -24,9 +24,9 @@ from masker.media.engine import MediaEngine
 from masker.media.law import SAMPLES_PER_MS
 from masker.media.maskbank import BatchFactory
 from masker.media.ports import PortAllocator
-from masker.runtime.config import Config
 from masker.runtime.hardening import forget_environment
 from masker.runtime.housekeeping import Periodic
+from masker.runtime.service_config import Config
 from masker.sip.logbridge import (
     StructlogSipLogger,
     install_exception_hook,

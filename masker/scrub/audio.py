@@ -256,12 +256,12 @@ class Masked:
 
 
 def mask_audio(af: AudioFile, mode: str, lookahead_ms: int, keep_audio: bool = True) -> Masked:
-    from masker.scrub import engine
+    from masker.scrub import channel_masking
 
     r = detect_rate(af.rate)
     pcm = [to_pcm16(af.native[:, c], af.encoding) for c in range(af.channels)]
     det = [resample(p, af.rate, r) for p in pcm] if r != af.rate else pcm
-    results = engine.run(
+    results = channel_masking.run(
         det, r, mode=mode, lookahead_ms=lookahead_ms, keep_audio=keep_audio and r == af.rate
     )
     spans, fills, keys = [], [], []

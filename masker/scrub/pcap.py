@@ -496,7 +496,7 @@ def stream_timeline(cap: Capture, s: Stream):
 
 def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> dict[str, Any]:
     """Mask, remove and blank in `cap` (in place unless dry_run); returns the report."""
-    from masker.scrub import engine
+    from masker.scrub import channel_masking
 
     a = analyse(cap)
     report: dict[str, Any] = {
@@ -512,7 +512,7 @@ def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> 
     for s in a.streams.values():
         codes, placed = stream_timeline(cap, s)
         timelines.append((s, codes, placed))
-    results = engine.run(
+    results = channel_masking.run(
         [g711.decode(c, _LAW[s.codec]) for s, c, _ in timelines],
         RATE,
         mode=mode,

@@ -9,7 +9,7 @@ from typing import Any
 
 from masker.calls.registry import Registry
 from masker.media.engine import MediaEngine
-from masker.runtime.config import Config
+from masker.runtime.service_config import Config
 
 
 @dataclass

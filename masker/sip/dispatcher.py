@@ -7,8 +7,8 @@ from typing import Any
 import structlog
 from sippy.SipHeader import SipHeader
 
-from masker.sip.call import CallController
 from masker.sip.call_context import SipContext
+from masker.sip.call_controller import CallController
 from masker.sip.methods import EVENT_METHODS
 from masker.sip.ua import allow_header, bad_event, bad_extension, required_extensions
 

@@ -2,7 +2,7 @@
 
 Only the parse/build of the 4-byte event blocks lives here; what to do with an
 event (mask the audio, feed the tokeniser once) is the media plane's job
-(masker.media.events).
+(masker.media.event_presses).
 
 A payload longer than one block is read as RFC 4733 2.5.1.5 packing: several
 events back to back in one packet, each starting where the previous one ended

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from masker.runtime.config import load_config
 from masker.runtime.service import Service, sip_socket_bound
+from masker.runtime.service_config import load_config
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from masker.errors import UserError
 from masker.phones.service_process import ServiceProcess, free_port, sip_options_ping
-from masker.runtime.config import load_config
+from masker.runtime.service_config import load_config
 from masker.sip.acl import SourceAcl
 
 

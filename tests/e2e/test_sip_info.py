@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from masker.errors import UserError
-from masker.runtime.config import load_config
+from masker.runtime.service_config import load_config
 from masker.sip.info import (
     body_bytes,
     carries_digits,

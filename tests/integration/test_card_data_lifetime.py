@@ -18,7 +18,7 @@ import pytest
 
 from masker.calls.handoff import HandoffWorker, build_gateway
 from masker.calls.registry import Registry
-from masker.runtime.config import GatewayConfig
+from masker.runtime.service_config import GatewayConfig
 from tests.support.api import KEYED_CARD, TEST_PAN
 from tokenizer import lifetime
 

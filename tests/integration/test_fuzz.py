@@ -15,7 +15,7 @@ import pytest
 
 from fuzz.targets import TARGETS
 from masker.errors import UserError
-from masker.runtime.config import load_config
+from masker.runtime.service_config import load_config
 from tests.support.paths import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT

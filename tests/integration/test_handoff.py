@@ -14,7 +14,7 @@ from masker.calls.handoff import HandoffWorker, build_gateway, result_label
 from masker.calls.registry import CaptureConflict, Registry
 from masker.errors import UserError
 from masker.runtime import metrics
-from masker.runtime.config import GatewayConfig
+from masker.runtime.service_config import GatewayConfig
 from tests.support.api import KEYED_CARD, TEST_PAN
 from tokenizer import HttpsJsonGateway
 

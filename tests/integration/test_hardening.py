@@ -9,12 +9,12 @@ import sys
 import pytest
 
 from masker.errors import UserError
-from masker.runtime.config import Config
 from masker.runtime.hardening import (
     forget_environment,
     is_loopback,
     refuse_dev_keys_on_network,
 )
+from masker.runtime.service_config import Config
 from tests.support.harness import masker
 from tokenizer.keys import new_kek_text
 
@@ -52,7 +52,7 @@ def test_forgetting_the_environment_removes_only_the_named_variables(monkeypatch
 
 def test_the_kek_variable_is_gone_once_the_tokeniser_has_read_it(tmp_path) -> None:
     code = (
-        "import os; from masker.runtime.config import Config; "
+        "import os; from masker.runtime.service_config import Config; "
         "from masker.runtime.service import default_session_factory\n"
         "c = Config(); c.tokenizer.dev_keys = False\n"
         f"c.tokenizer.vault_path = {str(tmp_path / 'vault.sqlite')!r}\n"

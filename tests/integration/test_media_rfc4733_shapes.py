@@ -10,7 +10,7 @@ import time
 import pytest
 
 from masker.media.engine import EVENT_GUARD, MediaEngine
-from masker.media.events import EVENT_TIMEOUT_S
+from masker.media.event_presses import EVENT_TIMEOUT_S
 from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
 from masker.wire.rfc4733 import TelephoneEvent, build_event, build_events, digit_event

@@ -15,7 +15,7 @@ from masker.errors import UserError
 from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator, PortsExhausted
 from masker.phones.client import free_udp_port_block
-from masker.runtime.config import load_config
+from masker.runtime.service_config import load_config
 from masker.wire.sdp import Negotiated, Origin, rewrite
 from tests.support.media import (
     HOST,

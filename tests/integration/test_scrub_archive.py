@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from masker.cli import main
-from masker.scrub import engine, pcap, verify
+from masker.scrub import channel_masking, pcap, verify
 from masker.scrub.audio import open_audio, to_pcm16
 from tests.support.scrub import call_with_keys, make_archive
 
@@ -169,7 +169,7 @@ def test_lanes_give_the_same_output_as_one_pass():
     outs = [m.process(x[None, i : i + 8000])[0].audio for i in range(0, len(x), 8000)]
     outs.append(m.flush()[0].audio)
     single = np.concatenate(outs)[m.delay : m.delay + len(x)]
-    lanes = engine.run([x], 8000)[0]
+    lanes = channel_masking.run([x], 8000)[0]
     assert np.array_equal(lanes.audio, single)
     assert len(lanes.keys) == 12
 

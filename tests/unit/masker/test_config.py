@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from masker.errors import UserError
-from masker.runtime.config import DEFAULT_FILE, SECTIONS, Config, load_config
+from masker.runtime.service_config import DEFAULT_FILE, SECTIONS, Config, load_config
 
 
 def test_default_file_matches_the_built_in_defaults():

@@ -12,13 +12,13 @@ import pytest
 
 from masker.api import ApiConfig, ApiKey
 from masker.api.auth import Authenticator, AuthError, Principal
-from masker.runtime.config import Config
 from masker.runtime.devaccess import (
     dev_banner,
     ensure_dev_api_key,
     wants_dev_credential,
     with_dev_key,
 )
+from masker.runtime.service_config import Config
 
 
 def test_dev_defaults_without_credentials_want_a_dev_key():

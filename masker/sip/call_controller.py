@@ -38,7 +38,7 @@ from masker.wire.sdes import SdesLeg
 from masker.wire.sdp import Origin, SdpError, rewrite
 
 if TYPE_CHECKING:
-    from masker.media.call import CallMedia
+    from masker.media.call_media import CallMedia
     from masker.sip.call_context import SipContext
 
 log = structlog.get_logger()

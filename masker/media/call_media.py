@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from masker.media.dedupe import DigitDeduper
-from masker.media.events import KeyTracker
+from masker.media.event_presses import KeyTracker
 from masker.media.inbound import InboundAudio
 from masker.media.outbound import OutboundStream
 from masker.media.playout import Playout
