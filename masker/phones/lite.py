@@ -160,6 +160,8 @@ class LiteCall:
     ssrc: int = 0
     send_times: list[float] = field(default_factory=list)
     rx: RxStats = field(default_factory=RxStats)
+    #: the caller side's relative transit (ms) of the agent's RTP, with `time_back`
+    back_transit_ms: list[float] = field(default_factory=list)
     invite_at: float = 0.0
     answered_at: float = 0.0
     cseq: int = 1
@@ -195,6 +197,9 @@ class LitePhones:
         self.send_late_ms: list[float] = []
         self._drains = 0
         self.caller_rx_packets = 0
+        #: timestamp the caller side's receiving too (the agent-to-caller direction's
+        #: relative transit in each call's `back_transit_ms`); off: only counted
+        self.time_back = False
         #: answer agent-leg INVITEs of calls this object did not place (pjsua2
         #: callers), recording what they receive
         self.accept_any = False
@@ -211,15 +216,24 @@ class LitePhones:
 
     # -- SIP UAC (caller side) ----------------------------------------------
     def start_call(self, n: int, user: str = "bench") -> LiteCall:
+        call = self.new_call(n)
+        call.invite_at = time.monotonic()
+        self._send_invite(call, user)
+        return call
+
+    def new_call(self, n: int) -> LiteCall:
+        """A call's two RTP sockets and state, with no SIP: a caller that sets
+        `service_caller_rtp`/`service_agent_rtp` and `state = "up"` itself (an
+        RTP proxy driven over its own control protocol) gets the same media."""
         crtp, artp = self._udp(), self._udp()
         for s in (crtp, artp):
             s.setblocking(False)
         artp.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if self.time_back:
+            crtp.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         call = LiteCall(n, log_safe_hex(8) + "@bench", log_safe_hex(4), crtp, artp)
         call.ssrc = int(self.rng.integers(1, 2**31))
         self.calls[call.call_id] = call
-        call.invite_at = time.monotonic()
-        self._send_invite(call, user)
         return call
 
     def _uac_headers(self, call: LiteCall, method: str, branch: str, to_tag: str = "") -> str:
@@ -441,10 +455,13 @@ class LitePhones:
             if call.n % 10 == self._drains % 10:
                 while True:
                     try:
-                        call.caller_rtp.recv(2048)
-                        self.caller_rx_packets += 1
+                        data, anc, _, _ = call.caller_rtp.recvmsg(2048, 64)
                     except BlockingIOError:
                         break
+                    self.caller_rx_packets += 1
+                    if self.time_back and len(data) >= 12:  # kernel time: reading late is fine
+                        ts = struct.unpack("!I", data[4:8])[0]
+                        call.back_transit_ms.append(_kernel_time(anc) * 1000.0 - ts / 8.0)
             while True:
                 try:
                     data, anc, _, _ = call.agent_rtp.recvmsg(2048, 64)
