@@ -33,12 +33,13 @@ DEFAULT_TTL_S = 24 * 3600.0
 
 @dataclass(frozen=True)
 class VaultRecord:
-    """One stored card. Only the ciphertext holds card data; brand and last four are public."""
+    """One stored card. Only the ciphertext holds card data; brand and last four are public.
+    The fingerprint (a keyed hash of the PAN) stays out of repr like the ciphertext."""
 
     token: str
     key_id: str
     scope: str
-    fingerprint: str
+    fingerprint: str = field(repr=False)
     ciphertext: bytes = field(repr=False)
     brand: str
     last4: str

@@ -507,6 +507,24 @@ def _kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float:
     return time.time()
 
 
+def drive(phones: LitePhones, until: float, tick: float = 0.020) -> None:
+    """Run the phones on this thread until `until` (monotonic): SIP, one 20 ms frame per
+    call per tick on the tick's clock, and everything received; a late tick is not
+    caught up but restarts the clock."""
+    next_tick = time.monotonic()
+    while time.monotonic() < until:
+        now = time.monotonic()
+        phones.poll_sip()
+        phones.send_media(now, next_tick)
+        phones.drain_media()
+        next_tick += tick
+        delay = next_tick - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            next_tick = time.monotonic()
+
+
 def close_all(phones: LitePhones) -> None:
     """Close every socket the load phones opened."""
     for call in phones.calls.values():

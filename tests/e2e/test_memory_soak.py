@@ -18,34 +18,18 @@ import time
 
 import pytest
 
-from masker.phones.lite import LitePhones, close_all
+from masker.phones.lite import LitePhones, close_all, drive
 from masker.phones.procstat import proc_rss_kib
 from masker.phones.service_process import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
-TICK = 0.020
 N_CALLS = int(os.environ.get("MASKER_SOAK_CALLS", "400"))
 MEASURED_S = float(os.environ.get("MASKER_SOAK_SECONDS", "600"))
 SETUP_RATE = 50  # new calls per second, as `make bench-calls`
 PER_CALL_KIB = 64
 RSS_GROWTH = 0.02
 SAMPLE_EVERY_S = 5.0
-
-
-def _run(phones: LitePhones, until: float) -> None:
-    next_tick = time.monotonic()
-    while time.monotonic() < until:
-        now = time.monotonic()
-        phones.poll_sip()
-        phones.send_media(now, next_tick)
-        phones.drain_media()
-        next_tick += TICK
-        delay = next_tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            next_tick = time.monotonic()
 
 
 @pytest.mark.timeout(int(MEASURED_S) + 600)
@@ -65,19 +49,19 @@ def test_memory_per_call_is_bounded_and_flat_over_a_long_run(tmp_path):
         while len(calls) < N_CALLS:  # paced, as a carrier would deliver them
             for _ in range(min(SETUP_RATE // 10, N_CALLS - len(calls))):
                 calls.append(phones.start_call(len(calls)))
-            _run(phones, time.monotonic() + 0.1)
+            drive(phones, time.monotonic() + 0.1)
         deadline = time.monotonic() + 30
         while any(c.state != "up" for c in calls) and time.monotonic() < deadline:
-            _run(phones, time.monotonic() + 0.1)
+            drive(phones, time.monotonic() + 0.1)
         assert all(c.state == "up" for c in calls), [c.state for c in calls if c.state != "up"]
         warm_up_s = min(60.0, max(10.0, MEASURED_S / 10))
-        _run(phones, time.monotonic() + warm_up_s)  # buffers, batches, caches, allocator
+        drive(phones, time.monotonic() + warm_up_s)  # buffers, batches, caches, allocator
         rss0 = proc_rss_kib(svc.pid)
         rx0 = sum(c.rx.packets for c in calls)
         samples = [rss0]
         end = time.monotonic() + MEASURED_S
         while time.monotonic() < end:
-            _run(phones, min(end, time.monotonic() + SAMPLE_EVERY_S))
+            drive(phones, min(end, time.monotonic() + SAMPLE_EVERY_S))
             samples.append(proc_rss_kib(svc.pid))
         rss1 = samples[-1]
         packets = sum(c.rx.packets for c in calls) - rx0

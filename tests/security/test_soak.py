@@ -12,18 +12,17 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 import pytest
 
 from dsp import g711
+from dsp.keypad import to_int16
 from dsp.testsignals import dtmf
-from masker.phones.lite import BURST_EVERY, FRAME, LitePhones, close_all
+from masker.phones.lite import BURST_EVERY, FRAME, LitePhones, close_all, drive
 from masker.phones.procstat import proc_rss_kib, proc_sockets
 from masker.phones.service_process import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
-TICK = 0.020
 LATE_MS = 40.0
 RSS_GROWTH = 0.02
 #: a key (80 ms of tone) every BURST_EVERY packets (1 s) on every call
@@ -36,28 +35,11 @@ def _fds(pid: int) -> int:
 
 def _with_keys(phones: LitePhones) -> None:
     """Each call's caller keys a '5' once a second between its noise and timing bursts."""
-    tone = g711.encode(
-        np.clip(dtmf("5", 4 * FRAME), -32000, 32000).astype(np.int16), "ulaw"
-    ).tobytes()
+    tone = g711.encode(to_int16(dtmf("5", 4 * FRAME)), "ulaw").tobytes()
     frames = [phones.quiet[i % len(phones.quiet)] for i in range(BURST_EVERY)]
     for j, i in enumerate(KEY_AT):
         frames[i] = tone[j * FRAME : (j + 1) * FRAME]
     phones.quiet = frames
-
-
-def _run(phones: LitePhones, until: float, calls: list) -> None:
-    next_tick = time.monotonic()
-    while time.monotonic() < until:
-        now = time.monotonic()
-        phones.poll_sip()
-        phones.send_media(now, next_tick)
-        phones.drain_media()
-        next_tick += TICK
-        delay = next_tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            next_tick = time.monotonic()
 
 
 @pytest.mark.parametrize(
@@ -83,15 +65,15 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         calls = [phones.start_call(i) for i in range(n_calls)]
         deadline = time.monotonic() + 10 + n_calls / 20
         while any(c.state != "up" for c in calls) and time.monotonic() < deadline:
-            _run(phones, time.monotonic() + 0.1, calls)
+            drive(phones, time.monotonic() + 0.1)
         assert all(c.state == "up" for c in calls), [c.state for c in calls]
-        _run(phones, time.monotonic() + 4.0, calls)  # warm-up: buffers, captures, caches
+        drive(phones, time.monotonic() + 4.0)  # warm-up: buffers, captures, caches
         rss0 = proc_rss_kib(svc.pid)
         rx0 = {c.call_id: len(c.rx.transit_ms) for c in calls}
         peak = rss0
         end = time.monotonic() + measured_s
         while time.monotonic() < end:
-            _run(phones, min(end, time.monotonic() + 5.0), calls)
+            drive(phones, min(end, time.monotonic() + 5.0))
             peak = max(peak, proc_rss_kib(svc.pid))
         rss1 = proc_rss_kib(svc.pid)
         late = 0

@@ -123,3 +123,13 @@ def test_a_second_node_reads_records_of_the_first(tmp_path, vault):
 
 def test_vault_file_has_secure_delete_on(vault):
     assert vault.store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_a_vault_record_repr_shows_neither_ciphertext_nor_fingerprint():
+    from tokenizer.vault import VaultRecord
+
+    record = VaultRecord(
+        token="tok_x", key_id="dk-1", scope="s", fingerprint="f" * 64, ciphertext=b"\x01" * 32,
+        brand="VISA", last4="1111", pan_length=16, created_at=0.0, expires_at=1.0,
+    )  # fmt: skip
+    assert "f" * 64 not in repr(record) and "\\x01" not in repr(record)
