@@ -14,7 +14,15 @@ from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
 from masker.wire.rtp import RtpPacket, build_rtp
 from masker.wire.sdp import Negotiated
-from tests.support.media import Collector, audio_packets, event_packets, rtp_socket, send_paced
+from tests.support.media import (
+    Collector,
+    audio_packets,
+    event_packets,
+    pcmu_sdp,
+    rtp_socket,
+    running_engine,
+    send_paced,
+)
 
 HOST = "127.0.0.1"
 
@@ -53,26 +61,16 @@ class PassThrough:
 
 
 def neg(sock, pts=((0, "PCMU"),), event_pt=101) -> Negotiated:
-    return Negotiated(
-        HOST, sock.getsockname()[1], pts[0][0], pts[0][1], event_pt, 20, "sendrecv", tuple(pts)
-    )
+    return pcmu_sdp(sock.getsockname()[1], event_pt, tuple(pts))
 
 
 @pytest.fixture
 def engine():
-    base = free_udp_port_block(40)
     digits = []
-    eng = MediaEngine(
-        PortAllocator(HOST, base, base + 39),
-        PassThrough,
-        batch_size=4,
-        max_calls=8,
-        on_digit=lambda *a: digits.append(a),
-    )
-    eng.digits = digits
-    eng.start()
-    yield eng
-    eng.stop()
+    options = {"batch_size": 4, "max_calls": 8, "on_digit": lambda *a: digits.append(a)}
+    with running_engine(PassThrough, 40, **options) as eng:
+        eng.digits = digits
+        yield eng
 
 
 class Leg:

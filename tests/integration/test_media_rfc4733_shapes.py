@@ -9,10 +9,8 @@ import time
 
 import pytest
 
-from masker.media.engine import EVENT_GUARD, MediaEngine
+from masker.media.engine import EVENT_GUARD
 from masker.media.event_presses import EVENT_TIMEOUT_S
-from masker.media.ports import PortAllocator
-from masker.phones.client import free_udp_port_block
 from masker.wire.rfc4733 import TelephoneEvent, build_event, build_events, digit_event
 from masker.wire.sdp import Negotiated
 from tests.support.media import (
@@ -21,32 +19,24 @@ from tests.support.media import (
     EventStream,
     RecordingMasker,
     covered,
+    pcmu_sdp,
     rtp_socket,
+    running_engine,
     send_paced,
 )
 
 
 def neg(sock, event_pt: int | None = 101) -> Negotiated:
-    return Negotiated(
-        HOST, sock.getsockname()[1], 0, "PCMU", event_pt, 20, "sendrecv", ((0, "PCMU"),)
-    )
+    return pcmu_sdp(sock.getsockname()[1], event_pt)
 
 
 @pytest.fixture
 def engine():
-    base = free_udp_port_block(16)
     digits: list = []
-    eng = MediaEngine(
-        PortAllocator(HOST, base, base + 15),
-        RecordingMasker,
-        batch_size=4,
-        max_calls=4,
-        on_digit=lambda *a: digits.append(a),
-    )
-    eng.digits = digits
-    eng.start()
-    yield eng
-    eng.stop()
+    options = {"batch_size": 4, "max_calls": 4, "on_digit": lambda *a: digits.append(a)}
+    with running_engine(RecordingMasker, **options) as eng:
+        eng.digits = digits
+        yield eng
 
 
 class Call:

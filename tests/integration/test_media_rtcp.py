@@ -12,31 +12,22 @@ import numpy as np
 import pytest
 
 from dsp.tone_masker import BatchMasker
-from masker.media.engine import MediaEngine
-from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
 from masker.wire.rtp import build_rtcp_sr, parse_rtp
-from masker.wire.sdp import Negotiated
-from tests.support.media import HOST, audio_packets, rtp_socket, send_paced
-
-
-def neg(port: int) -> Negotiated:
-    return Negotiated(HOST, port, 0, "PCMU", 101, 20, "sendrecv", ((0, "PCMU"),))
+from tests.support.media import (
+    HOST,
+    audio_packets,
+    pcmu_sdp,
+    rtp_socket,
+    running_engine,
+    send_paced,
+)
 
 
 @pytest.fixture
 def engine():
-    base = free_udp_port_block(8)
-    eng = MediaEngine(
-        PortAllocator(HOST, base, base + 7),
-        lambda n: BatchMasker(n),
-        batch_size=2,
-        max_calls=2,
-        sr_interval_s=0.2,
-    )
-    eng.start()
-    yield eng
-    eng.stop()
+    with running_engine(BatchMasker, 8, batch_size=2, max_calls=2, sr_interval_s=0.2) as eng:
+        yield eng
 
 
 def rtcp_packets(data: bytes) -> list[tuple[int, bytes]]:
@@ -59,8 +50,8 @@ def test_agent_gets_sender_reports_with_a_cname_for_our_stream(engine):
     agent_rtp.bind((HOST, base))
     agent_rtcp.bind((HOST, base + 1))
     call = engine.open_call("c")
-    engine.set_caller_sdp(call, neg(caller.getsockname()[1]))
-    engine.set_agent_sdp(call, neg(base))
+    engine.set_caller_sdp(call, pcmu_sdp(caller.getsockname()[1]))
+    engine.set_agent_sdp(call, pcmu_sdp(base))
     pcm = (np.sin(np.arange(160 * 30) * 0.2) * 3000).astype(np.int16)
     send_paced(caller, (HOST, call.caller_port), audio_packets(pcm, ssrc=0x99))
     agent_rtp.settimeout(1)
@@ -113,8 +104,8 @@ def caller_with_rtcp(engine):
     caller_rtp, caller_rtcp = rtp_rtcp_pair()
     agent = rtp_socket()
     call = engine.open_call("c")
-    engine.set_caller_sdp(call, neg(caller_rtp.getsockname()[1]))
-    engine.set_agent_sdp(call, neg(agent.getsockname()[1]))
+    engine.set_caller_sdp(call, pcmu_sdp(caller_rtp.getsockname()[1]))
+    engine.set_agent_sdp(call, pcmu_sdp(agent.getsockname()[1]))
     return call, caller_rtp, caller_rtcp, agent
 
 
@@ -145,8 +136,8 @@ def call_with_rtcp_on_both_legs(engine):
     caller_rtp, caller_rtcp = rtp_rtcp_pair()
     agent_rtp, agent_rtcp = rtp_rtcp_pair()
     call = engine.open_call("c")
-    engine.set_caller_sdp(call, neg(caller_rtp.getsockname()[1]))
-    engine.set_agent_sdp(call, neg(agent_rtp.getsockname()[1]))
+    engine.set_caller_sdp(call, pcmu_sdp(caller_rtp.getsockname()[1]))
+    engine.set_agent_sdp(call, pcmu_sdp(agent_rtp.getsockname()[1]))
     return call, (caller_rtp, caller_rtcp, agent_rtp, agent_rtcp)
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from masker.errors import UserError
-from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator, PortsExhausted
 from masker.phones.client import free_udp_port_block
 from masker.runtime.service_config import load_config
@@ -22,41 +21,34 @@ from tests.support.media import (
     Collector,
     RecordingMasker,
     audio_packets,
+    pcmu_sdp,
     rtp_socket,
+    running_engine,
     send_paced,
 )
 
 
 def neg(sock) -> Negotiated:
-    return Negotiated(HOST, sock.getsockname()[1], 0, "PCMU", 101, 20, "sendrecv", ((0, "PCMU"),))
+    return pcmu_sdp(sock.getsockname()[1])
 
 
-def make_engine(latching: str = "strict", latch_packets: int = 5) -> MediaEngine:
-    base = free_udp_port_block(16)
-    eng = MediaEngine(
-        PortAllocator(HOST, base, base + 15),
-        RecordingMasker,
-        batch_size=4,
-        max_calls=4,
-        latching=latching,
-        latch_packets=latch_packets,
+def make_engine(latching: str = "strict", latch_packets: int = 5):
+    """The engine under test: a recording masker, strict or symmetric latching."""
+    return running_engine(
+        RecordingMasker, batch_size=4, max_calls=4, latching=latching, latch_packets=latch_packets
     )
-    eng.start()
-    return eng
 
 
 @pytest.fixture
 def strict():
-    eng = make_engine()
-    yield eng
-    eng.stop()
+    with make_engine() as eng:
+        yield eng
 
 
 @pytest.fixture
 def symmetric():
-    eng = make_engine("symmetric", 5)
-    yield eng
-    eng.stop()
+    with make_engine("symmetric", 5) as eng:
+        yield eng
 
 
 class Call:

@@ -11,13 +11,11 @@ import pytest
 from pylibsrtp import Policy, Session
 
 from masker.media.engine import MediaEngine
-from masker.media.ports import PortAllocator
-from masker.phones.client import free_udp_port_block
 from masker.wire.rtp import parse_rtp
 from masker.wire.sdes import SrtpKeys
 from masker.wire.sdp import Negotiated
 from tests.integration.test_media_engine import PassThrough, wait_for
-from tests.support.media import Collector, audio_packets, rtp_socket, send_paced
+from tests.support.media import Collector, audio_packets, rtp_socket, running_engine, send_paced
 
 HOST = "127.0.0.1"
 SUITE = "AES_CM_128_HMAC_SHA1_80"
@@ -74,11 +72,8 @@ class Peer:
 
 @pytest.fixture
 def engine():
-    base = free_udp_port_block(40)
-    eng = MediaEngine(PortAllocator(HOST, base, base + 39), PassThrough, batch_size=4, max_calls=8)
-    eng.start()
-    yield eng
-    eng.stop()
+    with running_engine(PassThrough, 40, batch_size=4, max_calls=8) as eng:
+        yield eng
 
 
 class Call:
@@ -191,12 +186,7 @@ def test_replayed_srtp_packet_is_dropped_and_counted(engine):
 
 
 def test_our_sender_report_to_an_srtp_agent_is_srtcp_that_authenticates():
-    base = free_udp_port_block(8)
-    eng = MediaEngine(
-        PortAllocator(HOST, base, base + 7), PassThrough, batch_size=4, sr_interval_s=0.2
-    )
-    eng.start()
-    try:
+    with running_engine(PassThrough, 8, batch_size=4, sr_interval_s=0.2) as eng:
         agent = Peer(True)
         call = Call(eng, Peer(False), agent)
         coll = Collector(agent.rtcp, (HOST, call.media.agent_port + 1))
@@ -204,8 +194,6 @@ def test_our_sender_report_to_an_srtp_agent_is_srtcp_that_authenticates():
         assert wait_for(lambda: len(coll.items) >= 1, timeout=3)
         report = agent.rx.unprotect_rtcp(coll.stop()[0][1])
         call.close()
-    finally:
-        eng.stop()
     assert report[1] == 200  # a sender report (RFC 3550 6.4.1), decrypted and authentic
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
 from dsp import g711
+from masker.media.engine import MediaEngine
+from masker.media.maskbank import BatchFactory
+from masker.media.ports import PortAllocator
+from masker.phones.client import free_udp_port_block
 from masker.wire.rfc4733 import TelephoneEvent, build_event, digit_event
 from masker.wire.rtp import RtpPacket, build_rtp, parse_rtp
+from masker.wire.sdp import Negotiated
 
 HOST = "127.0.0.1"
 
@@ -326,3 +333,24 @@ class EventStream:
             self.press(k, **press)
             self.audio(gap)
         self.audio(3)
+
+
+@contextmanager
+def running_engine(factory: BatchFactory, ports: int = 16, **options: Any) -> Iterator[MediaEngine]:
+    """A started media engine on a free block of `ports` loopback UDP ports, stopped after;
+    `options` are MediaEngine's keyword arguments."""
+    base = free_udp_port_block(ports)
+    engine = MediaEngine(PortAllocator(HOST, base, base + ports - 1), factory, **options)
+    engine.start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+def pcmu_sdp(
+    port: int, event_pt: int | None = 101, pts: tuple[tuple[int, str], ...] = ((0, "PCMU"),)
+) -> Negotiated:
+    """What a plain RTP peer on loopback `port` negotiated: `pts` (first one preferred),
+    telephone-events on `event_pt`, 20 ms packets, both ways."""
+    return Negotiated(HOST, port, pts[0][0], pts[0][1], event_pt, 20, "sendrecv", pts)
