@@ -21,12 +21,7 @@ from masker.media.reception import sender_report_stamp
 from masker.offline.wavfile import WavReader
 from masker.runtime.service_config import load_config
 from masker.sip import info
-from masker.sip.transport import (
-    _header_problem,
-    bad_status_line,
-    lower_transport_params,
-    raw_response,
-)
+from masker.sip.transport import SIPPY_RECV_LIMIT, raw_response, screen
 from masker.wire.rfc4733 import EventError, parse_event
 from masker.wire.rtp import RtpError, is_rtcp, parse_rtp
 from masker.wire.sdp import Origin, SdpError, rewrite
@@ -38,26 +33,21 @@ _SCRATCH = tempfile.mkdtemp(prefix="masker-fuzz-")
 
 
 def sip_message(data: bytes) -> None:
-    """The SIP guard's checks, then sippy's parse of what the guard lets through."""
+    """The SIP guard's screening, then sippy's parse of what the guard lets through."""
     from sippy.SipRequest import SipRequest
     from sippy.SipResponse import SipResponse
 
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    verdict = screen(data, SIPPY_RECV_LIMIT)
+    if verdict.reply is not None:
+        raw_response(verdict.text, *verdict.reply)
+    if verdict.counter is not None:
         return
-    if text.startswith("SIP/2.0 "):
-        if bad_status_line(text):
-            return
-    elif _header_problem(text) is not None:
-        raw_response(text, 400, "Bad Request")
-        return
-    raw_response(text, 488, "Not Acceptable Here")
-    raw = lower_transport_params(data)
+    raw_response(verdict.text, 488, "Not Acceptable Here")
+    buf = verdict.data if isinstance(verdict.data, str) else verdict.data.decode()
     try:  # sippy's own parse errors are caught by its transaction manager, as here
-        msg = (SipResponse if text.startswith("SIP/2.0 ") else SipRequest)(buf=raw.decode())
+        msg = (SipResponse if verdict.text.startswith("SIP/2.0 ") else SipRequest)(buf=buf)
         msg.getHFBody("call-id")
-    except Exception:
+    except Exception:  # sippy raises many types; all are refusals
         return
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -79,37 +80,13 @@ class GuardedTransactionManager(SipTransactionManager):
             c["sip_drop_untrusted"] += 1
             return
         raw = data_in if isinstance(data_in, bytes) else data_in.encode("utf-8", "replace")
-        if len(raw) < 32 or raw.strip(b"\r\n\0 ") == b"":
-            c["sip_drop_short"] += 1  # keep-alives (CRLF) and fragments
+        verdict = screen(raw, self.max_message)
+        if verdict.counter is not None:
+            c[verdict.counter] += 1
+            if verdict.reply is not None:
+                self._reject(verdict.text, ra, server, *verdict.reply)
             return
-        text = sippy_text(raw)
-        if text is None:
-            c["sip_drop_garbage"] += 1
-            return
-        if not (text.startswith("SIP/2.0 ") or " SIP/2.0" in text.split("\n", 1)[0]):
-            c["sip_drop_garbage"] += 1
-            return
-        if "\r\n\r\n" not in text and "\n\n" not in text:
-            c["sip_drop_truncated"] += 1
-            return
-        if text.startswith("SIP/2.0 ") and bad_status_line(text):
-            c["sip_drop_bad_status"] += 1  # sippy would print the whole datagram to stdout
-            return
-        if len(raw) >= self.max_message:
-            c["sip_oversize"] += 1
-            self._reject(text, ra, server, 513, "Message Too Large")
-            return
-        if not text.startswith("SIP/2.0 "):
-            verdict = _header_problem(text)
-            if verdict is not None:
-                c["sip_bad_headers"] += 1
-                self._reject(text, ra, server, 400, verdict)
-                return
-        data = lower_transport_params(raw)
-        if not data.isascii() and not text.startswith("SIP/2.0 "):
-            # a request whose body sippy must see byte for byte; sippy takes bytes or str
-            data = sippy_text(data)  # type: ignore[assignment]
-        super().handleIncoming(data, ra, server, rtime)
+        super().handleIncoming(verdict.data, ra, server, rtime)
 
     def _reject(
         self, text: str, ra: Remote_address, server: Udp_server, code: int, reason: str
@@ -158,6 +135,44 @@ def sippy_text(raw: bytes) -> str | None:
         if not is_request:
             return None
         return head_text + sep.decode() + body.decode("latin-1")
+
+
+@dataclass(frozen=True)
+class Screened:
+    """The guard's decision on one datagram: pass `data` to sippy (no `counter`), or
+    count it under `counter` and drop it, answering `reply` (status, reason) if set."""
+
+    counter: str | None
+    reply: tuple[int, str] | None = None
+    text: str = ""
+    data: bytes | str = b""
+
+
+def screen(raw: bytes, max_message: int) -> Screened:
+    """What the guard does with a datagram from a trusted source (pure: no I/O)."""
+    if len(raw) < 32 or raw.strip(b"\r\n\0 ") == b"":
+        return Screened("sip_drop_short")  # keep-alives (CRLF) and fragments
+    text = sippy_text(raw)
+    if text is None or not (text.startswith("SIP/2.0 ") or " SIP/2.0" in text.split("\n", 1)[0]):
+        return Screened("sip_drop_garbage")
+    if "\r\n\r\n" not in text and "\n\n" not in text:
+        return Screened("sip_drop_truncated")
+    response = text.startswith("SIP/2.0 ")
+    if response and bad_status_line(text):
+        return Screened("sip_drop_bad_status")  # sippy would print the whole datagram
+    if len(raw) >= max_message:
+        return Screened("sip_oversize", (513, "Message Too Large"), text)
+    problem = None if response else _header_problem(text)
+    if problem is not None:
+        return Screened("sip_bad_headers", (400, problem), text)
+    data = lower_transport_params(raw)
+    if not data.isascii() and not response:
+        # a request whose body sippy must see byte for byte; sippy takes bytes or str
+        body = sippy_text(data)
+        return (
+            Screened("sip_drop_garbage") if body is None else Screened(None, text=text, data=body)
+        )
+    return Screened(None, text=text, data=data)
 
 
 def lower_transport_params(raw: bytes) -> bytes:
