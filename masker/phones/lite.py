@@ -525,6 +525,15 @@ def drive(phones: LitePhones, until: float, tick: float = 0.020) -> None:
             next_tick = time.monotonic()
 
 
+def drive_until_up(phones: LitePhones, calls: list[LiteCall], timeout: float) -> bool:
+    """`drive` the phones until every call is answered or `timeout` s have passed;
+    True when all are up."""
+    deadline = time.monotonic() + timeout
+    while any(c.state != "up" for c in calls) and time.monotonic() < deadline:
+        drive(phones, time.monotonic() + 0.1)
+    return all(c.state == "up" for c in calls)
+
+
 def close_all(phones: LitePhones) -> None:
     """Close every socket the load phones opened."""
     for call in phones.calls.values():

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from masker.phones.lite import LitePhones, close_all, drive
+from masker.phones.lite import LitePhones, close_all, drive, drive_until_up
 from masker.phones.procstat import proc_rss_kib
 from masker.phones.service_process import ServiceProcess
 
@@ -50,10 +50,7 @@ def test_memory_per_call_is_bounded_and_flat_over_a_long_run(tmp_path):
             for _ in range(min(SETUP_RATE // 10, N_CALLS - len(calls))):
                 calls.append(phones.start_call(len(calls)))
             drive(phones, time.monotonic() + 0.1)
-        deadline = time.monotonic() + 30
-        while any(c.state != "up" for c in calls) and time.monotonic() < deadline:
-            drive(phones, time.monotonic() + 0.1)
-        assert all(c.state == "up" for c in calls), [c.state for c in calls if c.state != "up"]
+        assert drive_until_up(phones, calls, 30), [c.state for c in calls if c.state != "up"]
         warm_up_s = min(60.0, max(10.0, MEASURED_S / 10))
         drive(phones, time.monotonic() + warm_up_s)  # buffers, batches, caches, allocator
         rss0 = proc_rss_kib(svc.pid)

@@ -17,7 +17,7 @@ import pytest
 from dsp import g711
 from dsp.keypad import to_int16
 from dsp.testsignals import dtmf
-from masker.phones.lite import BURST_EVERY, FRAME, LitePhones, close_all, drive
+from masker.phones.lite import BURST_EVERY, FRAME, LitePhones, close_all, drive, drive_until_up
 from masker.phones.procstat import proc_rss_kib, proc_sockets
 from masker.phones.service_process import ServiceProcess
 
@@ -63,10 +63,7 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         time.sleep(0.3)
         fds0, sockets0 = _fds(svc.pid), proc_sockets(svc.pid)
         calls = [phones.start_call(i) for i in range(n_calls)]
-        deadline = time.monotonic() + 10 + n_calls / 20
-        while any(c.state != "up" for c in calls) and time.monotonic() < deadline:
-            drive(phones, time.monotonic() + 0.1)
-        assert all(c.state == "up" for c in calls), [c.state for c in calls]
+        assert drive_until_up(phones, calls, 10 + n_calls / 20), [c.state for c in calls]
         drive(phones, time.monotonic() + 4.0)  # warm-up: buffers, captures, caches
         rss0 = proc_rss_kib(svc.pid)
         rx0 = {c.call_id: len(c.rx.transit_ms) for c in calls}
