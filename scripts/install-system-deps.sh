@@ -3,7 +3,8 @@
 # only those that are missing (so repeated runs are quick).
 set -e
 # kamailio + kamailio-tls-modules + openssl: the SIP over TLS/TCP edge (deploy/kamailio).
-PKGS="libspandsp-dev multimon-ng sox baresip sip-tester chromium gcc kamailio kamailio-tls-modules openssl"
+# postgresql: the shared vault and call directory of a cluster (scripts/pg-local.sh).
+PKGS="libspandsp-dev multimon-ng sox baresip sip-tester chromium gcc kamailio kamailio-tls-modules openssl postgresql"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -21,6 +22,14 @@ case "$missing " in
 *" kamailio "*)
     if command -v systemctl >/dev/null 2>&1; then
         $SUDO systemctl disable --now kamailio.service >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
+# Likewise Debian's own postgresql cluster (5432): ours are scripts/pg-local.sh's.
+case "$missing " in
+*" postgresql "*)
+    if command -v systemctl >/dev/null 2>&1; then
+        $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
     fi
     ;;
 esac
