@@ -46,7 +46,8 @@ structlog processor ``masker.runtime.logs.configure_logging`` installs.
 
 Modules: luhn, brands, fields, display, capture (per-call state machine), ff1
 (NIST SP 800-38G), tokens (vault/FPE tokens), keys (KEK, data keys, rotation),
-vault (storage interface + SQLite), token_service, gateway, detokenize,
+vault (storage interface + SQLite), postgres_vault (the vault shared by
+nodes), migrations (versioned vault schemas), token_service, gateway, detokenize,
 sensitive, redact, clock, config, session, stack, lifetime (weak register of
 captures: how many digits are still held, by count only; for tests).
 """

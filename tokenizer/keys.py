@@ -12,6 +12,11 @@ Rotation without downtime:
 - ``rewrap`` adds a wrapping of every data key under a new KEK next to the old
   one, so nodes still on the old KEK keep working; ``retire_kek`` drops the old
   wrapping once every node runs on the new KEK.
+
+Several nodes on one shared vault (PostgreSQL) all read the same key store file and
+KEK; which data key seals new records is then recorded in the vault, not taken from
+each node's copy of this file, and moves forward only when ``CardVault.reencrypt``
+runs (see ``tokenizer.postgres_vault``).
 """
 
 from __future__ import annotations

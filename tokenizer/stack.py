@@ -20,7 +20,7 @@ from tokenizer.detokenize import Detokenizer
 from tokenizer.keys import Kek, KeyError_, KeyRing, create_store, new_kek_text, write_secret_file
 from tokenizer.session import PaymentSession
 from tokenizer.token_service import TokenService
-from tokenizer.vault import CardVault, SqliteVaultStore
+from tokenizer.vault import CardVault, SqliteVaultStore, VaultStore
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +51,15 @@ def dev_kek(folder: str | os.PathLike[str]) -> Kek:
     return Kek.from_file(path)
 
 
+def open_vault_store(config: TokenizerConfig) -> VaultStore:
+    """The configured vault store: SQLite (one node) or PostgreSQL (shared by nodes)."""
+    if config.vault_backend == "postgresql":
+        from tokenizer.postgres_vault import PostgresVaultStore
+
+        return PostgresVaultStore(config.vault_dsn)
+    return SqliteVaultStore(config.vault_path)
+
+
 class Tokenizer:
     def __init__(self, config: TokenizerConfig, kek: Kek, clock: Clock | None = None) -> None:
         self.config = config
@@ -59,7 +68,7 @@ class Tokenizer:
             create_store(config.keystore_path, kek)
             log.info("key_store_created", path=config.keystore_path)
         self.keyring = KeyRing(config.keystore_path, kek)
-        self.store = SqliteVaultStore(config.vault_path)
+        self.store = open_vault_store(config)
         self.vault = CardVault(self.store, self.keyring, ttl_s=config.ttl_s)
         self.tokens = TokenService(
             self.vault, kind=config.token_kind, scope=config.scope, clock=self.clock

@@ -1,7 +1,9 @@
 """Issues a token for a captured card and records the card in the vault.
 
 One service per scope (merchant). The same card in the same scope gets the same
-token while its record lives; the record's expiry is then refreshed.  A token held
+token while its record lives, also when two threads or nodes issue it at once (the
+vault keeps one record per card and the later writer gets the earlier one's token);
+the record's expiry is then refreshed.  A token held
 by another card is never overwritten: the vault refuses it and the card takes its
 next candidate (FPE: the next point of its FF1 cycle; vault tokens: a new random one).
 """
@@ -50,10 +52,8 @@ class TokenService:
     def _new_tokens(self, pan: SensitiveDigits) -> Iterator[str]:
         if self.kind == "vault":
             return (new_vault_token() for _ in range(TOKEN_CANDIDATES))
-        keyring = self.vault.keyring
-        return FpeTokenizer(
-            fpe_key(keyring.data_key(keyring.active_key_id), self.scope), self.scope
-        ).candidates(pan)
+        data_key = self.vault.keyring.data_key(self.vault.active_key_id)
+        return FpeTokenizer(fpe_key(data_key, self.scope), self.scope).candidates(pan)
 
     def issue(self, pan: SensitiveDigits, expiry: SensitiveDigits, brand: str) -> IssuedToken:
         """Token for the card, stored (sealed) in the vault with its expiry. Never the CVV."""
@@ -81,16 +81,12 @@ class TokenService:
             raise VaultError("no free token for this card: every candidate is taken")
         if collisions:
             log.warning("token_collision_resolved", token_kind=self.kind, collisions=collisions)
+        # record.token, not token: another thread or node may have stored the card first
+        reused = existing is not None or record.token != token
         log.info(
-            "token_issued",
-            token_kind=self.kind,
-            reused=existing is not None,
-            key_id=record.key_id,
-            brand=brand,
+            "token_issued", token_kind=self.kind, reused=reused, key_id=record.key_id, brand=brand
         )
-        return IssuedToken(
-            token, self.kind, brand, record.last4, record.pan_length, existing is not None
-        )
+        return IssuedToken(record.token, self.kind, brand, record.last4, record.pan_length, reused)
 
     def record_psp_result(
         self, token: str, psp_token: str | None, authorisation: str | None

@@ -1,17 +1,21 @@
 """The card vault: PAN and expiry sealed with AES-256-GCM, behind a storage interface.
 
 ``VaultStore`` is the storage interface (one table of opaque records, all
-queries by primary or index key, plain SQL types) so a PostgreSQL store can
-implement it later; ``SqliteVaultStore`` is the embedded default.
-``CardVault`` does the sealing: the associated data binds each ciphertext to
-its token, key id and scope, so a row copied under another token fails to open.
-The CVV is never given to the vault.
+queries by primary or index key, plain SQL types); ``SqliteVaultStore`` is the
+embedded one-node default, ``tokenizer.postgres_vault.PostgresVaultStore`` the
+vault shared by several nodes.  ``CardVault`` does the sealing: the associated
+data binds each ciphertext to its token, key id and scope, so a row copied under
+another token fails to open.  The CVV is never given to the vault.
 
-A write never replaces another card's record: a new record is a plain INSERT and
-a token already held by a different card (another scope or fingerprint) raises
-``TokenCollision`` (the token service then takes the token's next candidate).  The
-same card storing its own token again refreshes the record in place (new seal,
-new expiry) and keeps its PSP token and authorisation.
+One record per card and scope: the stores hold a unique (scope, fingerprint), and
+``put`` is one atomic step that either inserts the record or hands back the card's
+record already there, so two threads or two nodes tokenising one card at the same
+instant end with one token (``CardVault.store_card`` returns the winner's).  A
+write never replaces another card's record: a token already held by a different
+card raises ``TokenCollision`` (the token service then takes the token's next
+candidate).  The same card storing its own token again refreshes the record in
+place (new seal, new expiry) and keeps its PSP token and authorisation.  The
+card's expired, not yet purged record is deleted when the card is stored anew.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,9 +32,14 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tokenizer.keys import KeyRing
+from tokenizer.migrations import pending, sqlite_statements
 from tokenizer.sensitive import SensitiveDigits
 
 DEFAULT_TTL_S = 24 * 3600.0
+#: How long a SQLite connection waits for another connection's write lock.
+SQLITE_BUSY_S = 10.0
+#: Stores of a card re-sealed because another node moved the key generation meanwhile.
+KEY_GENERATION_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -51,14 +62,19 @@ class VaultRecord:
 
 
 class VaultStore(Protocol):
-    """Where vault records live. Implementations must be safe to share between threads."""
+    """Where vault records live. Implementations must be safe to share between threads
+    (and, for a shared store, between nodes)."""
 
-    def put(self, record: VaultRecord) -> None:
-        """Insert a new record; TokenCollision if its token is already stored."""
+    def put(self, record: VaultRecord) -> VaultRecord | None:
+        """Insert the record, atomically, unless its card (scope and fingerprint) already
+        has a live record: then return that record and write nothing.  None = inserted.
+        TokenCollision if another card holds the token; StaleKeyGeneration if the store
+        records another current data key than ``record.key_id``."""
 
     def refresh(self, record: VaultRecord) -> bool:
         """Re-seal and extend the record of the same token, scope and fingerprint (PSP
-        results and creation time kept); False if no such record."""
+        results and creation time kept); False if no such record.  StaleKeyGeneration
+        as for ``put``."""
 
     def reseal(self, token: str, from_key_id: str, key_id: str, ciphertext: bytes) -> bool:
         """Replace the ciphertext of a record still sealed under `from_key_id`."""
@@ -75,37 +91,58 @@ class VaultStore(Protocol):
 
     def tokens_with_key(self, key_id: str) -> list[str]: ...
 
+    def current_key_id(self) -> str | None:
+        """The data key every writer must seal new records under, where the store records
+        one (a shared store); None = the key ring's active key."""
+
+    def advance_key(self, key_id: str) -> None:
+        """Make `key_id` the current data key, once no write under the old one is running."""
+
+    def resealing(self) -> AbstractContextManager[None]:
+        """Held while re-encrypting: one holder at a time, across every node of the store."""
+
+    def reachable(self) -> bool:
+        """One quick query, no retries (readiness); False or an exception if it fails."""
+
     def close(self) -> None: ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS vault (
-    token TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    ciphertext BLOB NOT NULL,
-    brand TEXT NOT NULL,
-    last4 TEXT NOT NULL,
-    pan_length INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    psp_token TEXT,
-    psp_authorisation TEXT
-);
-CREATE INDEX IF NOT EXISTS vault_card ON vault (scope, fingerprint);
-CREATE INDEX IF NOT EXISTS vault_expiry ON vault (expires_at);
-CREATE INDEX IF NOT EXISTS vault_key ON vault (key_id);
-"""
-
-_COLUMNS = (
+COLUMNS = (
     "token, key_id, scope, fingerprint, ciphertext, brand, last4, pan_length,"
     " created_at, expires_at, psp_token, psp_authorisation"
 )
 
 
+def record_values(record: VaultRecord) -> tuple[Any, ...]:
+    """The record's column values, in ``COLUMNS`` order."""
+    return (
+        record.token,
+        record.key_id,
+        record.scope,
+        record.fingerprint,
+        record.ciphertext,
+        record.brand,
+        record.last4,
+        record.pan_length,
+        record.created_at,
+        record.expires_at,
+        record.psp_token,
+        record.psp_authorisation,
+    )
+
+
+def record_from_row(row: Sequence[Any] | None) -> VaultRecord | None:
+    """A record from a row of ``COLUMNS``."""
+    if row is None:
+        return None
+    token, key_id, scope, fingerprint, ciphertext, *rest = row
+    return VaultRecord(token, key_id, scope, fingerprint, bytes(ciphertext), *rest)
+
+
 class SqliteVaultStore:
-    """Embedded vault store. ``secure_delete`` zeroes purged rows in the file."""
+    """Embedded vault store (one node). ``secure_delete`` zeroes purged rows in the file.
+    Writes that read first run under ``BEGIN IMMEDIATE``, so they are atomic across
+    every connection to the file, not only across this object's threads."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -113,43 +150,58 @@ class SqliteVaultStore:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._reseal_lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=SQLITE_BUSY_S
+        )
         self._db.execute("PRAGMA secure_delete = ON")
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
 
     def __repr__(self) -> str:
         return f"SqliteVaultStore(path={str(self.path)!r})"
 
-    @staticmethod
-    def _row(row: tuple[Any, ...] | None) -> VaultRecord | None:
-        if row is None:
-            return None
-        token, key_id, scope, fingerprint, ciphertext, *rest = row
-        return VaultRecord(token, key_id, scope, fingerprint, bytes(ciphertext), *rest)
+    def _migrate(self) -> None:
+        with self._lock, self._immediate():
+            current = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for migration in pending("sqlite", current):
+                for statement in sqlite_statements(migration.sql):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {migration.version:d}")
 
-    def put(self, record: VaultRecord) -> None:
-        with self._lock:
-            try:
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """A write transaction taken before its first read (caller holds ``_lock``)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def put(self, record: VaultRecord) -> VaultRecord | None:
+        with self._lock, self._immediate():
+            self._db.execute(
+                "DELETE FROM vault WHERE scope = ? AND fingerprint = ? AND expires_at <= ?",
+                (record.scope, record.fingerprint, record.created_at),
+            )
+            cur = self._db.execute(
+                f"INSERT INTO vault ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                record_values(record),
+            )
+            if cur.rowcount == 1:
+                return None
+            held = record_from_row(
                 self._db.execute(
-                    f"INSERT INTO vault ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        record.token,
-                        record.key_id,
-                        record.scope,
-                        record.fingerprint,
-                        record.ciphertext,
-                        record.brand,
-                        record.last4,
-                        record.pan_length,
-                        record.created_at,
-                        record.expires_at,
-                        record.psp_token,
-                        record.psp_authorisation,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise TokenCollision(f"token {record.token} is already in the vault") from None
+                    f"SELECT {COLUMNS} FROM vault WHERE scope = ? AND fingerprint = ?",
+                    (record.scope, record.fingerprint),
+                ).fetchone()
+            )
+            if held is None:
+                raise TokenCollision(f"token {record.token} is already in the vault")
+            return held
 
     def refresh(self, record: VaultRecord) -> bool:
         with self._lock:
@@ -181,17 +233,17 @@ class SqliteVaultStore:
 
     def get(self, token: str) -> VaultRecord | None:
         with self._lock:
-            cur = self._db.execute(f"SELECT {_COLUMNS} FROM vault WHERE token = ?", (token,))
-            return self._row(cur.fetchone())
+            cur = self._db.execute(f"SELECT {COLUMNS} FROM vault WHERE token = ?", (token,))
+            return record_from_row(cur.fetchone())
 
     def find(self, scope: str, fingerprint: str, now: float) -> VaultRecord | None:
         with self._lock:
             cur = self._db.execute(
-                f"SELECT {_COLUMNS} FROM vault WHERE scope = ? AND fingerprint = ?"
-                " AND expires_at > ? ORDER BY created_at DESC LIMIT 1",
+                f"SELECT {COLUMNS} FROM vault WHERE scope = ? AND fingerprint = ?"
+                " AND expires_at > ?",
                 (scope, fingerprint, now),
             )
-            return self._row(cur.fetchone())
+            return record_from_row(cur.fetchone())
 
     def set_psp_result(self, token: str, psp_token: str | None, authorisation: str | None) -> bool:
         with self._lock:
@@ -211,6 +263,22 @@ class SqliteVaultStore:
         with self._lock:
             cur = self._db.execute("SELECT token FROM vault WHERE key_id = ?", (key_id,))
             return [r[0] for r in cur.fetchall()]
+
+    def current_key_id(self) -> str | None:
+        return None  # one node: its key store's active key is the current one
+
+    def advance_key(self, key_id: str) -> None:
+        return None
+
+    @contextmanager
+    def resealing(self) -> Iterator[None]:
+        with self._reseal_lock:  # one file, one node: re-encryptions of this process
+            yield
+
+    def reachable(self) -> bool:
+        with self._lock:
+            self._db.execute("SELECT 1 FROM vault LIMIT 1").fetchall()
+            return True
 
     def close(self) -> None:
         with self._lock:
@@ -239,6 +307,19 @@ class TokenCollision(VaultError):
     """The token is already held by another record: nothing was written."""
 
 
+class StaleKeyGeneration(VaultError):
+    """The record was sealed under another data key than the store's current one (another
+    node moved the generation on): nothing was written; seal under ``current`` instead."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(f"the vault's current data key is {current}")
+        self.current = current
+
+
+class VaultUnavailable(VaultError):
+    """The store could not be reached within its retry budget."""
+
+
 def _aad(token: str, key_id: str, scope: str) -> bytes:
     return f"{token}\x1f{key_id}\x1f{scope}".encode()
 
@@ -265,6 +346,12 @@ class CardVault:
         finally:
             plain[:] = bytes(len(plain))
 
+    @property
+    def active_key_id(self) -> str:
+        """The data key new records are sealed under: the store's current one where it
+        records one (every node agrees on it), else the key ring's active key."""
+        return self.store.current_key_id() or self.keyring.active_key_id
+
     def store_card(
         self,
         *,
@@ -276,29 +363,37 @@ class CardVault:
         brand: str,
         now: float,
     ) -> VaultRecord:
-        """Store the card under `token`: a new record, or the refreshed record of the same
-        card (same scope and fingerprint) under its own token.  Raises TokenCollision,
-        writing nothing, when a different card holds the token."""
-        key_id = self.keyring.active_key_id
-        record = VaultRecord(
-            token=token,
-            key_id=key_id,
-            scope=scope,
-            fingerprint=fingerprint,
-            ciphertext=self._seal(token, key_id, scope, pan, expiry),
-            brand=brand,
-            last4=pan.last(4),
-            pan_length=len(pan),
-            created_at=now,
-            expires_at=now + self.ttl_s,
-        )
-        try:
-            self.store.put(record)
+        """Store the card under `token` and return the card's record: a new one, the
+        refreshed record of the same card under its own token, or the record another
+        writer stored for the card a moment before (its token wins).  Raises
+        TokenCollision, writing nothing, when a different card holds the token."""
+        key_id = self.active_key_id
+        for _ in range(KEY_GENERATION_ATTEMPTS):
+            record = VaultRecord(
+                token=token,
+                key_id=key_id,
+                scope=scope,
+                fingerprint=fingerprint,
+                ciphertext=self._seal(token, key_id, scope, pan, expiry),
+                brand=brand,
+                last4=pan.last(4),
+                pan_length=len(pan),
+                created_at=now,
+                expires_at=now + self.ttl_s,
+            )
+            try:
+                return self._store(record)
+            except StaleKeyGeneration as moved:
+                key_id = moved.current
+        raise VaultError("the vault's data-key generation kept moving; card not stored")
+
+    def _store(self, record: VaultRecord) -> VaultRecord:
+        held = self.store.put(record)
+        if held is None:
             return record
-        except TokenCollision:
-            if not self.store.refresh(record):
-                raise  # another card's token: never overwritten
-        stored = self.store.get(token)
+        if held.token != record.token or not self.store.refresh(record):
+            return held  # the card's record, written by another thread or node first
+        stored = self.store.get(record.token)
         return stored if stored is not None else record
 
     def open(self, token: str, now: float) -> CardData:
@@ -330,21 +425,26 @@ class CardVault:
             plain[:] = bytes(len(plain))
 
     def reencrypt(self, from_key_id: str) -> int:
-        """Re-seal every record under ``from_key_id`` with the active key; return the count."""
-        active = self.keyring.active_key_id
-        count = 0
-        for token in self.store.tokens_with_key(from_key_id):
-            record = self.store.get(token)
-            if record is None or record.key_id == active:
-                continue
-            card = self._open(record)
-            try:
-                sealed = self._seal(record.token, active, record.scope, card.pan, card.expiry)
-            finally:
-                card.wipe()
-            if self.store.reseal(record.token, record.key_id, active, sealed):
-                count += 1
-        return count
+        """Re-seal every record under ``from_key_id`` with the key ring's active key; return
+        the count.  One re-encryption at a time across every node of the store; it first
+        makes the active key the store's current one, so no node seals under the old key
+        once the scan starts and none is left behind."""
+        with self.store.resealing():
+            active = self.keyring.active_key_id
+            self.store.advance_key(active)
+            count = 0
+            for token in self.store.tokens_with_key(from_key_id):
+                record = self.store.get(token)
+                if record is None or record.key_id == active:
+                    continue
+                card = self._open(record)
+                try:
+                    sealed = self._seal(record.token, active, record.scope, card.pan, card.expiry)
+                finally:
+                    card.wipe()
+                if self.store.reseal(record.token, record.key_id, active, sealed):
+                    count += 1
+            return count
 
     def purge_expired(self, now: float) -> int:
         return self.store.purge_expired(now)

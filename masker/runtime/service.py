@@ -32,11 +32,13 @@ from masker.sip.logbridge import (
     install_exception_hook,
     quiet_sippy_env,
 )
+from masker.wire.sdp import set_codecs
 
 if TYPE_CHECKING:
     from sippy.Time.Timeout import Timeout
 
     from masker.api.server import ApiServer
+    from masker.cluster import ClusterNode
     from masker.sip.call_context import SipContext
     from masker.sip.transport import GuardedTransactionManager
     from tokenizer import Tokenizer
@@ -50,11 +52,14 @@ STATS_INTERVAL_S = 60.0
 
 
 def default_batch_factory(config: Config) -> BatchFactory:
-    """The dsp/ batch masker with the configured look-ahead and mode (as `masker mask`)."""
+    """The dsp/ batch masker with the configured look-ahead and mode (as `masker mask`),
+    at 8 kHz or, for G.722 calls, 16 kHz (`rate`)."""
     from dsp.tone_masker import BatchMasker
 
     media = config.media
-    return lambda n: BatchMasker(n, lookahead_ms=media.lookahead_ms, mode=media.mask_mode)
+    return lambda n, rate=8000: BatchMasker(
+        n, sample_rate=rate, lookahead_ms=media.lookahead_ms, mode=media.mask_mode
+    )
 
 
 def _minor_units(amount: str) -> int:
@@ -67,25 +72,30 @@ def _minor_units(amount: str) -> int:
 
 
 def default_session_factory(config: Config) -> tuple[SessionFactory, Tokenizer]:
-    """Payment sessions from the tokeniser stack (SQLite vault, keys under keys_dir)."""
+    """Payment sessions from the tokeniser stack (SQLite or PostgreSQL vault, keys under
+    keys_dir)."""
     from tokenizer import TokenizerConfig, build_tokenizer
     from tokenizer.keys import KeyError_
+    from tokenizer.vault import VaultError
 
     tcfg = config.tokenizer
     keys_dir = Path(tcfg.keys_dir)
     keys_dir.mkdir(parents=True, exist_ok=True)
-    Path(tcfg.vault_path).parent.mkdir(parents=True, exist_ok=True)
+    if tcfg.vault_backend == "sqlite":
+        Path(tcfg.vault_path).parent.mkdir(parents=True, exist_ok=True)
     tk_config = TokenizerConfig(
+        vault_backend=tcfg.vault_backend,
         vault_path=tcfg.vault_path,
+        vault_dsn=tcfg.vault_dsn,
         keystore_path=str(keys_dir / "keys.json"),
         kek_file=tcfg.kek_file or None,
     )
     try:
         tk = build_tokenizer(tk_config, dev_dir=keys_dir / "dev" if tcfg.dev_keys else None)
-    except (KeyError_, OSError, ValueError) as exc:  # no KEK, unreadable key store, ...
+    except (KeyError_, OSError, ValueError, VaultError) as exc:  # no KEK, no vault, ...
         raise UserError(f"tokenizer: {exc}") from None
-    # The KEK has been read: no child process inherits it, nothing prints it later.
-    forget_environment([tk_config.kek_env])
+    # The KEK and the vault DSN have been read: no child process inherits them.
+    forget_environment([tk_config.kek_env, "MASKER_TOKENIZER_VAULT_DSN"])
 
     def factory(
         *, call_id: str, amount: str, currency: str, reference: str, fields: tuple[str, ...]
@@ -126,6 +136,7 @@ class Service:
         tokenizer_enabled: bool = True,
     ) -> None:
         self.config = config
+        set_codecs(config.media.codecs)  # the SDP offer/answer of every call (masker.wire.sdp)
         self.batch_factory = batch_factory or default_batch_factory(config)
         self.session_factory = session_factory
         self.tokenizer: Tokenizer | None = None
@@ -135,6 +146,7 @@ class Service:
         self.handoff: HandoffWorker | None = None
         self.purger: Periodic | None = None
         self.api: ApiServer | None = None
+        self.cluster: ClusterNode | None = None
         self.ctx: SipContext | None = None
         self.tm: GuardedTransactionManager | None = None
         self._grace_timer: Timeout | None = None  # sippy's Timeout (untyped)
@@ -204,6 +216,7 @@ class Service:
         self.tm = tm
         engine.start()
         self._start_purger()
+        self._start_cluster(registry)
         self._start_api(registry)
         import signal as _signal
 
@@ -310,8 +323,19 @@ class Service:
     def _vault_reachable(self) -> bool:
         if self.tokenizer is None:
             return self.session_factory is not None
-        self.tokenizer.store.get("readyz-probe")  # one indexed SELECT; raises if unusable
-        return True
+        return self.tokenizer.store.reachable()  # one quick query, no retries
+
+    def _start_cluster(self, registry: Registry) -> None:
+        """[cluster] node_id set: publish this node's calls to the directory and serve the
+        cluster's calls on the API (masker/cluster/, its own thread; returns at once)."""
+        if not self.config.cluster.node_id:
+            return
+        from masker.cluster import ClusterNode
+
+        self.cluster = ClusterNode(self.config.cluster).start(
+            registry, draining=lambda: self.ctx is not None and self.ctx.draining
+        )
+        log.info("cluster node", node=self.config.cluster.node_id)
 
     def _start_api(self, registry: Registry) -> None:
         if not self.config.service.api_enabled:
@@ -333,7 +357,9 @@ class Service:
             if wants_dev_credential(self.config, api_config) and key_file:
                 dev_key = ensure_dev_api_key(key_file)
                 api_config = with_dev_key(api_config, dev_key)
-            self.api = start_api_server(registry, api_config, ready_checks=self.ready_checks())
+            self.api = start_api_server(
+                registry, api_config, ready_checks=self.ready_checks(), cluster=self.cluster
+            )
         except Exception as exc:  # the SIP service runs on without its desktop API
             log.error("api failed to start", exc_type=type(exc).__name__, error=str(exc)[:200])
             return
@@ -360,6 +386,8 @@ class Service:
                 self.api.stop()
             except Exception:
                 log.error("api stop failed")
+        if self.cluster is not None:
+            self.cluster.stop()
         self.engine.stop()
         self.digits.stop()
         if self.handoff is not None:

@@ -81,6 +81,8 @@ class MediaConfig:
     # SRTP (SDES) per leg: "off" | "offer" | "require" (masker.wire.sdes).
     srtp_caller: str = "off"
     srtp_agent: str = "off"
+    # Codecs either leg may use, in order of preference (masker.wire.sdp.set_codecs).
+    codecs: list[str] = field(default_factory=lambda: ["PCMU", "PCMA", "G722"])
 
     @property
     def sdp_address(self) -> str:
@@ -109,6 +111,9 @@ class TokenizerSettings:
     tokenizer.TokenizerConfig from it)."""
 
     vault_path: str = "./var/vault.sqlite"
+    # "sqlite" (vault_path, one node) or "postgresql" (vault_dsn, shared by every node).
+    vault_backend: str = "sqlite"
+    vault_dsn: str = field(default="", repr=False)  # may hold a password: never shown
     keys_dir: str = "./var/keys"
     dev_keys: bool = True
     kek_file: str = ""
@@ -128,6 +133,19 @@ class GatewayConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """The [cluster] section: this node's place in a cluster (masker/cluster/);
+    empty node_id = a single node (no directory, no PostgreSQL)."""
+
+    node_id: str = ""
+    dsn: str = ""
+    # This node's API as the other nodes reach it (actions forwarded to its calls).
+    api_url: str = ""
+    heartbeat_s: float = 1.0
+    node_dead_s: float = 5.0
+
+
+@dataclass
 class Config:
     sip: SipConfig = field(default_factory=SipConfig)
     pbx: PbxConfig = field(default_factory=PbxConfig)
@@ -136,10 +154,11 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-SECTIONS = ("sip", "pbx", "media", "masking", "service", "tokenizer", "gateway")
+SECTIONS = ("sip", "pbx", "media", "masking", "service", "tokenizer", "gateway", "cluster")
 #: Sections owned by other components; MASKER_<SECTION>_<KEY> still reaches them (as strings).
 EXTRA_SECTIONS = ("api",)
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
@@ -202,8 +221,22 @@ def _validate(cfg: Config) -> None:
         raise UserError("[gateway] timeout_s must be positive")
     if cfg.tokenizer.purge_interval_s < 0:
         raise UserError("[tokenizer] purge_interval_s must not be negative")
+    if cfg.tokenizer.vault_backend not in ("sqlite", "postgresql"):
+        raise UserError("[tokenizer] vault_backend must be 'sqlite' or 'postgresql'")
+    if cfg.tokenizer.vault_backend == "postgresql" and not cfg.tokenizer.vault_dsn:
+        raise UserError("[tokenizer] vault_backend 'postgresql' needs a vault_dsn")
     if cfg.service.log_level not in ("debug", "info", "warning", "error"):
         raise UserError("[service] log_level must be debug, info, warning or error")
+    _validate_cluster(cfg.cluster)
+
+
+def _validate_cluster(c: ClusterConfig) -> None:
+    if not c.node_id:
+        return
+    if not c.dsn or not c.api_url.startswith(("http://", "https://")):
+        raise UserError("[cluster] a node_id needs a dsn and an http(s):// api_url")
+    if not 0 < c.heartbeat_s < c.node_dead_s:
+        raise UserError("[cluster] heartbeat_s must be positive and below node_dead_s")
 
 
 def _validate_media(m: MediaConfig) -> None:
@@ -226,6 +259,10 @@ def _validate_media(m: MediaConfig) -> None:
     for key in ("srtp_caller", "srtp_agent"):
         if getattr(m, key) not in ("off", "offer", "require"):
             raise UserError(f"[media] {key} must be 'off', 'offer' or 'require'")
+    known = ("PCMU", "PCMA", "G722")
+    names = [str(c).upper() for c in m.codecs] if isinstance(m.codecs, list) else []
+    if not names or len(set(names)) != len(names) or any(c not in known for c in names):
+        raise UserError("[media] codecs must list distinct codecs among PCMU, PCMA, G722")
 
 
 def _validate_signalling(cfg: Config) -> None:

@@ -1,9 +1,13 @@
+import sqlite3
+import threading
 from dataclasses import replace
 
 import pytest
 
 from tests.support.cards import VISA, kek_from_seed, make_vault, sd
 from tokenizer.keys import KeyRing, rotate_data_key
+from tokenizer.migrations import migrations
+from tokenizer.token_service import TokenService
 from tokenizer.vault import CardVault, SqliteVaultStore, VaultError
 
 NOW = 1_800_000_000.0
@@ -49,7 +53,7 @@ def test_record_repr_hides_the_ciphertext(vault):
 
 def test_ciphertext_moved_to_another_token_does_not_open(vault):
     record = store(vault)
-    vault.store.put(replace(record, token="tok_b"))
+    assert vault.store.put(replace(record, token="tok_b", fingerprint="fp-copy")) is None
     with pytest.raises(VaultError):
         vault.open("tok_b", NOW)
 
@@ -133,3 +137,93 @@ def test_a_vault_record_repr_shows_neither_ciphertext_nor_fingerprint():
         brand="VISA", last4="1111", pan_length=16, created_at=0.0, expires_at=1.0,
     )  # fmt: skip
     assert "f" * 64 not in repr(record) and "\\x01" not in repr(record)
+
+
+def test_storing_a_card_again_under_another_token_gives_back_its_record(vault):
+    first = store(vault, "tok_a")
+    again = vault.store_card(
+        token="tok_late", scope="m1", fingerprint=first.fingerprint, pan=sd(VISA),
+        expiry=sd("0839"), brand="visa", now=NOW + 1,
+    )  # fmt: skip
+    assert again.token == "tok_a" and vault.store.get("tok_late") is None
+
+
+def test_an_expired_record_of_the_card_makes_way_for_its_new_one(vault):
+    store(vault, "tok_old", now=NOW - 200.0)
+    new = vault.store_card(
+        token="tok_new", scope="m1", fingerprint="fp-tok_old", pan=sd(VISA),
+        expiry=sd("0839"), brand="visa", now=NOW,
+    )  # fmt: skip
+    assert new.token == "tok_new" and vault.store.get("tok_old") is None
+
+
+def test_two_connections_racing_one_card_issue_one_token(tmp_path, vault):
+    """The find-then-put race: threads on two connections to one vault file (two
+    `SqliteVaultStore`s, as two processes would have), all issuing one card at once."""
+    other = CardVault(SqliteVaultStore(tmp_path / "vault.sqlite3"), vault.keyring)
+    services = [TokenService(v, kind="vault", scope="m1") for v in (vault, other)]
+    start = threading.Barrier(8)
+    tokens: list[str] = []
+
+    def issue(service: TokenService) -> None:
+        start.wait()
+        for _ in range(20):
+            tokens.append(service.issue(sd(VISA), sd("1230"), "visa").token)
+
+    threads = [threading.Thread(target=issue, args=(services[i % 2],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.store.close()
+    rows = vault.store._db.execute("SELECT count(*) FROM vault").fetchone()[0]
+    assert len(tokens) == 160 and len(set(tokens)) == 1 and rows == 1
+
+
+def test_the_vault_file_records_its_schema_version(vault):
+    version = vault.store._db.execute("PRAGMA user_version").fetchone()[0]
+    assert version == len(migrations("sqlite"))
+
+
+def test_one_record_per_card_is_a_constraint_of_the_file(vault):
+    record = store(vault)
+    with pytest.raises(sqlite3.IntegrityError):
+        vault.store._db.execute(
+            "INSERT INTO vault SELECT 'tok_dup', key_id, scope, fingerprint, ciphertext, brand,"
+            " last4, pan_length, created_at, expires_at, NULL, NULL FROM vault WHERE token = ?",
+            (record.token,),
+        )
+
+
+LEGACY_SCHEMA = migrations("sqlite")[0].sql  # what every vault file held before versions
+
+
+def test_a_legacy_vault_with_a_card_stored_twice_keeps_both_tokens(tmp_path):
+    """A file from before the unique constraint, where the race stored one card twice:
+    both tokens still open, the newer record is the card's from now on."""
+    keyring_vault = make_vault(tmp_path / "keys")
+    keyring_vault.store.close()
+    legacy = tmp_path / "legacy.sqlite3"
+    db = sqlite3.connect(legacy)
+    db.executescript(LEGACY_SCHEMA)
+    db.commit()
+    db.close()
+    old_style = CardVault(SqliteVaultStore(tmp_path / "scratch.sqlite3"), keyring_vault.keyring)
+    rows = [
+        store(old_style, token, now=now)
+        for token, now in (("tok_first", NOW), ("tok_second", NOW + 5))
+    ]
+    db = sqlite3.connect(legacy)
+    for r in rows:
+        db.execute(
+            "INSERT INTO vault VALUES (?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
+            (r.token, r.key_id, r.scope, "fp-same", r.ciphertext, r.brand, r.last4,
+             r.pan_length, r.created_at, r.expires_at),
+        )  # fmt: skip
+    db.commit()
+    db.close()
+    migrated = CardVault(SqliteVaultStore(legacy), keyring_vault.keyring)
+    assert [migrated.open(t, NOW).pan.reveal() for t in ("tok_first", "tok_second")] == [VISA] * 2
+    assert migrated.store.find("m1", "fp-same", NOW).token == "tok_second"
+    migrated.store.close()
+    old_style.store.close()
