@@ -8,12 +8,14 @@ shell history and process listings.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from masker.errors import UserError
 
 if TYPE_CHECKING:
+    from tokenizer.config import TokenizerConfig
     from tokenizer.keys import Kek
 
 DEFAULT_STORE = "var/keys.json"
@@ -65,6 +67,12 @@ def add_parser(
     )
     e.add_argument("--store", default=DEFAULT_STORE, metavar="PATH")
     e.add_argument("--vault", default="var/vault.sqlite3", metavar="PATH")
+    e.add_argument(
+        "--vault-dsn-env",
+        metavar="VAR",
+        help="re-seal a shared PostgreSQL vault instead: the environment variable holding "
+        "its DSN (kept off the command line, which other users can read)",
+    )
     e.add_argument("--from-key", required=True, metavar="KEY_ID")
     _kek_args(e)
     return p
@@ -81,6 +89,19 @@ def _load_kek(file: str | None, env: str | None, what: str = "KEK") -> Kek:
     except KeyError_ as exc:
         raise UserError(str(exc)) from None
     raise UserError(f"give the {what} with --kek-file or --kek-env")
+
+
+def _vault_config(args: argparse.Namespace) -> TokenizerConfig:
+    """The vault `reencrypt` opens: the SQLite file, or PostgreSQL by a DSN from the
+    environment."""
+    from tokenizer.config import TokenizerConfig
+
+    if not args.vault_dsn_env:
+        return TokenizerConfig(vault_path=args.vault)
+    dsn = os.environ.get(args.vault_dsn_env, "")
+    if not dsn:
+        raise UserError(f"environment variable {args.vault_dsn_env} holds no vault DSN")
+    return TokenizerConfig(vault_backend="postgresql", vault_dsn=dsn)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,9 +137,10 @@ def run(args: argparse.Namespace) -> int:
             n = keys.retire_kek(args.store, kek)
             print(f"dropped {n} wrappings; only {kek.id} remains")
         elif action == "reencrypt":
-            from tokenizer.vault import CardVault, SqliteVaultStore
+            from tokenizer.stack import open_vault_store
+            from tokenizer.vault import CardVault
 
-            store = SqliteVaultStore(args.vault)
+            store = open_vault_store(_vault_config(args))
             try:
                 n = CardVault(store, keys.KeyRing(args.store, kek)).reencrypt(args.from_key)
             finally:

@@ -8,8 +8,11 @@ over the key store file every node shares.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -23,7 +26,7 @@ from structlog.testing import capture_logs
 
 from masker.runtime.service import Service
 from masker.runtime.service_config import load_config
-from tests.support.cards import SCAN_CVV, SCAN_EXPIRY, SCAN_PAN, kek_from_seed, sd
+from tests.support.cards import SCAN_CVV, SCAN_EXPIRY, SCAN_PAN, kek_from_seed, kek_text, sd
 from tests.support.postgres import PostgresServer, postgres_available, running_postgres
 from tokenizer import TokenizerConfig, build_tokenizer
 from tokenizer.clock import ManualClock
@@ -442,3 +445,38 @@ def test_no_card_data_in_any_table_wal_segment_or_the_server_log(tmp_path):
     assert any(tokens[0].encode() in b for name, b in files.items() if name.startswith("pg_wal/"))
     assert [(n, f) for n, b in files.items() for f in PAN_FORMS if f in b] == []
     assert short_form_hits(files) - before == Counter()
+
+
+def test_the_keys_command_reencrypts_a_shared_vault_by_a_dsn_from_the_environment(
+    nodes, keys, vault_dsn, tmp_path
+):
+    a, _ = nodes
+    token = a.tokens.issue(sd(SCAN_PAN), sd("1230"), "visa").token
+    old = a.store.get(token).key_id
+    new = rotate_data_key(keys, KEK)
+    kek_file = tmp_path / "kek"
+    kek_file.write_text(kek_text(7))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "masker.cli",
+            "keys",
+            "reencrypt",
+            "--store",
+            str(keys),
+            "--from-key",
+            old,
+            "--kek-file",
+            str(kek_file),
+            "--vault-dsn-env",
+            "TEST_VAULT_DSN",
+        ],
+        env={**os.environ, "TEST_VAULT_DSN": vault_dsn},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "re-sealed 1 vault records" in done.stdout and vault_dsn not in done.stdout
+    assert a.store.get(token).key_id == new
