@@ -40,6 +40,17 @@ def add_parser(
         "--api-key-env", default="MASKER_PROBE_API_KEY", metavar="VAR",
         help="environment variable holding a supervisor API key (default %(default)s)",
     )  # fmt: skip
+    p.add_argument(
+        "--tls", metavar="CERT_DIR",
+        help="SIP over TLS for both phones (--via gets ;transport=tls): CERT_DIR/ca.pem is"
+        " trusted; the agent phone listens for TLS at the --agent port with"
+        " CERT_DIR/server.pem and server.key (`make tls-certs` makes all three)",
+    )  # fmt: skip
+    p.add_argument("--srtp", action="store_true", help="both phones require SDES-SRTP")
+    p.add_argument(
+        "--codec", default="PCMU", type=str.upper, choices=("PCMU", "PCMA", "G722"),
+        help="the caller's only codec, the agent phone's first (default %(default)s)",
+    )  # fmt: skip
     p.add_argument("--no-baseline", action="store_true", help="skip the direct call to the agent")
     p.add_argument("--keep", metavar="DIR", help="keep recordings in DIR")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -58,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         api_key=os.environ.get(args.api_key_env) if args.api else None,
         baseline=not args.no_baseline,
         workdir=Path(args.keep) if args.keep else None,
+        tls_dir=Path(args.tls) if args.tls else None,
+        srtp=args.srtp,
+        codec=args.codec,
     )
     try:
         report = run_probe(settings)

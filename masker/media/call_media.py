@@ -20,6 +20,7 @@ from masker.media.playout import Playout
 from masker.media.ports import PortPair
 from masker.media.reception import ReceptionStats
 from masker.media.srtp import LegSrtp
+from masker.media.transcode import AgentRelay, Transcoder
 from masker.wire.rtp import rtp_fixed_header
 from masker.wire.sdp import Negotiated
 
@@ -204,7 +205,20 @@ class CallMedia:
     #: End (masker input index) of the last force-masked span.
     masked_until: int = 0
     playout: Playout = field(default_factory=Playout)
-    law: str | None = None  # G.711 law of the buffered caller codes (first audio packet's)
+    #: what the playout buffer holds: G.711 codes of one law (the first audio packet's)
+    #: or, "G722", 16 kHz samples in pairs (masker.media.codecs.pair_cells)
+    law: str | None = None
+    #: the masker's audio rate for the call (its slot's chunk): 8000, or 16000 when the
+    #: caller speaks G.722; input indices (spans, presses) count 8,000 Hz clock samples
+    rate: int = 8000
+    #: caller packets of another codec than the buffer's, into the buffer's form
+    inbound_codec: Transcoder = field(default_factory=Transcoder, repr=False)
+    #: the masked stream into the agent's codec (G.722 encoder, resampler state)
+    outbound_codec: Transcoder = field(default_factory=Transcoder, repr=False)
+    #: agent -> caller rewriting when the legs' codecs differ, None: byte for byte
+    relay: AgentRelay | None = field(default=None, repr=False)
+    #: the last arm/disarm of the call's slot (re-applied if the slot moves)
+    armed: bool | None = None
     quiet_run: int = 0  # samples of quiet audio fed to the masker in a row
     last_frame: np.ndarray | None = field(default=None, repr=False)
     last_caller_audio: float = 0.0
@@ -220,6 +234,11 @@ class CallMedia:
     reception: ReceptionStats = field(default_factory=ReceptionStats, repr=False)
     #: either leg uses SRTP: the agent -> caller relay unprotects/re-protects
     srtp: bool = False
+
+    @property
+    def ratio(self) -> int:
+        """Masker samples per input (clock) sample: 1, or 2 for a wideband call."""
+        return self.rate // 8000
 
     @property
     def caller_port(self) -> int:

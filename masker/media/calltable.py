@@ -16,15 +16,17 @@ from collections import Counter
 import numpy as np
 
 from masker.media.call_media import CallMedia
+from masker.media.codecs import AUDIO_RATE
 from masker.media.inbound import InboundAudio
 from masker.media.law import SAMPLES_PER_MS, SILENCE
 from masker.media.loop import MediaLoop
-from masker.media.maskbank import MaskBank
+from masker.media.maskbank import MaskBank, SlotsExhausted
 from masker.media.outbound import OutboundStream
 from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
 from masker.media.receive import PacketReceiver
 from masker.media.timeouts import expects_rtp
+from masker.media.transcode import AgentRelay, Transcoder
 from masker.wire.sdp import Negotiated
 
 
@@ -76,6 +78,8 @@ class CallTable:
             # goes on hold, not on each re-offer that keeps it there (no call for ever)
             call.last_caller_packet = time.monotonic()
         self._event_pts(call)
+        self._settle_rate(call)
+        self._relay(call)
 
     def agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
         if self._closed(call, neg):
@@ -89,6 +93,68 @@ class CallTable:
         else:
             call.outbound.payload_type = neg.codec_pt
             call.outbound.frame = frame
+        self._settle_rate(call)
+        self._relay(call)
+
+    def _settle_rate(self, call: CallMedia) -> None:
+        """Until the caller's first audio, the call's masker rate follows the codec the
+        caller will send (the one it was answered with, else its offer's first): a
+        G.722 caller gets a slot in a 16 kHz chunk, its buffer holds 16 kHz pairs.
+        Audio of another rate later is resampled into the call's (receive path)."""
+        if call.last_caller_audio or call.slot < 0:
+            return
+        agent, caller = call.agent.sdp, call.caller.sdp
+        if agent is not None and agent.peer is not None:
+            codec = agent.peer[1]
+        elif caller is not None:
+            codec = caller.codec
+        else:
+            return
+        rate = AUDIO_RATE.get(codec, 8000)
+        if rate == call.rate:
+            return
+        self.bank.release(call.slot)
+        try:
+            call.slot = self.bank.allocate(rate)
+        except SlotsExhausted:  # no room for a chunk of that rate: G.722 resampled to 8 kHz
+            call.slot = self.bank.allocate(call.rate)
+            call.counters["wideband_refused_no_slot"] += 1
+            return
+        call.rate = rate
+        if call.armed is not None:
+            self.bank.arm(call.slot, call.armed)
+        fed = call.inbound.fed
+        if rate == 8000:
+            call.law = None
+            call.inbound = InboundAudio(silence=SILENCE["PCMU"], dtype=np.uint8)
+        else:
+            call.law = "G722"
+            call.inbound = InboundAudio(silence=0, dtype=np.int32)
+        call.inbound.fed = fed  # forced spans and presses keep their input indices
+
+    @staticmethod
+    def _relay(call: CallMedia) -> None:
+        """Agent -> caller: byte for byte when the caller leg was answered with the
+        agent's codec and event clock, else rewritten (masker.media.transcode)."""
+        agent, caller = call.agent.sdp, call.caller.sdp
+        if agent is None or caller is None:
+            call.relay = None
+            return
+        target = agent.peer or (caller.codec_pt, caller.codec)
+        clocks = dict(caller.event_clocks)
+        caller_event = (
+            (caller.event_pt, clocks.get(caller.event_pt, 8000))
+            if caller.event_pt is not None
+            else None
+        )
+        relay = AgentRelay(
+            dict(agent.audio_pts),
+            target,
+            dict(agent.event_clocks),
+            caller_event,
+            call.relay.transcoder if call.relay is not None else Transcoder(),
+        )
+        call.relay = relay if relay.needed() else None
 
     @staticmethod
     def _closed(call: CallMedia, neg: Negotiated) -> bool:
@@ -113,6 +179,7 @@ class CallTable:
         call.event_pts = frozenset(pts)
 
     def arm(self, call: CallMedia, armed: bool) -> None:
+        call.armed = armed
         if call.slot >= 0 and not call.closed:
             self.bank.arm(call.slot, armed)
 

@@ -21,8 +21,10 @@ class ForcedSpans:
         self.bank = bank
 
     def force(self, call: CallMedia, start: int, end: int) -> None:
-        """Mask input samples [start, end) of the call (a later end extends a span)."""
-        self.bank.force_mask(call.slot, start, end)
+        """Mask input samples [start, end) of the call (a later end extends a span);
+        the masker counts samples at the call's audio rate."""
+        r = call.ratio
+        self.bank.force_mask(call.slot, start * r, end * r)
         if end > call.masked_until:
             call.masked_until = end
 

@@ -2,7 +2,8 @@
 
 It holds samples of any one dtype: the media engine keeps G.711 codes (uint8, so
 that the tick decodes every call's frame in one numpy call; `silence` is then the
-law's silence code), tests and tools may keep linear PCM.
+law's silence code) or, for a G.722 caller, 16 kHz PCM two samples to an int32
+cell (one cell per RTP clock sample); tests and tools may keep linear PCM.
 
 Packets are appended in timestamp order; lost packets become silence, late or
 duplicated ones are dropped, a new SSRC or a large timestamp jump resynchronises.
@@ -172,6 +173,8 @@ class InboundAudio:
         if len(head) < n:
             head = np.concatenate(list(self._chunks))
         head = head[:n] if decode is None else decode.take(head[:n])
+        if head.dtype == np.int32:  # a wideband buffer: two 16 kHz samples per cell
+            head = head.view(np.int16)
         if np.abs(head.astype(np.int32)).mean() >= quiet_mean_abs:
             return 0
         self._drop(n)

@@ -5,9 +5,14 @@ A `BatchMasker` (dsp.tone_masker) masks a fixed number of streams per call of
 the media tick runs only the chunks that hold at least one call, so the cost
 follows the number of calls rather than the configured maximum.
 
+Each chunk runs at one audio rate: narrowband (8 kHz, G.711) calls share
+chunks, wideband (16 kHz, G.722) calls others, so one `process` per chunk
+still batches every call of its rate.
+
 `BatchMasking` and `MaskOutcome` are what the media plane needs of a batch
 masker and of its per-stream results (dsp.tone_masker.BatchMasker and MaskResult
-fit them; tests use stand-ins); `BatchFactory` makes one for n streams.
+fit them; tests use stand-ins); `BatchFactory` makes one for n streams (at 8 kHz
+as `factory(n)`, at another rate as `factory(n, rate=rate)`).
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ class BatchMasking(Protocol):
     def disarm(self, row: int, /) -> None: ...
 
 
-BatchFactory = Callable[[int], BatchMasking]
+BatchFactory = Callable[..., BatchMasking]
+#: The audio rate of narrowband chunks (and the default).
+NARROWBAND = 8000
 
 
 class SlotsExhausted(RuntimeError):
@@ -69,26 +76,39 @@ class MaskBank:
         self.used: list[list[bool]] = []
 
         self.starts: list[int] = []  # first slot number of each chunk
+        self.rates: list[int] = []  # audio rate of each chunk
 
-    def _size(self, c: int) -> int:
-        return self.batch_size if c == 0 else 4 * self.batch_size
+    def _size(self, rate: int) -> int:
+        return self.batch_size if rate not in self.rates else 4 * self.batch_size
 
-    def allocate(self) -> int:
+    def allocate(self, rate: int = NARROWBAND) -> int:
+        """A free slot in a chunk of `rate` (a new chunk when none is free)."""
         for c, used in enumerate(self.used):
+            if self.rates[c] != rate:
+                continue
             for r, u in enumerate(used):
                 if not u:
                     used[r] = True
                     self.chunks[c].reset(r)
                     return self.starts[c] + r
         start = self.starts[-1] + len(self.used[-1]) if self.chunks else 0
-        if start >= self.max_slots:
+        # the first chunk of a rate may start past max_slots (the other rate's came first)
+        if sum(map(sum, self.used)) >= self.max_slots or (
+            start >= self.max_slots and rate in self.rates
+        ):
             raise SlotsExhausted("no free masker slot")
-        size = self._size(len(self.chunks))
-        self.chunks.append(self.factory(size))
+        size = self._size(rate)
+        self.chunks.append(
+            self.factory(size) if rate == NARROWBAND else self.factory(size, rate=rate)
+        )
         self.used.append([False] * size)
         self.starts.append(start)
+        self.rates.append(rate)
         self.used[-1][0] = True
         return start
+
+    def rate_of(self, slot: int) -> int:
+        return self.rates[self.locate(slot)[0]]
 
     def locate(self, slot: int) -> tuple[int, int]:
         """(chunk index, row) of a slot."""

@@ -8,7 +8,13 @@ their span is force-masked and each press goes to the digit sink once
 (masker.media.event_presses decides what a press is); an unknown dynamic payload type
 whose packets have the shape of one event's updates is learnt as an event type.
 Caller RTCP: absorbed (its sender reports time our receiver reports' round trip).
-Agent RTP and RTCP: relayed to the caller byte for byte as soon as they arrive.
+Agent RTP and RTCP: relayed to the caller byte for byte as soon as they arrive, or,
+when the legs negotiated different codecs (or telephone-event clocks), with the
+payload transcoded (masker.media.transcode).  A G.722 caller's audio is decoded
+here into the 16 kHz buffer of its call; audio of another rate than the call's
+is resampled into it; telephone-event durations (and packed-block offsets) at a
+16,000 Hz event clock are counted in the stream's 8,000 Hz clock, their timestamps
+are taken as the stream's own (one SSRC, one timestamp line with its audio).
 SRTP (masker.media.srtp): a leg that negotiated it has its packets unprotected here
 before anything reads them (failures and replays dropped and counted); what is
 relayed to an SRTP caller leg is protected with that leg's own key.
@@ -22,18 +28,21 @@ OSError also covers ICMP port unreachable (Linux).
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from time import monotonic
 
 import numpy as np
 import structlog
 
 from masker.media.call_media import Address, CallMedia
+from masker.media.codecs import AUDIO_RATE, pair_cells
 from masker.media.digits import DigitReporter
 from masker.media.event_presses import NEW, REBASED, STALE, UPDATE
 from masker.media.forcing import ForcedSpans
-from masker.media.law import SILENCE, TRANSCODE
+from masker.media.law import DECODE, SILENCE, TRANSCODE
 from masker.media.playout import FRAME
 from masker.media.reception import sender_report_stamp
+from masker.media.transcode import to_clock
 from masker.wire.rfc4733 import EventError, parse_events
 from masker.wire.rtp import RtpError, is_rtp, parse_rtp_fast
 
@@ -91,7 +100,7 @@ class PacketReceiver:
         if pt == neg.codec_pt:
             law = neg.codec
         elif pt in call.event_pts:
-            self._caller_event(call, ssrc, seq, ts, payload, now)
+            self._caller_event(call, ssrc, seq, ts, payload, now, pt)
             return
         else:
             law = self._other_audio_pt(call, pt, ssrc, seq, ts, payload, now)
@@ -106,13 +115,10 @@ class PacketReceiver:
         elif call.last_seq is not None and (seq - call.last_seq) & 0xFFFF != 1:
             c["seq_jumps"] += 1
         call.last_seq = seq
-        if law != call.law:  # codes are buffered in one law; decoded per tick in a batch
-            if call.law is None:
-                call.law = law
-                inbound.silence = SILENCE[law]
-            else:
-                payload = payload.translate(TRANSCODE[(law, call.law)])
-        codes = np.frombuffer(payload, _CODES)  # positional dtype: half the call's cost
+        if law == call.law and law != "G722":
+            codes = np.frombuffer(payload, _CODES)  # positional dtype: half the call's cost
+        else:  # codes are buffered in one form; decoded per tick in a batch
+            codes = self._buffer_form(call, law, payload)
         if not call.active:
             inbound.reset_clock()
         trimmed = inbound.trimmed_samples
@@ -127,6 +133,25 @@ class PacketReceiver:
             c["drop_late"] += 1
 
     # Rare branches of caller_rtp, kept out of the per-packet path.
+    @staticmethod
+    def _buffer_form(call: CallMedia, law: str, payload: bytes) -> np.ndarray:
+        """A packet of another codec than the buffered one (or G.722, which is decoded
+        here) in the buffer's form: G.711 codes of the call's law, or 16 kHz pairs."""
+        if call.law is None and law in DECODE:
+            call.law = law  # the first audio of a narrowband call sets the law
+            call.inbound.silence = SILENCE[law]
+            return np.frombuffer(payload, _CODES)
+        if call.law is None:
+            call.law = "PCMU"  # G.722 into a narrowband call: buffered as mu-law
+            call.inbound.silence = SILENCE["PCMU"]
+        if law in DECODE and call.law in DECODE:
+            return np.frombuffer(payload.translate(TRANSCODE[(law, call.law)]), _CODES)
+        codec = call.inbound_codec
+        pcm = codec.resample(codec.decode(law, payload), AUDIO_RATE[law], call.rate)
+        if call.law == "G722":
+            return pair_cells(pcm)
+        return np.frombuffer(codec.encode(call.law, pcm), _CODES)
+
     def _admit(self, call: CallMedia, src: Address, data: bytes) -> bytes | None:
         """A packet that is not plain RTP from the latched source: None when the call
         is closed, the source is not accepted, or SRTP authentication or the replay
@@ -227,11 +252,18 @@ class PacketReceiver:
         call.counters["event_pt_learnt"] += 1
         call.event_pts = call.event_pts | {pt}
         call.pt_probe.pop(pt, None)
-        self._caller_event(call, pssrc, pseq, pts_, ppayload, now)
-        self._caller_event(call, ssrc, seq, ts, payload, now)
+        self._caller_event(call, pssrc, pseq, pts_, ppayload, now, pt)
+        self._caller_event(call, ssrc, seq, ts, payload, now, pt)
 
     def _caller_event(
-        self, call: CallMedia, ssrc: int, seq: int, ts: int, payload: bytes, now: float
+        self,
+        call: CallMedia,
+        ssrc: int,
+        seq: int,
+        ts: int,
+        payload: bytes,
+        now: float,
+        pt: int = -1,
     ) -> None:
         """One telephone-event packet of the caller: swallowed (never forwarded); each
         keypad press it starts is masked and reported once (masker.media.event_presses)."""
@@ -242,6 +274,10 @@ class PacketReceiver:
             c["drop_bad_event"] += 1
             return
         c["caller_events_swallowed"] += 1
+        neg = call.caller.sdp
+        clock = 8000
+        if neg is not None and neg.event_clocks:
+            clock = dict(neg.event_clocks).get(pt, 8000)
         keys = call.keys
         force = self.spans.force
         prev_digit = None
@@ -253,6 +289,9 @@ class PacketReceiver:
             if offset and digit == prev_digit:
                 continue  # packed after the same key with no pause: one tone, one press
             prev_digit = digit
+            if clock != 8000:  # a 16,000 Hz event clock: durations in the stream's clock
+                ev = replace(ev, duration=to_clock(ev.duration, clock))
+                offset = to_clock(offset, clock)
             bts = (ts + offset) & 0xFFFFFFFF
             kind = keys.block(ssrc, seq, bts, ev, now, digit)
             press = keys.press
@@ -306,8 +345,8 @@ class PacketReceiver:
         if dest is None:
             c["drop_no_destination"] += 1
             return
-        if call.srtp:  # the one check a plain call pays
-            relayed = self._relay_srtp(call, data, rtcp=False)
+        if call.srtp or call.relay is not None:  # the one check a plain call pays
+            relayed = self._relay_changed(call, data)
             if relayed is None:
                 return
             data = relayed
@@ -338,6 +377,24 @@ class PacketReceiver:
             call.caller.ports.rtcp.sendto(data, dest)
         except OSError:
             c["send_errors"] += 1
+
+    def _relay_changed(self, call: CallMedia, data: bytes) -> bytes | None:
+        """The agent's RTP packet for the caller when the legs differ: SRTP keys
+        (`_relay_srtp`) and/or codecs (`CallMedia.relay`).  None: dropped (counted)."""
+        relay = call.relay
+        if relay is None:
+            return self._relay_srtp(call, data, rtcp=False)
+        c = call.counters
+        agent, caller = call.agent.srtp, call.caller.srtp
+        out: bytes | None = data if agent is None else agent.unprotect(data, c)
+        if out is None:
+            return None
+        out = relay.packet(out)
+        if out is None:
+            c["drop_agent_unknown_pt"] += 1
+            return None
+        c["agent_transcoded"] += 1
+        return out if caller is None else caller.protect(out, c)
 
     @staticmethod
     def _relay_srtp(call: CallMedia, data: bytes, rtcp: bool) -> bytes | None:

@@ -8,6 +8,13 @@ is quiet), idle calls feed silence; all frames are decoded in one table lookup
 per law, masked in one `process`, the in-band presses go to the digit sink once,
 and the masked frames are encoded (one lookup per law) and sent as each call's
 own RFC 3550 stream (masker.media.outbound).
+
+A chunk runs at one audio rate (masker.media.maskbank): narrowband chunks decode
+G.711 codes as above, wideband ones (G.722 callers) take 16 kHz samples straight
+from the buffers.  On the way out each group of calls with the same rate and
+agent codec is encoded together: G.711 in one lookup, G.722 per call (its coder
+keeps state), resampled 16 <-> 8 kHz in one filter call where the caller's rate
+and the agent codec's differ.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 
 from dsp import g711
 from masker.media.call_media import CallMedia
+from masker.media.codecs import AUDIO_RATE, downsample, upsample
 from masker.media.digits import DigitReporter
 from masker.media.forcing import ForcedSpans
 from masker.media.inbound import InboundAudio
@@ -50,7 +58,12 @@ class FrameTick:
         by_slot: dict[int, CallMedia] = {call.slot: call for call in self.calls.values()}
         for chunk in bank.active_chunks():
             base, size = bank.starts[chunk], len(bank.used[chunk])
-            codes = np.full((size, FRAME), SILENCE["PCMU"], dtype=np.uint8)
+            wide = bank.rates[chunk] != 8000
+            codes = (
+                np.zeros((size, FRAME), np.int32)
+                if wide
+                else np.full((size, FRAME), SILENCE["PCMU"], dtype=np.uint8)
+            )
             alaw: list[int] = []  # rows holding A-law codes (the rest decode as mu-law)
             rows: list[tuple[int, CallMedia]] = []
             for r in range(size):
@@ -74,17 +87,22 @@ class FrameTick:
                     inbound.skip(FRAME)
                     call.idle_samples += FRAME
                 rows.append((r, call))
-            frames = g711.ULAW_DECODE.take(codes)  # every call's frame in one lookup
-            if alaw:
-                frames[alaw] = g711.ALAW_DECODE.take(codes[alaw])
+            if wide:  # 16 kHz pairs: (size, 2 * FRAME) samples without a copy
+                frames = codes.view(np.int16)
+            else:
+                frames = g711.ULAW_DECODE.take(codes)  # every call's frame in one lookup
+                if alaw:
+                    frames[alaw] = g711.ALAW_DECODE.take(codes[alaw])
             results = bank.process(chunk, frames)
-            quiet = np.abs(frames.astype(np.int32)).sum(axis=1) < QUIET_MEAN_ABS * FRAME
+            quiet = np.abs(frames.astype(np.int32)).sum(axis=1) < QUIET_MEAN_ABS * frames.shape[1]
+            r_in = frames.shape[1] // FRAME  # masker samples per input (clock) sample
             sending = []
             for r, call in rows:
                 call.quiet_run = call.quiet_run + FRAME if quiet[r] else 0
                 res = results[r]
                 for ev in res.digits:
-                    if call.dedupe.accept(ev.digit, ev.start, ev.end, "inband"):
+                    start, end = ev.start // r_in, ev.end // r_in
+                    if call.dedupe.accept(ev.digit, start, end, "inband"):
                         self.digits.report(call, ev.digit, "inband")
                 if call.active and not call.priming:
                     sending.append((r, call))
@@ -106,7 +124,7 @@ class FrameTick:
             excess = playout.excess
             if excess and call.quiet_run >= QUIET_RUN:
                 dropped = inbound.drop_quiet(
-                    min(excess, level - FRAME), QUIET_MEAN_ABS, DECODE[call.law or "PCMU"]
+                    min(excess, level - FRAME), QUIET_MEAN_ABS, DECODE.get(call.law or "PCMU")
                 )
                 if dropped:
                     playout.dropped(dropped)
@@ -130,7 +148,7 @@ class FrameTick:
             by_law.setdefault(neg.codec, []).append((r, call, out))
         for law, members in by_law.items():
             audio = np.stack([results[r].audio for r, _, _ in members])
-            codes = g711.encode(audio, law)
+            codes = _encode(law, audio, [call for _, call, _ in members])
             blob = codes.tobytes()  # one copy; each row's payload is a bytes slice of it
             for i, (_, call, out) in enumerate(members):
                 one = out.packet(blob[i * FRAME : (i + 1) * FRAME])
@@ -153,3 +171,20 @@ class FrameTick:
                         counters["masked_packets"] += 1
                     except OSError:
                         counters["send_errors"] += 1
+
+
+def _encode(codec: str, audio: np.ndarray, calls: list[CallMedia]) -> np.ndarray:
+    """(calls x frame) masked audio at the chunk's rate -> (calls x FRAME) uint8 payload
+    bytes of the agent codec (G.711 codes, or G.722 bytes: one per clock sample too).
+    The rate changes 16 <-> 8 kHz in one filter call with each call's own state."""
+    rate_in, rate_out = audio.shape[1] * 50, AUDIO_RATE[codec]
+    if rate_in != rate_out:
+        convert = downsample if rate_in > rate_out else upsample
+        state = np.concatenate([c.outbound_codec.state for c in calls])
+        audio, state = convert(audio, state)
+        for i, c in enumerate(calls):
+            c.outbound_codec.state = state[i : i + 1]
+    if codec != "G722":
+        return g711.encode(audio, "ulaw" if codec == "PCMU" else "alaw")
+    blob = b"".join(c.outbound_codec.encode("G722", a) for c, a in zip(calls, audio, strict=True))
+    return np.frombuffer(blob, np.uint8).reshape(len(calls), -1)

@@ -1,9 +1,13 @@
 """Drive Debian's baresip headless as a second, independent SIP caller (interop tests).
 
-baresip runs with a private config directory: G.711 only, the `aufile` module
-as its microphone (a WAV we generate), `aubridge` as a sound-card-free
-speaker, and `ctrl_tcp` for commands (netstring-framed JSON: dial, sndcode,
-hangup).  Its `sndcode` sends RFC 4733 telephone-events.
+baresip runs with a private config directory: G.711 by default (`codecs`
+picks its codec modules, e.g. ("g722",) for G.722 only), the `aufile` module
+as its microphone (a WAV we generate, at the codec's rate), `aubridge` as a
+sound-card-free speaker, and `ctrl_tcp` for commands (netstring-framed JSON:
+dial, sndcode, hangup).  Its `sndcode` sends RFC 4733 telephone-events.
+`srtp=True` loads its `srtp` module and makes SDES-SRTP mandatory
+(mediaenc=srtp-mand); `tls_ca` trusts that CA for SIP over TLS (dial a
+`;transport=tls` URI).
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ def baresip_available() -> bool:
 class BaresipCaller:
     """One baresip process whose microphone plays `source_wav`."""
 
-    def __init__(self, source_wav: str | Path, workdir: str | Path | None = None):
+    def __init__(
+        self,
+        source_wav: str | Path,
+        workdir: str | Path | None = None,
+        codecs: tuple[str, ...] = ("g711",),
+        srtp: bool = False,
+        tls_ca: str | Path | None = None,
+    ):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="baresip-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         # baresip binds UDP, TCP and TLS listeners next to `sip_listen`, so a port we
@@ -54,7 +65,9 @@ class BaresipCaller:
                     f"audio_source aufile,{source_wav}",
                     "audio_alert aubridge,nil",
                     f"module_path {module_dir}",
-                    "module g711.so",
+                    *(f"module {c}.so" for c in codecs),
+                    *(["module srtp.so"] if srtp else []),
+                    *([f"sip_cafile {tls_ca}"] if tls_ca else []),
                     "module aufile.so",
                     "module aubridge.so",
                     "module_app account.so",
@@ -64,7 +77,8 @@ class BaresipCaller:
                     "",
                 ])
             )  # fmt: skip
-            (self.dir / "accounts").write_text("<sip:baresip@127.0.0.1>;regint=0\n")
+            media = ";mediaenc=srtp-mand" if srtp else ""
+            (self.dir / "accounts").write_text(f"<sip:baresip@127.0.0.1>;regint=0{media}\n")
             self.log = open(self.dir / "baresip.log", "wb")  # noqa: SIM115 - closed in close()
             self.proc = subprocess.Popen(
                 ["baresip", "-f", str(self.dir)],

@@ -114,6 +114,9 @@ class PhoneClient:
         cpu: int | None = None,
         sip_port: int = 0,
         address: str = "127.0.0.1",
+        srtp: str = "off",
+        tls_dir: str | Path | None = None,
+        tls_port: int = 0,
     ):
         self.name = name
         self.address = address
@@ -128,6 +131,9 @@ class PhoneClient:
             "--user", name,
             "--ptime", str(ptime),
             "--log-level", str(log_level),
+            "--srtp", srtp,
+            "--tls-dir", str(tls_dir or ""),
+            "--tls-port", str(tls_port),
         ]  # fmt: skip
         if cpu is not None:
             cmd = ["taskset", "-c", str(cpu), *cmd]
@@ -158,6 +164,7 @@ class PhoneClient:
             self.close()
             raise PhoneError(f"{name}: phone process failed to start")
         self.sip_port: int = ready["sip_port"]
+        self.tls_port: int = ready.get("tls_port", 0)  # with tls_dir: SIP over TLS here
         self.pid: int = ready["pid"]
 
     # -- plumbing -----------------------------------------------------------

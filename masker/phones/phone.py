@@ -9,7 +9,10 @@ Commands: {"id": n, "cmd": name, ...}; every command gets one reply
 {"reply": n, "ok": bool, ...}.  Events: {"event": name, "t": monotonic, ...}.
 Digits and INFO bodies travel only over this pipe; they are never logged.
 
-Run: python -m masker.phones.phone --sip-port 0 --rtp-port 40000 [--codecs PCMU,PCMA]
+Run: python -m masker.phones.phone --sip-port 0 --rtp-port 40000 [--codecs PCMU,PCMA,G722]
+     [--srtp off|optional|mandatory] [--tls-dir DIR (ca.pem, server.pem, server.key)]
+With --tls-dir the phone also listens for SIP over TLS (its contact then says
+transport=tls) and verifies servers it calls against DIR/ca.pem.
 """
 
 from __future__ import annotations
@@ -45,8 +48,22 @@ MEDIA_STATUS = {
 DTMF_METHODS = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 METHOD_NAMES = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733", pj.PJSUA_DTMF_METHOD_SIP_INFO: "info"}
 DTMF_IS_UPDATE = 1  # pjmedia_stream_dtmf_event_flags; not exported by the wheel
-CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
+CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1", "G722": "G722/16000/1"}
+#: --srtp: SDES-SRTP use of the account (RFC 4568 keys in the SDP, over any transport)
+SRTP_USE = {
+    "off": pj.PJMEDIA_SRTP_DISABLED,
+    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+    "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+}
 REPORTED_HEADERS = ("from", "to", "p-asserted-identity", "diversion", "user-agent", "call-id")
+
+
+def srtp_suite(dump: str) -> str:
+    """The SRTP crypto suite a pjsua call dump reports active ("" when plain RTP)."""
+    for line in dump.splitlines():
+        if "SRTP status: Active" in line:
+            return line.split("Crypto-suite:", 1)[-1].split()[0] if "Crypto-suite:" in line else "?"
+    return ""
 
 
 class Output:
@@ -257,6 +274,19 @@ class Phone:
         tcfg.boundAddress = args.address
         tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         self.sip_port = int(self.ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
+        self.tls_port = 0
+        if args.tls_dir:
+            tls = pj.TransportConfig()
+            tls.boundAddress = args.address
+            tls.port = args.tls_port
+            tls.tlsConfig.CaListFile = os.path.join(args.tls_dir, "ca.pem")
+            if os.path.exists(os.path.join(args.tls_dir, "server.key")):  # else a client only
+                tls.tlsConfig.certFile = os.path.join(args.tls_dir, "server.pem")
+                tls.tlsConfig.privKeyFile = os.path.join(args.tls_dir, "server.key")
+            tls.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+            tls.tlsConfig.verifyServer = True
+            tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
+            self.tls_port = int(self.ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()
         self.set_codecs(args.codecs.split(","))
@@ -266,12 +296,16 @@ class Phone:
         acfg.mediaConfig.transportConfig.portRange = args.rtp_range
         acfg.mediaConfig.transportConfig.boundAddress = args.address
         acfg.sipConfig.contactForced = ""
+        if args.tls_dir:
+            acfg.sipConfig.transportId = tid  # contact and requests on TLS
+        acfg.mediaConfig.srtpUse = SRTP_USE[args.srtp]
+        acfg.mediaConfig.srtpSecureSignaling = 0  # SDES over any transport (test phone)
         self.account = PhoneAccount(self)
         self.account.create(acfg)
 
     # -- helpers -------------------------------------------------------------
     def set_codecs(self, names: list[str]) -> None:
-        """Offer only the named G.711 codecs, in that order (telephone-event stays)."""
+        """Offer only the named codecs (G.711, G.722), in that order (telephone-event stays)."""
         wanted = [CODEC_IDS[n.strip().upper()] for n in names if n.strip()]
         for info in self.ep.codecEnum2():
             prio = 0
@@ -455,15 +489,20 @@ class Phone:
         ci = call.getInfo()
         codec = ""
         remote_rtp = ""
+        srtp = ""
         try:
             si = call.getStreamInfo(0)
             codec, remote_rtp = si.codecName, si.remoteRtpAddress
+            if si.codecClockRate and si.codecClockRate != 8000:
+                codec = f"{codec}/{si.codecClockRate}"
+            srtp = srtp_suite(call.dump(True, ""))
         except pj.Error:
             pass
         return {
             "state": STATE_NAMES.get(ci.state, str(ci.state)),
             "code": int(ci.lastStatusCode),
             "codec": codec,
+            "srtp": srtp,
             "remote_rtp": remote_rtp,
             "call_id": ci.callIdString,
         }
@@ -501,7 +540,7 @@ class Phone:
 
     def run(self) -> None:
         threading.Thread(target=self.read_stdin, daemon=True).start()
-        self.out.event("ready", sip_port=self.sip_port, pid=os.getpid())
+        self.out.event("ready", sip_port=self.sip_port, tls_port=self.tls_port, pid=os.getpid())
         while self.running:
             self.ep.libHandleEvents(5)
             for call in list(self.calls.values()):
@@ -540,6 +579,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rtp-port", type=int, default=40000, help="first RTP port of this phone")
     p.add_argument("--rtp-range", type=int, default=16, help="RTP ports this phone may use")
     p.add_argument("--codecs", default="PCMU,PCMA")
+    p.add_argument("--srtp", choices=sorted(SRTP_USE), default="off")
+    p.add_argument("--tls-dir", default="", help="ca.pem, server.pem, server.key: SIP over TLS")
+    p.add_argument("--tls-port", type=int, default=0, help="SIP over TLS port (0: any)")
     p.add_argument("--user", default="phone")
     p.add_argument("--ptime", type=int, default=20)
     p.add_argument("--log-level", type=int, default=1)

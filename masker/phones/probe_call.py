@@ -67,6 +67,15 @@ def parse_sip_uri(uri: str) -> tuple[str, str, int]:
     return m.group("user") or "", m.group("host"), int(m.group("port") or 5060)
 
 
+def with_tls(uri: str) -> str:
+    """A SIP URI with ;transport=tls (kept when it has it)."""
+    if "transport=tls" in uri.lower():
+        return uri
+    if uri.endswith(">"):
+        return uri[:-1] + ";transport=tls>"
+    return uri + ";transport=tls"
+
+
 def is_local_address(host: str) -> bool:
     """True when this host can bind `host` (so the agent phone can listen there)."""
     try:
@@ -100,6 +109,9 @@ class ProbeReport:
     setup_ms: float | None = None
     keyed: dict[str, int] = field(default_factory=dict)
     codec: str = ""
+    #: what each leg negotiated, as its phone reports it: {"caller"|"agent":
+    #: {"transport": "udp"|"tls", "codec": ..., "srtp": crypto suite or ""}}
+    legs: dict[str, dict[str, str]] = field(default_factory=dict)
     recording_s: float = 0.0
     marker_found: bool = False
     spandsp_digits: int = 0
@@ -149,6 +161,11 @@ class ProbeReport:
             f"masker probe via {self.via} -> agent {self.agent}",
             f"  call:             {'connected' if self.connected else 'FAILED'}"
             f" (status {self.status_code}, setup {ms(self.setup_ms)}, codec {self.codec or '?'})",
+            *(
+                f"  {leg + ' leg:':<18}{m.get('transport', '?').upper()},"
+                f" {m.get('codec') or '?'}, {'SRTP ' + m['srtp'] if m.get('srtp') else 'plain RTP'}"
+                for leg, m in self.legs.items()
+            ),
             "  keyed:            "
             + ", ".join(f"{n} digits {how}" for how, n in self.keyed.items()),
             f"  agent recording:  {self.recording_s:.1f} s,"
@@ -207,6 +224,13 @@ class ProbeSettings:
     baseline: bool = True
     workdir: Path | None = None
     timeout_s: float = 15.0
+    #: SIP over TLS for both phones: a folder with ca.pem (trusted) and, for the agent
+    #: phone's TLS listener at the --agent port, server.pem and server.key
+    tls_dir: Path | None = None
+    #: both phones require SDES-SRTP
+    srtp: bool = False
+    #: the only codec the caller offers (the agent phone prefers it): PCMU, PCMA, G722
+    codec: str = "PCMU"
 
 
 def write_wav(path: Path, pcm: np.ndarray) -> Path:
@@ -253,7 +277,12 @@ def measure_call(
         step = "waiting for both phones to record"
         agent.wait_call_event(a, "recording", timeout_s)
         caller.wait_call_event(c, "recording", timeout_s)
-        obs["codec"] = agent.info(a).get("codec", "")
+        agent_info, caller_info = agent.info(a), caller.info(c)
+        obs["codec"] = agent_info.get("codec", "")
+        obs["legs"] = {
+            name: {"codec": info.get("codec", ""), "srtp": info.get("srtp", "")}
+            for name, info in (("caller", caller_info), ("agent", agent_info))
+        }
         time.sleep(0.3)
         step = "keying in-band"
         caller.play(c, wav, monitor=True)
@@ -370,16 +399,32 @@ def run_probe(settings: ProbeSettings) -> ProbeReport:
     marker_wav = write_wav(workdir / "marker.wav", marker_only.pcm)
     report.keyed = {"in-band": len(pan_keys), "rfc4733": len(expiry_keys), "info": len(cvv_keys)}
     epoch0 = time.time()
+    tls, srtp = settings.tls_dir, "mandatory" if settings.srtp else "off"
+    codec = settings.codec.upper()
+    others = ",".join(c for c in ("PCMU", "PCMA") if c != codec)
+    via = with_tls(settings.via) if tls is not None else settings.via
+    direct_uri = with_tls(settings.agent) if tls is not None else settings.agent
     try:
-        agent = PhoneClient(agent_user or "agent", sip_port=agent_port, address=agent_host)
+        agent = PhoneClient(
+            agent_user or "agent",
+            # over TLS the agent phone listens for TLS at the --agent port, UDP elsewhere
+            sip_port=0 if tls is not None else agent_port,
+            tls_port=agent_port if tls is not None else 0,
+            address=agent_host,
+            codecs=f"{codec},{others}",
+            srtp=srtp,
+            tls_dir=tls,
+        )
     except PhoneError as exc:
         raise UserError(f"cannot start the agent phone at {agent_host}:{agent_port}") from exc
     try:
-        with PhoneClient("probe", address=agent_host) as caller:
+        with PhoneClient(
+            "probe", address=agent_host, codecs=codec, srtp=srtp, tls_dir=tls
+        ) as caller:
             agent.auto_answer(200, record_dir=workdir, echo=True)
             if settings.baseline:
                 direct = measure_call(
-                    caller, agent, settings.agent, marker_only, marker_wav, [], settings.timeout_s
+                    caller, agent, direct_uri, marker_only, marker_wav, [], settings.timeout_s
                 )
                 if direct["connected"] and direct.get("round_trip") is not None:
                     report.direct_round_trip_ms = 1000 * direct["round_trip"] / RATE
@@ -393,7 +438,7 @@ def run_probe(settings: ProbeSettings) -> ProbeReport:
                 obs = measure_call(
                     caller,
                     agent,
-                    settings.via,
+                    via,
                     keyed,
                     keyed_wav,
                     [(expiry_keys, "rfc4733"), (cvv_keys, "info")],
@@ -405,6 +450,8 @@ def run_probe(settings: ProbeSettings) -> ProbeReport:
     finally:
         agent.close()
     analyse(report, obs, keyed)
+    for leg in report.legs.values():
+        leg["transport"] = "tls" if tls is not None else "udp"
     if poller is not None:
         report.token_events = poller.events
         report.token_source = "service API"
@@ -422,6 +469,7 @@ def analyse(report: ProbeReport, obs: dict[str, Any], keyed: KeyedSignal) -> Non
         return
     report.setup_ms = obs.get("setup_ms")
     report.codec = obs.get("codec", "")
+    report.legs = obs.get("legs", {})
     dropped = obs.get("dropped")
     if dropped is not None:
         report.dropped = dropped.describe()

@@ -118,6 +118,9 @@ class SdesLeg:
         self._ours: dict[str, bytearray] = {}
         self._offered: dict[int, str] = {}  # tag -> suite of our last offer
         self._answer: tuple[int, str, str] | None = None  # (tag, suite, proto)
+        #: the peer's last offer's anchored audio formats (masker.wire.sdp: an answer we
+        #: forward to this leg may only name these); offer/answer state of the leg
+        self.peer_formats: tuple[tuple[int, str, int], ...] = ()
 
     def __repr__(self) -> str:
         return f"SdesLeg(mode={self.mode!r})"

@@ -15,10 +15,36 @@ from dataclasses import dataclass, field, replace
 
 from masker.wire.sdes import AVP, SAVP, NoAcceptableCrypto, SdesLeg, SrtpKeys
 
-#: Codecs the masker can decode, mask and re-encode (encoding name -> static PT).
-MASKABLE = {"PCMU": 0, "PCMA": 8}
+#: Codecs the masker can decode, mask and re-encode (encoding name -> static PT); all
+#: run an 8,000 Hz RTP clock (G.722 too, RFC 3551, though it samples at 16 kHz).
+MASKABLE = {"PCMU": 0, "PCMA": 8, "G722": 9}
 TELEPHONE_EVENT = "TELEPHONE-EVENT"
-_STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
+#: telephone-event clocks accepted (RFC 4733): narrowband and wideband.
+EVENT_CLOCKS = (8000, 16000)
+_STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000)}
+#: `[media] codecs`: the codecs either leg may use, in order of preference.  An offer
+#: with no G.711 codec (G.722 only) is forwarded with the listed G.711 codecs added
+#: after its own, in this order, so a G.711-only peer can answer and the media plane
+#: transcodes; an offer with one is forwarded with its own codecs only (the other leg
+#: answers one of them: no transcoding, and no narrowband audio upsampled for nothing).
+#: Set once at start-up (`set_codecs`).
+_codecs: tuple[str, ...] = ("PCMU", "PCMA", "G722")
+
+
+def set_codecs(names: list[str] | tuple[str, ...]) -> None:
+    """The service's `[media] codecs` (validated: known names, at least one)."""
+    global _codecs
+    upper = tuple(n.upper() for n in names)
+    if not upper or any(n not in MASKABLE for n in upper) or len(set(upper)) != len(upper):
+        raise ValueError(f"codecs must be distinct names among {', '.join(MASKABLE)}")
+    _codecs = upper
+
+
+def codecs() -> tuple[str, ...]:
+    """The codecs either leg may use, in order of preference (`set_codecs`)."""
+    return _codecs
+
+
 #: Attributes dropped from forwarded media sections: they would route media around us.
 _DROP_ATTRS = {
     "candidate",
@@ -236,6 +262,12 @@ class Negotiated:
     rtcp: tuple[str, int] | None = None
     #: SRTP of this leg (masker.wire.sdes), None = plain RTP; key material: no repr
     srtp: SrtpKeys | None = field(default=None, repr=False, compare=False)
+    #: every telephone-event payload type of the stream -> its clock (8000 or 16000)
+    event_clocks: tuple[tuple[int, int], ...] = ()
+    #: an answer's: the (payload type, codec) the body forwarded to the other leg
+    #: gives that leg (differs from `codec` when the media plane transcodes); None
+    #: for an offer
+    peer: tuple[int, str] | None = None
 
     @property
     def on_hold(self) -> bool:
@@ -243,7 +275,8 @@ class Negotiated:
 
 
 def restrict_to_maskable(sess: Session, savp: bool = False) -> Session:
-    """Keep only PCMU/PCMA and telephone-event/8000 in the audio streams we anchor.
+    """Keep only the maskable codecs of `codecs()` and telephone-event (8000 or 16000 Hz
+    clock) in the audio streams we anchor.
 
     Other media sections are disabled (port 0) because the masker relays only audio;
     so are RTP/SAVP streams unless `savp` (the leg may use SRTP).
@@ -264,7 +297,9 @@ def restrict_to_maskable(sess: Session, savp: bool = False) -> Session:
             if not fmt.isdigit() or int(fmt) not in rtpmap:
                 continue
             enc, rate = rtpmap[int(fmt)]
-            if rate == 8000 and (enc in MASKABLE or enc == TELEPHONE_EVENT):
+            if (rate == 8000 and enc in _codecs) or (
+                enc == TELEPHONE_EVENT and rate in EVENT_CLOCKS
+            ):
                 keep.append(fmt)
         if not any(rtpmap[int(f)][0] in MASKABLE for f in keep):
             m.port = 0
@@ -281,7 +316,7 @@ def restrict_to_maskable(sess: Session, savp: bool = False) -> Session:
         anchored = True
         out.media.append(m)
     if not anchored:
-        raise SdpError("no maskable audio codec offered (PCMU/PCMA required)", status=488)
+        raise SdpError(f"no maskable audio codec offered ({'/'.join(_codecs)})", status=488)
     out.attributes = [(k, v) for k, v in out.attributes if k not in _DROP_ATTRS]
     return out
 
@@ -293,7 +328,7 @@ def negotiated(sess: Session) -> Negotiated:
         raise SdpError("no active audio stream", status=488)
     rtpmap = m.rtpmap()
     codec_pt, codec, event_pt = None, None, None
-    audio_pts = []
+    audio_pts, event_clocks = [], []
     for fmt in m.formats:
         if not fmt.isdigit() or int(fmt) not in rtpmap:
             continue
@@ -302,8 +337,10 @@ def negotiated(sess: Session) -> Negotiated:
             audio_pts.append((int(fmt), enc))
         if codec is None and enc in MASKABLE and rate == 8000:
             codec_pt, codec = int(fmt), enc
-        elif event_pt is None and enc == TELEPHONE_EVENT and rate == 8000:
-            event_pt = int(fmt)
+        elif enc == TELEPHONE_EVENT and rate in EVENT_CLOCKS:
+            event_clocks.append((int(fmt), rate))
+            if event_pt is None:
+                event_pt = int(fmt)
     if codec is None or codec_pt is None:
         raise SdpError("no maskable audio codec", status=488)
     ptime = 20
@@ -315,8 +352,80 @@ def negotiated(sess: Session) -> Negotiated:
     ptime = min(max(ptime, 10), 40)
     address = sess.address_of(m) or "0.0.0.0"
     return Negotiated(
-        address, m.port, codec_pt, codec, event_pt, ptime, m.direction, tuple(audio_pts)
+        address,
+        m.port,
+        codec_pt,
+        codec,
+        event_pt,
+        ptime,
+        m.direction,
+        tuple(audio_pts),
+        event_clocks=tuple(event_clocks),
     )
+
+
+def _formats(m: Media) -> tuple[tuple[int, str, int], ...]:
+    """(payload type, encoding, clock) of a stream's formats that rtpmap names."""
+    rtpmap = m.rtpmap()
+    return tuple((int(f), *rtpmap[int(f)]) for f in m.formats if f.isdigit() and int(f) in rtpmap)
+
+
+#: The narrowband codecs: an offer naming one of them needs no codec added.
+NARROWBAND = ("PCMU", "PCMA")
+
+
+def add_codecs(sess: Session) -> Session:
+    """An offer without a G.711 codec gets the G.711 `codecs()` added after its own audio
+    formats (static payload types, with a=rtpmap): a G.711-only answerer can take one
+    and the media plane transcodes.  Any other offer is left as it is."""
+    m = sess.audio()
+    if m is None:
+        return sess
+    have = {enc for _, enc, _ in _formats(m)} | {f for f in m.formats}
+    if have & set(NARROWBAND):
+        return sess
+    extra = [n for n in _codecs if n in NARROWBAND and str(MASKABLE[n]) not in have]
+    if not extra:
+        return sess
+    audio = [i for i, (_, enc, _) in enumerate(_formats(m)) if enc in MASKABLE]
+    at = (audio[-1] + 1) if audio else 0
+    m.formats[at:at] = [str(MASKABLE[n]) for n in extra]
+    m.attributes += [("rtpmap", f"{MASKABLE[n]} {n}/8000") for n in extra]
+    return sess
+
+
+def answer_within(sess: Session, offered: tuple[tuple[int, str, int], ...]) -> tuple[int, str]:
+    """Make an answer's anchored stream name only formats of `offered` (the offer its
+    receiver made, RFC 3264 6.1), in place.  Returns the (payload type, codec) the
+    receiver then uses: the answer's own codec when it was offered (passed through),
+    else the receiver's first offered codec among `codecs()` (transcoded)."""
+    m = sess.audio()
+    assert m is not None  # negotiated() found it
+    mine = _formats(m)
+    offered_audio = [(pt, enc) for pt, enc, rate in offered if enc in MASKABLE and rate == 8000]
+    names = {enc for _, enc in offered_audio}
+    first = next(((pt, enc) for pt, enc, rate in mine if enc in MASKABLE and rate == 8000), None)
+    if first is not None and first[1] in names:
+        within = {
+            f"{pt}" for pt, enc, rate in mine if (enc, rate) in {(e, r) for _, e, r in offered}
+        }
+        if set(m.formats) <= within:
+            return first  # the usual case: the answer is left as it is
+    chosen = first if first is not None and first[1] in names else None
+    if chosen is None:
+        chosen = next((a for a in offered_audio if a[1] in _codecs), None)
+    if chosen is None:
+        raise SdpError("no codec of the offer can be used", status=488)
+    chosen = next((a for a in offered_audio if a[1] == chosen[1]), chosen)
+    events = [(pt, rate) for pt, enc, rate in offered if enc == TELEPHONE_EVENT]
+    mine_events = {rate for _, enc, rate in mine if enc == TELEPHONE_EVENT}
+    events = [e for e in events if e[1] in mine_events] or events[:1]
+    m.formats = [str(chosen[0])] + [str(pt) for pt, _ in events[:1]]
+    m.attributes = [(k, v) for k, v in m.attributes if k not in ("rtpmap", "fmtp")]
+    m.attributes.append(("rtpmap", f"{chosen[0]} {chosen[1]}/8000"))
+    for pt, rate in events[:1]:
+        m.attributes += [("rtpmap", f"{pt} telephone-event/{rate}"), ("fmtp", f"{pt} 0-16")]
+    return chosen
 
 
 def anchor(sess: Session, address: str, port: int, origin: str) -> Session:
@@ -405,6 +514,13 @@ def rewrite(
     parsed = parse_sdp(text)
     sess = restrict_to_maskable(parsed, savp=sdes_from is not None and sdes_from.mode != "off")
     neg = replace(negotiated(sess), rtcp=rtcp_of(parsed, sess))
+    m_audio = sess.audio()
+    assert m_audio is not None  # negotiated() found it
+    if offer:
+        if sdes_from is not None:
+            sdes_from.peer_formats = _formats(m_audio)
+    elif sdes_to is not None and sdes_to.peer_formats:
+        neg = replace(neg, peer=answer_within(sess, sdes_to.peer_formats))
     if sdes_from is not None:
         i, m = next((i, x) for i, x in enumerate(sess.media) if x is sess.audio())
         crypto = [v or "" for v in parsed.media[i].attr("crypto")]
@@ -413,7 +529,7 @@ def rewrite(
         except NoAcceptableCrypto as exc:
             raise SdpError(str(exc), status=488) from None
         neg = replace(neg, srtp=keys)
-    anchored = anchor(sess, address, port, origin="-")
+    anchored = anchor(add_codecs(sess) if offer else sess, address, port, origin="-")
     if sdes_to is not None:
         out_m = anchored.audio()
         assert out_m is not None  # anchor() keeps the stream negotiated() found

@@ -192,7 +192,7 @@ def test_cancel_before_answer_reaches_the_pbx(served, caller):
 
 def test_offer_without_maskable_codec_gets_488(served, caller):
     call = Call(served, caller)
-    call.invite(sdp_offer(40000, "18 9"))
+    call.invite(sdp_offer(40000, "18 96"))
     assert caller.expect(488).code == 488
     with pytest.raises(TimeoutError):
         call.pbx_invite()
