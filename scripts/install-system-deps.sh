@@ -4,7 +4,8 @@
 set -e
 # kamailio + kamailio-tls-modules + openssl: the SIP over TLS/TCP edge (deploy/kamailio).
 # postgresql: the shared vault and call directory of a cluster (scripts/pg-local.sh).
-PKGS="libspandsp-dev multimon-ng sox baresip sip-tester chromium gcc kamailio kamailio-tls-modules openssl postgresql"
+# nginx: the cluster's one desktop API address (deploy/nginx, scripts/nginx-cluster.sh).
+PKGS="libspandsp-dev multimon-ng sox baresip sip-tester chromium gcc kamailio kamailio-tls-modules openssl postgresql nginx"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -30,6 +31,15 @@ case "$missing " in
 *" postgresql "*)
     if command -v systemctl >/dev/null 2>&1; then
         $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
+# Likewise Debian's stock nginx site (port 80): ours is deploy/nginx's, run by
+# scripts/nginx-cluster.sh.
+case "$missing " in
+*" nginx "*)
+    if command -v systemctl >/dev/null 2>&1; then
+        $SUDO systemctl disable --now nginx.service >/dev/null 2>&1 || true
     fi
     ;;
 esac

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -14,6 +14,9 @@ from masker.api.call_registry import CallRegistry
 from masker.api.openapi import openapi_document
 from masker.api.responses import json_errors
 from masker.api.settings import ApiConfig
+
+if TYPE_CHECKING:
+    from masker.cluster import ClusterNode
 
 
 async def _openapi(request: web.Request) -> web.Response:
@@ -28,8 +31,13 @@ def build_app(
     registry: CallRegistry,
     config: ApiConfig,
     ready_checks: Mapping[str, Callable[[], Any]] | None = None,
+    cluster: ClusterNode | None = None,
 ) -> web.Application:
+    """The app serving `registry`; with a started `cluster` node it serves the whole
+    cluster's calls instead (masker/cluster/)."""
     app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+    if cluster is not None:
+        registry = cluster.install(app)
     app[STATE] = ApiState(
         registry=registry,
         config=config,

@@ -19,6 +19,7 @@ from masker.api.auth import (
     log_failure,
 )
 from masker.api.call_registry import CallRegistry, error_for
+from masker.api.proxies import Network, client_address, parse_networks
 from masker.api.settings import ApiConfig
 from masker.api.views import as_mapping
 from masker.errors import ApiError
@@ -33,6 +34,10 @@ class ApiState:
     authenticator: Authenticator
     limiter: FailureLimiter
     ready_checks: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
+    proxies: tuple[Network, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.proxies = parse_networks(self.config.trusted_proxies)
 
 
 STATE = web.AppKey("masker_api_state", ApiState)
@@ -43,7 +48,12 @@ def state(request: web.Request) -> ApiState:
 
 
 def client_of(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address (behind a trusted reverse proxy: the one it names)."""
+    return client_address(
+        request.remote or "unknown",
+        request.headers.getall("X-Forwarded-For", []),
+        state(request).proxies,
+    )
 
 
 def check_credential(request: web.Request, credential: str | None) -> Principal:

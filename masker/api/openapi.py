@@ -30,6 +30,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "Call ended, capture already running or collecting, no capture running, "
         "nothing to retry, or the call is always masked",
         413: "Body too large",
+        503: "In a cluster: the node carrying the call did not answer (`node_unavailable`)",
         429: "Too many failed authentications (of this credential or from this address), or "
         "too many open feeds (of this credential or from this address)",
     }
@@ -185,7 +186,7 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "201": _json(_ref("CaptureEnvelope"), "Capture started"),
-                    **_errors(400, *AUTHED, 403, 404, 409, 413),
+                    **_errors(400, *AUTHED, 403, 404, 409, 413, 503),
                 },
             },
             "delete": {
@@ -194,7 +195,7 @@ def _paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "responses": {
                     "200": _json(_ref("CaptureEnvelope"), "Capture cancelled"),
-                    **_errors(*AUTHED, 403, 404, 409),
+                    **_errors(*AUTHED, 403, 404, 409, 503),
                 },
             },
         },
@@ -210,7 +211,7 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json(_ref("CaptureEnvelope"), "Field restarted"),
-                    **_errors(400, *AUTHED, 403, 404, 409, 413),
+                    **_errors(400, *AUTHED, 403, 404, 409, 413, 503),
                 },
             },
         },
@@ -225,7 +226,7 @@ def _paths() -> dict[str, Any]:
                     "202": _json(
                         _ref("CaptureEnvelope"), "Retry started; the feed gets the `handoff` result"
                     ),
-                    **_errors(*AUTHED, 403, 404, 409),
+                    **_errors(*AUTHED, 403, 404, 409, 503),
                 },
             },
         },
@@ -242,7 +243,7 @@ def _paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "responses": {
                     "200": _json(_ref("Call"), "Payment phase ended; `armed` is false"),
-                    **_errors(*AUTHED, 403, 404, 409),
+                    **_errors(*AUTHED, 403, 404, 409, 503),
                 },
             },
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -14,6 +14,9 @@ from masker.api.app import build_app
 from masker.api.call_registry import CallRegistry
 from masker.api.settings import ApiConfig
 from masker.errors import UserError
+
+if TYPE_CHECKING:
+    from masker.cluster import ClusterNode
 
 log = structlog.get_logger()
 START_TIMEOUT_S = 10.0
@@ -86,8 +89,10 @@ def start_api_server(
     config: ApiConfig | Mapping[str, Any] | None = None,
     *,
     ready_checks: Mapping[str, Callable[[], Any]] | None = None,
+    cluster: ClusterNode | None = None,
 ) -> ApiServer:
-    """Start serving the desktop API for `registry`; call `.stop()` on the result to end it."""
+    """Start serving the desktop API for `registry` (or, with a started `cluster` node,
+    for the whole cluster); call `.stop()` on the result to end it."""
     if config is None:
         config = ApiConfig()
     elif not isinstance(config, ApiConfig):
@@ -97,5 +102,5 @@ def start_api_server(
             "api has no credentials configured: every /api request will get 401",
             hint="set [api] jwt_secret_file/jwt_secret_env or keys",
         )
-    app = build_app(registry, config, ready_checks)
+    app = build_app(registry, config, ready_checks, cluster)
     return ApiServer(app, config.host, config.port).start()

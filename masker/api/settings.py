@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from masker.api.proxies import parse_networks
 from masker.errors import UserError
 
 ROLES = ("agent", "supervisor", "metrics")
@@ -69,6 +70,9 @@ class ApiConfig:
     ws_feeds_per_principal: int = 8
     ws_feeds_per_address: int = 500
     ws_pending_per_address: int = 16
+    # Reverse proxies (addresses or CIDR) whose X-Forwarded-For names the client
+    # (masker.api.proxies); empty = the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.jwt_secret is not None and self.jwt_secret:
@@ -84,6 +88,10 @@ class ApiConfig:
                 )
         if not 0 < self.jwt_max_lifetime_s <= 7 * 24 * 3600:
             raise UserError("[api] jwt_max_lifetime_s must be > 0 and at most 7 days")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError:
+            raise UserError("[api] trusted_proxies must be addresses or CIDR networks") from None
         if not 0 < self.ws_auth_timeout_s <= 30:
             raise UserError("[api] ws_auth_timeout_s must be > 0 and at most 30")
         for name in (
@@ -118,6 +126,7 @@ class ApiConfig:
             "ws_feeds_per_principal",
             "ws_feeds_per_address",
             "ws_pending_per_address",
+            "trusted_proxies",
         }
         unknown = set(table) - known
         if unknown:
@@ -135,6 +144,7 @@ class ApiConfig:
             jwt_audience=str(table["jwt_audience"]) if table.get("jwt_audience") else None,
             api_keys=keys,
             frame_ancestors=_words(table.get("frame_ancestors", cls.frame_ancestors)),
+            trusted_proxies=_words(table.get("trusted_proxies", ()), "trusted_proxies"),
             auth_failures=int(table.get("auth_failures", cls.auth_failures)),
             auth_window_s=float(table.get("auth_window_s", cls.auth_window_s)),
             ws_auth_timeout_s=float(table.get("ws_auth_timeout_s", cls.ws_auth_timeout_s)),
@@ -164,13 +174,14 @@ def _bool(value: Any, name: str) -> bool:
     raise UserError(f"[api] {name} must be true or false")
 
 
-def _words(value: Any) -> tuple[str, ...]:
+def _words(value: Any, name: str = "frame_ancestors") -> tuple[str, ...]:
     """A list from TOML, or a comma/space separated string from the environment."""
     if isinstance(value, str):
         return tuple(w for w in value.replace(",", " ").split() if w)
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise UserError("[api] frame_ancestors must be a list of origins")
+    what = "origins" if name == "frame_ancestors" else "addresses"
+    raise UserError(f"[api] {name} must be a list of {what}")
 
 
 def _api_key(entry: Mapping[str, Any]) -> ApiKey:

@@ -23,6 +23,7 @@ const PAYMENT_LINES = {
   failed: "Not sent · too many invalid entries",
   expired: "Not sent · the card is no longer held (hold time over)",
   call_ended: "Not sent · call ended",
+  call_lost: "Not sent · call lost: the server carrying it stopped",
 };
 // States whose "Payment" line is the hand-off result itself.
 const HANDOFF_SHOWN = ["handed_off", "declined", "not_configured", "handoff_failed"];
@@ -102,7 +103,9 @@ function renderCalls() {
 function describeCall(c) {
   const since = c.started ? new Date(c.started * 1000).toLocaleTimeString() : "";
   const who = c.caller ? c.caller + " · " : "";
-  const st = c.state ? c.state[0].toUpperCase() + c.state.slice(1) : "";
+  const lost = c.state === "ended" && c.end_reason === "lost";
+  const st = lost ? "Lost (its server stopped)"
+    : c.state ? c.state[0].toUpperCase() + c.state.slice(1) : "";
   return `${who}${st}${since ? " since " + since : ""} · call ${String(c.id).slice(0, 8)}`;
 }
 
@@ -147,10 +150,10 @@ const STATE_TITLES = {
   handed_off: "Payment sent", declined: "Payment declined", cancelled: "Payment cancelled",
   timed_out: "Capture timed out", failed: "Capture failed", expired: "Card no longer held",
   not_configured: "Card tokenised — no payment gateway",
-  token_only: "Card tokenised — token only", call_ended: "Call ended",
+  token_only: "Card tokenised — token only", call_ended: "Call ended", call_lost: "Call lost",
 };
 const FINAL = ["handed_off", "declined", "cancelled", "timed_out", "failed", "expired",
-               "not_configured", "token_only", "call_ended"];
+               "not_configured", "token_only", "call_ended", "call_lost"];
 const COLLECTING = ["collecting", "complete", "handing_off"];
 
 // The panel state a hand-off result leads to (the session's own state, except that a
@@ -172,7 +175,8 @@ function onEvent(ev) {
       resetCapture(ev.capture);
       break;
     case "call":
-      updateCall({ id: state.callId, state: ev.state });
+      updateCall({ id: state.callId, state: ev.state,
+                   end_reason: ev.state === "ended" ? ev.reason || null : null });
       break;
     case "masking":
       updateCall({ id: state.callId, armed: ev.armed === true });
@@ -216,6 +220,9 @@ function updateCall(call) {
 
 function currentCall() { return state.calls.find((c) => c.id === state.callId) || null; }
 function callEnded() { const c = currentCall(); return !!c && c.state === "ended"; }
+// A call whose server stopped (another server of the cluster saw it go): it is over,
+// and nothing more will be heard of it.
+function callLost() { const c = currentCall(); return callEnded() && c.end_reason === "lost"; }
 
 // "End payment": a `capture`-policy call stays masked after its capture until the agent
 // ends the payment phase (refused by the service while the caller is keying a capture).
@@ -276,16 +283,21 @@ function shownState(st) {
 function setCaptureState(st) {
   state.captureState = st;
   const ended = callEnded();
+  const endedAs = callLost() ? "call_lost" : "call_ended";
   let shown = shownState(st);
   // the call's end cancels what its capture still held: say the call ended (unless the
   // agent had cancelled first, or the gateway may still answer)
+  // (a lost call's server is gone: nothing it was still doing will ever answer)
   if (ended && (shown === "cancelled" ? !state.agentCancelled
-                                       : !FINAL.includes(shown) && shown !== "handing_off")) {
-    shown = "call_ended";
+                                       : !FINAL.includes(shown) &&
+                                         (shown !== "handing_off" || endedAs === "call_lost"))) {
+    shown = endedAs;
   }
   const final = FINAL.includes(shown);
   let title = STATE_TITLES[shown] || "Payment";
-  if (ended && shown !== "call_ended") title = final ? `${title} · call ended` : "Call ended";
+  if (ended && shown !== endedAs) {
+    title = final ? `${title} · ${STATE_TITLES[endedAs].toLowerCase()}` : STATE_TITLES[endedAs];
+  }
   $("capture-title").textContent = title;
   const fromHandoff = state.lastHandoff && HANDOFF_SHOWN.includes(shown);
   if (!fromHandoff) {
@@ -301,11 +313,12 @@ function setCaptureState(st) {
   $("retry-handoff").hidden = ended || st !== "handoff_failed" || !(last && last.retryable);
   refreshRestartButtons();
   renderMasking();
-  if (st !== "collecting") markCurrent(null);
+  if (st !== "collecting" || ended) markCurrent(null);
 }
 
 function refreshRestartButtons() {
-  const open = state.captureState === "collecting" || state.captureState === "token_failed";
+  const open = !callEnded() &&
+    (state.captureState === "collecting" || state.captureState === "token_failed");
   for (const [name, li] of Object.entries(state.fields)) {
     const touched = li.dataset.result || li.querySelector(".display").textContent;
     li.querySelector(".restart").hidden = !open || !(touched || name === state.current);
