@@ -33,8 +33,10 @@ from tests.support.loose_receiver import recoverable_keys
 #: Open gaps (issue 8, part 1), measured and kept visible as expected failures, per
 #: (condition, look-ahead): keys 10 dB under talk or under music that no limit set
 #: finds early enough (the look-ahead is gone before the key is found, or it is never
-#: found) still leave their onset to the loose receiver (at 20 ms also 3.5 ms of a
-#: fragmented key's onset).  spandsp and multimon-ng recover nothing from any case.
+#: found) still leave their onset, or all of a short key, to the loose receiver; in
+#: the windows that end within the look-ahead those keys look like talk (a single
+#: `BURIED` hop is enough for the loose receiver, and taking one as a key masks
+#: 5 s a minute of speech).  spandsp and multimon-ng recover nothing from any case.
 OPEN = "open (issue 8): the onset of keys found late under louder talk/music is left"
 LOOSE_OPEN = {
     ("speech-louder", 40.0),
@@ -43,7 +45,6 @@ LOOSE_OPEN = {
     ("speech-louder-b", 20.0),
     ("music", 40.0),
     ("music", 20.0),
-    ("fragmented", 20.0),
 }
 
 
