@@ -8,7 +8,7 @@ N      ?= 200
 FUZZ_SECONDS ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run run-edge tls-certs demo test test-all lint typecheck bench bench-deps bench-calls fuzz clean
+.PHONY: setup system-deps run run-edge tls-certs cluster cluster-stop cluster-status cluster-test demo test test-all lint typecheck bench bench-deps bench-calls fuzz clean
 
 setup: system-deps $(STAMP)
 
@@ -31,6 +31,20 @@ tls-certs:
 # `masker serve` behind the Kamailio SIP over TLS/TCP edge (deploy/kamailio).
 run-edge: setup tls-certs
 	./scripts/run-edge.sh
+
+# PostgreSQL, three `masker serve` nodes and the Kamailio dispatcher on loopback
+# (scripts/cluster.sh; ports and data under var/cluster); cluster-test: its failure tests.
+cluster: setup
+	./scripts/cluster.sh start
+
+cluster-stop:
+	./scripts/cluster.sh stop
+
+cluster-status:
+	./scripts/cluster.sh status
+
+cluster-test: setup
+	$(BIN)/python -m pytest -m "cluster and not soak" --durations=10 tests/cluster $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/python -m masker.demo

@@ -1,5 +1,5 @@
 """Shared test configuration: every test carries the mark of the directory it lives in
-(unit, integration, e2e, security), so `-m` selects by kind without a mark per file."""
+(unit, integration, e2e, security, cluster), so `-m` selects by kind without a mark per file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from tests.support.api import psp_on_thread, running_api
 from tests.support.cards import dev_tokenizer
 
-KINDS = ("unit", "integration", "e2e", "security")
+KINDS = ("unit", "integration", "e2e", "security", "cluster")
 _ROOT = Path(__file__).resolve().parent
 
 

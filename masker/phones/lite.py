@@ -152,6 +152,9 @@ class LiteCall:
     state: str = "new"
     to_tag: str = ""
     remote_contact: str = ""
+    #: Route headers of the dialog (the answer's Record-Route, reversed: a proxy
+    #: such as the cluster's dispatcher keeps in-dialog requests on the call's node)
+    route_set: str = ""
     service_caller_rtp: tuple[str, int] | None = None
     service_agent_rtp: tuple[str, int] | None = None
     agent_call_id: str = ""
@@ -273,6 +276,7 @@ class LitePhones:
             + self._uac_headers(call, "ACK", secrets.token_hex(6), call.to_tag).replace(
                 f"CSeq: {call.cseq} ACK", "CSeq: 1 ACK"
             )
+            + call.route_set
             + "Content-Length: 0\r\n\r\n"
         )
         self.uac.sendto(msg.encode(), self.service)
@@ -296,6 +300,7 @@ class LitePhones:
         msg = (
             f"BYE {call.remote_contact or f'sip:{self._user}@{self.service[0]}'} SIP/2.0\r\n"
             + self._uac_headers(call, "BYE", secrets.token_hex(6), call.to_tag)
+            + call.route_set
             + "Content-Length: 0\r\n\r\n"
         )
         self.uac.sendto(msg.encode(), self.service)
@@ -315,6 +320,8 @@ class LitePhones:
                 call.to_tag = m.group(1) if m else ""
                 c = re.search(r"<([^>]+)>", msg.get("contact"))
                 call.remote_contact = c.group(1) if c else ""
+                routes = [r for h in msg.all("record-route") for r in re.findall(r"<[^>]+>", h)]
+                call.route_set = "".join(f"Route: {r}\r\n" for r in reversed(routes))
                 call.service_caller_rtp = parse_sdp_media(msg.body)
                 self._send_ack(call)
                 if call.state == "inviting":

@@ -102,7 +102,8 @@ class ServiceProcess:
 
     `env` adds environment variables (MASKER_<SECTION>_<KEY> overrides the TOML);
     `api=False` runs without the API.  `extra_toml` is appended to the config: it
-    lands in the [api] table, or in [tokenizer] without the API.
+    lands in the [api] table, or in [tokenizer] without the API.  `sip_port` and
+    `api_port` fix those ports (a cluster node keeps its addresses across a restart).
     """
 
     def __init__(
@@ -116,12 +117,16 @@ class ServiceProcess:
         start_timeout: float = 20.0,
         api: bool = True,
         env: Mapping[str, str] | None = None,
+        sip_port: int | None = None,
+        api_port: int | None = None,
     ):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="masker-serve-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pbx_port = pbx_port
         self.media_ports = media_ports
         self.api_enabled = api
+        self.fixed_sip_port = sip_port
+        self.fixed_api_port = api_port
         self.api_key = secrets.token_urlsafe(24)
         self.api_port: int | None = None
         self.config_path = self.workdir / "masker.toml"
@@ -146,9 +151,9 @@ class ServiceProcess:
     def _start(
         self, cmd: list[str], env: dict[str, str], extra_toml: str, log_level: str, timeout: float
     ) -> None:
-        self.sip_port = free_port()
+        self.sip_port = self.fixed_sip_port or free_port()
         if self.api_enabled:
-            self.api_port = free_port(socket.SOCK_STREAM)
+            self.api_port = self.fixed_api_port or free_port(socket.SOCK_STREAM)
         self.media_min = free_udp_port_block(self.media_ports)
         self.media_max = self.media_min + self.media_ports - 1
         self.config_path.write_text(self._toml(log_level) + extra_toml)

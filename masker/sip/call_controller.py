@@ -33,7 +33,7 @@ from masker.media.maskbank import SlotsExhausted
 from masker.media.ports import PortsExhausted
 from masker.runtime import metrics
 from masker.sip.info import body_bytes, normalise_allowlist, relay_verdict
-from masker.sip.ua import InfoBucket, MaskerUA
+from masker.sip.ua import InfoBucket, MaskerUA, node_unavailable
 from masker.wire.sdes import SdesLeg
 from masker.wire.sdp import Origin, SdpError, rewrite
 
@@ -140,11 +140,11 @@ class CallController:
         self.trunk_call_id = str(cid)
         if ctx.draining:
             self._log("refused", reason="draining")
-            self.uaA.recvEvent(CCEventFail((503, "Service Unavailable"), rtime=event.rtime))
+            self.uaA.recvEvent(node_unavailable("draining", event.rtime))
             return
         if ctx.active_calls() >= ctx.config.media.max_calls:
             self._log("refused", reason="max_calls")
-            self.uaA.recvEvent(CCEventFail((503, "Service Unavailable"), rtime=event.rtime))
+            self.uaA.recvEvent(node_unavailable("max_calls", event.rtime))
             return
         max_fwd = getattr(event, "max_forwards", None)
         if max_fwd is not None and max_fwd - 1 <= 0:
@@ -157,7 +157,7 @@ class CallController:
             self.media = ctx.engine.open_call(self.id)
         except (PortsExhausted, SlotsExhausted):
             self._log("refused", reason="no_media_ports")
-            self.uaA.recvEvent(CCEventFail((503, "Service Unavailable"), rtime=event.rtime))
+            self.uaA.recvEvent(node_unavailable("no_media_ports", event.rtime))
             return
         if policy == "capture":
             ctx.engine.arm(self.media, False)

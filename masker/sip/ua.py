@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sippy.CCEvents import CCEventFail
 from sippy.SipHeader import SipHeader
 from sippy.UA import UA
 
@@ -71,6 +72,20 @@ def bad_extension(req: SipRequest, server: str | None) -> SipResponse:
 def bad_event(req: SipRequest, server: str | None) -> SipResponse:
     """489 Bad Event (RFC 6665 8.3.2): no event package (KPML included) is supported."""
     return req.genResponse(489, "Bad Event", server=server)
+
+
+#: Header on the 503 a node gives a new call it cannot take itself (draining, full, no
+#: media ports); its value says why.  The cluster's dispatcher (deploy/kamailio/
+#: cluster.cfg) sends such an INVITE to the next node, and relays a 503 without it
+#: (the PBX's own, passed through) to the caller as it is.
+REFUSED_HEADER = "X-Masker-Refused"
+
+
+def node_unavailable(why: str, rtime: Any) -> CCEventFail:
+    """The event that answers a new call 503 because this node cannot take it."""
+    event = CCEventFail((503, "Service Unavailable"), rtime=rtime)
+    event.extra_headers = (SipHeader(name=REFUSED_HEADER.lower(), bodys=why),)
+    return event
 
 
 def header_value(msg: SipMsg, name: str) -> str | None:

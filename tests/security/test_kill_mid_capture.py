@@ -12,27 +12,16 @@ from __future__ import annotations
 import socket
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.support.cards import files_holding
 from tests.support.media import keyed_packets, send_paced
 from tests.support.serve import MediaCall, Served
 from tests.support.sip_client import HOST
 
 FULL_CARD = "4111111111111111#1230#123#"
 HALF_PAN = "5454545454"
-
-
-def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
-    """Every file under `root` whose bytes contain any needle (in ASCII or UTF-16)."""
-    forms = needles + [n.decode().encode("utf-16-le") for n in needles]
-    hits = []
-    for path in root.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            hits += [str(path) for form in forms if form in data]
-    return hits
 
 
 def _udp_port_free(port: int) -> bool:
@@ -70,7 +59,7 @@ def test_a_service_killed_mid_capture_restarts_clean_with_no_card_data_on_disk(t
     finally:
         served.stop()
 
-    assert _files_holding(tmp_path, [FULL_CARD[:16].encode(), HALF_PAN.encode()]) == []
+    assert files_holding(tmp_path, [FULL_CARD[:16].encode(), HALF_PAN.encode()]) == []
     assert all(_udp_port_free(p) for p in ports)
 
     vault = sqlite3.connect(tmp_path / "vault.sqlite")
@@ -94,4 +83,4 @@ def test_a_service_killed_mid_capture_restarts_clean_with_no_card_data_on_disk(t
         again.hangup()
     finally:
         restarted.stop()
-    assert _files_holding(tmp_path, [FULL_CARD[:16].encode(), HALF_PAN.encode()]) == []
+    assert files_holding(tmp_path, [FULL_CARD[:16].encode(), HALF_PAN.encode()]) == []

@@ -68,3 +68,14 @@ def dev_tokenizer(folder: Path, **config: Any) -> Tokenizer:
         **config,
     )
     return build_tokenizer(settings, dev_dir=folder / "dev")
+
+
+def files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    """Every file under `root` whose bytes contain any needle (in ASCII or UTF-16)."""
+    forms = needles + [n.decode().encode("utf-16-le") for n in needles]
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [str(path) for form in forms if form in data]
+    return hits

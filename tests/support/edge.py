@@ -1,5 +1,6 @@
-"""The Kamailio edge (deploy/kamailio) as a test process, and scripted SIP endpoints
-over TCP and TLS: a trunk that connects to the edge and a PBX the edge connects to.
+"""Kamailio (deploy/kamailio) as a test process (`Kamailio`: the TLS edge here and the
+cluster's dispatcher in tests/support/cluster.py), and scripted SIP endpoints over
+TCP and TLS: a trunk that connects to the edge and a PBX the edge connects to.
 
 `Edge` runs the repository's kamailio.cfg unchanged, on free loopback ports given as
 --substdef parameters, in its own working directory (development certificates from
@@ -18,6 +19,7 @@ import subprocess
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from masker.phones.service_process import free_port
@@ -43,42 +45,27 @@ def server_context(tls_dir: Path) -> ssl.SSLContext:
     return ctx
 
 
-class Edge:
-    """kamailio with deploy/kamailio/kamailio.cfg between a trunk and `masker serve`."""
+def kamailio_binary() -> str:
+    """Debian's kamailio (often in /usr/sbin, outside a user's PATH)."""
+    binary = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
+    if binary is None:
+        raise RuntimeError("kamailio is not installed (make setup installs it)")
+    return binary
+
+
+class Kamailio:
+    """kamailio on one of the repository's configs, its NAME parameters given as
+    --substdef, in the foreground in `workdir`, its log (stderr) kept in `lines`;
+    ready when `ready()` is true."""
 
     def __init__(
-        self,
-        workdir: Path,
-        masker_port: int,
-        inner_port: int,
-        pbx_port: int,
-        pbx_transport: str = "tls",
+        self, cfg: Path, workdir: Path, params: dict[str, object], ready: Callable[[], bool]
     ) -> None:
-        binary = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
-        if binary is None:
-            raise RuntimeError("kamailio is not installed (make setup installs it)")
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.tls_dir = make_certs(workdir)
-        self.ca = self.tls_dir / "ca.pem"
-        self.tls_port = free_port(socket.SOCK_STREAM)
-        self.tcp_port = free_port(socket.SOCK_STREAM)
-        self.inner_port = inner_port
-        params = {
-            "EDGE_ADDR": HOST,
-            "EDGE_TLS_PORT": self.tls_port,
-            "EDGE_TCP_PORT": self.tcp_port,
-            "INNER_ADDR": HOST,
-            "INNER_PORT": inner_port,
-            "MASKER_ADDR": HOST,
-            "MASKER_PORT": masker_port,
-            "PBX_HOST": HOST,
-            "PBX_PORT": pbx_port,
-            "PBX_TRANSPORT": pbx_transport,
-        }
         run = workdir / "run"
         run.mkdir(exist_ok=True)
-        cmd = [binary, "-f", str(KAMAILIO_CFG), "-DD", "-E", "-n", "1", "-m", "64", "-M", "8"]
+        cmd = [kamailio_binary(), "-f", str(cfg), "-DD", "-E", "-n", "1", "-m", "64", "-M", "8"]
         cmd += ["-w", str(workdir), "-Y", str(run)]
         for name, value in params.items():
             cmd.append(f"--substdef=!{name}!{value}!")
@@ -88,23 +75,21 @@ class Edge:
             text=True, errors="replace", cwd=workdir,
         )  # fmt: skip
         threading.Thread(target=self._read_log, daemon=True).start()
-        self._wait_ready(10.0)
+        self._wait_ready(ready, 10.0)
 
     def _read_log(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.lines.append(line)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, ready: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            try:
-                socket.create_connection((HOST, self.tls_port), timeout=0.2).close()
+            if ready():
                 return
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("kamailio did not start:\n" + self.log)
 
@@ -120,6 +105,46 @@ class Edge:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def tcp_accepts(port: int) -> bool:
+    try:
+        socket.create_connection((HOST, port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+class Edge(Kamailio):
+    """kamailio with deploy/kamailio/kamailio.cfg between a trunk and `masker serve`."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        masker_port: int,
+        inner_port: int,
+        pbx_port: int,
+        pbx_transport: str = "tls",
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.tls_dir = make_certs(workdir)
+        self.ca = self.tls_dir / "ca.pem"
+        self.tls_port = free_port(socket.SOCK_STREAM)
+        self.tcp_port = free_port(socket.SOCK_STREAM)
+        self.inner_port = inner_port
+        params: dict[str, object] = {
+            "EDGE_ADDR": HOST,
+            "EDGE_TLS_PORT": self.tls_port,
+            "EDGE_TCP_PORT": self.tcp_port,
+            "INNER_ADDR": HOST,
+            "INNER_PORT": inner_port,
+            "MASKER_ADDR": HOST,
+            "MASKER_PORT": masker_port,
+            "PBX_HOST": HOST,
+            "PBX_PORT": pbx_port,
+            "PBX_TRANSPORT": pbx_transport,
+        }
+        super().__init__(KAMAILIO_CFG, workdir, params, lambda: tcp_accepts(self.tls_port))
 
     def client_context(self, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
         """A client context trusting the development CA; `version` pins one TLS version."""
