@@ -13,7 +13,6 @@ trunk's would.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import socket
@@ -28,7 +27,6 @@ from pathlib import Path
 from masker.calls.ids import log_safe_hex
 from masker.phones.lite import LiteCall, LitePhones, drive
 from masker.phones.service_process import ServiceProcess, free_port, sip_options_ping
-from masker.runtime.service_config import TokenizerSettings
 from tests.support.cards import dev_tokenizer
 from tests.support.edge import Kamailio
 from tests.support.media import keyed_packets, rtp_socket, send_paced
@@ -40,10 +38,9 @@ CLUSTER_CFG = PROJECT_ROOT / "deploy" / "kamailio" / "cluster.cfg"
 
 
 def vault_env(dsn: str) -> dict[str, str]:
-    """The shared PostgreSQL vault's settings, where this checkout's config knows them
-    (the PostgreSQL VaultStore); {} leaves each node on its own SQLite vault."""
-    known = {f.name for f in dataclasses.fields(TokenizerSettings)}
-    if not dsn or "vault_backend" not in known:
+    """The shared PostgreSQL vault's settings; {} (no `dsn`) leaves each node on its own
+    SQLite vault."""
+    if not dsn:
         return {}
     return {"MASKER_TOKENIZER_VAULT_BACKEND": "postgresql", "MASKER_TOKENIZER_VAULT_DSN": dsn}
 
