@@ -51,7 +51,10 @@ class PostgresServer:
 
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(
-            [str(PG_LOCAL), "stop", str(self.datadir), mode], check=True, capture_output=True, timeout=60
+            [str(PG_LOCAL), "stop", str(self.datadir), mode],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
 
 
