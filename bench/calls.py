@@ -122,7 +122,7 @@ class BenchResult:
             "  service media engine: " + ", ".join(
                 f"{k}={v}" for k, v in self.engine_stats.items()
                 if k in ("ticks", "late_ticks", "tick_us_avg", "caller_packets", "agent_packets",
-                         "masked_packets", "calls")
+                         "masked_packets", "calls", "underruns", "shed_samples")
             ),
             f"  verdict: {'sustained' if self.sustained else 'NOT sustained'}",
         ])  # fmt: skip
@@ -232,16 +232,18 @@ def _drive(
         p0, l0, h0, d0 = window["rx0"].get(c.call_id, (0, 0, 0, 0))
         packets += c.rx.packets - p0
         lost += c.rx.lost - l0
-        if c.rx.transit_ms:
-            base = min(c.rx.transit_ms)
-            mine = [h - base for h in c.rx.transit_ms[h0:]]
+        if c.rx.transit_ms[h0:]:  # the window's own fastest packet: rtpengine's delay
+            window_transits = c.rx.transit_ms[h0:]  # buffer starts only with `block DTMF`
+            base = min(window_transits)
+            mine = [h - base for h in window_transits]
             holds += mine
             late += sum(1 for h in mine if h > LATE_MS)
             late40 += sum(1 for h in mine if h > LATE2_MS)
         delays += c.rx.delays_ms[d0:]
-        if c.back_transit_ms:  # the agent's RTP at the caller (every 10th call's socket)
-            base = min(c.back_transit_ms)
-            mine = [h - base for h in c.back_transit_ms[window["backt0"].get(c.call_id, 0) :]]
+        back_transits = c.back_transit_ms[window["backt0"].get(c.call_id, 0) :]
+        if back_transits:  # the agent's RTP at the caller (every 10th call's socket)
+            base = min(back_transits)
+            mine = [h - base for h in back_transits]
             back_packets += len(mine)
             back_late40 += sum(1 for h in mine if h > LATE2_MS)
     sent = lite.sent_packets - window["sent0"]
@@ -280,8 +282,9 @@ def _prioritise(pids: list[int]) -> None:
 
 def run_bench(
     n_calls: int, duration_s: float, setup_rate: int, service_cpu: int | None,
-    load_cpu: int | None, workdir: str, priority: bool = False,
+    load_cpu: int | None, workdir: str, priority: bool = False, lookahead_ms: int | None = None,
 ) -> BenchResult:  # fmt: skip
+    """N calls through `masker serve` (its defaults, or `lookahead_ms` of masking)."""
     if load_cpu is not None:
         os.sched_setaffinity(0, {load_cpu})
     lite = LitePhones(("127.0.0.1", 0))
@@ -289,7 +292,7 @@ def run_bench(
     svc = ServiceProcess(
         pbx_port=lite.uas_port, workdir=workdir, media_ports=max(4 * n_calls + 64, 128),
         cpu=service_cpu, log_level="info",
-        extra_toml="",
+        env=None if lookahead_ms is None else {"MASKER_MEDIA_LOOKAHEAD_MS": str(lookahead_ms)},
     )  # fmt: skip
     lite.service = ("127.0.0.1", svc.sip_port)
     if priority:  # other work on a shared machine must not be what is measured
@@ -319,6 +322,7 @@ def run_bench(
         return BenchResult(
             **m["fields"], sockets_left=sockets_left, calls_not_ended=not_ended,
             engine_stats=engine, service_late_metric=late_metric,
+            name="masker serve" if lookahead_ms is None else f"ours, {lookahead_ms} ms",
         )  # fmt: skip
     finally:
         svc.stop()
@@ -362,15 +366,17 @@ def run_rtpengine(
         close_all(lite)
 
 
-def side_by_side(ours: BenchResult, theirs: BenchResult | None, why: str = "") -> str:
-    """Our figures beside rtpengine's (same calls, streams, core and measurement)."""
+def side_by_side(ours: list[BenchResult], theirs: BenchResult | None, why: str = "") -> str:
+    """Our figures (one column per look-ahead) beside rtpengine's (same calls,
+    streams, core and measurement)."""
+    cols = [(r.name, r) for r in ours]
     if theirs is None:
-        return f"rtpengine: not measured ({why}); ours alone:\n" + _column_table([("ours", ours)])
-    ratio = ours.cpu_pct_per_call / theirs.cpu_pct_per_call if theirs.cpu_pct_per_call else 0
-    return (
-        _column_table([("masker serve", ours), ("rtpengine", theirs)])
-        + f"\n  CPU per call ratio ours/rtpengine: {ratio:.2f}"
-    )
+        return f"rtpengine: not measured ({why}); ours alone:\n" + _column_table(cols)
+    lines = [_column_table([*cols, ("rtpengine", theirs)])]
+    for r in ours:
+        ratio = r.cpu_pct_per_call / theirs.cpu_pct_per_call if theirs.cpu_pct_per_call else 0
+        lines.append(f"  CPU per call ratio {r.name} / rtpengine: {ratio:.2f}")
+    return "\n".join(lines)
 
 
 def _column_table(cols: list[tuple[str, BenchResult]]) -> str:
@@ -383,14 +389,15 @@ def _column_table(cols: list[tuple[str, BenchResult]]) -> str:
         (f"late > {LATE2_MS:.0f} ms, back to caller",
          lambda r: f"{r.back_late40_packets} of {r.back_packets}"),
         ("lost / kernel drops", lambda r: f"{r.lost_packets} / {r.service_rx_drops}"),
-        ("added delay p50 / p99 ms", lambda r: f"{r.delay_p50_ms:.1f} / {r.delay_p99_ms:.1f}"),
+        ("added delay caller->agent p50 / p99 ms",
+         lambda r: f"{r.delay_p50_ms:.1f} / {r.delay_p99_ms:.1f}"),
         ("memory per call KiB", lambda r: f"{r.rss_per_call_kib:.0f}"),
         ("generator p99 behind ms", lambda r: f"{r.sender_late_p99_ms:.1f}"),
     ]  # fmt: skip
     width = max(len(name) for name, _ in rows) + 2
-    lines = ["".ljust(width) + "".join(name.rjust(24) for name, _ in cols)]
+    lines = ["".ljust(width) + "".join(name.rjust(26) for name, _ in cols)]
     for name, get in rows:
-        lines.append(name.ljust(width) + "".join(get(r).rjust(24) for _, r in cols))
+        lines.append(name.ljust(width) + "".join(get(r).rjust(26) for _, r in cols))
     return "\n".join("  " + line for line in lines)
 
 
@@ -414,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the same calls through rtpengine (bench/rtpengine.py)",
     )  # fmt: skip
     p.add_argument(
+        "--lookahead", default="40,20",
+        help="our look-ahead(s) in ms, one run each, comma-separated (default 40,20);"
+        " 'default' runs the service's own default",
+    )  # fmt: skip
+    p.add_argument(
         "--rtpengine-delay", type=int, default=40,
         help="rtpengine's delay buffer in ms (default 40: our look-ahead)",
     )  # fmt: skip
@@ -426,20 +438,26 @@ def main(argv: list[str] | None = None) -> int:
         f" real SIP + RTP over UDP, not pjsua2) on cpu {load_cpu}",
         file=sys.stderr,
     )
+    lookaheads: list[int | None] = [
+        None if x == "default" else int(x) for x in args.lookahead.split(",")
+    ]
     results = []
     sizes = [args.calls]
     if args.find_max:
         sizes = list(range(args.step, args.calls + 1, args.step)) or [args.calls]
+        lookaheads = lookaheads[:1]
     best = 0
     for n in sizes:
-        with tempfile.TemporaryDirectory(prefix="masker-bench-") as wd:
-            r = run_bench(
-                n, args.duration, args.setup_rate, service_cpu, load_cpu, wd, args.priority
-            )
-        results.append(r)
-        if not args.json:
-            print(r.render(), flush=True)
-        if r.sustained:
+        for la in lookaheads:
+            with tempfile.TemporaryDirectory(prefix="masker-bench-") as wd:
+                r = run_bench(
+                    n, args.duration, args.setup_rate, service_cpu, load_cpu, wd, args.priority,
+                    la,
+                )  # fmt: skip
+            results.append(r)
+            if not args.json:
+                print(r.render(), flush=True)
+        if results[-1].sustained:
             best = n
         elif args.find_max:
             break
@@ -474,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         if theirs is not None:
             print(theirs.render())
         print("\nside by side (same calls, streams, core and measurement):")
-        print(side_by_side(results[-1], theirs, why), flush=True)
+        print(side_by_side(results[-len(lookaheads) :], theirs, why), flush=True)
     return 0 if results and results[-1].sustained or best else 1
 
 

@@ -22,7 +22,7 @@ from masker.media.law import SAMPLES_PER_MS, SILENCE
 from masker.media.loop import MediaLoop
 from masker.media.maskbank import MaskBank, SlotsExhausted
 from masker.media.outbound import OutboundStream
-from masker.media.playout import MAX_CUSHION, MIN_CUSHION, Playout
+from masker.media.playout import MIN_CUSHION, Playout
 from masker.media.ports import PortAllocator
 from masker.media.receive import PacketReceiver
 from masker.media.timeouts import expects_rtp
@@ -40,24 +40,23 @@ class CallTable:
         bank: MaskBank,
         receiver: PacketReceiver,
         counters: Counter[str],
-        cushion: int,
+        jitter_ceiling: int,
     ) -> None:
         self.calls: dict[str, CallMedia] = {}
+        #: the same calls by masker slot (the tick walks the bank's chunks by slot)
+        self.by_slot: dict[int, CallMedia] = {}
         self.loop = loop
         self.ports = ports
         self.bank = bank
         self.receiver = receiver
         self.counters = counters  # closed calls' counters are added here
-        self.cushion = cushion  # each call's playout cushion starts here
+        self.jitter_ceiling = jitter_ceiling  # each call's playout cushion grows up to this
 
     def add(self, call: CallMedia) -> None:
         call.slot = self.bank.allocate()
+        self.by_slot[call.slot] = call
         call.inbound = InboundAudio(silence=SILENCE["PCMU"], dtype=np.uint8)
-        call.playout = Playout(
-            cushion=self.cushion,
-            floor=min(self.cushion, MIN_CUSHION),
-            ceiling=max(self.cushion, MAX_CUSHION),
-        )
+        call.playout = Playout(cushion=MIN_CUSHION, floor=MIN_CUSHION, ceiling=self.jitter_ceiling)
         call.last_caller_packet = time.monotonic()
         self.calls[call.call_id] = call
         rx = self.receiver
@@ -114,12 +113,15 @@ class CallTable:
         if rate == call.rate:
             return
         self.bank.release(call.slot)
+        del self.by_slot[call.slot]
         try:
             call.slot = self.bank.allocate(rate)
         except SlotsExhausted:  # no room for a chunk of that rate: G.722 resampled to 8 kHz
             call.slot = self.bank.allocate(call.rate)
             call.counters["wideband_refused_no_slot"] += 1
             return
+        finally:
+            self.by_slot[call.slot] = call
         call.rate = rate
         if call.armed is not None:
             self.bank.arm(call.slot, call.armed)
@@ -202,6 +204,8 @@ class CallTable:
         self.ports.release(call.agent.ports)
         if call.slot >= 0:
             self.bank.release(call.slot)
+            if self.by_slot.get(call.slot) is call:
+                del self.by_slot[call.slot]
         self.calls.pop(call.call_id, None)
         self.counters.update(call.counters)
 

@@ -33,7 +33,7 @@ from masker.media.digits import INFO_WINDOW_MS, DigitReporter, DigitSink, LostSi
 from masker.media.forcing import ForcedSpans
 from masker.media.loop import TICK_S, MediaLoop
 from masker.media.maskbank import BatchFactory, MaskBank
-from masker.media.playout import FRAME
+from masker.media.playout import FRAME, MAX_CUSHION
 from masker.media.ports import PortAllocator
 from masker.media.receive import EVENT_AHEAD, EVENT_GUARD, PacketReceiver
 from masker.media.rtcp import SR_INTERVAL_S, RtcpReports
@@ -54,11 +54,11 @@ __all__ = [
     "TimeoutSink",
 ]
 
-#: Default playout cushion at the start of a talkspurt: a (re)starting caller stream
-#: waits until one frame plus this many samples are buffered.  The cushion then adapts
-#: (media.playout): it grows on underruns, shrinks back to MIN_CUSHION after a calm,
-#: and excess buffered audio is shed in quiet moments so the delay converges.
-JITTER_SAMPLES = 2 * FRAME
+#: Default ceiling of the playout cushion (`[media] jitter_ms`): every call starts
+#: with none (a frame plays as soon as it is whole); the cushion grows on underruns up
+#: to this, shrinks back to none after a calm (media.playout), and excess buffered
+#: audio is shed in quiet moments so the delay converges.
+JITTER_SAMPLES = MAX_CUSHION
 
 
 class MediaEngine:
@@ -101,7 +101,7 @@ class MediaEngine:
             jitter_samples,
         )
         self.calls = self.table.calls
-        self.frames = FrameTick(self.calls, self.bank, spans, self.reporter)
+        self.frames = FrameTick(self.table.by_slot, self.bank, spans, self.reporter)
         self.rtp_timeouts = RtpTimeouts(
             self.calls,
             rtp_timeout_s,

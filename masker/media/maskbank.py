@@ -62,9 +62,11 @@ class SlotsExhausted(RuntimeError):
 class MaskBank:
     """Slot allocator over lazily created BatchMasker chunks.
 
-    The first chunk has `batch_size` slots, later ones four times as many: a few
-    calls cost one small batch, hundreds of calls share a few large ones (the
-    batch masker's cost per call falls with the batch size).
+    The first chunk of a rate has `batch_size` slots, each later one four times its
+    predecessor (32, 128, 512, ...), never more than the slots still left under
+    `max_slots`: a few calls cost one small batch, hundreds share two or three.  A
+    `process` has a fixed cost of about 200 rows' worth (dsp's per-tick work), so
+    fewer, larger chunks are cheaper per call than many small ones.
     """
 
     def __init__(self, factory: BatchFactory, batch_size: int, max_slots: int, frame: int = 160):
@@ -79,7 +81,10 @@ class MaskBank:
         self.rates: list[int] = []  # audio rate of each chunk
 
     def _size(self, rate: int) -> int:
-        return self.batch_size if rate not in self.rates else 4 * self.batch_size
+        sizes = [len(u) for u, r in zip(self.used, self.rates, strict=True) if r == rate]
+        if not sizes:
+            return self.batch_size
+        return max(1, min(4 * sizes[-1], self.max_slots - sum(sizes)))
 
     def allocate(self, rate: int = NARROWBAND) -> int:
         """A free slot in a chunk of `rate` (a new chunk when none is free)."""

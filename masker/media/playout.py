@@ -16,10 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FRAME = 160
-#: Cushion at the start of a talkspurt, and its floor (20 ms).
-MIN_CUSHION = FRAME
-#: Ceiling of the cushion (60 ms): jitter beyond it costs underruns, not delay.
-MAX_CUSHION = 3 * FRAME
+#: Cushion at the start of a call, and its floor: none until the caller's jitter
+#: needs one (an underrun).
+MIN_CUSHION = 0
+#: Default ceiling of the cushion (40 ms, `[media] jitter_ms`): jitter beyond it
+#: costs underruns (concealed frames), not delay.
+MAX_CUSHION = 2 * FRAME
 #: Ticks per observation window (1 s at 20 ms).
 WINDOW_TICKS = 50
 #: Ticks without an underrun before the cushion shrinks one step (2 s).

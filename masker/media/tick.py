@@ -43,19 +43,24 @@ QUIET_RUN = 5 * FRAME
 
 
 class FrameTick:
-    """Runs the masking tick over `calls` (the media thread's table, read only)."""
+    """Runs the masking tick over `by_slot` (the media thread's calls by masker slot,
+    kept by masker.media.calltable; read only)."""
 
     def __init__(
-        self, calls: dict[str, CallMedia], bank: MaskBank, spans: ForcedSpans, digits: DigitReporter
+        self,
+        by_slot: dict[int, CallMedia],
+        bank: MaskBank,
+        spans: ForcedSpans,
+        digits: DigitReporter,
     ) -> None:
-        self.calls = calls
+        self.by_slot = by_slot
         self.bank = bank
         self.spans = spans
         self.digits = digits
 
     def run(self, now: float) -> None:
         bank = self.bank
-        by_slot: dict[int, CallMedia] = {call.slot: call for call in self.calls.values()}
+        by_slot = self.by_slot
         for chunk in bank.active_chunks():
             base, size = bank.starts[chunk], len(bank.used[chunk])
             wide = bank.rates[chunk] != 8000

@@ -65,3 +65,16 @@ def test_shed_samples_reduce_the_excess():
     observe(p, FRAME + 160 + 400, WINDOW_TICKS)
     p.dropped(300)
     assert p.excess == 100
+
+
+def test_a_call_starts_with_no_cushion_and_plays_a_frame_once_it_is_whole():
+    p = Playout()
+    assert p.cushion == 0 and p.prebuffer == FRAME
+
+
+def test_the_cushion_grows_from_nothing_only_on_underruns_and_relaxes_back_to_nothing():
+    p = Playout(ceiling=2 * FRAME)
+    p.underrun()
+    assert p.cushion == FRAME // 2
+    observe(p, FRAME + FRAME // 2, RELAX_TICKS * 4)
+    assert p.cushion == 0
