@@ -174,6 +174,20 @@ def test_tampered_srtp_packet_is_dropped_and_counted(engine):
     call.close()
 
 
+def test_a_caller_keyed_with_the_wrong_sdes_key_is_dropped_counted_and_never_relayed(engine):
+    call = Call(engine, Peer(True), Peer(False))
+    prof = PROFILE[SUITE]
+    wrong = Session(Policy(secrets.token_bytes(30), Policy.SSRC_ANY_OUTBOUND, srtp_profile=prof))
+    wire = [wrong.protect(p) for p in audio_packets(pcm(1600))]
+    coll = Collector(call.agent.sock, call.from_agent)
+    send_paced(call.caller.sock, call.to_masker, wire)  # as they are: no right key on top
+    assert wait_for(lambda: call.counter("drop_srtp_auth") == len(wire))
+    got = [d for _, d, _ in coll.stop()]
+    assert call.counter("caller_packets") == 0
+    assert not set(got) & set(wire)  # nothing of it reaches the agent
+    call.close()
+
+
 def test_replayed_srtp_packet_is_dropped_and_counted(engine):
     call = Call(engine, Peer(True), Peer(False))
     wire = call.caller.wire(audio_packets(pcm(1600)))
