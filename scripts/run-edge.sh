@@ -3,13 +3,18 @@
 # `masker serve` (`make run-edge`), both in the foreground; Ctrl-C stops both, and
 # when either exits the other is stopped.
 #
-#   trunk --TLS :5061 / TCP :5060--> edge --UDP--> masker 127.0.0.1:5060
+#   trunk --TLS :5061 / mTLS :5062 / TCP :5060--> edge --UDP--> masker 127.0.0.1:5060
 #   masker [pbx] = edge 127.0.0.1:5070 (UDP) --TCP (or TLS)--> PBX 127.0.0.1:5080
 #
 # Settings (environment, defaults shown); arguments go to `masker serve`
 # (e.g. --config my.toml; the [pbx] address/port below win over the file):
 #   MASKER_EDGE_ADDR=127.0.0.1      trunk-facing address (0.0.0.0 for every interface)
 #   MASKER_EDGE_TLS_PORT=5061       MASKER_EDGE_TCP_PORT=5060
+#   MASKER_EDGE_MTLS_PORT=5062      mutual TLS: trunks present a certificate of the
+#                                   CA in tls.cfg's mutual TLS profile (ca_list)
+#   MASKER_EDGE_TLS_CONFIG=deploy/kamailio/tls.cfg  the profiles, loaded as a copy
+#                                   (var/run/kamailio/tls.cfg) whose mutual TLS header
+#                                   [server:127.0.0.1:5062] becomes [server:ADDR:MTLS_PORT]
 #   MASKER_EDGE_INNER_ADDR=127.0.0.1 MASKER_EDGE_INNER_PORT=5070  (UDP, the masker's side;
 #                                   a private address must be in [sip] trusted_sources)
 #   MASKER_EDGE_PBX_HOST=127.0.0.1  MASKER_EDGE_PBX_PORT=5080  MASKER_EDGE_PBX_TRANSPORT=tcp|tls
@@ -21,6 +26,8 @@ cd "$(dirname "$0")/.."
 : "${MASKER_EDGE_ADDR:=127.0.0.1}"
 : "${MASKER_EDGE_TLS_PORT:=5061}"
 : "${MASKER_EDGE_TCP_PORT:=5060}"
+: "${MASKER_EDGE_MTLS_PORT:=5062}"
+: "${MASKER_EDGE_TLS_CONFIG:=deploy/kamailio/tls.cfg}"
 : "${MASKER_EDGE_INNER_ADDR:=127.0.0.1}"
 : "${MASKER_EDGE_INNER_PORT:=5070}"
 : "${MASKER_EDGE_PBX_HOST:=127.0.0.1}"
@@ -36,6 +43,10 @@ KAMAILIO=${KAMAILIO:-$(command -v kamailio || echo /usr/sbin/kamailio)}
 MASKER=${MASKER:-.venv/bin/masker}
 [ -s var/tls/server.pem ] || scripts/make-tls-certs.sh var/tls
 mkdir -p var/run/kamailio
+# Kamailio picks a server TLS profile by the local address:port it was reached on.
+tls_cfg="$PWD/var/run/kamailio/tls.cfg"
+sed "s/^\[server:127\.0\.0\.1:5062\]/[server:$MASKER_EDGE_ADDR:$MASKER_EDGE_MTLS_PORT]/" \
+    "$MASKER_EDGE_TLS_CONFIG" > "$tls_cfg"
 
 "$MASKER" serve "$@" &
 masker_pid=$!
@@ -43,7 +54,9 @@ masker_pid=$!
     -w "$PWD" -Y "$PWD/var/run/kamailio" \
     "--substdef=!EDGE_ADDR!$MASKER_EDGE_ADDR!" \
     "--substdef=!EDGE_TLS_PORT!$MASKER_EDGE_TLS_PORT!" \
+    "--substdef=!EDGE_MTLS_PORT!$MASKER_EDGE_MTLS_PORT!" \
     "--substdef=!EDGE_TCP_PORT!$MASKER_EDGE_TCP_PORT!" \
+    "--substdef=!TLS_CONFIG!$tls_cfg!" \
     "--substdef=!INNER_ADDR!$MASKER_EDGE_INNER_ADDR!" \
     "--substdef=!INNER_PORT!$MASKER_EDGE_INNER_PORT!" \
     "--substdef=!MASKER_ADDR!$MASKER_SIP_LISTEN_ADDRESS!" \

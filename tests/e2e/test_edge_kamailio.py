@@ -1,7 +1,8 @@
 """SIP over TLS and TCP through the Kamailio edge (deploy/kamailio) to a real
 `masker serve`: trunks call over TLS or TCP, the agent leg reaches the PBX over
 TLS (or TCP) through the edge, and in-dialog requests of both legs follow the
-edge's Record-Route.  kamailio must be installed (`make setup` installs it)."""
+edge's Record-Route; on the mutual TLS port only trunks with a certificate of the
+trusted CA get through.  kamailio must be installed (`make setup` installs it)."""
 
 from __future__ import annotations
 
@@ -245,3 +246,40 @@ def test_a_malformed_info_is_not_logged_whole_by_the_edge(rig):
         trunk.close()
     time.sleep(0.3)  # its log, had it written one, has reached us
     assert "Signal" not in rig.edge.log
+
+
+def mtls_options(rig: Rig, cert: tuple[Path, Path] | None) -> SipMessage:
+    """An OPTIONS from a trunk on the edge's mutual TLS port presenting `cert`; under
+    TLS 1.3 the edge's verdict on the certificate arrives with the first read."""
+    trunk = StreamEndpoint.connect(
+        rig.edge.mtls_port, "TLS", "trunk", rig.edge.client_context(cert=cert)
+    )
+    try:
+        trunk.send_raw(
+            trunk.request("OPTIONS", f"sip:{HOST}", call_id=log_safe_hex(8), from_tag="t")
+        )
+        return trunk.recv()
+    finally:
+        trunk.close()
+
+
+def test_mtls_trunk_with_a_certificate_of_the_trusted_ca_gets_its_request_through(rig):
+    answer = mtls_options(rig, rig.edge.client_cert)
+    assert answer.code == 200  # the masker's answer, relayed
+    call_id = answer.header("Call-ID")
+    assert any(f"{call_id}}} " in line and "-> masker" in line for line in rig.edge.lines)
+
+
+def test_mtls_trunk_with_a_certificate_of_an_untrusted_ca_is_refused_at_the_handshake(
+    rig, tmp_path
+):
+    stranger = make_certs(tmp_path / "stranger")  # its own CA, unknown to the edge
+    with pytest.raises(ssl.SSLError) as refused:
+        mtls_options(rig, (stranger / "client.pem", stranger / "client.key"))
+    assert "UNKNOWN_CA" in str(refused.value).upper()  # the edge's alert
+
+
+def test_mtls_trunk_without_a_certificate_is_refused_at_the_handshake(rig):
+    with pytest.raises(ssl.SSLError) as refused:
+        mtls_options(rig, None)
+    assert "CERTIFICATE_REQUIRED" in str(refused.value).upper()  # TLS 1.3's alert

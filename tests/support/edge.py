@@ -5,7 +5,8 @@ TCP and TLS: a trunk that connects to the edge and a PBX the edge connects to.
 `Edge` runs the repository's kamailio.cfg unchanged, on free loopback ports given as
 --substdef parameters, in its own working directory (development certificates from
 scripts/make-tls-certs.sh in ./var/tls there), in the foreground (-DD) with its log
-on stderr kept for inspection.
+on stderr kept for inspection; its tls.cfg is the repository's with the mutual TLS
+profile on its own port, as scripts/run-edge.sh writes it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from tests.support.paths import PROJECT_ROOT
 from tests.support.sip_client import HOST, SipMessage, parse
 
 KAMAILIO_CFG = PROJECT_ROOT / "deploy" / "kamailio" / "kamailio.cfg"
+TLS_CFG = KAMAILIO_CFG.with_name("tls.cfg")
+MTLS_PROFILE = "[server:127.0.0.1:5062]"  # tls.cfg's header for EDGE_ADDR:EDGE_MTLS_PORT
 MAKE_CERTS = PROJECT_ROOT / "scripts" / "make-tls-certs.sh"
 
 
@@ -35,6 +38,17 @@ def make_certs(workdir: Path) -> Path:
     tls = workdir / "var" / "tls"
     subprocess.run([str(MAKE_CERTS), str(tls)], check=True, capture_output=True)
     return tls
+
+
+def tls_config(workdir: Path, mtls_port: int) -> Path:
+    """workdir/tls.cfg: the repository's, its mutual TLS profile bound to `mtls_port`
+    (Kamailio picks a server profile by the local address and port)."""
+    text = TLS_CFG.read_text()
+    if MTLS_PROFILE not in text:
+        raise RuntimeError(f"{TLS_CFG} has no {MTLS_PROFILE} profile")
+    path = workdir / "tls.cfg"
+    path.write_text(text.replace(MTLS_PROFILE, f"[server:{HOST}:{mtls_port}]"))
+    return path
 
 
 def server_context(tls_dir: Path) -> ssl.SSLContext:
@@ -129,13 +143,17 @@ class Edge(Kamailio):
         workdir.mkdir(parents=True, exist_ok=True)
         self.tls_dir = make_certs(workdir)
         self.ca = self.tls_dir / "ca.pem"
+        self.client_cert = self.tls_dir / "client.pem", self.tls_dir / "client.key"
         self.tls_port = free_port(socket.SOCK_STREAM)
+        self.mtls_port = free_port(socket.SOCK_STREAM)
         self.tcp_port = free_port(socket.SOCK_STREAM)
         self.inner_port = inner_port
         params: dict[str, object] = {
             "EDGE_ADDR": HOST,
             "EDGE_TLS_PORT": self.tls_port,
+            "EDGE_MTLS_PORT": self.mtls_port,
             "EDGE_TCP_PORT": self.tcp_port,
+            "TLS_CONFIG": tls_config(workdir, self.mtls_port),
             "INNER_ADDR": HOST,
             "INNER_PORT": inner_port,
             "MASKER_ADDR": HOST,
@@ -144,11 +162,19 @@ class Edge(Kamailio):
             "PBX_PORT": pbx_port,
             "PBX_TRANSPORT": pbx_transport,
         }
-        super().__init__(KAMAILIO_CFG, workdir, params, lambda: tcp_accepts(self.tls_port))
+        super().__init__(KAMAILIO_CFG, workdir, params, self._listening)
 
-    def client_context(self, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
-        """A client context trusting the development CA; `version` pins one TLS version."""
+    def _listening(self) -> bool:
+        return tcp_accepts(self.tls_port) and tcp_accepts(self.mtls_port)
+
+    def client_context(
+        self, version: ssl.TLSVersion | None = None, cert: tuple[Path, Path] | None = None
+    ) -> ssl.SSLContext:
+        """A client context trusting the development CA; `version` pins one TLS version,
+        `cert` (certificate, key) is presented to the edge (e.g. `client_cert`)."""
         ctx = ssl.create_default_context(cafile=str(self.ca))
+        if cert is not None:
+            ctx.load_cert_chain(*cert)
         if version is not None:
             if version < ssl.TLSVersion.TLSv1_2:
                 ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let OpenSSL 3 offer it at all
