@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from masker.phones.service_process import free_port
 from tests.support.paths import PROJECT_ROOT
 
 PG_LOCAL = PROJECT_ROOT / "scripts" / "pg-local.sh"
@@ -22,12 +23,6 @@ PG_LOCAL = PROJECT_ROOT / "scripts" / "pg-local.sh"
 def postgres_available() -> bool:
     """True where Debian's PostgreSQL server is installed."""
     return any(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -63,7 +58,7 @@ def running_postgres() -> Iterator[PostgresServer]:
     """Start a fresh server, yield it, stop it and delete its data directory."""
     root = Path(tempfile.mkdtemp(prefix="masker-pg-"))
     root.chmod(0o711)
-    server = PostgresServer(datadir=root / "data", port=_free_port())
+    server = PostgresServer(datadir=root / "data", port=free_port(socket.SOCK_STREAM))
     server.start()
     try:
         yield server
