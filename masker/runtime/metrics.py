@@ -8,7 +8,7 @@ token or a Call-ID, so no card data can ever reach a label or a value.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The service's own registry (not the library's global one) so that tests and
@@ -55,5 +55,13 @@ MEDIA_LATE_PACKETS = Counter(
 API_AUTH_FAILURES = Counter(
     "masker_api_auth_failures",
     "Rejected API authentications (the presented credential is never recorded).",
+    registry=REGISTRY,
+)
+GC_PAUSES = Histogram(
+    "masker_gc_pause_seconds",
+    "Cyclic garbage collections, by generation: each holds the GIL, so every call's "
+    "media waits as long as one lasts.",
+    ["generation"],  # 0 | 1 | 2
+    buckets=(0.001, 0.005, 0.010, 0.020, 0.040, 0.080, 0.160),
     registry=REGISTRY,
 )

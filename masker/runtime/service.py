@@ -24,6 +24,7 @@ from masker.media.engine import MediaEngine
 from masker.media.law import SAMPLES_PER_MS
 from masker.media.maskbank import BatchFactory
 from masker.media.ports import PortAllocator
+from masker.runtime.gc_pauses import meter_gc_pauses
 from masker.runtime.hardening import forget_environment
 from masker.runtime.housekeeping import Periodic
 from masker.runtime.service_config import Config
@@ -121,6 +122,7 @@ def calm_garbage_collector() -> None:
     """
     gc.collect()
     gc.freeze()
+    meter_gc_pauses()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_GC_EVERY)
 
