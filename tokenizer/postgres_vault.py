@@ -63,6 +63,7 @@ from tokenizer.vault import (
     VaultUnavailable,
     record_from_row,
     record_values,
+    refresh_values,
 )
 
 log = structlog.get_logger(__name__)
@@ -230,17 +231,7 @@ class PostgresVaultStore:
                     "UPDATE vault SET key_id = %s, ciphertext = %s, brand = %s, expires_at = %s"
                     " WHERE token = %s AND scope = %s AND fingerprint = %s AND last4 = %s"
                     " AND pan_length = %s",
-                    (
-                        record.key_id,
-                        record.ciphertext,
-                        record.brand,
-                        record.expires_at,
-                        record.token,
-                        record.scope,
-                        record.fingerprint,
-                        record.last4,
-                        record.pan_length,
-                    ),
+                    refresh_values(record),
                 )
                 return cur.rowcount == 1
 

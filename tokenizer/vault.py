@@ -131,6 +131,23 @@ def record_values(record: VaultRecord) -> tuple[Any, ...]:
     )
 
 
+def refresh_values(record: VaultRecord) -> tuple[Any, ...]:
+    """A refresh's values: the new key_id, ciphertext, brand and expires_at, then the
+    token, scope, fingerprint, last4 and pan_length it must still match (both stores'
+    refresh UPDATE, in that order)."""
+    return (
+        record.key_id,
+        record.ciphertext,
+        record.brand,
+        record.expires_at,
+        record.token,
+        record.scope,
+        record.fingerprint,
+        record.last4,
+        record.pan_length,
+    )
+
+
 def record_from_row(row: Sequence[Any] | None) -> VaultRecord | None:
     """A record from a row of ``COLUMNS``."""
     if row is None:
@@ -209,17 +226,7 @@ class SqliteVaultStore:
                 "UPDATE vault SET key_id = ?, ciphertext = ?, brand = ?, expires_at = ?"
                 " WHERE token = ? AND scope = ? AND fingerprint = ? AND last4 = ?"
                 " AND pan_length = ?",
-                (
-                    record.key_id,
-                    record.ciphertext,
-                    record.brand,
-                    record.expires_at,
-                    record.token,
-                    record.scope,
-                    record.fingerprint,
-                    record.last4,
-                    record.pan_length,
-                ),
+                refresh_values(record),
             )
             return cur.rowcount == 1
 
