@@ -149,6 +149,22 @@ def payment_sessions() -> Iterator[Any]:
             tk.close()
 
 
+def api_settings(**config: Any) -> ApiConfig:
+    """The tests' API settings: any port, the test JWT secret and audience, the agent
+    and supervisor keys (plus any `api_keys` given), and `config` on top."""
+    return ApiConfig(
+        port=0,
+        jwt_secret=SECRET,
+        jwt_audience=AUDIENCE,
+        api_keys=(
+            ApiKey.from_clear(AGENT_KEY, "agent-1"),
+            ApiKey.from_clear(SUPERVISOR_KEY, "sup-1", "supervisor"),
+            *config.pop("api_keys", ()),
+        ),
+        **config,
+    )
+
+
 @contextmanager
 def running_api(**config: Any) -> Iterator[Api]:
     with payment_sessions() as factory, _running_api(factory, **config) as api:
@@ -160,18 +176,7 @@ def _running_api(factory: Any, **config: Any) -> Iterator[Api]:
     registry = Registry(session_factory=factory, auto_capture=False)
     ready = {"sip": True, "media": True, "vault": True}
     checks = {name: (lambda n=name: ready[n]) for name in ready}
-    cfg = ApiConfig(
-        port=0,
-        jwt_secret=SECRET,
-        jwt_audience=AUDIENCE,
-        api_keys=(
-            ApiKey.from_clear(AGENT_KEY, "agent-1"),
-            ApiKey.from_clear(SUPERVISOR_KEY, "sup-1", "supervisor"),
-            *config.pop("api_keys", ()),
-        ),
-        **config,
-    )
-    server = start_api_server(registry, cfg, ready_checks=checks)
+    server = start_api_server(registry, api_settings(**config), ready_checks=checks)
     try:
         yield Api(server.url, registry, server, ready)
     finally:

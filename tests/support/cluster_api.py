@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from masker.api import ApiConfig, ApiKey, start_api_server
+from masker.api import start_api_server
 from masker.calls.registry import Registry
 from masker.cluster import ClusterNode
 from masker.phones.service_process import free_port
 from masker.runtime.service_config import ClusterConfig
-from tests.support.api import AGENT_KEY, AUDIENCE, SECRET, SUPERVISOR_KEY, Api, LoopThread
+from tests.support.api import Api, LoopThread, api_settings
 from tests.support.paths import PROJECT_ROOT
 
 NGINX_CLUSTER = PROJECT_ROOT / "scripts" / "nginx-cluster.sh"
@@ -122,17 +122,7 @@ def cluster_node(
             node_dead_s=node_dead_s,
         )
         cluster = ClusterNode(config, queue_limit).start(registry)
-        api_config = ApiConfig(
-            port=0,
-            jwt_secret=SECRET,
-            jwt_audience=AUDIENCE,
-            api_keys=(
-                ApiKey.from_clear(AGENT_KEY, "agent-1"),
-                ApiKey.from_clear(SUPERVISOR_KEY, "sup-1", "supervisor"),
-            ),
-            **api,
-        )
-        server = start_api_server(registry, api_config, cluster=cluster)
+        server = start_api_server(registry, api_settings(**api), cluster=cluster)
         r.target_port = server.port
         try:
             assert cluster.publisher is not None
