@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from bench.calls import TICK, service_stats
-from masker.phones.lite import LiteCall, LitePhones, close_all
+from masker.phones.lite import LiteCall, LitePhones, close_all, drive
 from masker.phones.service_process import ServiceProcess
 
 
@@ -45,24 +45,14 @@ def _thread_cpu(pid: int) -> dict[int, float]:
 
 def _pump(lite: LitePhones, until: float, start: int, rate: float, calls: list[LiteCall]) -> None:
     """Drive media (and SIP) until `until`, starting `start` new calls at `rate`/s."""
-    next_tick = time.monotonic()
-    t0 = next_tick
+    t0 = time.monotonic()
     target = len(calls) + start
-    while True:
-        now = time.monotonic()
-        if now >= until:
-            return
+
+    def start_due(now: float) -> None:
         while len(calls) < target and len(calls) - (target - start) < (now - t0) * rate:
             calls.append(lite.start_call(len(calls)))
-        lite.poll_sip()
-        lite.send_media(now, next_tick)
-        lite.drain_media()
-        next_tick += TICK
-        delay = next_tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            next_tick = time.monotonic()
+
+    drive(lite, until, TICK, each_tick=start_due)
 
 
 def _lateness(

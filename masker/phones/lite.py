@@ -17,6 +17,7 @@ import secrets
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -514,13 +515,21 @@ def _kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float:
     return time.time()
 
 
-def drive(phones: LitePhones, until: float, tick: float = 0.020) -> None:
+def drive(
+    phones: LitePhones,
+    until: float,
+    tick: float = 0.020,
+    each_tick: Callable[[float], None] | None = None,
+) -> None:
     """Run the phones on this thread until `until` (monotonic): SIP, one 20 ms frame per
     call per tick on the tick's clock, and everything received; a late tick is not
-    caught up but restarts the clock."""
+    caught up but restarts the clock.  `each_tick(now)` runs first in every tick (a
+    load that starts calls as it goes)."""
     next_tick = time.monotonic()
     while time.monotonic() < until:
         now = time.monotonic()
+        if each_tick is not None:
+            each_tick(now)
         phones.poll_sip()
         phones.send_media(now, next_tick)
         phones.drain_media()
