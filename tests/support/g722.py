@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from masker.media.codecs import G722Decoder, G722Encoder
-from masker.wire.rtp import RtpPacket, build_rtp
+from masker.wire.rtp import RtpPacket
+from tests.support.media import packetise
 
 G722_PT = 9
 FRAME_BYTES = 160  # 20 ms
@@ -20,19 +21,7 @@ def g722_packets(
 ) -> list[bytes]:
     """One packet per 20 ms of `pcm16k` (a partial last frame is left out)."""
     payload = G722Encoder().encode(pcm16k[: len(pcm16k) // 320 * 320])
-    return [
-        build_rtp(
-            RtpPacket(
-                payload_type=pt,
-                sequence=(seq0 + i) & 0xFFFF,
-                timestamp=(ts0 + i * FRAME_BYTES) & 0xFFFFFFFF,
-                ssrc=ssrc,
-                payload=payload[i * FRAME_BYTES : (i + 1) * FRAME_BYTES],
-                marker=i == 0,
-            )
-        )
-        for i in range(len(payload) // FRAME_BYTES)
-    ]
+    return packetise(payload, FRAME_BYTES, pt, ssrc, seq0, ts0)
 
 
 def decode_g722_stream(packets: list[RtpPacket]) -> np.ndarray:

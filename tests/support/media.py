@@ -29,6 +29,26 @@ def rtp_socket() -> socket.socket:
     return s
 
 
+def packetise(
+    payload: bytes, frame: int, pt: int, ssrc: int = 0x1234, seq0: int = 100, ts0: int = 5000
+) -> list[bytes]:
+    """RTP packets of `frame` payload bytes each (a partial last frame is left out); the
+    timestamp advances by `frame` a packet, as for G.711 and for G.722's 8 kHz clock."""
+    return [
+        build_rtp(
+            RtpPacket(
+                payload_type=pt,
+                sequence=(seq0 + i) & 0xFFFF,
+                timestamp=(ts0 + i * frame) & 0xFFFFFFFF,
+                ssrc=ssrc,
+                payload=payload[i * frame : (i + 1) * frame],
+                marker=i == 0,
+            )
+        )
+        for i in range(len(payload) // frame)
+    ]
+
+
 def audio_packets(
     pcm: np.ndarray,
     pt: int = 0,
@@ -38,22 +58,7 @@ def audio_packets(
     frame: int = 160,
     law: str = "ulaw",
 ) -> list[bytes]:
-    codes = g711.encode(pcm, law)
-    out = []
-    for i in range(len(codes) // frame):
-        out.append(
-            build_rtp(
-                RtpPacket(
-                    payload_type=pt,
-                    sequence=(seq0 + i) & 0xFFFF,
-                    timestamp=(ts0 + i * frame) & 0xFFFFFFFF,
-                    ssrc=ssrc,
-                    payload=codes[i * frame : (i + 1) * frame].tobytes(),
-                    marker=i == 0,
-                )
-            )
-        )
-    return out
+    return packetise(g711.encode(pcm, law).tobytes(), frame, pt, ssrc, seq0, ts0)
 
 
 def event_packets(
