@@ -27,7 +27,7 @@ from masker.media.ports import PortAllocator
 from masker.runtime.gc_pauses import meter_gc_pauses
 from masker.runtime.hardening import forget_environment
 from masker.runtime.housekeeping import Periodic
-from masker.runtime.service_config import Config
+from masker.runtime.service_config import SECRET_SETTINGS, Config, env_name
 from masker.sip.logbridge import (
     StructlogSipLogger,
     install_exception_hook,
@@ -95,8 +95,8 @@ def default_session_factory(config: Config) -> tuple[SessionFactory, Tokenizer]:
         tk = build_tokenizer(tk_config, dev_dir=keys_dir / "dev" if tcfg.dev_keys else None)
     except (KeyError_, OSError, ValueError, VaultError) as exc:  # no KEK, no vault, ...
         raise UserError(f"tokenizer: {exc}") from None
-    # The KEK and the vault DSN have been read: no child process inherits them.
-    forget_environment([tk_config.kek_env, "MASKER_TOKENIZER_VAULT_DSN"])
+    # The KEK has been read: no child process inherits it, nothing prints it later.
+    forget_environment([tk_config.kek_env])
 
     def factory(
         *, call_id: str, amount: str, currency: str, reference: str, fields: tuple[str, ...]
@@ -138,6 +138,8 @@ class Service:
         tokenizer_enabled: bool = True,
     ) -> None:
         self.config = config
+        # the DSNs are in `config` now: no child process inherits their passwords
+        forget_environment(env_name(section, key) for section, key in SECRET_SETTINGS)
         set_codecs(config.media.codecs)  # the SDP offer/answer of every call (masker.wire.sdp)
         self.batch_factory = batch_factory or default_batch_factory(config)
         self.session_factory = session_factory

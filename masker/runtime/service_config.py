@@ -159,6 +159,8 @@ class Config:
 
 
 SECTIONS = ("sip", "pbx", "media", "masking", "service", "tokenizer", "gateway", "cluster")
+ENV_PREFIX = "MASKER_"
+
 #: Sections owned by other components; MASKER_<SECTION>_<KEY> still reaches them (as strings).
 EXTRA_SECTIONS = ("api",)
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
@@ -289,6 +291,17 @@ def _validate_signalling(cfg: Config) -> None:
             raise UserError(f"[sip] info_allowlist: '{ctype}' can carry keypad digits")
 
 
+#: Settings that may hold a password (a DSN's): once the configuration is loaded, their
+#: MASKER_<SECTION>_<KEY> variables are removed from the environment, so no child
+#: process inherits them.
+SECRET_SETTINGS = (("tokenizer", "vault_dsn"), ("cluster", "dsn"))
+
+
+def env_name(section: str, key: str) -> str:
+    """The environment variable that sets `key` of [section]."""
+    return f"{ENV_PREFIX}{section}_{key}".upper()
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Config:
@@ -313,9 +326,9 @@ def load_config(
                 cfg.extra[section] = values
     environ = os.environ if env is None else env
     for name, value in environ.items():
-        if not name.startswith("MASKER_"):
+        if not name.startswith(ENV_PREFIX):
             continue
-        rest = name[len("MASKER_") :].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         for section in SECTIONS:
             if rest.startswith(section + "_"):
                 _apply(cfg, section, {rest[len(section) + 1 :]: value}, f"environment {name}")

@@ -62,6 +62,18 @@ def test_the_kek_variable_is_gone_once_the_tokeniser_has_read_it(tmp_path) -> No
     assert _python(code, {"MASKER_KEK": new_kek_text()}) == "False"
 
 
+def test_the_dsn_variables_are_gone_once_the_service_has_its_config() -> None:
+    code = (
+        "import os; from masker.runtime.service_config import load_config; "
+        "from masker.runtime.service import Service\n"
+        "Service(load_config(), tokenizer_enabled=False)\n"
+        "print(sorted(n for n in os.environ if n.endswith('DSN')))"
+    )
+    dsn = "postgresql://masker:s3cret@127.0.0.1:1/masker"
+    env = {"MASKER_TOKENIZER_VAULT_DSN": dsn, "MASKER_CLUSTER_DSN": dsn}
+    assert _python(code, env) == "[]"
+
+
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.0.1.1", "::1", "localhost"])
 def test_loopback_addresses_are_recognised(address: str) -> None:
     assert is_loopback(address)
