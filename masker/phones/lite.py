@@ -141,6 +141,18 @@ class RxStats:
     delays_ms: list[float] = field(default_factory=list)
     last_seq: int | None = None
     last_burst: int = -1
+    #: the stream's RTP timestamp unwrapped past 2**32 (a random start may wrap in a
+    #: long run: at 8 kHz once in 6.2 days, so in an hour on about one call in 150)
+    ext_ts: int | None = None
+
+
+def unwrap_ts(rx: RxStats, ts: int) -> int:
+    """`ts` extended beyond 32 bits from the stream's last one (RFC 3550 A.1 style)."""
+    if rx.ext_ts is None:
+        rx.ext_ts = ts
+    else:
+        rx.ext_ts += ((ts - rx.ext_ts + 2**31) & 0xFFFFFFFF) - 2**31
+    return rx.ext_ts
 
 
 @dataclass
@@ -491,7 +503,7 @@ class LitePhones:
                 rx.lost += gap - 1
         rx.last_seq = seq
         rx.packets += 1
-        rx.transit_ms.append(arrival * 1000.0 - ts / 8.0)
+        rx.transit_ms.append(arrival * 1000.0 - unwrap_ts(rx, ts) / 8.0)
         first_loud = data[12:].translate(LOUD_ULAW).find(1)
         if first_loud < 0 or not call.send_times:
             return
