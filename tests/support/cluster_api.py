@@ -62,6 +62,14 @@ class Relay:
             return
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
+    @staticmethod
+    async def close_connections() -> None:
+        """End the connections still open (HTTP keep-alive), so no task outlives the loop."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
 
 @contextmanager
 def relay() -> Iterator[Relay]:
@@ -73,6 +81,7 @@ def relay() -> Iterator[Relay]:
         yield r
     finally:
         server.close()
+        loop.run(r.close_connections())
         loop.stop()
 
 
