@@ -38,9 +38,15 @@ _TRANSPORT_PARAM = re.compile(rb";transport=(udp|tcp|tls|sctp|wss?)\b", re.IGNOR
 class OrderedUdpServerOpts(Udp_server_opts):
     """One sender and one receiver thread on the SIP socket (sippy's default is three
     of each): datagrams then leave in the order they were sent, so a relayed 180 can
-    no longer overtake the 200 that followed it, and arrive in the order they came."""
+    no longer overtake the 200 that followed it, and arrive in the order they came.
+
+    No SO_REUSEADDR/SO_REUSEPORT (sippy sets both by default): with them a second
+    process could bind the same SIP port and silently take part of its traffic; without
+    them the second one fails to start ("address in use").  UDP has no TIME_WAIT, so
+    a restart does not need them."""
 
     nworkers = 1
+    flags = 0
 
 
 class GuardedTransactionManager(SipTransactionManager):
