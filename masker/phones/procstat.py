@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -21,6 +22,36 @@ def proc_rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def proc_tree(pid: int) -> list[int]:
+    """The process and its descendants (a service and its media workers)."""
+    tree = [pid]
+    for p in tree:  # grows as it goes: breadth first
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    tree.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue  # ended meanwhile
+    return tree
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident set size of a process and its descendants, in KiB."""
+    return sum(_or_zero(proc_rss_kib, p) for p in proc_tree(pid))
+
+
+def tree_sockets(pid: int) -> int:
+    """Open sockets of a process and its descendants."""
+    return sum(_or_zero(proc_sockets, p) for p in proc_tree(pid))
+
+
+def _or_zero(measure: Callable[[int], int], pid: int) -> int:
+    try:
+        return measure(pid)
+    except OSError:  # the process ended between listing and reading
+        return 0
 
 
 def proc_sockets(pid: int) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 
-from masker.phones.procstat import proc_cpu_s, proc_rss_kib, proc_sockets
+from masker.phones.procstat import proc_cpu_s, proc_rss_kib, proc_sockets, proc_tree, tree_rss_kib
 
 
 def test_cpu_seconds_grow_while_the_process_works():
@@ -24,3 +27,16 @@ def test_an_open_socket_is_counted_and_a_closed_one_is_not():
     opened = proc_sockets(os.getpid())
     s.close()
     assert (opened, proc_sockets(os.getpid())) == (before + 1, before)
+
+
+def test_process_tree_includes_a_child_and_its_memory():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 5
+        while child.pid not in proc_tree(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.pid in proc_tree(os.getpid())
+        assert tree_rss_kib(os.getpid()) > proc_rss_kib(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
