@@ -18,6 +18,10 @@ pinned to the same core and measured the same way, and a side-by-side table
 follows (CPU per call and the ratio, late packets, added delay, memory).  Where
 rtpengine is not installed or does not start, the bench says so and prints ours
 alone.  The method: bench/README.md.
+
+`--workers N` runs the service with N media worker processes (`[media] workers`):
+with one it stays pinned to the first core, with more it may use every core (the
+generator keeps the last); CPU and memory are then the whole process tree's.
 """
 
 from __future__ import annotations
@@ -93,7 +97,7 @@ class BenchResult:
     def render(self) -> str:
         return "\n".join([
             f"{self.name}: {self.established}/{self.calls} calls established,"
-            f" measured {self.duration_s:.0f} s (pinned to one core)",
+            f" measured {self.duration_s:.0f} s",
             f"  service CPU:       {self.service_cpu_pct:.1f}% of one core,"
             f" {self.cpu_pct_per_call:.3f}% per call",
             f"  RTP through it:    {self.service_pps:.0f} packets/s (in + out)",
@@ -129,12 +133,37 @@ class BenchResult:
 
 
 def _children(pid: int) -> list[int]:
-    """Child processes (taskset execs the service in place, so usually none)."""
+    """Child processes (taskset execs the service in place: its media workers, if any)."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(x) for x in f.read().split()]
     except OSError:
         return []
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (the service and its media workers)."""
+    pids = [pid]
+    for child in _children(pid):
+        pids += _tree(child)
+    return pids
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the process tree (processes that exit drop out)."""
+    total = 0.0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError):
+            total += proc_cpu_s(p)
+    return total
+
+
+def tree_rss_kib(pid: int) -> int:
+    total = 0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError):
+            total += proc_rss_kib(p)
+    return total
 
 
 def service_stats(svc: ServiceProcess) -> dict:
@@ -177,7 +206,7 @@ def _drive(
     """Set up `n_calls` at `setup_rate`, warm up 2 s, then measure `duration_s` of
     20 ms RTP both ways through the process `pid` (the service or rtpengine)."""
     time.sleep(0.5)
-    rss0 = proc_rss_kib(pid)
+    rss0 = tree_rss_kib(pid)
     sockets0 = proc_sockets(pid)
     calls: list[LiteCall] = []
     next_tick = time.monotonic()
@@ -200,7 +229,7 @@ def _drive(
             window = {"warm_until": now + 2.0}
         if window is not None and "t0" not in window and now >= window["warm_until"]:
             window.update(
-                t0=now, cpu0=proc_cpu_s(pid), sent0=lite.sent_packets,
+                t0=now, cpu0=tree_cpu_s(pid), sent0=lite.sent_packets,
                 gen0=proc_cpu_s(os.getpid()), drops0=udp_drops(*drop_ports),
                 back0=lite.caller_rx_packets, late0=len(lite.send_late_ms),
                 backt0={c.call_id: len(c.back_transit_ms) for c in calls},
@@ -218,12 +247,12 @@ def _drive(
             next_tick = time.monotonic()
     assert window is not None
     t1 = time.monotonic()
-    cpu1 = proc_cpu_s(pid)
+    cpu1 = tree_cpu_s(pid)
     gen1 = proc_cpu_s(os.getpid())
     drops1 = udp_drops(*drop_ports)
     agent_ports = {c.agent_rtp.getsockname()[1] for c in calls}
     gen_drops = udp_drops(1, 0, agent_ports)
-    rss1 = proc_rss_kib(pid)
+    rss1 = tree_rss_kib(pid)
     elapsed = t1 - window["t0"]
     packets = lost = late = late40 = back_packets = back_late40 = 0
     holds: list[float] = []
@@ -280,19 +309,31 @@ def _prioritise(pids: list[int]) -> None:
         os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))
 
 
+def service_pinning(service_cpu: int | None, workers: str | None) -> int | None:
+    """The core the service is pinned to: the first, unless it has several media
+    workers (then none: they may use every core)."""
+    if workers is not None and workers != "1" and workers != "0":
+        return None
+    return service_cpu
+
+
 def run_bench(
     n_calls: int, duration_s: float, setup_rate: int, service_cpu: int | None,
     load_cpu: int | None, workdir: str, priority: bool = False, lookahead_ms: int | None = None,
+    workers: str | None = None,
 ) -> BenchResult:  # fmt: skip
-    """N calls through `masker serve` (its defaults, or `lookahead_ms` of masking)."""
+    """N calls through `masker serve` (its defaults, or `lookahead_ms` of masking; or
+    `workers` media worker processes, on every core when more than one)."""
     if load_cpu is not None:
         os.sched_setaffinity(0, {load_cpu})
     lite = LitePhones(("127.0.0.1", 0))
     lite.time_back = True
+    env = {} if lookahead_ms is None else {"MASKER_MEDIA_LOOKAHEAD_MS": str(lookahead_ms)}
+    if workers is not None:
+        env["MASKER_MEDIA_WORKERS"] = workers
     svc = ServiceProcess(
         pbx_port=lite.uas_port, workdir=workdir, media_ports=max(4 * n_calls + 64, 128),
-        cpu=service_cpu, log_level="info",
-        env=None if lookahead_ms is None else {"MASKER_MEDIA_LOOKAHEAD_MS": str(lookahead_ms)},
+        cpu=service_pinning(service_cpu, workers), log_level="info", env=env,
     )  # fmt: skip
     lite.service = ("127.0.0.1", svc.sip_port)
     if priority:  # other work on a shared machine must not be what is measured
@@ -322,7 +363,8 @@ def run_bench(
         return BenchResult(
             **m["fields"], sockets_left=sockets_left, calls_not_ended=not_ended,
             engine_stats=engine, service_late_metric=late_metric,
-            name="masker serve" if lookahead_ms is None else f"ours, {lookahead_ms} ms",
+            name=("masker serve" if lookahead_ms is None else f"ours, {lookahead_ms} ms")
+            + ("" if workers is None else f", {workers} media worker(s)"),
         )  # fmt: skip
     finally:
         svc.stop()
@@ -426,6 +468,11 @@ def main(argv: list[str] | None = None) -> int:
         " 'default' runs the service's own default",
     )  # fmt: skip
     p.add_argument(
+        "--workers", default=None,
+        help="[media] workers of the service (default: its own): 0 = in-process media"
+        " thread, N processes (more than one: the service may use every core), auto",
+    )  # fmt: skip
+    p.add_argument(
         "--rtpengine-delay", type=int, default=40,
         help="rtpengine's delay buffer in ms (default 40: our look-ahead)",
     )  # fmt: skip
@@ -452,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="masker-bench-") as wd:
                 r = run_bench(
                     n, args.duration, args.setup_rate, service_cpu, load_cpu, wd, args.priority,
-                    la,
+                    la, args.workers,
                 )  # fmt: skip
             results.append(r)
             if not args.json:

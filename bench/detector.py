@@ -11,7 +11,10 @@ and numeric libraries held to one thread, so the figures compare like for like:
   per 20 ms, as the live service runs), each call at a different point of the same
   audio; and the same batch fed 100 ms per call at a time (1000 x 800), as a job
   analysing recordings in bulk would;
-- the masker's cost per call per 20 ms frame, one call and a batch of 1,000.
+- the masker's cost per call per 20 ms frame, one call and a batch of 1,000;
+- the band-stop's cost (dsp.bandstop, the masker's action for spans that only may
+  hold a key): the masker on a batch of 150 calls with and without it, at 8 and
+  16 kHz (the example call resampled 2:1).
 
 The audio is the bundled example call (speech with keyed digits between).
 Only the detector/masker calls are timed, not the slicing of frames for them.
@@ -23,9 +26,11 @@ ours beside spandsp and multimon-ng on the same audio:
 - keys with 4-10 ms breaks (150-300 ms keys): extra digits (splits);
 - digits recoverable after masking (spandsp, multimon-ng, the loose receiver of
   tests/support/loose_receiver.py), keys -10 to +5 dB under speech and under
-  synthetic music, at 40 and 20 ms look-ahead;
-- talk-off and speech masked per minute on the shared speech set
-  (/work/shared/fixtures/speech, all 3,000 files; falls back to the bundled 300).
+  synthetic music, at 40 and 20 ms look-ahead (the reference in band-stopped spans
+  is the key-free bed through the same band-stop);
+- talk-off, speech masked and speech band-stopped per minute, and the speech energy
+  the band-stop removes, on the shared speech set (/work/shared/fixtures/speech,
+  all 3,000 files; falls back to the bundled 300).
 
     python -m bench.detector [--calls 1000] [--seconds 2] [--audio FILE.wav] [--files 8]
 """
@@ -236,8 +241,9 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     from collections import Counter
 
     from dsp import testsignals as tg
+    from dsp.bandstop import bandstopped
     from dsp.detector import BatchDtmfDetector, detect
-    from dsp.tone_masker import mask_signal
+    from dsp.tone_masker import mask_signal_detail
     from masker.offline.receivers import multimon_digits, spandsp_digits
     from tests.support.loose_receiver import recoverable_keys
 
@@ -277,10 +283,13 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
         loose = sp = mm = total = 0
         for seed in range(n_files):
             pcm, tones, bed = make(seed)
-            out, _, spans = mask_signal(pcm, RATE, lookahead_ms=lookahead)
+            res = mask_signal_detail(pcm, RATE, lookahead_ms=lookahead)
+            out = res.audio
             covered = np.zeros(len(out), bool)
-            for a, b in spans:
+            for a, b in res.masked:
                 covered[a:b] = True
+            bed = bed.astype(np.float64)
+            bed = tg.to_int16(bed + res.stop_gain * (bandstopped(bed, RATE) - bed))
             ref = np.where(covered, out, bed)
             keyed = {t.key for t in tones}
             total += len(tones)
@@ -312,12 +321,27 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     from dsp.tone_masker import BatchMasker
 
     det, masker = BatchDtmfDetector(calls, RATE), BatchMasker(calls, RATE)
-    digits = masked = 0
+    digits = 0
+    ticks = []
     for i in range(0, length, FRAME):
         digits += sum(map(len, det.process(pcm[:, i : i + FRAME])))
-        masked += sum(b - a for r in masker.process(pcm[:, i : i + FRAME]) for a, b in r.masked)
+        ticks.append(masker.process(pcm[:, i : i + FRAME]))
     digits += sum(map(len, det.flush()))
-    masked += sum(b - a for r in masker.flush() for a, b in r.masked)
+    ticks.append(masker.flush())
+    masked = sum(b - a for t in ticks for r in t for a, b in r.masked)
+    stopped = sum(b - a for t in ticks for r in t for a, b in r.stopped)
+    # energy of the speech where it was band-stopped, before and after
+    gains = np.zeros(pcm.shape, np.float32)
+    at = -masker.delay
+    for t in ticks:
+        for call, r in enumerate(t):
+            if r.stop_gain is not None:
+                gains[call, at : at + len(r.stop_gain)] = r.stop_gain
+        at += len(t[0].audio)
+    x = pcm.astype(np.float64)
+    inside = gains > 0
+    kept = x + gains * (bandstopped(x, RATE) - x)
+    removed_db = 10 * np.log10(np.sum(x[inside] ** 2) / np.sum(kept[inside] ** 2))
     speech_s = sum(map(len, signals)) / RATE
     sp_off = sum(len(spandsp_digits(st)) for st in streams)
     mm_off = sum(len(multimon_digits(st)) for st in streams)
@@ -332,7 +356,44 @@ def conditions_table(n_files: int) -> list[tuple[str, str, str, str]]:
     rows.append(
         ("speech masked, s per minute of speech", f"{masked / RATE / speech_s * 60:.2f}", "", "")
     )
+    rows.append(
+        (
+            "speech band-stopped, s per minute of speech",
+            f"{stopped / RATE / speech_s * 60:.2f}",
+            "",
+            "",
+        )
+    )
+    rows.append(("  its energy removed there, dB", f"{removed_db:.1f}", "", ""))
     return rows
+
+
+def band_stop_cost(
+    pcm: np.ndarray, n_calls: int, min_cpu_s: float
+) -> list[tuple[int, float, float]]:
+    """(rate, us per call per 20 ms frame of the batch masker with its band-stop, and
+    without) over `pcm` (8 kHz; 2:1 resampled for 16 kHz), `n_calls` calls a batch."""
+    from scipy.signal import resample_poly
+
+    from dsp.keypad import to_int16
+    from dsp.tone_masker import BatchMasker
+
+    costs = []
+    for rate in (8000, 16000):
+        audio = pcm if rate == RATE else to_int16(resample_poly(pcm.astype(np.float64), 2, 1))
+        block = rate // 50
+        per_frame = []
+        for on in (True, False):
+            audio_s, cpu = run_batch(
+                lambda n, r=rate, on=on: BatchMasker(n, r, band_stop=on),
+                audio,
+                n_calls,
+                min_cpu_s,
+                block=block,
+            )
+            per_frame.append(cpu / (audio_s * RATE / block) * 1e6)  # run_batch counts 8 kHz
+        costs.append((rate, per_frame[0], per_frame[1]))
+    return costs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -401,6 +462,12 @@ def main(argv: list[str] | None = None) -> int:
         f"masker, one call:{'':17s}{s_cpu / frames_of(s_audio) * 1e6:8.1f} us per 20 ms frame "
         f"({s_audio / s_cpu:,.0f} channel-s per CPU-s)"
     )
+    for rate, on, off in band_stop_cost(pcm, 150, args.seconds):
+        print(
+            f"masker, batch of 150 calls at {rate // 1000} kHz: {on:6.1f} us per call per "
+            f"20 ms frame, {off:6.1f} without the band-stop "
+            f"({(on - off) * 50 / 1e3:.2f} ms CPU per call-second for it)"
+        )
     if args.files > 0:
         print(f"\nhard cases ({args.files} seeded files each)")
         print(f"{'':58s}{'ours':>14s}{'spandsp':>9s}{'multimon':>10s}")

@@ -1,6 +1,6 @@
 """Which hops of the filter bank look like a keypad tone, under a set of limits.
 
-Three limit sets: `STRICT` decides digits (ITU-T Q.24 acceptance with margins
+Limit sets: `STRICT` decides digits (ITU-T Q.24 acceptance with margins
 towards the rejection side); `CANDIDATE` and `BURIED` decide what the masker
 hides, so that anything an outside receiver could take for a digit is masked.
 `CANDIDATE` is a looser `STRICT`; `BURIED` is for keys under louder talk or
@@ -11,7 +11,11 @@ clearly dominate their groups (runner-up at least 5 dB down) at an accurate
 frequency (2 %).  `STABLE` (no runner-up margin) is the masker's blind start:
 a key counts only when the same pair passes it several hops in a row.  With the
 masker's tracking and hysteresis, the shared speech set gets 1.6 s a minute
-masked.  `candidate_codes` gives the hops passing `CANDIDATE` or `BURIED`.
+masked.  `UNCERTAIN` decides what the masker band-stops (`dsp.bandstop`, its
+cheaper action for what only may be a key): the strongest row and column with one
+of them at an accurate frequency (1.5 %), the other within 8 % (talk over a key
+pulls one tone's measured frequency off).  `candidate_codes` gives the hops
+passing `CANDIDATE` or `BURIED`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ class Limits:
     loud_dbm0: float = -3.0
     loud_min_purity: float = 0.7
     loud_runner_up_db: float = -8.0
+    #: Frequency error allowed the less accurate of the two tones (relative); by default
+    #: `max_freq_error`, as for the more accurate one.
+    max_worse_freq_error: float | None = None
 
 
 STRICT = Limits(
@@ -96,6 +103,23 @@ STABLE = Limits(
 )
 
 
+#: The band-stop's trigger (`dsp.bandstop`): hops that only *may* hold a key under talk or
+#: music, where the talk pulls one tone's measured frequency off: the strongest row and
+#: column, one of them at an accurate frequency.
+UNCERTAIN = Limits(
+    min_level_dbm0=-42.0,
+    max_normal_twist_db=14.0,
+    max_reverse_twist_db=10.0,
+    max_freq_error=0.015,
+    min_purity=0.05,
+    max_runner_up_db=0.0,
+    max_harmonic_db=10.0,
+    loud_min_purity=0.05,
+    loud_runner_up_db=0.0,
+    max_worse_freq_error=0.08,
+)
+
+
 def candidate_codes(f: HopFeatures, window: int) -> NDArray[np.int64]:
     """(calls, hops) key index where a hop passes `CANDIDATE` or `BURIED`, else -1."""
     codes = classify(f, CANDIDATE, window)
@@ -114,8 +138,13 @@ def classify(f: HopFeatures, limits: Limits, window: int) -> NDArray[np.int64]:
     ok = weaker >= zero_dbm0 * 10 ** (limits.min_level_dbm0 / 10)
     ok &= row <= col * 10 ** (limits.max_normal_twist_db / 10)
     ok &= col <= row * 10 ** (limits.max_reverse_twist_db / 10)
-    ok &= np.abs(f.error[0]) <= limits.max_freq_error
-    ok &= np.abs(f.error[1]) <= limits.max_freq_error
+    if limits.max_worse_freq_error is None:
+        ok &= np.abs(f.error[0]) <= limits.max_freq_error
+        ok &= np.abs(f.error[1]) <= limits.max_freq_error
+    else:
+        error = np.abs(f.error)
+        ok &= error.min(axis=0) <= limits.max_freq_error
+        ok &= error.max(axis=0) <= limits.max_worse_freq_error
     both = row + col
     loud = f.total >= zero_dbm0 * 10 ** (limits.loud_dbm0 / 10)
     purity: NDArray[np.float64] | float

@@ -19,8 +19,17 @@ tone.  Per tick:
    `LOW_FRACTION` (a tail under talk, the key's line echo) and over holes under
    `FILL_SECONDS`, then widened by a small guard for the tone's onset and decay;
    RFC 4733 / INFO digits arrive as `force_mask` spans;
-4. the oldest frame of the buffer leaves, with its masked samples replaced.
-   Everything outside a masked span leaves bit-exact.
+4. band-stop (`dsp.bandstop`), a second, cheaper action for spans that only *may*
+   hold a key, so that nothing a loose receiver could take for one is left under
+   louder talk or music (issue 8): every hop that passes any limit set above, or the
+   looser `classify.UNCERTAIN`, or ends `STOP_PAIR_HOPS` hops of one strongest pair,
+   has its window's keypad bands removed (both groups, so no receiver hears a
+   pair), back over the hops before it and on over the hops after it that hold the
+   same pair; only where the keypad bands are loud enough for any receiver, and
+   never over a masked sample.  Talk keeps its other frequencies (figures in
+   tests/unit/dsp/test_talkoff.py).  `MaskResult.stopped` / `stop_gain` report it;
+5. the oldest frame of the buffer leaves, with its masked samples replaced and its
+   band-stopped samples filtered.  Everything else leaves bit-exact.
 
 Replacement modes (`dsp.replacement`):
 - ``tone``: one flat 500 Hz tone at -20 dBm0 with raised-cosine on/off ramps;
@@ -48,8 +57,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dsp import edges, replacement
-from dsp.classify import BURIED, CANDIDATE, STABLE, amplitudes, classify
+from dsp import bandstop, edges, replacement
+from dsp.classify import BURIED, CANDIDATE, STABLE, UNCERTAIN, amplitudes, classify
 from dsp.detector import BatchDtmfDetector
 from dsp.events import DigitEvent
 from dsp.goertzel import HopFeatures
@@ -95,19 +104,49 @@ LOW_MIN_BURIED_HOPS = 18
 #: Blind start under louder talk or music (`classify.STABLE`): the same pair the
 #: strongest of its groups at an accurate frequency over this many hops in a row.
 STABLE_HOPS = 5
+#: Band-stop (`dsp.bandstop`), the action for spans that only *may* hold a key: the
+#: window of every hop passing any of the masker's limit sets or `classify.UNCERTAIN`
+#: is band-stopped (where it is not masked), widened by these guards, and so are the
+#: hops around it that hold the same pair (`HopFeatures.pair`); the keypad bands fade
+#: out and back in over `STOP_RAMP_SECONDS` (raised cosine) at the edges of a run.
+STOP_GUARD_BEFORE_SECONDS = 0.004
+STOP_GUARD_AFTER_SECONDS = 0.004
+STOP_RAMP_SECONDS = 0.002
+#: ... and the window of every hop ending this many hops in a row of the same pair,
+#: whatever else it holds (talk's harmonics glide from bin to bin, a key's pair stays).
+STOP_PAIR_HOPS = 5
+#: ... but only where what the band-stop removes is at all loud: its RMS over
+#: 2 x `STOP_GATE_HALF_SECONDS` at least `STOP_GATE_DBM0`, 6 dB under the loosest
+#: receiver's floor (tests/support/loose_receiver.py, -43 dBm0 a tone): where the
+#: keypad bands hold less, no tone in them is loud enough for any receiver, and the
+#: audio (line noise, the quiet before a key) leaves untouched.
+STOP_GATE_DBM0 = -49.0
+STOP_GATE_HALF_SECONDS = 0.001
 
 
 @dataclass(slots=True)
 class MaskResult:
-    """One output frame, the key presses that ended and the masked spans that closed."""
+    """One output frame, the key presses that ended and the masked spans that closed.
+
+    `stopped`: the band-stopped spans (keypad bands removed, `dsp.bandstop`) that
+    closed, input indices like `masked` and never overlapping it; `stop_gain`: the
+    share (0..1) of band-stopped input in each output sample of the frame, or None
+    when no sample of the frame is band-stopped.
+    """
 
     audio: NDArray[np.int16]
     digits: list[DigitEvent] = field(default_factory=list)
     masked: list[tuple[int, int]] = field(default_factory=list)
+    stopped: list[tuple[int, int]] = field(default_factory=list)
+    stop_gain: NDArray[np.float32] | None = None
 
 
 class BatchMasker:
-    """The masker for `n_calls` channels fed (calls x frame) int16 per tick."""
+    """The masker for `n_calls` channels fed (calls x frame) int16 per tick.
+
+    `band_stop=False` leaves the spans that only may hold a key as they are (only
+    the masking tone changes the audio, as before the band-stop).
+    """
 
     def __init__(
         self,
@@ -120,6 +159,7 @@ class BatchMasker:
         cadence_on_ms: float = 120.0,
         cadence_off_ms: float = 80.0,
         cadence_quiet_ms: float = 1000.0,
+        band_stop: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -165,6 +205,28 @@ class BatchMasker:
         self._rngs = [np.random.default_rng([seed, c]) for c in range(n_calls)]
         self._cad_start = np.full(n_calls, -1, np.int64)
         self._cad_last = np.full(n_calls, -1, np.int64)
+        self.band_stop = band_stop
+        self._stop_taps = bandstop.keypad_bandstop_fir(sample_rate)
+        self._gate_half = int(round(STOP_GATE_HALF_SECONDS * sample_rate))
+        self._gate_context = self._gate_half + len(bandstop.keypad_band_fir(sample_rate)) // 2
+        self._gate_floor = dbm0_to_peak(STOP_GATE_DBM0) ** 2 / 2
+        # input samples before the output frame the band-stop and its gate look at
+        self._stop_context = max(len(self._stop_taps) // 2, self._gate_context)
+        self._pend_stop = np.zeros((n_calls, self.delay), bool)
+        self._stop_open = np.full(n_calls, -1, np.int64)
+        self._stop_run = np.zeros(n_calls, np.int64)
+        self._stop_guard_before = int(round(STOP_GUARD_BEFORE_SECONDS * sample_rate))
+        self._stop_guard_after = int(round(STOP_GUARD_AFTER_SECONDS * sample_rate))
+        self._stop_ramp = int(round(STOP_RAMP_SECONDS * sample_rate))
+        self._uncertain: NDArray[np.int64] | None = None  # (calls, hops) of the tick
+        # `HopFeatures.pair` and window ends of the hops still in reach of the buffer,
+        # then this tick's; the code and last hop end of each call's band-stopped key
+        reach = (self._pre + self.delay) // (self._window // 4) + 4
+        self._pairs = np.full((n_calls, reach), -1, np.int8)
+        self._ends = np.zeros((n_calls, reach), np.int64)
+        self._reach = reach
+        self._stop_code = np.full(n_calls, -1, np.int64)
+        self._stop_last = np.zeros(n_calls, np.int64)
 
     # -- control -----------------------------------------------------------
     def reset(self, call: int) -> None:
@@ -186,6 +248,13 @@ class BatchMasker:
         self._noise_power[call] = dbm0_to_peak(-60.0) ** 2 / 2
         self._rngs[call] = np.random.default_rng([self._seed, call])
         self._cad_start[call] = self._cad_last[call] = -1
+        self._pend_stop[call] = False
+        self._stop_open[call] = -1
+        self._stop_run[call] = 0
+        self._pairs[call] = -1
+        self._ends[call] = 0
+        self._stop_code[call] = -1
+        self._stop_last[call] = 0
 
     def force_mask(self, call: int, start: int, end: int) -> None:
         """Mask input samples [start, end) of `call` whatever they contain."""
@@ -216,6 +285,8 @@ class BatchMasker:
                 np.concatenate([p[c].audio for p in parts]),
                 [d for p in parts for d in p[c].digits],
                 [s for p in parts for s in p[c].masked],
+                [s for p in parts for s in p[c].stopped],
+                _joined_gains([p[c] for p in parts]),
             )
             for c in range(self.n_calls)
         ]
@@ -225,9 +296,13 @@ class BatchMasker:
         res = self._tick(np.zeros((self.n_calls, self.delay), np.int16))
         for call, events in enumerate(self.detector.flush()):
             res[call].digits += events
+            end = int(self._in[call] - self.delay)
             if self._open[call] >= 0:
-                res[call].masked.append((int(self._open[call]), int(self._in[call] - self.delay)))
+                res[call].masked.append((int(self._open[call]), end))
                 self._open[call] = -1
+            if self._stop_open[call] >= 0:
+                res[call].stopped.append((int(self._stop_open[call]), end))
+                self._stop_open[call] = -1
         return res
 
     def _tick(self, frames: NDArray[np.int16]) -> list[MaskResult]:
@@ -241,8 +316,11 @@ class BatchMasker:
         self._mask_tones(full, base, mask)
         for call in list(self._forcing):
             self._mask_forced(call, int(known0[call]), mask[call])
+        stop = np.concatenate([self._pend_stop, np.zeros((n, f_len), bool)], axis=1)
+        self._mark_uncertain(known0, stop)
         out = full[:, self._pre : self._pre + f_len].copy()
         out_mask = mask[:, :f_len].copy()
+        gains = self._band_stop(stop, full[:, self._pre - self._stop_context :], out)
         if self.mode == "cadence":
             cadence = self._armed & (mask.any(axis=1) | (self._cad_start >= 0))
             for row in np.flatnonzero(cadence):
@@ -250,31 +328,86 @@ class BatchMasker:
         else:
             self._replace(np.flatnonzero(out_mask.any(axis=1)), known0, mask, out, out_mask)
         self._track_noise(out, out_mask | mask.any(axis=1, keepdims=True))
-        results = list(map(MaskResult, out, digits, [[] for _ in range(n)]))
-        self._close_spans(known0, out_mask, results)
+        results = self._results(out, digits, known0, out_mask, gains)
         self._buf = full[:, -(self._pre + self.delay) :]
         self._pend = mask[:, f_len:]
+        self._pend_stop = stop[:, f_len:]
         sent = mask[:, :f_len]
         tail = f_len - 1 - np.where(~sent, np.arange(f_len), -1).max(axis=1)  # trailing Trues
         self._sent_run = np.where(tail == f_len, self._sent_run + f_len, tail)
         self._in += f_len
         return results
 
+    def _results(
+        self,
+        out: NDArray[np.int16],
+        digits: list[list[DigitEvent]],
+        known0: NDArray[np.int64],
+        out_mask: NDArray[np.bool_],
+        gains: NDArray[np.float32] | None,
+    ) -> list[MaskResult]:
+        """The tick's results: audio, digits, the masked and band-stopped spans that
+        closed and the band-stop gains (band-stopped samples that were masked as well
+        count as masked only)."""
+        results = list(map(MaskResult, out, digits, [[] for _ in range(len(out))]))
+        for call, spans in self._close_spans(known0, out_mask, self._open):
+            results[call].masked = spans
+        if gains is None and not (self._stop_open >= 0).any():
+            return results
+        if gains is None:
+            on = np.zeros(out.shape, bool)
+        else:
+            gains[out_mask] = 0.0
+            on = gains > 0
+            for row in np.flatnonzero(on.any(axis=1)).tolist():
+                results[row].stop_gain = gains[row]
+        for call, spans in self._close_spans(known0, on, self._stop_open):
+            results[call].stopped = spans
+        return results
+
     def _note_candidates(self) -> None:
+        self._uncertain = None
         f = self.detector.last_features
         if f is None:
             return
+        self._pairs, self._ends = self._pairs[:, -self._reach :], self._ends[:, -self._reach :]
+        if f.pair is not None:
+            self._pairs = np.concatenate([self._pairs, f.pair], axis=1)
+            self._ends = np.concatenate([self._ends, f.window_end], axis=1)
         if f.calls.size:
             self._note_codes(f)
         else:
             self._stable_run[:] = 0
         if f.pair is not None:
             self._track(f.pair, f.window_end)
+            if self.band_stop:
+                self._note_held_pairs(f.pair.shape[1])
+
+    def _note_held_pairs(self, n_hops: int) -> None:
+        """Count as uncertain the hops of the tick that end `STOP_PAIR_HOPS` hops in a row
+        of the same `HopFeatures.pair`: a key under talk too loud for any limit set."""
+        pairs = self._pairs
+        end = pairs.shape[1]
+        held = pairs[:, end - n_hops :] >= 0
+        for back in range(1, STOP_PAIR_HOPS):
+            held &= pairs[:, end - n_hops - back : end - back] == pairs[:, end - n_hops :]
+        if not held.any():
+            return
+        codes = np.where(held, pairs[:, end - n_hops :], -1).astype(np.int64)
+        if self._uncertain is not None:
+            codes = np.where(self._uncertain >= 0, self._uncertain, codes)
+        self._uncertain = codes
 
     def _note_codes(self, f: HopFeatures) -> None:
         strong = classify(f, CANDIDATE, self._window)
         codes = np.where(strong >= 0, strong, classify(f, BURIED, self._window))
-        codes = self._stable(classify(f, STABLE, self._window), codes)
+        stable = classify(f, STABLE, self._window)
+        if self.band_stop:
+            uncertain = np.where(codes >= 0, codes, stable)
+            uncertain = np.where(uncertain >= 0, uncertain, classify(f, UNCERTAIN, self._window))
+            if (uncertain >= 0).any():
+                self._uncertain = uncertain
+        codes = self._stable(stable, codes)
         if not (codes >= 0).any():
             return
         amps = amplitudes(f, self._window)
@@ -329,6 +462,85 @@ class BatchMasker:
                 self._cand_end[c, k] >= end - reach
             )
             self._cand_end[c[ok], k[ok]] = end[ok]
+
+    def _mark_uncertain(self, known0: NDArray[np.int64], stop: NDArray[np.bool_]) -> None:
+        """OR into `stop` (input from `known0` on) the band-stopped windows of the tick's
+        hops: every uncertain hop's, back over the hops before it with the same
+        `HopFeatures.pair` (a key's onset under talk), and on over the hops after it
+        that keep that pair (`TRACK_GAP_SECONDS` apart at most)."""
+        codes = self._uncertain
+        pairs, ends = self._pairs, self._ends
+        n_hops = pairs.shape[1] - self._reach
+        if not self.band_stop or n_hops <= 0:
+            return
+        if codes is None and not (self._stop_code >= 0).any():
+            return
+        idx = np.arange(stop.shape[1])
+        reach = self._window // 4 + self._track_gap
+
+        def mark(
+            calls: NDArray[np.int64], first: NDArray[np.int64], last: NDArray[np.int64]
+        ) -> None:
+            lo = ends[calls, first] - self._window - self._stop_guard_before - known0[calls]
+            hi = ends[calls, last] + self._stop_guard_after - known0[calls]
+            stop[calls] |= (idx >= lo[:, None]) & (idx < hi[:, None])
+            self._stop_last[calls] = ends[calls, last]
+
+        for h in range(self._reach, pairs.shape[1]):
+            code = self._stop_code
+            follows = (pairs[:, h] == code) & (ends[:, h] - self._stop_last <= reach)
+            if codes is not None:
+                new = (codes[:, h - self._reach] >= 0) & self._armed
+                calls = np.flatnonzero(new)
+                if calls.size:
+                    keys = codes[calls, h - self._reach]
+                    # the run of hops before h with the key's pair, single misses bridged
+                    other = pairs[calls, :h] != keys[:, None]
+                    broken = other[:, 1:] & other[:, :-1]
+                    first = np.where(broken, np.arange(h - 1), -2).max(axis=1) + 2
+                    mark(calls, np.minimum(first, h), np.full(calls.size, h))
+                    self._stop_code[calls] = keys
+                follows &= ~new
+            calls = np.flatnonzero(follows & self._armed)
+            if calls.size:
+                mark(calls, np.full(calls.size, h), np.full(calls.size, h))
+        stale = ends[:, -1] - self._stop_last > reach
+        self._stop_code[stale] = -1
+
+    def _band_stop(
+        self, stop: NDArray[np.bool_], held: NDArray[np.int16], out: NDArray[np.int16]
+    ) -> NDArray[np.float32] | None:
+        """Band-stop `out` where `stop` says and the keypad bands are loud enough (the
+        gate), with raised-cosine ramps at a run's edges; returns the gains (calls,
+        frame) of the band-stopped input, or None.  `held` is the input from
+        `_stop_context` samples before `out` on."""
+        f_len = out.shape[1]
+        calls = np.flatnonzero(stop[:, :f_len].any(axis=1))
+        if calls.size == 0:
+            self._stop_run[:] = 0
+            return None
+        seg = held[calls]
+        at, half = self._stop_context, len(self._stop_taps) // 2
+        stopped = bandstop.centred(seg[:, at - half : at + f_len + half], self._stop_taps)
+        # the gate, as far as this frame's gains need it (the ramp down after its end)
+        need, context = min(stop.shape[1], f_len + self._stop_ramp + 1), self._gate_context
+        power = bandstop.band_power(
+            seg[:, at - context : at + need + context], self.rate, self._gate_half
+        )
+        loud = np.ones((calls.size, stop.shape[1]), bool)  # later samples: undecided yet
+        loud[:, :need] = power >= self._gate_floor
+        on = stop[calls] & loud
+        since, until = replacement.run_distances(on, self._stop_run[calls])
+        gain = replacement.raised_cosine(np.minimum(since, until)[:, :f_len], self._stop_ramp)
+        gain *= on[:, :f_len]
+        x = out[calls].astype(np.float64)
+        out[calls] = to_int16(x + gain * (stopped - x))
+        run = np.where(on[:, f_len - 1], since[:, f_len - 1] + 1, 0)
+        self._stop_run[:] = 0
+        self._stop_run[calls] = run
+        gains = np.zeros(out.shape, np.float32)
+        gains[calls] = gain
+        return gains
 
     def _mask_tones(
         self, full: NDArray[np.int16], base: NDArray[np.int64], mask: NDArray[np.bool_]
@@ -477,15 +689,16 @@ class BatchMasker:
             self._noise_power[quiet] = 0.9 * self._noise_power[quiet] + 0.1 * power
 
     def _close_spans(
-        self, known0: NDArray[np.int64], out_mask: NDArray[np.bool_], results: list[MaskResult]
-    ) -> None:
-        """Track masked spans on the output; put the ones that closed into `results`."""
-        was_open = self._open >= 0
+        self, known0: NDArray[np.int64], out_mask: NDArray[np.bool_], opened: NDArray[np.int64]
+    ) -> list[tuple[int, list[tuple[int, int]]]]:
+        """Track the runs of `out_mask` on the output, `opened` holding each call's open
+        run's start (or -1); returns (call, runs that closed) for the calls with a change."""
+        was_open = opened >= 0
         n, f_len = out_mask.shape
         changes = (out_mask[:, 0] != was_open) | (out_mask[:, 1:] != out_mask[:, :-1]).any(axis=1)
         calls = np.flatnonzero(changes)
         if calls.size == 0:
-            return
+            return []
         # transitions of each changed row, with the open state before it and "closed" after
         rows = np.zeros((len(calls), f_len + 2), np.int8)
         rows[:, 0] = was_open[calls]
@@ -496,23 +709,37 @@ class BatchMasker:
         per_call: list[list[tuple[bool, int]]] = [[] for _ in range(len(calls))]
         for r, up, a in zip(row.tolist(), rising.tolist(), at, strict=True):
             per_call[r].append((up, a))
-        for call, flips in zip(calls.tolist(), per_call, strict=True):
-            results[call].masked = self._spans(call, int(known0[call]) + f_len, flips)
+        return [
+            (call, _spans(opened, call, int(known0[call]) + f_len, flips))
+            for call, flips in zip(calls.tolist(), per_call, strict=True)
+        ]
 
-    def _spans(self, call: int, stop: int, flips: list[tuple[bool, int]]) -> list[tuple[int, int]]:
-        """Spans closed by the `flips` (rising?, input index) of one call's output frame."""
-        start = int(self._open[call])
-        spans = []
-        for up, at in flips:
-            if up:
-                start = at
-            elif at < stop:
-                spans.append((start, at))
-                start = -1
-            else:  # the run reaches the end of the frame: still open
-                break
-        self._open[call] = start
-        return spans
+
+def _spans(
+    opened: NDArray[np.int64], call: int, stop: int, flips: list[tuple[bool, int]]
+) -> list[tuple[int, int]]:
+    """Spans closed by the `flips` (rising?, input index) of one call's output frame."""
+    start = int(opened[call])
+    spans = []
+    for up, at in flips:
+        if up:
+            start = at
+        elif at < stop:
+            spans.append((start, at))
+            start = -1
+        else:  # the run reaches the end of the frame: still open
+            break
+    opened[call] = start
+    return spans
+
+
+def _joined_gains(parts: list[MaskResult]) -> NDArray[np.float32] | None:
+    """The `stop_gain` of frames joined end to end (None if none is band-stopped)."""
+    if all(p.stop_gain is None for p in parts):
+        return None
+    return np.concatenate(
+        [np.zeros(len(p.audio), np.float32) if p.stop_gain is None else p.stop_gain for p in parts]
+    )
 
 
 class StreamingMasker:
@@ -525,9 +752,12 @@ class StreamingMasker:
         mode: str = "tone",
         armed: bool = True,
         seed: int = 0,
+        band_stop: bool = True,
         **cadence: float,
     ) -> None:
-        self._batch = BatchMasker(1, sample_rate, lookahead_ms, mode, armed, seed, **cadence)
+        self._batch = BatchMasker(
+            1, sample_rate, lookahead_ms, mode, armed, seed, band_stop=band_stop, **cadence
+        )
 
     @property
     def frame_size(self) -> int:
@@ -561,23 +791,48 @@ class StreamingMasker:
         self._batch.disarm(0)
 
 
+@dataclass(frozen=True, slots=True)
+class MaskedSignal:
+    """A whole signal through the masker, aligned with its input (`mask_signal_detail`).
+
+    `stop_gain[i]` is the share of band-stopped input in output sample i (0 outside
+    the `stopped` spans), so a test can put any other signal (the key-free bed)
+    through the same band-stop action: ``x + stop_gain * (bandstopped(x) - x)``.
+    """
+
+    audio: NDArray[np.int16]
+    digits: list[DigitEvent]
+    masked: list[tuple[int, int]]
+    stopped: list[tuple[int, int]]
+    stop_gain: NDArray[np.float32]
+
+
+def mask_signal_detail(
+    samples: NDArray[np.generic], sample_rate: int = 8000, **kwargs: Any
+) -> MaskedSignal:
+    """Run the streaming masker over a whole signal in 20 ms frames; remove the delay."""
+    m = StreamingMasker(sample_rate, **kwargs)
+    step = m.frame_size
+    results = [m.process(samples[i : i + step]) for i in range(0, len(samples), step)]
+    results.append(m.flush())
+    keep = slice(m.delay, m.delay + len(samples))
+    gains = _joined_gains(results)
+    return MaskedSignal(
+        np.concatenate([r.audio for r in results])[keep],
+        [d for r in results for d in r.digits],
+        [s for r in results for s in r.masked],
+        [s for r in results for s in r.stopped],
+        np.zeros(len(samples), np.float32) if gains is None else gains[keep],
+    )
+
+
 def mask_signal(
     samples: NDArray[np.generic], sample_rate: int = 8000, **kwargs: Any
 ) -> tuple[NDArray[np.int16], list[DigitEvent], list[tuple[int, int]]]:
     """Run the streaming masker over a whole signal in 20 ms frames; remove the delay.
 
-    Returns (output aligned with the input, digits, masked spans).
+    Returns (output aligned with the input, digits, masked spans); the band-stopped
+    spans are in `mask_signal_detail`.
     """
-    m = StreamingMasker(sample_rate, **kwargs)
-    outs, digits, spans = [], [], []
-    for i in range(0, len(samples), m.frame_size):
-        r = m.process(samples[i : i + m.frame_size])
-        outs.append(r.audio)
-        digits += r.digits
-        spans += r.masked
-    r = m.flush()
-    outs.append(r.audio)
-    digits += r.digits
-    spans += r.masked
-    out = np.concatenate(outs)[m.delay : m.delay + len(samples)]
-    return out, digits, spans
+    r = mask_signal_detail(samples, sample_rate, **kwargs)
+    return r.audio, r.digits, r.masked

@@ -23,7 +23,7 @@ from masker.media.loop import MediaLoop
 from masker.media.maskbank import MaskBank, SlotsExhausted
 from masker.media.outbound import OutboundStream
 from masker.media.playout import MIN_CUSHION, Playout
-from masker.media.ports import PortAllocator
+from masker.media.ports import PortSource
 from masker.media.receive import PacketReceiver
 from masker.media.timeouts import expects_rtp
 from masker.media.transcode import AgentRelay, Transcoder
@@ -36,7 +36,7 @@ class CallTable:
     def __init__(
         self,
         loop: MediaLoop,
-        ports: PortAllocator,
+        ports: PortSource,
         bank: MaskBank,
         receiver: PacketReceiver,
         counters: Counter[str],

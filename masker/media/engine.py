@@ -34,7 +34,7 @@ from masker.media.forcing import ForcedSpans
 from masker.media.loop import TICK_S, MediaLoop
 from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.playout import FRAME, MAX_CUSHION
-from masker.media.ports import PortAllocator
+from masker.media.ports import PortPair, PortSource
 from masker.media.receive import EVENT_AHEAD, EVENT_GUARD, PacketReceiver
 from masker.media.rtcp import SR_INTERVAL_S, RtcpReports
 from masker.media.tick import FrameTick
@@ -66,7 +66,7 @@ class MediaEngine:
 
     def __init__(
         self,
-        ports: PortAllocator,
+        ports: PortSource,
         batch_factory: BatchFactory,
         *,
         batch_size: int = 32,
@@ -133,15 +133,22 @@ class MediaEngine:
     # --- commands from other threads ------------------------------------------------------
     def open_call(self, call_id: str) -> CallMedia:
         """Bind the call's four ports now (the SDP needs them); register it with the thread."""
-        caller = Leg(
-            self.ports.allocate(), symmetric=self.symmetric, latch_packets=self.latch_packets
-        )
+        caller = self.ports.allocate()
         try:
-            agent = Leg(self.ports.allocate())
+            agent = self.ports.allocate()
         except Exception:
-            self.ports.release(caller.ports)
+            self.ports.release(caller)
             raise
-        call = CallMedia(call_id=call_id, caller=caller, agent=agent)
+        return self.adopt(call_id, caller, agent)
+
+    def adopt(self, call_id: str, caller: PortPair, agent: PortPair) -> CallMedia:
+        """Register a call on port pairs bound elsewhere (a media worker's, bound by the
+        service); they go back to `ports` when the call closes."""
+        call = CallMedia(
+            call_id=call_id,
+            caller=Leg(caller, symmetric=self.symmetric, latch_packets=self.latch_packets),
+            agent=Leg(agent),
+        )
         self.loop.submit(self.table.add, call)
         return call
 

@@ -18,6 +18,7 @@ as `factory(n)`, at another rate as `factory(n, rate=rate)`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -53,6 +54,21 @@ class BatchMasking(Protocol):
 BatchFactory = Callable[..., BatchMasking]
 #: The audio rate of narrowband chunks (and the default).
 NARROWBAND = 8000
+
+
+@dataclass(frozen=True)
+class DspBatchFactory:
+    """The dsp/ batch masker with one look-ahead and mask mode (as `masker mask`), at
+    8 kHz or, for G.722 calls, 16 kHz: a BatchFactory that pickles, so a media worker
+    process builds the same maskers as the service would."""
+
+    lookahead_ms: float = 40.0
+    mode: str = "tone"
+
+    def __call__(self, n: int, rate: int = NARROWBAND) -> BatchMasking:
+        from dsp.tone_masker import BatchMasker
+
+        return BatchMasker(n, sample_rate=rate, lookahead_ms=self.lookahead_ms, mode=self.mode)
 
 
 class SlotsExhausted(RuntimeError):

@@ -15,6 +15,7 @@ import socket
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 #: Random draws before falling back to a shuffled list of every free pair (a range
 #: that is nearly full or mostly taken by other programs).
@@ -40,6 +41,17 @@ class PortPair:
     def close(self) -> None:
         self.rtp.close()
         self.rtcp.close()
+
+
+class PortSource(Protocol):
+    """Where a media engine's port pairs come from and go back to."""
+
+    @property
+    def in_use(self) -> int: ...
+
+    def allocate(self) -> PortPair: ...
+
+    def release(self, pair: PortPair) -> None: ...
 
 
 class PortAllocator:
@@ -115,6 +127,33 @@ class PortAllocator:
                 s.close()
             return None
         return PortPair(socks[0], socks[1])
+
+
+class HandedPorts:
+    """The port source of a media worker process: its pairs were bound by the service
+    (a PortAllocator there) and handed over with the call, so it allocates none;
+    releasing a pair closes the worker's copies of its sockets."""
+
+    def __init__(self) -> None:
+        self._in_use = 0
+        self._lock = threading.Lock()
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    def allocate(self) -> PortPair:
+        raise PortsExhausted("a media worker is handed its ports")
+
+    def adopt(self, pair: PortPair) -> PortPair:
+        with self._lock:
+            self._in_use += 1
+        return pair
+
+    def release(self, pair: PortPair) -> None:
+        pair.close()
+        with self._lock:
+            self._in_use -= 1
 
 
 def _shuffle(items: list[int]) -> None:

@@ -110,21 +110,28 @@ class MaskReport:
     mode: str
     masked: list[MaskedSpan]
     digits_masked: int
+    #: spans where only the keypad bands were removed (a key may be under louder
+    #: talk or music; dsp.bandstop): the rest of the audio there is kept
+    band_stopped: list[MaskedSpan] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "lookahead_ms": self.lookahead_ms,
             "mode": self.mode,
-            "masked": [
-                {
-                    "channel": s.channel,
-                    "start_ms": _ms(s.start, self.sample_rate),
-                    "end_ms": _ms(s.end, self.sample_rate),
-                }
-                for s in self.masked
-            ],
+            "masked": self._spans_json(self.masked),
+            "band_stopped": self._spans_json(self.band_stopped),
             "digits_masked": self.digits_masked,
         }
+
+    def _spans_json(self, spans: list[MaskedSpan]) -> list[dict[str, Any]]:
+        return [
+            {
+                "channel": s.channel,
+                "start_ms": _ms(s.start, self.sample_rate),
+                "end_ms": _ms(s.end, self.sample_rate),
+            }
+            for s in spans
+        ]
 
 
 def _ticks(block: NDArray[np.int16], size: int) -> list[NDArray[np.int16]]:
@@ -243,6 +250,7 @@ def mask_file(
         if size != frame_size(info.sample_rate):
             raise RuntimeError(f"masker frame size {size} is not 20 ms at {info.sample_rate} Hz")
         masked: list[MaskedSpan] = []
+        stopped: list[MaskedSpan] = []
         digits = 0
 
         def keep(results: list[MaskResult]) -> NDArray[np.int16]:
@@ -250,11 +258,12 @@ def mask_file(
             nonlocal digits
             for channel, result in enumerate(results):
                 digits += len(result.digits)
-                masked.extend(
-                    MaskedSpan(channel, int(s), int(min(e, info.frames)))
-                    for s, e in result.masked
-                    if s < info.frames and e > s
-                )
+                for spans, into in ((result.masked, masked), (result.stopped, stopped)):
+                    into.extend(
+                        MaskedSpan(channel, int(s), int(min(e, info.frames)))
+                        for s, e in spans
+                        if s < info.frames and e > s
+                    )
             return np.stack([np.asarray(r.audio, dtype=np.int16) for r in results], axis=1)
 
         with WavWriter(dst, info.sample_rate, info.channels, info.encoding) as writer:
@@ -269,8 +278,11 @@ def mask_file(
                 raise RuntimeError(
                     f"masker returned {sink.written} of {info.frames} samples after flush()"
                 )
-    masked.sort(key=lambda s: (s.start, s.channel))
-    return MaskReport(info.sample_rate, lookahead_ms, mode, _merge_spans(masked), digits)
+    for spans in (masked, stopped):
+        spans.sort(key=lambda s: (s.start, s.channel))
+    return MaskReport(
+        info.sample_rate, lookahead_ms, mode, _merge_spans(masked), digits, _merge_spans(stopped)
+    )
 
 
 def _merge_spans(spans: list[MaskedSpan]) -> list[MaskedSpan]:

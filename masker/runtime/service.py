@@ -22,8 +22,10 @@ from masker.calls.registry import Registry, SessionFactory
 from masker.errors import UserError
 from masker.media.engine import MediaEngine
 from masker.media.law import SAMPLES_PER_MS
-from masker.media.maskbank import BatchFactory
+from masker.media.maskbank import BatchFactory, DspBatchFactory
+from masker.media.plane import MediaPlane
 from masker.media.ports import PortAllocator
+from masker.media.workers import MediaWorkers, worker_count
 from masker.runtime.gc_pauses import meter_gc_pauses
 from masker.runtime.hardening import forget_environment
 from masker.runtime.housekeeping import Periodic
@@ -54,13 +56,8 @@ STATS_INTERVAL_S = 60.0
 
 def default_batch_factory(config: Config) -> BatchFactory:
     """The dsp/ batch masker with the configured look-ahead and mode (as `masker mask`),
-    at 8 kHz or, for G.722 calls, 16 kHz (`rate`)."""
-    from dsp.tone_masker import BatchMasker
-
-    media = config.media
-    return lambda n, rate=8000: BatchMasker(
-        n, sample_rate=rate, lookahead_ms=media.lookahead_ms, mode=media.mask_mode
-    )
+    at 8 kHz or, for G.722 calls, 16 kHz (`rate`); it pickles, for media workers."""
+    return DspBatchFactory(config.media.lookahead_ms, config.media.mask_mode)
 
 
 def _minor_units(amount: str) -> int:
@@ -186,9 +183,8 @@ class Service:
         )
         m = cfg.media
         self.digits = DigitQueue(registry.on_digit, on_lost=self._digits_lost)
-        engine = MediaEngine(
-            PortAllocator(m.address, m.port_min, m.port_max),
-            self.batch_factory,
+        ports = PortAllocator(m.address, m.port_min, m.port_max)
+        media_options: dict[str, Any] = dict(
             batch_size=m.batch_size,
             max_calls=m.max_calls,
             on_digit=self.digits.put,
@@ -201,6 +197,21 @@ class Service:
             latching=m.latching,
             latch_packets=m.latch_packets,
         )
+        workers = worker_count(m.workers)
+        engine: MediaPlane
+        if workers:  # media in worker processes: a dead one's calls end as on RTP timeout
+            engine = MediaWorkers(
+                ports,
+                self.batch_factory,
+                workers,
+                on_worker_lost=lambda cid: ED2.callFromThread(
+                    self._rtp_timeout, cid, "media_worker_lost"
+                ),
+                log_level=cfg.service.log_level,
+                **media_options,
+            )
+        else:
+            engine = MediaEngine(ports, self.batch_factory, **media_options)
         self.engine, self.registry = engine, registry
         ctx = SipContext(cfg, global_config, engine, registry, on_call_ended=self._call_ended)
         self.ctx = ctx
@@ -218,7 +229,10 @@ class Service:
             ) from None
         global_config["_sip_tm"] = tm
         self.tm = tm
-        engine.start()
+        try:
+            engine.start()
+        except RuntimeError as exc:  # a media worker that cannot start
+            raise UserError(f"media: {exc}") from None
         self._start_purger()
         self._start_cluster(registry)
         self._start_api(registry)

@@ -83,6 +83,9 @@ class MediaConfig:
     srtp_agent: str = "off"
     # Codecs either leg may use, in order of preference (masker.wire.sdp.set_codecs).
     codecs: list[str] = field(default_factory=lambda: ["PCMU", "PCMA", "G722"])
+    # Media worker processes: "0" = the media thread in this process, N = N processes,
+    # "auto" = one per core (masker.media.workers).
+    workers: str = "0"
 
     @property
     def sdp_address(self) -> str:
@@ -164,6 +167,8 @@ ENV_PREFIX = "MASKER_"
 #: Sections owned by other components; MASKER_<SECTION>_<KEY> still reaches them (as strings).
 EXTRA_SECTIONS = ("api",)
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
+#: String settings that also take a bare number (`workers = 2` as well as "auto").
+WORD_OR_NUMBER = frozenset({("media", "workers")})
 
 
 def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
@@ -196,6 +201,8 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
         raise UserError(f"{where} must be a list of strings")
+    if (section, key) in WORD_OR_NUMBER and type(value) is int:
+        return str(value)
     if not isinstance(value, str):
         raise UserError(f"{where} must be a string")
     return value
@@ -261,6 +268,8 @@ def _validate_media(m: MediaConfig) -> None:
     for key in ("srtp_caller", "srtp_agent"):
         if getattr(m, key) not in ("off", "offer", "require"):
             raise UserError(f"[media] {key} must be 'off', 'offer' or 'require'")
+    if m.workers != "auto" and not (m.workers.isdigit() and int(m.workers) <= 64):
+        raise UserError('[media] workers must be "auto" or a number of processes, 0-64')
     known = ("PCMU", "PCMA", "G722")
     names = [str(c).upper() for c in m.codecs] if isinstance(m.codecs, list) else []
     if not names or len(set(names)) != len(names) or any(c not in known for c in names):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from masker.calls.registry import Registry
-from masker.media.engine import MediaEngine
+from masker.media.plane import MediaPlane
 from masker.runtime.service_config import Config
 
 
@@ -16,7 +16,7 @@ from masker.runtime.service_config import Config
 class SipContext:
     config: Config
     global_config: dict[str, Any]
-    engine: MediaEngine
+    engine: MediaPlane
     registry: Registry
     calls: dict[str, Any] = field(default_factory=dict)
     draining: bool = False

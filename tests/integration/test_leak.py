@@ -123,6 +123,12 @@ class Outcome:
     tones: list[list[tuple[int, int]]]
     covered: np.ndarray  # (frames, channels) True inside a reported masked span
     report: dict
+    stopped: np.ndarray  # (frames, channels) True inside a reported band-stopped span
+
+    @property
+    def touched(self) -> np.ndarray:
+        """Masked or band-stopped: the samples the masker may change."""
+        return self.covered | self.stopped
 
 
 @cache
@@ -135,12 +141,19 @@ def outcome(case: Case, workdir: str) -> Outcome:
     report = json.loads(proc.stdout)
     native_in, pcm_in, _ = read_wav(src)
     native_out, pcm_out, _ = read_wav(dst)
-    covered = np.zeros(pcm.shape, dtype=bool)
-    for s in report["masked"]:
-        a = int(round(s["start_ms"] * case.rate / 1000))
-        b = int(round(s["end_ms"] * case.rate / 1000))
-        covered[a:b, s["channel"]] = True
-    return Outcome(case, pcm_in, native_in, native_out, pcm_out, tones, covered, report)
+    covered, stopped = (
+        _span_mask(report[k], pcm.shape, case.rate) for k in ("masked", "band_stopped")
+    )
+    return Outcome(case, pcm_in, native_in, native_out, pcm_out, tones, covered, report, stopped)
+
+
+def _span_mask(spans: list[dict], shape: tuple[int, ...], rate: int) -> np.ndarray:
+    mask = np.zeros(shape, dtype=bool)
+    for s in spans:
+        a = int(round(s["start_ms"] * rate / 1000))
+        b = int(round(s["end_ms"] * rate / 1000))
+        mask[a:b, s["channel"]] = True
+    return mask
 
 
 @pytest.fixture(scope="module")
@@ -215,10 +228,10 @@ def test_median_audio_masked_outside_a_tone_is_at_most_10_ms(case, workdir):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_output_outside_masked_spans_is_exactly_the_input(case, workdir):
+def test_output_outside_masked_and_band_stopped_spans_is_exactly_the_input(case, workdir):
     o = outcome(case, workdir)
     assert o.native_out.dtype == o.native_in.dtype
-    assert np.array_equal(o.native_out[~o.covered], o.native_in[~o.covered])
+    assert np.array_equal(o.native_out[~o.touched], o.native_in[~o.touched])
 
 
 @pytest.mark.parametrize(
@@ -231,11 +244,14 @@ def test_every_key_press_is_counted(case, workdir):
     assert o.report["digits_masked"] == sum(len(t) for t in o.tones)
 
 
-def test_agent_channel_of_a_stereo_call_has_at_most_2_s_a_minute_masked(workdir):
+def test_agent_channel_of_a_stereo_call_has_at_most_2_s_a_minute_masked_and_speech_kept(workdir):
     # no key there: only the speech-masking budget (issue 8) may be spent
     o = outcome(CASES[-1], workdir)
     assert o.covered[:, 1].sum() <= 2 / 60 * len(o.covered)
-    keep = ~o.covered[:, 1]
+    # band-stopped (speech kept, keypad bands removed): one 4.6 s clip, so a looser
+    # bound than the 10 s a minute tests/unit/dsp/test_talkoff.py holds over many clips
+    assert o.stopped[:, 1].sum() <= 0.25 * len(o.stopped)
+    keep = ~o.touched[:, 1]
     assert np.array_equal(o.native_out[keep, 1], o.native_in[keep, 1])
 
 

@@ -12,7 +12,9 @@ keys in most voiced speech too; what matters is whether it hears a *keyed* tone:
     the masked audio inside masked spans, the key-free bed elsewhere).
 
 So talk that happens to look like the key does not count, and any unmasked part
-of the tone that tips the receiver towards the key does.
+of the tone that tips the receiver towards the key does.  Inside band-stopped
+spans (`dsp.bandstop`) the reference is the key-free bed put through the same
+band-stop, so whatever is left of the key there counts too.
 """
 
 from __future__ import annotations
