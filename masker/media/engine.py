@@ -34,7 +34,7 @@ from masker.media.forcing import ForcedSpans
 from masker.media.loop import TICK_S, MediaLoop
 from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.playout import FRAME, MAX_CUSHION
-from masker.media.ports import PortPair, PortSource
+from masker.media.ports import PortPair, PortSource, allocate_legs
 from masker.media.receive import EVENT_AHEAD, EVENT_GUARD, PacketReceiver
 from masker.media.rtcp import SR_INTERVAL_S, RtcpReports
 from masker.media.tick import FrameTick
@@ -133,13 +133,7 @@ class MediaEngine:
     # --- commands from other threads ------------------------------------------------------
     def open_call(self, call_id: str) -> CallMedia:
         """Bind the call's four ports now (the SDP needs them); register it with the thread."""
-        caller = self.ports.allocate()
-        try:
-            agent = self.ports.allocate()
-        except Exception:
-            self.ports.release(caller)
-            raise
-        return self.adopt(call_id, caller, agent)
+        return self.adopt(call_id, *allocate_legs(self.ports))
 
     def adopt(self, call_id: str, caller: PortPair, agent: PortPair) -> CallMedia:
         """Register a call on port pairs bound elsewhere (a media worker's, bound by the

@@ -54,6 +54,17 @@ class PortSource(Protocol):
     def release(self, pair: PortPair) -> None: ...
 
 
+def allocate_legs(ports: PortSource) -> tuple[PortPair, PortPair]:
+    """A call's two port pairs (caller leg, agent leg), both or neither."""
+    caller = ports.allocate()
+    try:
+        agent = ports.allocate()
+    except Exception:
+        ports.release(caller)
+        raise
+    return caller, agent
+
+
 class PortAllocator:
     """Thread-safe allocator of PortPairs on one address within [port_min, port_max]."""
 

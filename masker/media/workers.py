@@ -41,7 +41,7 @@ from masker.media.call_media import CallMedia, Leg
 from masker.media.channel import Channel, ChannelClosed, Message, channel_pair
 from masker.media.digits import DigitSink, LostSink
 from masker.media.maskbank import BatchFactory, SlotsExhausted
-from masker.media.ports import PortAllocator
+from masker.media.ports import PortAllocator, allocate_legs
 from masker.media.timeouts import TimeoutSink
 from masker.media.worker_main import WorkerSpec, run
 from masker.runtime import metrics
@@ -192,12 +192,7 @@ class MediaWorkers:
             if not live:
                 raise NoMediaWorker("no media worker is running")
             worker = min(live, key=lambda w: len(w.calls))
-            caller = self.ports.allocate()
-            try:
-                agent = self.ports.allocate()
-            except Exception:
-                self.ports.release(caller)
-                raise
+            caller, agent = allocate_legs(self.ports)
             call = CallMedia(call_id=call_id, caller=Leg(caller), agent=Leg(agent))
             worker.calls.add(call_id)
             self._where[call_id] = worker
