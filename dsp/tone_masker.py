@@ -144,8 +144,10 @@ class MaskResult:
 class BatchMasker:
     """The masker for `n_calls` channels fed (calls x frame) int16 per tick.
 
-    `band_stop=False` leaves the spans that only may hold a key as they are (only
-    the masking tone changes the audio, as before the band-stop).
+    `band_stop` (off by default here, on in `StreamingMasker`/`mask_signal`) also
+    removes the keypad bands over spans that only may hold a key.  Off for the media
+    plane and `masker mask` until a batch of several calls is shown to band-stop each
+    call exactly as one masker per call (stereo and lane runs differed).
     """
 
     def __init__(
@@ -159,7 +161,7 @@ class BatchMasker:
         cadence_on_ms: float = 120.0,
         cadence_off_ms: float = 80.0,
         cadence_quiet_ms: float = 1000.0,
-        band_stop: bool = True,
+        band_stop: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")

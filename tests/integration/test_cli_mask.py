@@ -71,7 +71,7 @@ def test_output_keeps_rate_encoding_channels_and_length(tmp_path, encoding, rate
 def test_json_report_counts_key_presses_and_lists_spans(tmp_path):
     keyed(tmp_path / "in.wav")
     doc = mask_json(tmp_path / "in.wav", tmp_path / "out.wav")
-    assert set(doc) == {"lookahead_ms", "mode", "masked", "digits_masked"}
+    assert set(doc) == {"lookahead_ms", "mode", "masked", "band_stopped", "digits_masked"}
     assert (doc["lookahead_ms"], doc["mode"], doc["digits_masked"]) == (40, "tone", len(KEYS))
     assert len(doc["masked"]) >= len(KEYS)
     assert all(set(s) == {"channel", "start_ms", "end_ms"} for s in doc["masked"])

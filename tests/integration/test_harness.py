@@ -56,6 +56,7 @@ class ZeroSpanMasker:
             audio=out,
             digits=[DigitEvent("D", a, b)] if done else [],
             masked=[(a, b)] if done else [],
+            stopped=[],
         )
 
 
@@ -149,6 +150,7 @@ def test_report_gives_masked_spans_in_input_milliseconds(tmp_path):
         "lookahead_ms": 40,
         "mode": "tone",
         "masked": [{"channel": 0, "start_ms": 125.0, "end_ms": 231.25}],
+        "band_stopped": [],
         "digits_masked": 1,
     }
 

@@ -94,7 +94,7 @@ def test_band_stop_can_be_left_off():
 def test_batch_band_stops_each_call_as_one_masker_per_call():
     n = min(len(keys_under_talk(21)), len(keys_under_talk(22))) // 160 * 160
     calls = np.stack([keys_under_talk(21)[:n], keys_under_talk(22)[:n]])
-    batch = BatchMasker(2)
+    batch = BatchMasker(2, band_stop=True)
     ticks = [batch.process(calls[:, i : i + 160]) for i in range(0, calls.shape[1], 160)]
     ticks.append(batch.flush())
     for call in range(2):
@@ -110,7 +110,7 @@ def test_batch_band_stops_each_call_as_one_masker_per_call():
 
 def test_reset_forgets_a_band_stopped_key():
     pcm = keys_under_talk()[: 8000 * 2]
-    m = BatchMasker(1)
+    m = BatchMasker(1, band_stop=True)
     for i in range(0, len(pcm), 160):
         m.process(pcm[None, i : i + 160])
     m.reset(0)
