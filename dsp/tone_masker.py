@@ -22,10 +22,12 @@ tone.  Per tick:
 4. band-stop (`dsp.bandstop`), a second, cheaper action for spans that only *may*
    hold a key, so that nothing a loose receiver could take for one is left under
    louder talk or music (issue 8): every hop that passes any limit set above, or the
-   looser `classify.UNCERTAIN`, or ends `STOP_PAIR_HOPS` hops of one strongest pair,
-   has its window's keypad bands removed (both groups, so no receiver hears a
-   pair), back over the hops before it and on over the hops after it that hold the
-   same pair; only where the keypad bands are loud enough for any receiver, and
+   looser `classify.UNCERTAIN`, or ends `STOP_PAIR_HOPS` hops of one strongest pair
+   (`HopFeatures.pair`, or `short_pair` on 10 ms windows, which still holds a key
+   3.5 % off its frequency), has its window's keypad bands removed (both groups, so
+   no receiver hears a pair), back over the hops before it and on over the hops
+   after it that hold the same pair; only where the keypad bands are loud enough
+   for any receiver, and
    never over a masked sample.  Talk keeps its other frequencies (figures in
    tests/unit/dsp/test_talkoff.py).  `MaskResult.stopped` / `stop_gain` report it;
 5. the oldest frame of the buffer leaves, with its masked samples replaced and its
@@ -112,9 +114,13 @@ STABLE_HOPS = 5
 STOP_GUARD_BEFORE_SECONDS = 0.004
 STOP_GUARD_AFTER_SECONDS = 0.004
 STOP_RAMP_SECONDS = 0.002
-#: ... and the window of every hop ending this many hops in a row of the same pair,
-#: whatever else it holds (talk's harmonics glide from bin to bin, a key's pair stays).
+#: ... and the window of every hop ending this many hops in a row of the same pair
+#: (`HopFeatures.pair` or `short_pair`), whatever else it holds (talk's harmonics
+#: glide from bin to bin, a key's pair stays).
 STOP_PAIR_HOPS = 5
+#: ... or this many ending in a `short_pair` (tonal 10 ms windows only: sooner, so that
+#: a key's onset is still in a 20 ms look-ahead).
+SHORT_PAIR_HOPS = 3
 #: ... but only where what the band-stop removes is at all loud: its RMS over
 #: 2 x `STOP_GATE_HALF_SECONDS` at least `STOP_GATE_DBM0`, 6 dB under the loosest
 #: receiver's floor (tests/support/loose_receiver.py, -43 dBm0 a tone): where the
@@ -144,10 +150,10 @@ class MaskResult:
 class BatchMasker:
     """The masker for `n_calls` channels fed (calls x frame) int16 per tick.
 
-    `band_stop` (off by default here, on in `StreamingMasker`/`mask_signal`) also
-    removes the keypad bands over spans that only may hold a key.  Off for the media
-    plane and `masker mask` until a batch of several calls is shown to band-stop each
-    call exactly as one masker per call (stereo and lane runs differed).
+    Each call comes out exactly as from a masker of its own (tests/unit/dsp), so the
+    media plane, `masker mask` and the scrubber may batch any calls together.
+    `band_stop` (on by default) also removes the keypad bands over spans that only
+    may hold a key.
     """
 
     def __init__(
@@ -161,7 +167,7 @@ class BatchMasker:
         cadence_on_ms: float = 120.0,
         cadence_off_ms: float = 80.0,
         cadence_quiet_ms: float = 1000.0,
-        band_stop: bool = False,
+        band_stop: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -225,6 +231,7 @@ class BatchMasker:
         # then this tick's; the code and last hop end of each call's band-stopped key
         reach = (self._pre + self.delay) // (self._window // 4) + 4
         self._pairs = np.full((n_calls, reach), -1, np.int8)
+        self._short = np.full((n_calls, reach), -1, np.int8)  # `HopFeatures.short_pair`
         self._ends = np.zeros((n_calls, reach), np.int64)
         self._reach = reach
         self._stop_code = np.full(n_calls, -1, np.int64)
@@ -254,6 +261,7 @@ class BatchMasker:
         self._stop_open[call] = -1
         self._stop_run[call] = 0
         self._pairs[call] = -1
+        self._short[call] = -1
         self._ends[call] = 0
         self._stop_code[call] = -1
         self._stop_last[call] = 0
@@ -373,8 +381,11 @@ class BatchMasker:
         if f is None:
             return
         self._pairs, self._ends = self._pairs[:, -self._reach :], self._ends[:, -self._reach :]
+        self._short = self._short[:, -self._reach :]
         if f.pair is not None:
             self._pairs = np.concatenate([self._pairs, f.pair], axis=1)
+            short = f.short_pair if f.short_pair is not None else np.full_like(f.pair, -1)
+            self._short = np.concatenate([self._short, short], axis=1)
             self._ends = np.concatenate([self._ends, f.window_end], axis=1)
         if f.calls.size:
             self._note_codes(f)
@@ -387,15 +398,20 @@ class BatchMasker:
 
     def _note_held_pairs(self, n_hops: int) -> None:
         """Count as uncertain the hops of the tick that end `STOP_PAIR_HOPS` hops in a row
-        of the same `HopFeatures.pair`: a key under talk too loud for any limit set."""
-        pairs = self._pairs
-        end = pairs.shape[1]
-        held = pairs[:, end - n_hops :] >= 0
-        for back in range(1, STOP_PAIR_HOPS):
-            held &= pairs[:, end - n_hops - back : end - back] == pairs[:, end - n_hops :]
-        if not held.any():
+        holding the same key in `HopFeatures.pair` or `short_pair`: a key under talk too
+        loud for any limit set, or too far off its frequency for the 20 ms window."""
+        end = self._pairs.shape[1]
+        now = slice(end - n_hops, end)
+        codes = np.full((self._pairs.shape[0], n_hops), -1, np.int64)
+        for latest, hops in ((self._short, SHORT_PAIR_HOPS), (self._pairs, STOP_PAIR_HOPS)):
+            code = latest[:, now]
+            held = code >= 0
+            for back in range(1, hops):
+                was = slice(end - n_hops - back, end - back)
+                held &= (self._pairs[:, was] == code) | (self._short[:, was] == code)
+            codes = np.where(held, code, codes)
+        if not (codes >= 0).any():
             return
-        codes = np.where(held, pairs[:, end - n_hops :], -1).astype(np.int64)
         if self._uncertain is not None:
             codes = np.where(self._uncertain >= 0, self._uncertain, codes)
         self._uncertain = codes
@@ -471,7 +487,7 @@ class BatchMasker:
         `HopFeatures.pair` (a key's onset under talk), and on over the hops after it
         that keep that pair (`TRACK_GAP_SECONDS` apart at most)."""
         codes = self._uncertain
-        pairs, ends = self._pairs, self._ends
+        pairs, short, ends = self._pairs, self._short, self._ends
         n_hops = pairs.shape[1] - self._reach
         if not self.band_stop or n_hops <= 0:
             return
@@ -490,14 +506,19 @@ class BatchMasker:
 
         for h in range(self._reach, pairs.shape[1]):
             code = self._stop_code
-            follows = (pairs[:, h] == code) & (ends[:, h] - self._stop_last <= reach)
+            # (a call with no pair held, code -1, follows nothing: `pairs` is -1 on
+            # every hop without a pair, and those must not extend a band-stop)
+            holds = (pairs[:, h] == code) | (short[:, h] == code)
+            follows = (code >= 0) & holds & (ends[:, h] - self._stop_last <= reach)
             if codes is not None:
                 new = (codes[:, h - self._reach] >= 0) & self._armed
                 calls = np.flatnonzero(new)
                 if calls.size:
                     keys = codes[calls, h - self._reach]
                     # the run of hops before h with the key's pair, single misses bridged
-                    other = pairs[calls, :h] != keys[:, None]
+                    other = (pairs[calls, :h] != keys[:, None]) & (
+                        short[calls, :h] != keys[:, None]
+                    )
                     broken = other[:, 1:] & other[:, :-1]
                     first = np.where(broken, np.arange(h - 1), -2).max(axis=1) + 2
                     mark(calls, np.minimum(first, h), np.full(calls.size, h))
@@ -529,9 +550,8 @@ class BatchMasker:
         power = bandstop.band_power(
             seg[:, at - context : at + need + context], self.rate, self._gate_half
         )
-        loud = np.ones((calls.size, stop.shape[1]), bool)  # later samples: undecided yet
-        loud[:, :need] = power >= self._gate_floor
-        on = stop[calls] & loud
+        # (a run reaching past `need` is open-ended: its gains here are the same)
+        on = stop[calls, :need] & (power >= self._gate_floor)
         since, until = replacement.run_distances(on, self._stop_run[calls])
         gain = replacement.raised_cosine(np.minimum(since, until)[:, :f_len], self._stop_ramp)
         gain *= on[:, :f_len]
@@ -644,7 +664,9 @@ class BatchMasker:
                 noise = replacement.comfort_noise(f_len, rms, self._rngs[call])
                 out[call, out_mask[call]] = to_int16(noise[out_mask[call]])
             return
-        since, until = replacement.run_distances(mask[calls], self._run[calls])
+        # as far as this frame's ramps reach (a run reaching past that is open-ended)
+        need = min(mask.shape[1], f_len + self._ramp + 1)
+        since, until = replacement.run_distances(mask[calls, :need], self._run[calls])
         gain = replacement.raised_cosine(np.minimum(since, until)[:, :f_len], self._ramp)
         positions = known0[calls, None] + np.arange(f_len)
         tone = to_int16(replacement.masking_tone(positions, self.rate) * gain)

@@ -67,7 +67,7 @@ class MediaConfig:
     public_address: str = ""
     port_min: int = 20000
     port_max: int = 29999
-    lookahead_ms: int = 40
+    lookahead_ms: int = 20
     jitter_ms: int = 40
     mask_mode: str = "tone"
     rtp_timeout_s: float = 60

@@ -9,10 +9,12 @@ are unchanged); Ogg/Vorbis is lossy, so its output is re-encoded and reported
 with ``exact_outside_spans: false``.
 
 Detection runs at 8 or 16 kHz: files at those rates go through the masker as
-they are (its own output fills the spans); any other rate is brought to 8 kHz
-with scipy's polyphase resampler, the spans are mapped back to the original
-rate (widened by `RESAMPLED_PAD_S` for the resampling filter's spread) and
-filled there with the masking tone (or silence).
+they are (its own output fills the masked and band-stopped spans); any other
+rate is brought to 8 kHz with scipy's polyphase resampler, the spans are mapped
+back to the original rate (widened by `RESAMPLED_PAD_S` for the resampling
+filter's spread) and filled there: masked spans with the masking tone (or
+silence), band-stopped ones with the original through the keypad band-stop
+(`dsp.bandstop`) at the file's own rate.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import soundfile as sf
 
 from dsp import g711
 from dsp.keypad import to_int16
+from masker.scrub.channel_masking import merge_spans
 
 DETECT_RATES = (8000, 16000)
 RESAMPLED_PAD_S = 0.002
@@ -266,26 +269,53 @@ def mask_audio(af: AudioFile, mode: str, lookahead_ms: int, keep_audio: bool = T
     )
     spans, fills, keys = [], [], []
     pad = int(np.ceil(RESAMPLED_PAD_S * af.rate)) if r != af.rate else 0
-    for res in results:
+    for c, res in enumerate(results):
         if r == af.rate:
-            sp = res.spans
+            sp = merge_spans(res.spans + res.stopped)
             fl = [res.audio[a:b] for a, b in sp] if keep_audio else []
             ks = res.keys
         else:
-            sp = []
-            for a, b in res.spans:
-                a2 = max(0, a * af.rate // r - pad)
-                b2 = min(af.frames, -(-b * af.rate // r) + pad)
-                if sp and a2 <= sp[-1][1]:
-                    sp[-1] = (sp[-1][0], max(sp[-1][1], b2))
-                else:
-                    sp.append((a2, b2))
-            fl = [replacement(a, b, af.rate, mode) for a, b in sp] if keep_audio else []
+            masked = _to_rate(res.spans, r, af.rate, af.frames, pad)
+            stopped = _to_rate(res.stopped, r, af.rate, af.frames, pad)
+            sp = merge_spans(masked + stopped)
+            fl = _fills(pcm[c], sp, masked, af.rate, mode) if keep_audio else []
             ks = [(a * af.rate // r, b * af.rate // r) for a, b in res.keys]
         spans.append(sp)
         fills.append(fl)
         keys.append(ks)
     return Masked(spans, fills, keys, r)
+
+
+def _to_rate(
+    spans: list[tuple[int, int]], r: int, rate: int, frames: int, pad: int
+) -> list[tuple[int, int]]:
+    """Spans at detection rate `r` mapped to `rate`, widened by `pad`, merged."""
+    mapped = [(max(0, a * rate // r - pad), min(frames, -(-b * rate // r) + pad)) for a, b in spans]
+    return merge_spans(mapped)
+
+
+def _fills(
+    pcm: np.ndarray,
+    spans: list[tuple[int, int]],
+    masked: list[tuple[int, int]],
+    rate: int,
+    mode: str,
+) -> list[np.ndarray]:
+    """Replacements of `spans` at the file's rate: the original through the keypad
+    band-stop, with the `masked` parts (inside them) replaced outright."""
+    from dsp.bandstop import bandstopped, keypad_bandstop_fir
+
+    half = len(keypad_bandstop_fir(rate)) // 2
+    out = []
+    for a, b in spans:
+        lo, hi = max(0, a - half), min(len(pcm), b + half)
+        fill = to_int16(bandstopped(pcm[lo:hi], rate))[a - lo : b - lo]
+        for m0, m1 in masked:
+            m0, m1 = max(m0, a), min(m1, b)
+            if m1 > m0:
+                fill[m0 - a : m1 - a] = replacement(m0, m1, rate, mode)
+        out.append(fill)
+    return out
 
 
 def write_masked(af: AudioFile, m: Masked, tmp: str) -> bool:

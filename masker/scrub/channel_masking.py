@@ -10,8 +10,9 @@ which keeps the 20 ms tick grid and the masking tone's phase (a function of the
 input position modulo one second) identical to one pass over the channel.
 
 Results are in input-sample indices of the channel: masked spans (end
-exclusive, merged), key presses (start, end; never the digit), and, on request,
-the channel with its masked spans replaced by the masker's output.
+exclusive, merged), band-stopped spans (`dsp.bandstop`, merged), key presses
+(start, end; never the digit), and, on request, the channel with its masked and
+band-stopped spans replaced by the masker's output.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ BLOCK_S = 1
 @dataclass
 class ChannelResult:
     spans: list[tuple[int, int]] = field(default_factory=list)
+    stopped: list[tuple[int, int]] = field(default_factory=list)
     keys: list[tuple[int, int]] = field(default_factory=list)
     audio: NDArray[np.int16] | None = None
 
 
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, with overlapping and touching spans joined."""
     out: list[tuple[int, int]] = []
     for s, e in sorted(spans):
         if out and s <= out[-1][1]:
@@ -82,6 +85,7 @@ def run(
     batch = BatchMasker(len(lanes), sample_rate=rate, lookahead_ms=lookahead_ms, mode=mode)
     out = np.zeros((len(lanes), length + delay), np.int16) if keep_audio else None
     spans: list[list[tuple[int, int]]] = [[] for _ in lanes]
+    stopped: list[list[tuple[int, int]]] = [[] for _ in lanes]
     keys: list[list[tuple[int, int]]] = [[] for _ in lanes]
 
     def keep(res: list[MaskResult], at: int) -> None:
@@ -90,6 +94,7 @@ def run(
                 n = min(len(r.audio), out.shape[1] - at)
                 out[i, at : at + n] = r.audio[:n]
             spans[i].extend(r.masked)
+            stopped[i].extend(r.stopped)
             keys[i].extend((d.start, d.end) for d in r.digits)
 
     block = BLOCK_S * rate
@@ -102,13 +107,15 @@ def run(
 
     for i, (c, s, e, rs, _) in enumerate(lanes):
         r = results[c]
-        for a, b in spans[i]:
-            a, b = max(a + rs, s), min(b + rs, e)
-            if b > a:
-                r.spans.append((a, b))
+        for own, found in ((r.spans, spans[i]), (r.stopped, stopped[i])):
+            for a, b in found:
+                a, b = max(a + rs, s), min(b + rs, e)
+                if b > a:
+                    own.append((a, b))
         r.keys.extend((a + rs, b + rs) for a, b in keys[i] if s <= a + rs < e)
     for c, r in enumerate(results):
-        r.spans = _merge(r.spans)
+        r.spans = merge_spans(r.spans)
+        r.stopped = merge_spans(r.stopped)
         r.keys.sort()
         if keep_audio:
             r.audio = channels[c].copy()
@@ -117,7 +124,7 @@ def run(
             aligned = out[i, delay:]
             audio = results[c].audio
             assert audio is not None  # kept above
-            for a, b in results[c].spans:
+            for a, b in results[c].spans + results[c].stopped:
                 a, b = max(a, s), min(b, e)
                 if b > a:
                     audio[a:b] = aligned[a - rs : b - rs]

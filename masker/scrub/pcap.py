@@ -41,6 +41,7 @@ import numpy as np
 
 from dsp import g711
 from masker.scrub.audio import ScrubError
+from masker.scrub.channel_masking import merge_spans
 
 PCAP_EXTS = (".pcap", ".pcapng", ".cap")
 MAX_GAP_S = 2.0
@@ -536,13 +537,17 @@ def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> 
                     {"start_ms": round(x0 / 8, 1), "end_ms": round(x1 / 8, 1)}
                     for x0, x1 in res.spans
                 ],
+                "band_stopped": [
+                    {"start_ms": round(x0 / 8, 1), "end_ms": round(x1 / 8, 1)}
+                    for x0, x1 in res.stopped
+                ],
             }
         )
-        if dry_run or not res.spans:
+        if dry_run or not (res.spans or res.stopped):
             continue
         law = _LAW[s.codec]
         new = codes.copy()
-        for x0, x1 in res.spans:
+        for x0, x1 in merge_spans(res.spans + res.stopped):
             seg = res.audio[x0:x1]
             same = g711.decode(codes[x0:x1], law) == seg
             new[x0:x1] = np.where(same, codes[x0:x1], g711.encode(seg, law))

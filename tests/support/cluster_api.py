@@ -63,8 +63,11 @@ class Relay:
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
     @staticmethod
-    async def close_connections() -> None:
-        """End the connections still open (HTTP keep-alive), so no task outlives the loop."""
+    async def close(server: asyncio.Server) -> None:
+        """Stop listening and end the connections still open (HTTP keep-alive), so no
+        task outlives the loop. Runs on the loop's own thread: `Server.close` is not
+        thread-safe (closing it from another thread raced its last connection's detach)."""
+        server.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -80,8 +83,7 @@ def relay() -> Iterator[Relay]:
     try:
         yield r
     finally:
-        server.close()
-        loop.run(r.close_connections())
+        loop.run(r.close(server))
         loop.stop()
 
 
