@@ -463,9 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the same calls through rtpengine (bench/rtpengine.py)",
     )  # fmt: skip
     p.add_argument(
-        "--lookahead", default="40,20",
-        help="our look-ahead(s) in ms, one run each, comma-separated (default 40,20);"
-        " 'default' runs the service's own default",
+        "--lookahead", default="default",
+        help="our look-ahead(s) in ms, one run each, comma-separated, 'default' for the"
+        " service's own (20 ms; the default), e.g. default,40",
     )  # fmt: skip
     p.add_argument(
         "--workers", default=None,

@@ -20,7 +20,7 @@ passing `CANDIDATE` or `BURIED`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,18 +106,7 @@ STABLE = Limits(
 #: The band-stop's trigger (`dsp.bandstop`): hops that only *may* hold a key under talk or
 #: music, where the talk pulls one tone's measured frequency off: the strongest row and
 #: column, one of them at an accurate frequency.
-UNCERTAIN = Limits(
-    min_level_dbm0=-42.0,
-    max_normal_twist_db=14.0,
-    max_reverse_twist_db=10.0,
-    max_freq_error=0.015,
-    min_purity=0.05,
-    max_runner_up_db=0.0,
-    max_harmonic_db=10.0,
-    loud_min_purity=0.05,
-    loud_runner_up_db=0.0,
-    max_worse_freq_error=0.08,
-)
+UNCERTAIN = replace(STABLE, max_freq_error=0.015, loud_runner_up_db=0.0, max_worse_freq_error=0.08)
 
 
 def candidate_codes(f: HopFeatures, window: int) -> NDArray[np.int64]:

@@ -85,7 +85,7 @@ class MediaConfig:
     codecs: list[str] = field(default_factory=lambda: ["PCMU", "PCMA", "G722"])
     # Media worker processes: "0" = the media thread in this process, N = N processes,
     # "auto" = one per core (masker.media.workers).
-    workers: str = "0"
+    workers: str = "auto"
 
     @property
     def sdp_address(self) -> str:

@@ -1,8 +1,9 @@
 """Memory soak (issue 9, goal 5): 400 concurrent calls for 10 minutes through a real
 `masker serve` (masker.phones.lite: real SIP and 20 ms G.711 RTP both ways).
 
-Memory per call (the service's RSS with the calls up, after warm-up, less its idle
-RSS before them, over the calls) must be at most 64 KiB, and RSS must stay flat:
+Memory per call (the RSS of the service and any media workers with the calls up,
+after warm-up, less their idle RSS before them, over the calls) must be at most
+64 KiB, and RSS must stay flat:
 no more than 2 % above its post-warm-up level at the end, nor at any sample.
 
 Marked `soak` (`make test` deselects it: `-m "not soak"`); nothing of it runs in the
@@ -19,7 +20,7 @@ import time
 import pytest
 
 from masker.phones.lite import LitePhones, close_all, drive, drive_until_up
-from masker.phones.procstat import proc_rss_kib
+from masker.phones.procstat import tree_rss_kib
 from masker.phones.service_process import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.soak]
@@ -44,7 +45,7 @@ def test_memory_per_call_is_bounded_and_flat_over_a_long_run(tmp_path):
     phones.service = ("127.0.0.1", svc.sip_port)
     try:
         time.sleep(0.5)
-        rss_idle = proc_rss_kib(svc.pid)
+        rss_idle = tree_rss_kib(svc.pid)
         calls = []
         while len(calls) < N_CALLS:  # paced, as a carrier would deliver them
             for _ in range(min(SETUP_RATE // 10, N_CALLS - len(calls))):
@@ -53,13 +54,13 @@ def test_memory_per_call_is_bounded_and_flat_over_a_long_run(tmp_path):
         assert drive_until_up(phones, calls, 30), [c.state for c in calls if c.state != "up"]
         warm_up_s = min(60.0, max(10.0, MEASURED_S / 10))
         drive(phones, time.monotonic() + warm_up_s)  # buffers, batches, caches, allocator
-        rss0 = proc_rss_kib(svc.pid)
+        rss0 = tree_rss_kib(svc.pid)
         rx0 = sum(c.rx.packets for c in calls)
         samples = [rss0]
         end = time.monotonic() + MEASURED_S
         while time.monotonic() < end:
             drive(phones, min(end, time.monotonic() + SAMPLE_EVERY_S))
-            samples.append(proc_rss_kib(svc.pid))
+            samples.append(tree_rss_kib(svc.pid))
         rss1 = samples[-1]
         packets = sum(c.rx.packets for c in calls) - rx0
         for c in calls:
@@ -71,7 +72,7 @@ def test_memory_per_call_is_bounded_and_flat_over_a_long_run(tmp_path):
             phones.retransmit(time.monotonic())
             time.sleep(0.02)
         time.sleep(1.0)
-        rss_after = proc_rss_kib(svc.pid)
+        rss_after = tree_rss_kib(svc.pid)
     finally:
         svc.stop()
         close_all(phones)
