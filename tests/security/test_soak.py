@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 
 import pytest
 
@@ -82,14 +83,17 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
             drive(phones, min(end, time.monotonic() + 5.0))
             peak = max(peak, tree_rss_kib(svc.pid))
         rss1 = tree_rss_kib(svc.pid)
-        late = 0
         packets = 0
+        late_at: Counter[int] = Counter()  # late packets per second of the measured run
         for c in calls:
             assert c.rx.transit_ms, "no audio reached the agent"
             base = min(c.rx.transit_ms)
             mine = c.rx.transit_ms[rx0[c.call_id] :]
             packets += len(mine)
-            late += sum(1 for t in mine if t - base > LATE_MS)
+            late_at.update(i // 50 for i, t in enumerate(mine) if t - base > LATE_MS)
+        late = sum(late_at.values())
+        # the generator's own stalls (a caller packet sent late is late at the agent too)
+        sent_late = sum(1 for t in phones.send_late_ms if t > LATE_MS)
         for c in calls:
             phones.hangup(c)
         stop = time.monotonic() + 15
@@ -105,6 +109,11 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
             time.sleep(0.2)
         fds1, sockets1 = _fds(svc.pid), tree_sockets(svc.pid)
         captures = sum(1 for line in svc.log_lines if line.get("event") == "capture started")
+        gc_pauses = sorted(
+            line.get("ms", 0.0)
+            for line in svc.log_lines
+            if line.get("event") == "gc pause" and line.get("ms", 0.0) >= 20
+        )
     finally:
         svc.stop()
         close_all(phones)
@@ -113,6 +122,9 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         f"\nsoak {n_calls} calls x {measured_s:.0f} s: RSS {rss0} -> {rss1} KiB "
         f"({100 * growth:+.2f} %, peak {peak}), {packets} packets at the agent, {late} late "
         f"(>{LATE_MS:.0f} ms), fds {fds0} -> {fds1}, sockets {sockets0} -> {sockets1}"
+        f"\nlate packets in {len(late_at)} seconds of the run, the worst (s: packets): "
+        f"{sorted(late_at.most_common(8))}; collector pauses >= 20 ms: {gc_pauses}; "
+        f"caller packets the generator sent > {LATE_MS:.0f} ms late: {sent_late}"
     )
     assert captures >= n_calls  # every caller's keys reached the digit path
     assert packets >= 0.9 * n_calls * 50 * measured_s
