@@ -37,14 +37,20 @@ class Alignment:
 
 def find_marker(recording: np.ndarray, sent: KeyedSignal) -> Alignment | None:
     """Locate the sent chirp marker in the recording by normalised cross-correlation."""
+    best = best_marker_match(recording, sent)
+    if best is None or best.correlation < MIN_MARKER_CORRELATION:
+        return None
+    return best
+
+
+def best_marker_match(recording: np.ndarray, sent: KeyedSignal) -> Alignment | None:
+    """The recording's best match for the marker, however weak (for diagnosis)."""
     if sent.marker_start is None:
         return None
     score = _marker_scores(recording, sent)
     if len(score) == 0:
         return None
     i = int(np.argmax(score))
-    if score[i] < MIN_MARKER_CORRELATION:
-        return None
     return Alignment(lag=i - sent.marker_start, correlation=float(score[i]))
 
 

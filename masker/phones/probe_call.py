@@ -33,7 +33,12 @@ import structlog
 
 from masker.errors import UserError
 from masker.offline.receivers import multimon_digits, spandsp_digits
-from masker.phones.analysis import find_marker, leaked_ms, round_trip_samples
+from masker.phones.analysis import (
+    best_marker_match,
+    find_marker,
+    leaked_ms,
+    round_trip_samples,
+)
 from masker.phones.client import PhoneClient, PhoneError
 from masker.phones.tones import RATE, KeyedSignal, keyed_signal
 
@@ -114,6 +119,8 @@ class ProbeReport:
     legs: dict[str, dict[str, str]] = field(default_factory=dict)
     recording_s: float = 0.0
     marker_found: bool = False
+    #: the marker's best normalised correlation in the agent's recording
+    marker_correlation: float | None = None
     spandsp_digits: int = 0
     multimon_digits: int = 0
     telephone_events: int = 0
@@ -486,6 +493,8 @@ def analyse(report: ProbeReport, obs: dict[str, Any], keyed: KeyedSignal) -> Non
         sum(1 for e in infos if INFO_DIGIT.search(e.get("body", ""))),
         sum(1 for e in obs["agent_dtmf"] if e["method"] == "info"),
     )
+    best = best_marker_match(rec, keyed)
+    report.marker_correlation = None if best is None else round(best.correlation, 3)
     align = find_marker(rec, keyed)
     report.marker_found = align is not None
     if align is None:

@@ -44,6 +44,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 MC_PAN = "5555555555554444"  # public Mastercard test number
 CVV = "123"
+#: The probe's pjsua2 caller shares two cores with the rest of the suite: a stalled
+#: caller clock sends the marker in late bursts; the service conceals each gap (its
+#: playout cushion starts at 0, by design), and a chirp broken by gaps no longer
+#: aligns.  Such an attempt, which still must leak nothing, is run again.
+PROBE_ATTEMPTS = 2
 SRTP_BOTH = {"MASKER_MEDIA_SRTP_CALLER": "require", "MASKER_MEDIA_SRTP_AGENT": "require"}
 
 
@@ -203,23 +208,33 @@ def test_probe_over_tls_srtp_g722_keys_all_three_ways_and_names_each_legs_media(
     try:
         edge = Edge(tmp_path, service.sip_port, inner, agent_port, "tls")
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "masker.cli", "probe", "--json", "--no-baseline",
-                 "--via", f"sip:payment@127.0.0.1:{edge.tls_port}",
-                 "--agent", f"sip:agent@127.0.0.1:{agent_port}",
-                 "--tls", str(tls), "--srtp", "--codec", "G722",
-                 "--api", service.api_url],
-                capture_output=True, text=True, timeout=180,
-                env={**os.environ, "MASKER_PROBE_API_KEY": service.api_key},
-            )  # fmt: skip
+            reports = []
+            for _ in range(PROBE_ATTEMPTS):
+                proc = subprocess.run(
+                    [sys.executable, "-m", "masker.cli", "probe", "--json", "--no-baseline",
+                     "--via", f"sip:payment@127.0.0.1:{edge.tls_port}",
+                     "--agent", f"sip:agent@127.0.0.1:{agent_port}",
+                     "--tls", str(tls), "--srtp", "--codec", "G722",
+                     "--api", service.api_url],
+                    capture_output=True, text=True, timeout=180,
+                    env={**os.environ, "MASKER_PROBE_API_KEY": service.api_key},
+                )  # fmt: skip
+                reports.append(json.loads(proc.stdout))
+                if (
+                    proc.returncode == 0
+                    or reports[-1]["marker_found"]
+                    or not reports[-1]["connected"]
+                ):
+                    break
         finally:
             edge.stop()
     finally:
         service.stop()
-    report = json.loads(proc.stdout)
+    for report in reports:  # a retried attempt leaked nothing either
+        assert report["spandsp_digits"] == report["multimon_digits"] == 0
+        assert report["telephone_events"] == report["info_with_digits"] == 0
+    report = reports[-1]
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    assert report["spandsp_digits"] == report["multimon_digits"] == 0
-    assert report["telephone_events"] == report["info_with_digits"] == 0
     assert report["legs"]["caller"]["codec"].upper().startswith("G722")
     assert report["legs"]["agent"]["codec"].upper().startswith("G722")
     assert report["legs"]["caller"]["srtp"] and report["legs"]["agent"]["srtp"]
