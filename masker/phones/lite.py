@@ -30,6 +30,8 @@ PT_PCMU = 0
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 #: The timing burst: one 20 ms packet of loud noise every BURST_EVERY packets.
 BURST_EVERY = 50
+#: A caller packet sent this late (ms) marks a stall of the generator itself.
+STALL_MS = 20.0
 BURST_THRESHOLD = 3000
 
 
@@ -211,6 +213,9 @@ class LitePhones:
         self.burst = burst_payload(self.rng)
         self.sent_packets = 0
         self.send_late_ms: list[float] = []
+        #: (monotonic time, ms) of each caller packet sent >= STALL_MS late: when the
+        #: generator itself stalled
+        self.stalls: list[tuple[float, float]] = []
         self._drains = 0
         self.caller_rx_packets = 0
         #: timestamp the caller side's receiving too (the agent-to-caller direction's
@@ -440,7 +445,8 @@ class LitePhones:
 
         Packets follow the wall clock from the call's answer: a late loop sends
         the missed packets at once (as a real phone's RTP clock would), and the
-        lateness of each caller packet is kept in `send_late_ms`.  `tick` is the
+        lateness of each caller packet is kept in `send_late_ms` (and in `stalls`
+        when it is `STALL_MS` or more).  `tick` is the
         scheduled time of this loop iteration (the grid new calls' clocks start on).
         """
         for call in self.calls.values():
@@ -457,7 +463,10 @@ class LitePhones:
                     call.caller_rtp.sendto(rtp_header(i, i * FRAME, call.ssrc) + payload,
                                            call.service_caller_rtp)  # fmt: skip
                     self.sent_packets += 1
-                    self.send_late_ms.append((now - call.media_t0 - i * 0.020) * 1000)
+                    late_ms = (now - call.media_t0 - i * 0.020) * 1000
+                    self.send_late_ms.append(late_ms)
+                    if late_ms >= STALL_MS:
+                        self.stalls.append((now, late_ms))
                 if call.service_agent_rtp:
                     back = rtp_header(i, i * FRAME, call.ssrc ^ 0x5A5A5A5A) + self.quiet[0]
                     call.agent_rtp.sendto(back, call.service_agent_rtp)

