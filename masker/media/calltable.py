@@ -10,6 +10,7 @@ its counters into the engine's.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 
@@ -28,6 +29,10 @@ from masker.media.receive import PacketReceiver
 from masker.media.timeouts import expects_rtp
 from masker.media.transcode import AgentRelay, Transcoder
 from masker.wire.sdp import Negotiated
+
+#: A call's lane ticks at least this long after its packets arrive: room for their
+#: jitter and for the receive handlers of a burst of other calls' packets.
+LANE_MARGIN_S = 0.003
 
 
 class CallTable:
@@ -112,19 +117,13 @@ class CallTable:
         rate = AUDIO_RATE.get(codec, 8000)
         if rate == call.rate:
             return
-        self.bank.release(call.slot)
-        del self.by_slot[call.slot]
         try:
-            call.slot = self.bank.allocate(rate)
+            self._reslot(call, rate, self.bank.lane_of(call.slot))
         except SlotsExhausted:  # no room for a chunk of that rate: G.722 resampled to 8 kHz
-            call.slot = self.bank.allocate(call.rate)
             call.counters["wideband_refused_no_slot"] += 1
+            self._reforce(call)
             return
-        finally:
-            self.by_slot[call.slot] = call
         call.rate = rate
-        if call.armed is not None:
-            self.bank.arm(call.slot, call.armed)
         fed = call.inbound.fed
         if rate == 8000:
             call.law = None
@@ -133,6 +132,44 @@ class CallTable:
             call.law = "G722"
             call.inbound = InboundAudio(silence=0, dtype=np.int32)
         call.inbound.fed = fed  # forced spans and presses keep their input indices
+        self._reforce(call)
+
+    def settle_lane(self, call: CallMedia, arrival: float) -> None:
+        """At the caller's first audio: the call moves to the lane whose sub-tick comes
+        next, LANE_MARGIN_S after its packets arrive, so a frame waits at most a
+        quarter of one for its tick (masker.media.loop)."""
+        if call.slot < 0 or call.closed:
+            return
+        lane = self.loop.lane_after(arrival, LANE_MARGIN_S)
+        if lane == self.bank.lane_of(call.slot):
+            return
+        with contextlib.suppress(SlotsExhausted):  # stays in its lane
+            self._reslot(call, self.bank.rate_of(call.slot), lane)
+            call.counters["lane_moves"] += 1
+        self._reforce(call)
+
+    def _reslot(self, call: CallMedia, rate: int, lane: int) -> None:
+        """Move a call that has had no audio yet to a fresh slot of `rate` and `lane`,
+        armed as before (SlotsExhausted: it keeps a slot of its own rate and lane).
+        The caller puts its forced spans back (`_reforce`) once its rate is set."""
+        bank, old = self.bank, call.slot
+        old_rate, old_lane = bank.rate_of(old), bank.lane_of(old)
+        bank.release(old)
+        del self.by_slot[old]
+        try:
+            call.slot = bank.allocate(rate, lane)
+        except SlotsExhausted:
+            call.slot = bank.allocate(old_rate, old_lane)  # the row just freed
+            raise
+        finally:
+            self.by_slot[call.slot] = call
+            if call.armed is not None:
+                bank.arm(call.slot, call.armed)
+
+    def _reforce(self, call: CallMedia) -> None:
+        """A new slot starts unmasked: the forced spans still ahead go back on it."""
+        if call.masked_until > call.inbound.fed:
+            self.receiver.spans.force(call, call.inbound.fed, call.masked_until)
 
     @staticmethod
     def _relay(call: CallMedia) -> None:

@@ -10,7 +10,8 @@ Each leg accepts RTP and RTCP only from its SDP's addresses (masker.media.call_m
 `[media] latching = "symmetric"` lets the caller leg re-latch behind a NAT).
 
 `MediaEngine` composes the parts, one job each:
-- masker.media.loop: the thread, epoll, wake pipe, command queue, tick clock;
+- masker.media.loop: the thread, epoll, wake pipe, command queue, tick clock (a
+  frame's sub-ticks, one per lane of calls whose packets arrive at that phase);
 - masker.media.calltable: the calls and the commands that add, change, close them;
 - masker.media.receive: the socket handlers (RTP, RTCP, telephone-events);
 - masker.media.tick: the 20 ms batch masking tick and the masked stream out;
@@ -100,6 +101,7 @@ class MediaEngine:
             self.counters,
             jitter_samples,
         )
+        self.table.receiver.on_first_audio = self.table.settle_lane
         self.calls = self.table.calls
         self.frames = FrameTick(self.table.by_slot, self.bank, spans, self.reporter)
         self.rtp_timeouts = RtpTimeouts(
@@ -111,10 +113,14 @@ class MediaEngine:
         )
         self.reports = RtcpReports(self.calls, sr_interval_s)
 
-    def _tick(self, now: float) -> None:
-        self.frames.run(now)
-        self.rtp_timeouts.check(now)
-        self.reports.due(now)
+    def _tick(self, now: float, lane: int | None = None) -> None:
+        """One lane's sub-tick (masker.media.loop); the timeouts and RTCP reports run
+        once a frame, in lane 0.  `lane=None` runs every lane at once (benchmarks and
+        tests that drive the engine without its thread)."""
+        self.frames.run(now, lane)
+        if not lane:
+            self.rtp_timeouts.check(now)
+            self.reports.due(now)
 
     # --- lifecycle ----------------------------------------------------------------------
     @property

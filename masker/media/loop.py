@@ -1,17 +1,24 @@
 """The media thread itself: one epoll over every call's sockets, a wake pipe, the
-command queue, and the 20 ms tick clock.
+command queue, and the tick clock.
 
 Other threads never touch call state: they `submit` a command, which the media
 thread runs between packets (before the handlers of each poll, so a packet finds
 the SDP that came with it).  Each readable socket gets one handler call per
-readiness event (one datagram).  The tick callback runs every TICK_S on the
-monotonic clock; after a stall the queued packets are handled first and missed
-ticks are caught up (up to MAX_CATCH_UP, then the clock skips ahead).
+readiness event (one datagram).
+
+The tick callback runs LANES times per TICK_S frame on the monotonic clock, as
+`on_tick(now, lane)`: lane k's sub-tick comes k * TICK_S / LANES into the frame.
+Each call's frames are masked in the lane that comes next after its packets arrive
+(`lane_after`), so a packet waits at most a quarter frame for its tick instead of up
+to a whole one.  After a stall the queued packets are handled first and missed
+sub-ticks are caught up, lane by lane (up to MAX_CATCH_UP frames, then the clock
+skips ahead by whole frames).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import select
 import socket
@@ -28,7 +35,10 @@ from masker.runtime import metrics
 log = structlog.get_logger()
 
 TICK_S = 0.020
-#: Missed ticks are caught up (a burst of frames) up to this many; beyond, the clock
+#: Sub-ticks per frame: a call's frame is masked in one of them (its lane).
+LANES = 4
+SUB_TICK_S = TICK_S / LANES
+#: Missed frames are caught up (a burst of frames) up to this many; beyond, the clock
 #: skips ahead and the playout buffers shed the backlog.
 MAX_CATCH_UP = 50
 
@@ -39,11 +49,11 @@ Handler = Callable[[CallMedia, socket.socket], None]
 class MediaLoop:
     """Selector loop, wake pipe and command queue of the media thread.
 
-    `on_tick(now)` is called once per tick; its exceptions are logged and counted
-    (`tick_errors`), as are those of handlers and commands, in `counters`.
+    `on_tick(now, lane)` is called once per sub-tick; its exceptions are logged and
+    counted (`tick_errors`), as are those of handlers and commands, in `counters`.
     """
 
-    def __init__(self, counters: Counter[str], on_tick: Callable[[float], None]) -> None:
+    def __init__(self, counters: Counter[str], on_tick: Callable[[float, int], None]) -> None:
         self.counters = counters
         self.on_tick = on_tick
         self._cmds: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]]] = (
@@ -60,8 +70,11 @@ class MediaLoop:
         self._thread: threading.Thread | None = None
         self._running = False
         self.tick_seconds = 0.0  # CPU-ish wall time spent in ticks (for the benchmark)
-        self.ticks = 0
+        self.ticks = 0  # frames (every lane's sub-tick run once)
         self.late_ticks = 0
+        #: when the next sub-tick is due (monotonic), and its lane
+        self.next_tick = time.monotonic() + SUB_TICK_S
+        self.lane = 0
 
     # --- lifecycle ----------------------------------------------------------------------
     @property
@@ -99,6 +112,12 @@ class MediaLoop:
     def watch(self, sock: socket.socket, handler: Handler, call: CallMedia) -> None:
         self.handlers[sock.fileno()] = (handler, call, sock)
         self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def lane_after(self, t: float, margin: float) -> int:
+        """The lane whose next sub-tick is the first at least `margin` seconds after
+        `t` (a packet's arrival): the one that finds that packet's frame there."""
+        ahead = max(0, math.ceil((t + margin - self.next_tick) / SUB_TICK_S - 1e-9))
+        return (self.lane + ahead) % LANES
 
     def unwatch(self, sock: socket.socket) -> None:
         fd = sock.fileno()
@@ -147,32 +166,36 @@ class MediaLoop:
                 log.exception("media command failed")
 
     def _run(self) -> None:
-        next_tick = time.monotonic() + TICK_S
+        self.next_tick = time.monotonic() + SUB_TICK_S
+        self.lane = 0
         catching_up = False
         while self._running:
-            self.dispatch(max(0.0, next_tick - time.monotonic()))
+            self.dispatch(max(0.0, self.next_tick - time.monotonic()))
             now = time.monotonic()
-            if now >= next_tick:
-                behind = int((now - next_tick) / TICK_S)
-                if behind:  # a stall: catch up, tick by tick
-                    self.late_ticks += 1
-                    metrics.MEDIA_LATE_PACKETS.inc()
-                    if not catching_up:  # the backlog of packets first, so frames are there
-                        catching_up = True
-                        for _ in range(min(behind, MAX_CATCH_UP) + 1):
-                            if not self.dispatch(0):
-                                break
-                else:
-                    catching_up = False
-                try:
-                    self.on_tick(now)
-                except Exception:
-                    self.counters["tick_errors"] += 1
-                    log.exception("media tick failed")
-                self.tick_seconds += time.monotonic() - now
-                self.ticks += 1
-                next_tick += TICK_S
-                if now - next_tick > MAX_CATCH_UP * TICK_S:  # hopelessly behind: skip ahead
-                    self.counters["ticks_skipped"] += int((now - next_tick) / TICK_S)
-                    next_tick = now + TICK_S
+            if now < self.next_tick:
+                continue
+            if now - self.next_tick >= TICK_S:  # a stall of a frame or more: catch up
+                self.late_ticks += 1
+                metrics.MEDIA_LATE_PACKETS.inc()
+                if not catching_up:  # the backlog of packets first, so frames are there
+                    catching_up = True
+                    behind = int((now - self.next_tick) / TICK_S)
+                    for _ in range(min(behind, MAX_CATCH_UP) + 1):
+                        if not self.dispatch(0):
+                            break
+            else:
+                catching_up = False
+            try:
+                self.on_tick(now, self.lane)
+            except Exception:
+                self.counters["tick_errors"] += 1
+                log.exception("media tick failed")
+            self.tick_seconds += time.monotonic() - now
+            self.lane = (self.lane + 1) % LANES
+            self.ticks += self.lane == 0
+            self.next_tick += SUB_TICK_S
+            if now - self.next_tick > MAX_CATCH_UP * TICK_S:  # hopelessly behind: skip ahead
+                frames = int((now - self.next_tick) / TICK_S)  # whole frames: lanes keep phase
+                self.counters["ticks_skipped"] += frames
+                self.next_tick += frames * TICK_S
         self.run_commands()

@@ -7,7 +7,9 @@ follows the number of calls rather than the configured maximum.
 
 Each chunk runs at one audio rate: narrowband (8 kHz, G.711) calls share
 chunks, wideband (16 kHz, G.722) calls others, so one `process` per chunk
-still batches every call of its rate.
+still batches every call of its rate.  Each chunk also belongs to one lane (the
+sub-tick of the frame it is processed in, masker.media.loop): calls whose packets
+arrive at the same phase of the frame share chunks.
 
 `BatchMasking` and `MaskOutcome` are what the media plane needs of a batch
 masker and of its per-stream results (dsp.tone_masker.BatchMasker and MaskResult
@@ -78,8 +80,8 @@ class SlotsExhausted(RuntimeError):
 class MaskBank:
     """Slot allocator over lazily created BatchMasker chunks.
 
-    The first chunk of a rate has `batch_size` slots, each later one four times its
-    predecessor (32, 128, 512, ...), never more than the slots still left under
+    The first chunk of a rate and lane has `batch_size` slots, each later one four
+    times its predecessor (32, 128, 512, ...), never more than the slots still left under
     `max_slots`: a few calls cost one small batch, hundreds share two or three.  A
     `process` has a fixed cost of about 200 rows' worth (dsp's per-tick work), so
     fewer, larger chunks are cheaper per call than many small ones.
@@ -95,41 +97,47 @@ class MaskBank:
 
         self.starts: list[int] = []  # first slot number of each chunk
         self.rates: list[int] = []  # audio rate of each chunk
+        self.lanes: list[int] = []  # lane of each chunk
 
-    def _size(self, rate: int) -> int:
-        sizes = [len(u) for u, r in zip(self.used, self.rates, strict=True) if r == rate]
+    def _size(self, rate: int, lane: int) -> int:
+        sizes = [
+            len(u)
+            for u, r, k in zip(self.used, self.rates, self.lanes, strict=True)
+            if r == rate and k == lane
+        ]
         if not sizes:
             return self.batch_size
         return max(1, min(4 * sizes[-1], self.max_slots - sum(sizes)))
 
-    def allocate(self, rate: int = NARROWBAND) -> int:
-        """A free slot in a chunk of `rate` (a new chunk when none is free)."""
+    def allocate(self, rate: int = NARROWBAND, lane: int = 0) -> int:
+        """A free slot in a chunk of `rate` and `lane` (a new chunk when none is free)."""
         for c, used in enumerate(self.used):
-            if self.rates[c] != rate:
+            if self.rates[c] != rate or self.lanes[c] != lane:
                 continue
             for r, u in enumerate(used):
                 if not u:
                     used[r] = True
                     self.chunks[c].reset(r)
                     return self.starts[c] + r
-        start = self.starts[-1] + len(self.used[-1]) if self.chunks else 0
-        # the first chunk of a rate may start past max_slots (the other rate's came first)
-        if sum(map(sum, self.used)) >= self.max_slots or (
-            start >= self.max_slots and rate in self.rates
-        ):
+        if sum(map(sum, self.used)) >= self.max_slots:
             raise SlotsExhausted("no free masker slot")
-        size = self._size(rate)
+        start = self.starts[-1] + len(self.used[-1]) if self.chunks else 0
+        size = self._size(rate, lane)
         self.chunks.append(
             self.factory(size) if rate == NARROWBAND else self.factory(size, rate=rate)
         )
         self.used.append([False] * size)
         self.starts.append(start)
         self.rates.append(rate)
+        self.lanes.append(lane)
         self.used[-1][0] = True
         return start
 
     def rate_of(self, slot: int) -> int:
         return self.rates[self.locate(slot)[0]]
+
+    def lane_of(self, slot: int) -> int:
+        return self.lanes[self.locate(slot)[0]]
 
     def locate(self, slot: int) -> tuple[int, int]:
         """(chunk index, row) of a slot."""
@@ -154,8 +162,13 @@ class MaskBank:
         chunk, r = self.chunk_of(slot)
         (chunk.arm if armed else chunk.disarm)(r)
 
-    def active_chunks(self) -> list[int]:
-        return [c for c, used in enumerate(self.used) if any(used)]
+    def active_chunks(self, lane: int | None = None) -> list[int]:
+        """Chunks holding a call (of `lane`; of every lane when None)."""
+        return [
+            c
+            for c, used in enumerate(self.used)
+            if (lane is None or self.lanes[c] == lane) and any(used)
+        ]
 
     def process(self, chunk_index: int, frames: np.ndarray) -> Sequence[MaskOutcome]:
         return self.chunks[chunk_index].process(frames)

@@ -28,6 +28,7 @@ OSError also covers ICMP port unreachable (Linux).
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import replace
 from time import monotonic
 
@@ -66,6 +67,8 @@ class PacketReceiver:
     def __init__(self, spans: ForcedSpans, digits: DigitReporter) -> None:
         self.spans = spans
         self.digits = digits
+        #: told of each call's first audio and its arrival time (picks the call's lane)
+        self.on_first_audio: Callable[[CallMedia, float], None] | None = None
 
     # --- caller -------------------------------------------------------------------------
     def caller_rtp(self, call: CallMedia, sock: socket.socket) -> None:
@@ -126,6 +129,8 @@ class PacketReceiver:
             if inbound.trimmed_samples != trimmed:
                 self.spans.audio_shifted(call, 0)
             c["caller_packets"] += 1
+            if not call.last_caller_audio and self.on_first_audio is not None:
+                self.on_first_audio(call, now)
             call.last_caller_audio = now
             if not call.active:
                 self._talkspurt_starts(call)

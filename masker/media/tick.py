@@ -1,5 +1,6 @@
 """The 20 ms frame tick: one frame of every call's caller stream through the batch
-masker, and the masked frames out to the agents.
+masker, and the masked frames out to the agents.  It runs lane by lane (a lane's
+calls once per frame, in its sub-tick: masker.media.loop).
 
 Per chunk of the mask bank: each playing call's next frame comes from its
 playout buffer (kept near its adaptive cushion, masker.media.playout: an
@@ -58,10 +59,11 @@ class FrameTick:
         self.spans = spans
         self.digits = digits
 
-    def run(self, now: float) -> None:
+    def run(self, now: float, lane: int | None = None) -> None:
+        """One frame of every call in `lane` (of every call when None)."""
         bank = self.bank
         by_slot = self.by_slot
-        for chunk in bank.active_chunks():
+        for chunk in bank.active_chunks(lane):
             base, size = bank.starts[chunk], len(bank.used[chunk])
             wide = bank.rates[chunk] != 8000
             codes = (
