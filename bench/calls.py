@@ -44,7 +44,14 @@ import numpy as np
 from bench.rtpengine import Rtpengine, RtpengineUnavailable
 from bench.rtpengine import version as rtpengine_version
 from masker.phones.lite import LiteCall, LitePhones, close_all
-from masker.phones.procstat import proc_cpu_s, proc_rss_kib, proc_sockets, udp_drops
+from masker.phones.procstat import (
+    proc_cpu_s,
+    proc_sockets,
+    proc_tree,
+    tree_cpu_s,
+    tree_rss_kib,
+    udp_drops,
+)
 from masker.phones.service_process import ServiceError, ServiceProcess
 
 TICK = 0.020
@@ -130,40 +137,6 @@ class BenchResult:
             ),
             f"  verdict: {'sustained' if self.sustained else 'NOT sustained'}",
         ])  # fmt: skip
-
-
-def _children(pid: int) -> list[int]:
-    """Child processes (taskset execs the service in place: its media workers, if any)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
-def _tree(pid: int) -> list[int]:
-    """The process and its descendants (the service and its media workers)."""
-    pids = [pid]
-    for child in _children(pid):
-        pids += _tree(child)
-    return pids
-
-
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of the process tree (processes that exit drop out)."""
-    total = 0.0
-    for p in _tree(pid):
-        with contextlib.suppress(OSError):
-            total += proc_cpu_s(p)
-    return total
-
-
-def tree_rss_kib(pid: int) -> int:
-    total = 0
-    for p in _tree(pid):
-        with contextlib.suppress(OSError):
-            total += proc_rss_kib(p)
-    return total
 
 
 def service_stats(svc: ServiceProcess) -> dict:
@@ -337,7 +310,7 @@ def run_bench(
     )  # fmt: skip
     lite.service = ("127.0.0.1", svc.sip_port)
     if priority:  # other work on a shared machine must not be what is measured
-        _prioritise([svc.proc.pid, *_children(svc.proc.pid)])
+        _prioritise(proc_tree(svc.proc.pid))
     try:
         m = _drive(
             lite, svc.pid, n_calls, duration_s, setup_rate, lite.start_call,

@@ -37,6 +37,18 @@ def proc_tree(pid: int) -> list[int]:
     return tree
 
 
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (processes that
+    have exited drop out)."""
+    total = 0.0
+    for p in proc_tree(pid):
+        try:
+            total += proc_cpu_s(p)
+        except OSError:
+            continue
+    return total
+
+
 def tree_rss_kib(pid: int) -> int:
     """Resident set size of a process and its descendants, in KiB."""
     return sum(_or_zero(proc_rss_kib, p) for p in proc_tree(pid))
