@@ -73,6 +73,10 @@ def worker_count(setting: str) -> int:
     return int(setting)
 
 
+#: Snapshot values of a worker that are levels, not counts: not kept after it dies.
+WORKER_GAUGES = frozenset({"calls", "ports_in_use", "tick_us_avg"})
+
+
 class _Worker:
     """The service's side of one worker process."""
 
@@ -84,6 +88,8 @@ class _Worker:
         self.ready = threading.Event()
         self.dead = False
         self.pid = process.pid or 0
+        #: its counters as of its last snapshot (kept in the totals if it dies)
+        self.last_counters: dict[str, int] = {}
 
     @property
     def usable(self) -> bool:
@@ -240,20 +246,21 @@ class MediaWorkers:
                 w.channel.send((ch.SNAPSHOT, request))
             except (OSError, TimeoutError):
                 continue
-            asked.append((w.index, request))
+            asked.append((w, request))
         deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
         replies = []
         total: Counter[str] = Counter(self.counters)
         with self._reply_cond:
             for late in [r for r in self._replies if not asked or r < asked[0][1]]:
                 del self._replies[late]  # replies that came after an earlier wait gave up
-            for index, request in asked:
+            for w, request in asked:
                 while request not in self._replies and time.monotonic() < deadline:
                     self._reply_cond.wait(max(0.0, deadline - time.monotonic()))
                 reply = self._replies.pop(request, None)
                 if reply is not None:
                     replies.append(reply)
-                    total[f"calls_worker_{index}"] = reply.get("calls", 0)
+                    w.last_counters = reply
+                    total[f"calls_worker_{w.index}"] = reply.get("calls", 0)
         ticks = sum(r.get("ticks", 0) for r in replies)
         for r in replies:
             total.update(r)
@@ -416,6 +423,10 @@ class MediaWorkers:
         if exitcode is not None:
             process.close()  # its sentinel descriptor
         self.counters["media_worker_deaths"] += 1
+        # its counters as last reported stay in the totals (they only ever grow)
+        self.counters.update(
+            {k: v for k, v in worker.last_counters.items() if k not in WORKER_GAUGES}
+        )
         log.error(
             "media worker lost",
             worker=worker.index,

@@ -107,6 +107,7 @@ def test_a_killed_worker_ends_exactly_its_calls_and_the_other_calls_keep_their_m
     deadline = time.monotonic() + 20
     while stats(service).get("digits_inband", 0) < N_CALLS and time.monotonic() < deadline:
         drive(phones, time.monotonic() + 0.5)  # until every call has keyed: a capture runs
+    keyed = stats(service)["digits_inband"]
     since = len(service.log_lines)
     victim = worker_pids(service)[0]
     os.kill(victim, signal.SIGKILL)
@@ -134,6 +135,7 @@ def test_a_killed_worker_ends_exactly_its_calls_and_the_other_calls_keep_their_m
     drive(phones, time.monotonic() + 1.5)
     assert new[0].rx.packets > 40
     assert stats(service)["calls_worker_0"] == 1
+    assert stats(service)["digits_inband"] >= keyed  # the dead worker's counts stay
 
 
 def test_workers_leave_the_parents_signals_alone_and_stop_with_the_service(lite):
