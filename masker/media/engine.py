@@ -82,6 +82,7 @@ class MediaEngine:
         sr_interval_s: float = SR_INTERVAL_S,
         latching: str = "strict",
         latch_packets: int = 5,
+        lanes: int = 1,
     ) -> None:
         if latching not in ("strict", "symmetric"):
             raise ValueError("latching must be 'strict' or 'symmetric'")
@@ -92,7 +93,7 @@ class MediaEngine:
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
         self.reporter = DigitReporter(on_digit, on_lost)
         spans = ForcedSpans(self.bank)
-        self.loop = MediaLoop(self.counters, self._tick)
+        self.loop = MediaLoop(self.counters, self._tick, lanes)
         self.table = CallTable(
             self.loop,
             ports,

@@ -6,13 +6,14 @@ thread runs between packets (before the handlers of each poll, so a packet finds
 the SDP that came with it).  Each readable socket gets one handler call per
 readiness event (one datagram).
 
-The tick callback runs LANES times per TICK_S frame on the monotonic clock, as
-`on_tick(now, lane)`: lane k's sub-tick comes k * TICK_S / LANES into the frame.
+The tick callback runs `lanes` times per TICK_S frame on the monotonic clock, as
+`on_tick(now, lane)`: lane k's sub-tick comes k * TICK_S / lanes into the frame.
 Each call's frames are masked in the lane that comes next after its packets arrive
-(`lane_after`), so a packet waits at most a quarter frame for its tick instead of up
-to a whole one.  After a stall the queued packets are handled first and missed
-sub-ticks are caught up, lane by lane (up to MAX_CATCH_UP frames, then the clock
-skips ahead by whole frames).
+(`lane_after`): with 4 lanes a packet waits at most a quarter frame for its tick
+instead of up to a whole one (`[media] lanes`; each lane in use costs its own batch
+`process` a frame, and partly filled chunks in every lane).  After a stall the
+queued packets are handled first and missed sub-ticks are caught up, lane by lane
+(up to MAX_CATCH_UP frames, then the clock skips ahead by whole frames).
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from masker.runtime import metrics
 log = structlog.get_logger()
 
 TICK_S = 0.020
-#: Sub-ticks per frame: a call's frame is masked in one of them (its lane).
-LANES = 4
-SUB_TICK_S = TICK_S / LANES
+#: Sub-ticks per frame a loop may have: a call's frame is masked in one (its lane).
+LANE_CHOICES = (1, 2, 4)
 #: Missed frames are caught up (a burst of frames) up to this many; beyond, the clock
 #: skips ahead and the playout buffers shed the backlog.
 MAX_CATCH_UP = 50
@@ -53,7 +53,13 @@ class MediaLoop:
     counted (`tick_errors`), as are those of handlers and commands, in `counters`.
     """
 
-    def __init__(self, counters: Counter[str], on_tick: Callable[[float, int], None]) -> None:
+    def __init__(
+        self, counters: Counter[str], on_tick: Callable[[float, int], None], lanes: int = 1
+    ) -> None:
+        if lanes not in LANE_CHOICES:
+            raise ValueError(f"lanes must be one of {LANE_CHOICES}")
+        self.lanes = lanes
+        self.sub_tick = TICK_S / lanes
         self.counters = counters
         self.on_tick = on_tick
         self._cmds: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]]] = (
@@ -73,7 +79,7 @@ class MediaLoop:
         self.ticks = 0  # frames (every lane's sub-tick run once)
         self.late_ticks = 0
         #: when the next sub-tick is due (monotonic), and its lane
-        self.next_tick = time.monotonic() + SUB_TICK_S
+        self.next_tick = time.monotonic() + self.sub_tick
         self.lane = 0
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -116,8 +122,8 @@ class MediaLoop:
     def lane_after(self, t: float, margin: float) -> int:
         """The lane whose next sub-tick is the first at least `margin` seconds after
         `t` (a packet's arrival): the one that finds that packet's frame there."""
-        ahead = max(0, math.ceil((t + margin - self.next_tick) / SUB_TICK_S - 1e-9))
-        return (self.lane + ahead) % LANES
+        ahead = max(0, math.ceil((t + margin - self.next_tick) / self.sub_tick - 1e-9))
+        return (self.lane + ahead) % self.lanes
 
     def unwatch(self, sock: socket.socket) -> None:
         fd = sock.fileno()
@@ -166,7 +172,7 @@ class MediaLoop:
                 log.exception("media command failed")
 
     def _run(self) -> None:
-        self.next_tick = time.monotonic() + SUB_TICK_S
+        self.next_tick = time.monotonic() + self.sub_tick
         self.lane = 0
         catching_up = False
         while self._running:
@@ -191,9 +197,9 @@ class MediaLoop:
                 self.counters["tick_errors"] += 1
                 log.exception("media tick failed")
             self.tick_seconds += time.monotonic() - now
-            self.lane = (self.lane + 1) % LANES
+            self.lane = (self.lane + 1) % self.lanes
             self.ticks += self.lane == 0
-            self.next_tick += SUB_TICK_S
+            self.next_tick += self.sub_tick
             if now - self.next_tick > MAX_CATCH_UP * TICK_S:  # hopelessly behind: skip ahead
                 frames = int((now - self.next_tick) / TICK_S)  # whole frames: lanes keep phase
                 self.counters["ticks_skipped"] += frames

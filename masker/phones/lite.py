@@ -459,7 +459,7 @@ class LitePhones:
                 i = call.seq
                 payload = self.burst if i % BURST_EVERY == 5 else self.quiet[i % len(self.quiet)]
                 if call.service_caller_rtp:
-                    call.send_times.append(time.time())  # before: loopback is that fast
+                    call.send_times.append(time.monotonic())  # before: loopback is that fast
                     call.caller_rtp.sendto(rtp_header(i, i * FRAME, call.ssrc) + payload,
                                            call.service_caller_rtp)  # fmt: skip
                     self.sent_packets += 1
@@ -480,6 +480,7 @@ class LitePhones:
         the rest), to spend the generator's CPU where measurements are made.
         """
         self._drains += 1
+        wall = time.time() - time.monotonic()  # kernel stamps are wall clock: see _kernel_time
         for call in self.calls.values():
             if call.n % 10 == self._drains % 10:
                 while True:
@@ -490,13 +491,13 @@ class LitePhones:
                     self.caller_rx_packets += 1
                     if self.time_back and len(data) >= 12:  # kernel time: reading late is fine
                         ts = struct.unpack("!I", data[4:8])[0]
-                        call.back_transit_ms.append(_kernel_time(anc) * 1000.0 - ts / 8.0)
+                        call.back_transit_ms.append(_kernel_time(anc, wall) * 1000.0 - ts / 8.0)
             while True:
                 try:
                     data, anc, _, _ = call.agent_rtp.recvmsg(2048, 64)
                 except BlockingIOError:
                     break
-                self._on_agent_rtp(call, data, _kernel_time(anc))
+                self._on_agent_rtp(call, data, _kernel_time(anc, wall))
                 if call.audio is not None and len(data) > 12 and data[1] & 0x7F == PT_PCMU:
                     call.audio.append(data[12:])
 
@@ -528,12 +529,15 @@ class LitePhones:
             rx.delays_ms.append(delay)
 
 
-def _kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float:
+def _kernel_time(ancdata: list[tuple[int, int, bytes]], wall: float) -> float:
+    """When the kernel received a datagram, on the monotonic clock.  SO_TIMESTAMPNS
+    stamps are wall-clock time: less `wall` (wall minus monotonic, read just before),
+    so that a step of the wall clock (NTP, VM clock sync) is not taken for delay."""
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
             sec, nsec = struct.unpack("qq", data[:16])
-            return sec + nsec / 1e9
-    return time.time()
+            return sec + nsec / 1e9 - wall
+    return time.monotonic()
 
 
 def drive(

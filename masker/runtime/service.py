@@ -196,6 +196,7 @@ class Service:
             jitter_samples=SAMPLES_PER_MS * m.jitter_ms,
             latching=m.latching,
             latch_packets=m.latch_packets,
+            lanes=m.lanes,
         )
         workers = worker_count(m.workers)
         engine: MediaPlane

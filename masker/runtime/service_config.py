@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from masker.errors import UserError
+from masker.media.loop import LANE_CHOICES
 
 
 @dataclass
@@ -78,6 +79,8 @@ class MediaConfig:
     # "strict": media only from the SDP's address and port; "symmetric": re-latch (NAT).
     latching: str = "strict"
     latch_packets: int = 5
+    # Sub-ticks per 20 ms frame (masker.media.loop): 1, 2 or 4.
+    lanes: int = 1
     # SRTP (SDES) per leg: "off" | "offer" | "require" (masker.wire.sdes).
     srtp_caller: str = "off"
     srtp_agent: str = "off"
@@ -265,6 +268,8 @@ def _validate_media(m: MediaConfig) -> None:
         raise UserError("[media] latching must be 'strict' or 'symmetric'")
     if not 2 <= m.latch_packets <= 50:
         raise UserError("[media] latch_packets must be 2-50")
+    if m.lanes not in LANE_CHOICES:
+        raise UserError(f"[media] lanes must be one of {LANE_CHOICES}")
     for key in ("srtp_caller", "srtp_agent"):
         if getattr(m, key) not in ("off", "offer", "require"):
             raise UserError(f"[media] {key} must be 'off', 'offer' or 'require'")

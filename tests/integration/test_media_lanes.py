@@ -1,7 +1,8 @@
-"""Lanes: a call's frames are masked in the sub-tick that comes next after its packets
-arrive (masker.media.loop), so a packet waits a quarter frame for its tick, not up to
-a whole one.  The engine is driven by hand here (its thread not started): the loop's
-schedule is set, packets are dispatched and lanes ticked explicitly."""
+"""Lanes (`[media] lanes = 4`): a call's frames are masked in the sub-tick that comes
+next after its packets arrive (masker.media.loop), so a packet waits a quarter frame
+for its tick, not up to a whole one.  The engine is driven by hand here (its thread
+not started): the loop's schedule is set, packets are dispatched and lanes ticked
+explicitly."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import numpy as np
 import pytest
 
 from masker.media.engine import MediaEngine
-from masker.media.loop import LANES, SUB_TICK_S, MediaLoop
+from masker.media.loop import TICK_S, MediaLoop
 from masker.media.ports import PortAllocator
 from masker.phones.client import free_udp_port_block
 from tests.support.media import audio_packets, event_packets, pcmu_sdp, rtp_socket
 
 HOST = "127.0.0.1"
+LANES = 4
 
 
 class Row:
@@ -55,7 +57,7 @@ class Recording:
 @pytest.fixture
 def engine() -> Iterator[MediaEngine]:
     base = free_udp_port_block(24)
-    eng = MediaEngine(PortAllocator(HOST, base, base + 23), Recording, batch_size=2)
+    eng = MediaEngine(PortAllocator(HOST, base, base + 23), Recording, batch_size=2, lanes=LANES)
     try:
         yield eng
     finally:
@@ -101,7 +103,7 @@ def _next_sub_tick_in(eng: MediaEngine, seconds: float, lane: int) -> None:
 
 
 def test_the_lane_after_an_arrival_is_the_first_sub_tick_past_the_margin():
-    loop = MediaLoop(Counter(), lambda now, lane: None)
+    loop = MediaLoop(Counter(), lambda now, lane: None, LANES)
     try:
         loop.next_tick, loop.lane = 100.0, 2
         assert loop.lane_after(100.0 - 0.001, 0.003) == 3  # 100.000 is too soon
@@ -163,12 +165,27 @@ def test_arming_and_forced_spans_move_with_a_call_to_its_lane(engine):
 
 def test_sub_ticks_cycle_through_every_lane_once_a_frame():
     seen: list[int] = []
-    loop = MediaLoop(Counter(), lambda now, lane: seen.append(lane))
+    loop = MediaLoop(Counter(), lambda now, lane: seen.append(lane), LANES)
     loop.start()
     try:
         time.sleep(0.3)
     finally:
         loop.stop()
         loop.close()
-    assert len(seen) >= 0.3 / SUB_TICK_S * 0.5
+    assert len(seen) >= 0.3 / (TICK_S / LANES) * 0.5
     assert seen[: 2 * LANES] == list(range(LANES)) * 2
+
+
+def test_one_lane_ticks_once_a_frame_and_every_call_stays_in_it():
+    loop = MediaLoop(Counter(), lambda now, lane: None)
+    try:
+        loop.next_tick, loop.lane = 100.0, 0
+        assert {loop.lane_after(100.0 + dt / 1000, 0.003) for dt in range(-30, 30)} == {0}
+        assert loop.sub_tick == TICK_S
+    finally:
+        loop.close()
+
+
+def test_a_lane_count_other_than_1_2_or_4_is_refused():
+    with pytest.raises(ValueError, match="lanes"):
+        MediaLoop(Counter(), lambda now, lane: None, 3)
