@@ -43,6 +43,7 @@ import numpy as np
 
 from bench.rtpengine import Rtpengine, RtpengineUnavailable
 from bench.rtpengine import version as rtpengine_version
+from masker.media.loop import LANE_CHOICES
 from masker.phones.lite import LiteCall, LitePhones, close_all
 from masker.phones.procstat import (
     proc_cpu_s,
@@ -293,10 +294,11 @@ def service_pinning(service_cpu: int | None, workers: str | None) -> int | None:
 def run_bench(
     n_calls: int, duration_s: float, setup_rate: int, service_cpu: int | None,
     load_cpu: int | None, workdir: str, priority: bool = False, lookahead_ms: int | None = None,
-    workers: str | None = None,
+    workers: str | None = None, lanes: int | None = None,
 ) -> BenchResult:  # fmt: skip
     """N calls through `masker serve` (its defaults, or `lookahead_ms` of masking; or
-    `workers` media worker processes, on every core when more than one)."""
+    `workers` media worker processes, on every core when more than one; or `lanes`
+    sub-ticks a frame)."""
     if load_cpu is not None:
         os.sched_setaffinity(0, {load_cpu})
     lite = LitePhones(("127.0.0.1", 0))
@@ -304,6 +306,8 @@ def run_bench(
     env = {} if lookahead_ms is None else {"MASKER_MEDIA_LOOKAHEAD_MS": str(lookahead_ms)}
     if workers is not None:
         env["MASKER_MEDIA_WORKERS"] = workers
+    if lanes is not None:
+        env["MASKER_MEDIA_LANES"] = str(lanes)
     svc = ServiceProcess(
         pbx_port=lite.uas_port, workdir=workdir, media_ports=max(4 * n_calls + 64, 128),
         cpu=service_pinning(service_cpu, workers), log_level="info", env=env,
@@ -446,6 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         " thread, N processes (more than one: the service may use every core), auto",
     )  # fmt: skip
     p.add_argument(
+        "--lanes", type=int, choices=LANE_CHOICES, default=None,
+        help="[media] lanes of the service: sub-ticks a frame (default: its own, 1)",
+    )  # fmt: skip
+    p.add_argument(
         "--rtpengine-delay", type=int, default=40,
         help="rtpengine's delay buffer in ms (default 40: our look-ahead)",
     )  # fmt: skip
@@ -472,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="masker-bench-") as wd:
                 r = run_bench(
                     n, args.duration, args.setup_rate, service_cpu, load_cpu, wd, args.priority,
-                    la, args.workers,
+                    la, args.workers, args.lanes,
                 )  # fmt: skip
             results.append(r)
             if not args.json:

@@ -7,11 +7,12 @@ the run reports those stalls and their late packets apart), and once the calls a
 hung up the file descriptors and UDP sockets of the service and its worker are back
 to idle.
 
-The media runs in one worker process (`[media] workers = 1`), as deployed: its own
-interpreter, so the SIP side and the digit path do not hold up the media.  On the
-test's two cores that leaves the second one to the load generator.  (With the media
-thread inside the service, keys on all calls at once held each tick off the
-interpreter lock for up to 150 ms while it used 10 ms of CPU.)
+The media runs as deployed by default (`[media] workers = "auto"`: one worker
+process per core), each worker in its own interpreter, so the SIP side and the digit
+path do not hold up the media.  (With the media thread inside the service, keys on
+all calls at once held each tick off the interpreter lock for up to 150 ms while it
+used 10 ms of CPU; with one worker, the hour's third run had that worker fall behind
+when the shared machine slowed.)
 
 The short run (20 calls x 12 s measured) runs in CI; the long one (150 calls x 1 h) is
 marked `soak` (`make test` deselects it: `-m "not soak"`)."""
@@ -68,7 +69,6 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         workdir=tmp_path,
         media_ports=max(4 * n_calls + 64, 128),
         api=False,
-        env={"MASKER_MEDIA_WORKERS": "1"},
     )
     phones.service = ("127.0.0.1", svc.sip_port)
     try:
