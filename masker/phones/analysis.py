@@ -37,7 +37,11 @@ class Alignment:
 
 def find_marker(recording: np.ndarray, sent: KeyedSignal) -> Alignment | None:
     """Locate the sent chirp marker in the recording by normalised cross-correlation."""
-    best = best_marker_match(recording, sent)
+    return accepted_marker(best_marker_match(recording, sent))
+
+
+def accepted_marker(best: Alignment | None) -> Alignment | None:
+    """`best` when it correlates well enough to count as the marker found, else None."""
     if best is None or best.correlation < MIN_MARKER_CORRELATION:
         return None
     return best

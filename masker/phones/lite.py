@@ -213,9 +213,9 @@ class LitePhones:
         self.burst = burst_payload(self.rng)
         self.sent_packets = 0
         self.send_late_ms: list[float] = []
-        #: (monotonic time, ms) of each caller packet sent >= STALL_MS late: when the
-        #: generator itself stalled
-        self.stalls: list[tuple[float, float]] = []
+        #: when (monotonic) each caller packet sent >= STALL_MS late went out: the
+        #: generator's own stalls
+        self.stalls: list[float] = []
         self._drains = 0
         self.caller_rx_packets = 0
         #: timestamp the caller side's receiving too (the agent-to-caller direction's
@@ -466,7 +466,7 @@ class LitePhones:
                     late_ms = (now - call.media_t0 - i * 0.020) * 1000
                     self.send_late_ms.append(late_ms)
                     if late_ms >= STALL_MS:
-                        self.stalls.append((now, late_ms))
+                        self.stalls.append(now)
                 if call.service_agent_rtp:
                     back = rtp_header(i, i * FRAME, call.ssrc ^ 0x5A5A5A5A) + self.quiet[0]
                     call.agent_rtp.sendto(back, call.service_agent_rtp)

@@ -34,8 +34,8 @@ import structlog
 from masker.errors import UserError
 from masker.offline.receivers import multimon_digits, spandsp_digits
 from masker.phones.analysis import (
+    accepted_marker,
     best_marker_match,
-    find_marker,
     leaked_ms,
     round_trip_samples,
 )
@@ -495,7 +495,7 @@ def analyse(report: ProbeReport, obs: dict[str, Any], keyed: KeyedSignal) -> Non
     )
     best = best_marker_match(rec, keyed)
     report.marker_correlation = None if best is None else round(best.correlation, 3)
-    align = find_marker(rec, keyed)
+    align = accepted_marker(best)
     report.marker_found = align is not None
     if align is None:
         report.notes.append("the timing marker did not reach the agent: audio path broken?")

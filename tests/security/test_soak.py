@@ -1,10 +1,10 @@
 """Soak (issue 13): calls with speech-like noise and keypad tones through a real
 `masker serve` (masker.phones.lite: real SIP and 20 ms G.711 RTP both ways), long
-enough for leaks to show.  After warm-up the service's RSS (with its media worker's)
+enough for leaks to show.  After warm-up the service's RSS (with its media workers')
 may grow by 2 % at most, no packet reaches the agent more than 40 ms behind its call's
 fastest one (unless the load generator, on the same two cores, itself sent it late:
 the run reports those stalls and their late packets apart), and once the calls are
-hung up the file descriptors and UDP sockets of the service and its worker are back
+hung up the file descriptors and UDP sockets of the service and its workers are back
 to idle.
 
 The media runs as deployed by default (`[media] workers = "auto"`: one worker
@@ -97,7 +97,7 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         late = sum(late_at.values())
         # the generator's own stalls (a caller packet sent late is late at the agent too)
         sent_late = sum(1 for t in phones.send_late_ms if t > LATE_MS)
-        stalled = {int(t - start) + d for t, _ in phones.stalls for d in (-1, 0, 1)}
+        stalled = {int(t - start) + d for t in phones.stalls for d in (-1, 0, 1)}
         late_alone = sum(n for s, n in late_at.items() if s not in stalled)
         for c in calls:
             phones.hangup(c)
