@@ -31,6 +31,7 @@ def init_worker(manifest_path: str | None) -> None:
         os.environ.setdefault(var, "1")
     keys, outputs = manifest.load(Path(manifest_path)) if manifest_path else (set(), set())
     _state["keys"], _state["outputs"] = keys, outputs
+    _state["manifest"] = Path(manifest_path) if manifest_path else None
 
 
 def _safe(msg: str) -> str:
@@ -113,6 +114,8 @@ def _finish(
     if opts["in_place"] and not changed:
         tmp.unlink(missing_ok=True)  # verified, nothing to replace
     else:
+        if opts["in_place"] and _state.get("manifest") is not None:
+            manifest.note_placed(_state["manifest"], res["output_sha256"], opts["digest"])
         atomic.place(tmp, dest)
     res["status"] = "clean"
 

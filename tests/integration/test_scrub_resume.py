@@ -111,3 +111,19 @@ def test_kill_during_in_place_leaves_original_or_verified_result(archive, tmp_pa
     for rel in originals:
         assert (work / rel).read_bytes() == results[rel]
     assert not list(work.rglob("*.part"))
+
+
+def test_a_result_placed_in_place_before_its_manifest_line_is_not_scrubbed_again(archive, tmp_path):
+    """The window a kill can hit: a worker has replaced the original with its clean
+    result, the main process has not yet written the manifest line.  The next run
+    must know the file as a result (placed.jsonl) and leave it alone."""
+    work = tmp_path / "work"
+    shutil.copytree(archive, work)
+    state = tmp_path / "state"
+    _finish(work, "--in-place", "--state-dir", state)
+    results = {p: p.read_bytes() for p in work.rglob("*.wav")}
+    (state / "manifest.jsonl").write_text("")  # every manifest line lost to the kill
+    _finish(work, "--in-place", "--state-dir", state)
+    summary = json.loads((state / "report.json").read_text())["summary"]
+    assert summary["skipped"] == N_FILES
+    assert {p: p.read_bytes() for p in work.rglob("*.wav")} == results
