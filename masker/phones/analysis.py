@@ -24,6 +24,12 @@ LEAK_AMPLITUDE_SHARE = 0.4
 LEAK_EXPLAINED = 0.7
 #: The marker must correlate at least this well to count as found.
 MIN_MARKER_CORRELATION = 0.5
+#: A marker broken by concealed gaps (a stalled sender's late packets: the receiver
+#: plays the previous frame and the rest of the chirp comes later) is matched in
+#: this many pieces, each at least MIN_MARKER_CORRELATION, in order, each one at
+#: most MAX_PIECE_SHIFT_S after where the one before it ended (or a sample before).
+MARKER_PIECES = 4
+MAX_PIECE_SHIFT_S = 0.06
 MIN_ECHO_CORRELATION = 0.3
 
 
@@ -48,26 +54,71 @@ def accepted_marker(best: Alignment | None) -> Alignment | None:
 
 
 def best_marker_match(recording: np.ndarray, sent: KeyedSignal) -> Alignment | None:
-    """The recording's best match for the marker, however weak (for diagnosis)."""
+    """The recording's best match for the marker, however weak (for diagnosis): the
+    whole chirp, or the chirp in pieces when they match better (`_piecewise_match`: its
+    correlation is its weakest piece's, its lag the first piece's, so a gap inside the
+    marker neither hides it nor moves its start)."""
     if sent.marker_start is None:
         return None
-    score = _marker_scores(recording, sent)
+    score = _marker_scores(recording, _marker(sent))
     if len(score) == 0:
         return None
     i = int(np.argmax(score))
-    return Alignment(lag=i - sent.marker_start, correlation=float(score[i]))
+    whole = Alignment(lag=i - sent.marker_start, correlation=float(score[i]))
+    pieces = _piecewise_match(recording, sent)
+    return pieces if pieces is not None and pieces.correlation > whole.correlation else whole
 
 
-def _marker_scores(recording: np.ndarray, sent: KeyedSignal) -> np.ndarray:
-    """Normalised cross-correlation of the sent marker at every lag of the recording."""
+def _marker(sent: KeyedSignal) -> np.ndarray:
     assert sent.marker_start is not None
-    marker = sent.pcm[sent.marker_start : sent.marker_start + sent.marker_len].astype(np.float64)
+    return sent.pcm[sent.marker_start : sent.marker_start + sent.marker_len].astype(np.float64)
+
+
+def _marker_scores(recording: np.ndarray, marker: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of `marker` at every lag of the recording."""
     rec = np.asarray(recording, dtype=np.float64)
     if len(rec) < len(marker):
         return np.zeros(0)
     xc = correlate(rec, marker, mode="valid", method="fft")
     energy = np.convolve(rec * rec, np.ones(len(marker)), mode="valid")
     return xc / np.sqrt(np.maximum(energy, 1e-9) * float(np.dot(marker, marker)))
+
+
+def _piecewise_match(recording: np.ndarray, sent: KeyedSignal) -> Alignment | None:
+    """The chirp found as MARKER_PIECES pieces in order, each within MAX_PIECE_SHIFT_S
+    after the end of the one before: from each strong match of the first piece, the
+    best place of every next piece in its window.  None when no first piece matches."""
+    assert sent.marker_start is not None
+    marker = _marker(sent)
+    size = len(marker) // MARKER_PIECES
+    scores = [
+        _marker_scores(recording, marker[k * size : (k + 1) * size]) for k in range(MARKER_PIECES)
+    ]
+    first = scores[0]
+    if len(first) < 3:
+        return None
+    peaks = (
+        np.flatnonzero(
+            (first[1:-1] >= MIN_MARKER_CORRELATION)
+            & (first[1:-1] >= first[:-2])
+            & (first[1:-1] >= first[2:])
+        )
+        + 1
+    )
+    shift = int(MAX_PIECE_SHIFT_S * sent.rate)
+    best: Alignment | None = None
+    for start in peaks.tolist():
+        at, weakest = start, float(first[start])
+        for score in scores[1:]:
+            lo, hi = at + size - 1, min(at + size + shift + 1, len(score))
+            if lo >= hi:
+                weakest = -1.0
+                break
+            at = lo + int(np.argmax(score[lo:hi]))
+            weakest = min(weakest, float(score[at]))
+        if best is None or weakest > best.correlation:
+            best = Alignment(lag=start - sent.marker_start, correlation=weakest)
+    return best
 
 
 def round_trip_samples(recording: np.ndarray, sent: KeyedSignal) -> int | None:
@@ -79,7 +130,7 @@ def round_trip_samples(recording: np.ndarray, sent: KeyedSignal) -> int | None:
     """
     if sent.marker_start is None:
         return None
-    score = _marker_scores(recording, sent)
+    score = _marker_scores(recording, _marker(sent))
     if len(score) == 0:
         return None
     first = int(np.argmax(score))

@@ -31,6 +31,33 @@ def test_marker_is_found_at_the_delay_it_arrived_with(sent):
     assert align.lag == 1234
 
 
+def concealed_gaps(x: np.ndarray, at: list[int], frame: int = 160) -> np.ndarray:
+    """`x` with the frame before each index played again there (a receiver's concealment
+    of a late packet): what follows comes a frame later."""
+    parts, prev = [], 0
+    for i in at:
+        parts += [x[prev:i], x[i - frame : i]]
+        prev = i
+    return np.concatenate([*parts, x[prev:]])
+
+
+def test_marker_split_by_concealed_gaps_is_found_at_its_start(sent):
+    lag = 1234
+    start = sent.marker_start + lag
+    rec = concealed_gaps(received(sent, lag), [start + 300, start + 620])
+    align = find_marker(rec, sent)
+    assert align is not None
+    assert align.lag == lag
+
+
+def test_marker_pieces_out_of_order_are_not_found(sent):
+    marker = sent.pcm[sent.marker_start : sent.marker_start + sent.marker_len]
+    quarters = np.split(marker[: len(marker) // 4 * 4], 4)
+    shuffled = np.concatenate([np.zeros(2000), *quarters[::-1], np.zeros(2000)])
+    noise = np.random.default_rng(3).normal(0, 30, len(shuffled))
+    assert find_marker(shuffled + noise, sent) is None
+
+
 def test_missing_marker_is_reported_as_not_found(sent):
     assert find_marker(np.random.default_rng(1).normal(0, 500, 40000), sent) is None
 
