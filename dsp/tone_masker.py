@@ -210,7 +210,8 @@ class BatchMasker:
         self._run = np.zeros(n_calls, np.int64)
         self._sent_run = np.zeros(n_calls, np.int64)  # masked samples ending the output
         self._noise_power = np.full(n_calls, dbm0_to_peak(-60.0) ** 2 / 2)
-        self._rngs = [np.random.default_rng([seed, c]) for c in range(n_calls)]
+        # each call's noise generator, made on first use (most calls never need one)
+        self._rngs: list[np.random.Generator | None] = [None] * n_calls
         self._cad_start = np.full(n_calls, -1, np.int64)
         self._cad_last = np.full(n_calls, -1, np.int64)
         self.band_stop = band_stop
@@ -255,7 +256,7 @@ class BatchMasker:
         self._run[call] = 0
         self._sent_run[call] = 0
         self._noise_power[call] = dbm0_to_peak(-60.0) ** 2 / 2
-        self._rngs[call] = np.random.default_rng([self._seed, call])
+        self._rngs[call] = None
         self._cad_start[call] = self._cad_last[call] = -1
         self._pend_stop[call] = False
         self._stop_open[call] = -1
@@ -661,7 +662,7 @@ class BatchMasker:
         if self.mode == "noise":
             for call in calls:
                 rms = np.sqrt(self._noise_power[call])
-                noise = replacement.comfort_noise(f_len, rms, self._rngs[call])
+                noise = replacement.comfort_noise(f_len, rms, self._rng(call))
                 out[call, out_mask[call]] = to_int16(noise[out_mask[call]])
             return
         # as far as this frame's ramps reach (a run reaching past that is open-ended)
@@ -699,12 +700,19 @@ class BatchMasker:
         gain = replacement.raised_cosine(np.minimum(phase, self._cad_on - 1 - phase), self._ramp)
         tone = replacement.masking_tone(pos, self.rate) * gain
         noise = replacement.comfort_noise(
-            len(out), np.sqrt(self._noise_power[call]), self._rngs[call]
+            len(out), np.sqrt(self._noise_power[call]), self._rng(call)
         )
         out[inside] = to_int16(np.where(burst, tone, noise)[inside])
         out_mask[:] = inside
         if pos[-1] + 1 >= end:
             self._cad_start[call] = self._cad_last[call] = -1
+
+    def _rng(self, call: int | np.intp) -> np.random.Generator:
+        """The call's noise generator, seeded by (seed, call) as a fresh one would be."""
+        rng = self._rngs[call]
+        if rng is None:
+            rng = self._rngs[call] = np.random.default_rng([self._seed, int(call)])
+        return rng
 
     def _track_noise(self, out: NDArray[np.int16], busy: NDArray[np.bool_]) -> None:
         quiet = ~busy.any(axis=1)

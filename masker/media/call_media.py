@@ -43,7 +43,7 @@ def _unspecified(address: str) -> bool:
     return address in ("", "0.0.0.0", "::")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     ssrc: int
     seq: int
@@ -51,7 +51,7 @@ class _Candidate:
     first_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Leg:
     """One side of the anchor: our sockets, what its SDP says, whom we accept media from.
 
@@ -185,7 +185,7 @@ class Leg:
         return None if rtp is None else (rtp[0], rtp[1] + 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class CallMedia:
     """Everything the media thread keeps for one call."""
 

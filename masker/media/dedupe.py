@@ -22,7 +22,7 @@ HORIZON = 8000 * 5
 PER_KEY = 32
 
 
-@dataclass
+@dataclass(slots=True)
 class _Press:
     digit: str = field(repr=False)
     start: int
@@ -34,6 +34,8 @@ class DigitDeduper:
     """Remembers recent presses of one call in masker input-sample indices, by key:
     a report is compared with the presses of its own key only, at most PER_KEY of
     them (so at most 16 x PER_KEY presses per call, whatever a caller sends)."""
+
+    __slots__ = ("_by_key",)
 
     def __init__(self) -> None:
         self._by_key: dict[str, deque[_Press]] = {}

@@ -45,7 +45,7 @@ STALE_WINDOW = 80000
 NEW, UPDATE, REBASED, STALE = "new", "update", "rebased", "stale"
 
 
-@dataclass
+@dataclass(slots=True)
 class KeyPress:
     """One press being tracked; start/base/end/masked are the engine's (masker input
     sample indices of the press, of the current segment's timestamp, of the end of
@@ -69,6 +69,8 @@ class KeyPress:
 
 class KeyTracker:
     """Classifies each event block of one caller stream (NEW, UPDATE, REBASED, STALE)."""
+
+    __slots__ = ("press", "_seen")
 
     def __init__(self) -> None:
         self.press: KeyPress | None = None

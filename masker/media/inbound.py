@@ -34,6 +34,25 @@ TRIM_TO = 480
 class InboundAudio:
     """Playout buffer of linear PCM for one caller stream."""
 
+    __slots__ = (
+        "silence",
+        "dtype",
+        "_chunks",
+        "_count",
+        "fed",
+        "ssrc",
+        "_next_ts",
+        "_offset",
+        "_ext_base",
+        "_last_ts32",
+        "_expect32",
+        "lost_samples",
+        "late_packets",
+        "resyncs",
+        "trimmed_samples",
+        "underrun_samples",
+    )
+
     def __init__(self, silence: int = 0, dtype: type = np.int16) -> None:
         self.silence = silence
         self.dtype = dtype

@@ -15,6 +15,19 @@ from masker.wire.rtp import build_rtp_fast
 class OutboundStream:
     """Packetiser for one call's agent-side stream."""
 
+    __slots__ = (
+        "ssrc",
+        "cname",
+        "seq",
+        "ts",
+        "payload_type",
+        "frame",
+        "_pending",
+        "_marker",
+        "packets",
+        "octets",
+    )
+
     def __init__(self, payload_type: int, frame: int = 160) -> None:
         self.ssrc = secrets.randbits(32)
         self.cname = secrets.token_hex(8)  # random per stream (RFC 7022): no host names leak

@@ -18,7 +18,7 @@ _RTP_MOD = 1 << 32
 _SEQ_MOD = 1 << 16
 
 
-@dataclass
+@dataclass(slots=True)
 class ReceptionStats:
     """Counts for one received stream; `packet()` is called for every RTP packet."""
 

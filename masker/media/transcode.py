@@ -37,6 +37,8 @@ class Transcoder:
     """One stream's codec state: a G.722 decoder and encoder and a resampler state,
     each made on first use."""
 
+    __slots__ = ("_dec", "_enc", "state")
+
     def __init__(self) -> None:
         self._dec: G722Decoder | None = None
         self._enc: G722Encoder | None = None
@@ -70,7 +72,7 @@ class Transcoder:
         return self.encode(dst, pcm)
 
 
-@dataclass
+@dataclass(slots=True)
 class AgentRelay:
     """How the agent's packets are rewritten for the caller leg."""
 

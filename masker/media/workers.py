@@ -37,11 +37,10 @@ from typing import Any
 import structlog
 
 from masker.media import channel as ch
-from masker.media.call_media import CallMedia, Leg
 from masker.media.channel import Channel, ChannelClosed, Message, channel_pair
 from masker.media.digits import DigitSink, LostSink
 from masker.media.maskbank import BatchFactory, SlotsExhausted
-from masker.media.ports import PortAllocator, allocate_legs
+from masker.media.ports import PortAllocator, PortPair, allocate_legs
 from masker.media.timeouts import TimeoutSink
 from masker.media.worker_main import WorkerSpec, run
 from masker.runtime import metrics
@@ -75,6 +74,25 @@ def worker_count(setting: str) -> int:
 
 #: Snapshot values of a worker that are levels, not counts: not kept after it dies.
 WORKER_GAUGES = frozenset({"calls", "ports_in_use", "tick_us_avg"})
+
+
+@dataclasses.dataclass(slots=True)
+class WorkerCall:
+    """The service's handle of a call whose media runs in a worker: its id and its
+    ports (bound here, passed to the worker), nothing of its media state."""
+
+    call_id: str
+    caller: PortPair
+    agent: PortPair
+    closed: bool = False
+
+    @property
+    def caller_port(self) -> int:
+        return self.caller.port
+
+    @property
+    def agent_port(self) -> int:
+        return self.agent.port
 
 
 class _Worker:
@@ -192,36 +210,36 @@ class MediaWorkers:
         self._wake_w.close()
 
     # --- commands (any thread) ----------------------------------------------------------
-    def open_call(self, call_id: str) -> CallMedia:
+    def open_call(self, call_id: str) -> WorkerCall:
         with self._lock:
             live = [w for w in self._workers if w is not None and w.usable]
             if not live:
                 raise NoMediaWorker("no media worker is running")
             worker = min(live, key=lambda w: len(w.calls))
             caller, agent = allocate_legs(self.ports)
-            call = CallMedia(call_id=call_id, caller=Leg(caller), agent=Leg(agent))
+            call = WorkerCall(call_id, caller, agent)
             worker.calls.add(call_id)
             self._where[call_id] = worker
         fds = [caller.rtp.fileno(), caller.rtcp.fileno(), agent.rtp.fileno(), agent.rtcp.fileno()]
         self._send(worker, (ch.OPEN, call_id), fds)
         return call
 
-    def set_caller_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+    def set_caller_sdp(self, call: WorkerCall, neg: Negotiated) -> None:
         self._send_sdp(ch.CALLER_SDP, call, neg)
 
-    def set_agent_sdp(self, call: CallMedia, neg: Negotiated) -> None:
+    def set_agent_sdp(self, call: WorkerCall, neg: Negotiated) -> None:
         self._send_sdp(ch.AGENT_SDP, call, neg)
 
-    def arm(self, call: CallMedia, armed: bool) -> None:
+    def arm(self, call: WorkerCall, armed: bool) -> None:
         self._command(call, ch.ARM, armed)
 
-    def external_digit(self, call: CallMedia, digit: str, source: str) -> None:
+    def external_digit(self, call: WorkerCall, digit: str, source: str) -> None:
         self._command(call, ch.EXTERNAL_DIGIT, digit, source)
 
-    def lost_digits(self, call: CallMedia, count: int, source: str) -> None:
+    def lost_digits(self, call: WorkerCall, count: int, source: str) -> None:
         self._command(call, ch.LOST_DIGITS, count, source)
 
-    def close_call(self, call: CallMedia) -> None:
+    def close_call(self, call: WorkerCall) -> None:
         with self._lock:
             if call.closed:
                 return
@@ -231,8 +249,8 @@ class MediaWorkers:
                 worker.calls.discard(call.call_id)
         if worker is not None and not worker.dead:
             self._send(worker, (ch.CLOSE, call.call_id))
-        self.ports.release(call.caller.ports)
-        self.ports.release(call.agent.ports)
+        self.ports.release(call.caller)
+        self.ports.release(call.agent)
 
     def snapshot(self) -> dict[str, int]:
         """The workers' counters summed (the ones that do not answer in time count as
@@ -274,12 +292,12 @@ class MediaWorkers:
         return dict(total)
 
     # --- sending ------------------------------------------------------------------------
-    def _command(self, call: CallMedia, kind: str, *args: Any) -> None:
+    def _command(self, call: WorkerCall, kind: str, *args: Any) -> None:
         worker = self._where.get(call.call_id)
         if worker is not None and not worker.dead:
             self._send(worker, (kind, call.call_id, *args))
 
-    def _send_sdp(self, kind: str, call: CallMedia, neg: Negotiated) -> None:
+    def _send_sdp(self, kind: str, call: WorkerCall, neg: Negotiated) -> None:
         """The worker gets its own copy of the SDP; SRTP keys go raw, never pickled, and
         ours are wiped (the media plane owns them, as MediaEngine would)."""
         keys = neg.srtp

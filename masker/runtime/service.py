@@ -199,7 +199,7 @@ class Service:
             lanes=m.lanes,
         )
         workers = worker_count(m.workers)
-        engine: MediaPlane
+        engine: MediaPlane[Any]
         if workers:  # media in worker processes: a dead one's calls end as on RTP timeout
             engine = MediaWorkers(
                 ports,

@@ -16,7 +16,7 @@ from masker.runtime.service_config import Config
 class SipContext:
     config: Config
     global_config: dict[str, Any]
-    engine: MediaPlane
+    engine: MediaPlane[Any]
     registry: Registry
     calls: dict[str, Any] = field(default_factory=dict)
     draining: bool = False

@@ -38,7 +38,7 @@ from masker.wire.sdes import SdesLeg
 from masker.wire.sdp import Origin, SdpError, rewrite
 
 if TYPE_CHECKING:
-    from masker.media.call_media import CallMedia
+    from masker.media.plane import MediaCall
     from masker.sip.call_context import SipContext
 
 log = structlog.get_logger()
@@ -70,7 +70,7 @@ class CallController:
         self.uaO: MaskerUA | None = None
         self.agent_uri_user = ""
         self.agent_bound = False
-        self.media: CallMedia | None = None
+        self.media: MediaCall | None = None
         self.id: str | None = None
         self.trunk_call_id = ""
         self.ended = False
