@@ -47,6 +47,9 @@ class _Identity:
     def process(self, frames: np.ndarray) -> list[_Out]:
         return [_Out(row) for row in frames]
 
+    def grow(self, n: int) -> None:
+        self.n = n
+
     def reset(self, row: int) -> None:
         pass
 

@@ -60,10 +60,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dsp import bandstop, edges, replacement
+from dsp.batch_growth import grow_state
 from dsp.classify import BURIED, CANDIDATE, STABLE, UNCERTAIN, amplitudes, classify
 from dsp.detector import BatchDtmfDetector
 from dsp.events import DigitEvent
-from dsp.goertzel import HopFeatures
+from dsp.goertzel import GoertzelBank, HopFeatures
 from dsp.keypad import dbm0_to_peak, to_int16
 
 MODES = ("tone", "silence", "noise", "cadence")
@@ -173,6 +174,18 @@ class BatchMasker:
             raise ValueError(f"mode must be one of {MODES}")
         if lookahead_ms < 10:
             raise ValueError("look-ahead must be at least 10 ms")
+        #: how this batch was built (a grown batch is built the same way, larger)
+        self._settings: dict[str, Any] = dict(
+            sample_rate=sample_rate,
+            lookahead_ms=lookahead_ms,
+            mode=mode,
+            armed=armed,
+            seed=seed,
+            cadence_on_ms=cadence_on_ms,
+            cadence_off_ms=cadence_off_ms,
+            cadence_quiet_ms=cadence_quiet_ms,
+            band_stop=band_stop,
+        )
         self.n_calls = n_calls
         self.rate = sample_rate
         self.mode = mode
@@ -266,6 +279,15 @@ class BatchMasker:
         self._ends[call] = 0
         self._stop_code[call] = -1
         self._stop_last[call] = 0
+
+    def grow(self, n_calls: int) -> None:
+        """Hold `n_calls` calls from now on: every current call goes on exactly as it
+        would have, the new rows start as in a batch built at that size."""
+        if n_calls < self.n_calls:
+            raise ValueError("a batch grows, it never shrinks")
+        if n_calls > self.n_calls:
+            fresh = BatchMasker(n_calls, **self._settings)
+            grow_state(self, fresh, self.n_calls, nested=(BatchDtmfDetector, GoertzelBank))
 
     def force_mask(self, call: int, start: int, end: int) -> None:
         """Mask input samples [start, end) of `call` whatever they contain."""

@@ -1,15 +1,16 @@
 """Masker slots for many calls, processed a chunk at a time.
 
 A `BatchMasker` (dsp.tone_masker) masks a fixed number of streams per call of
-`process`.  The bank holds chunks of `batch_size` slots, created on demand, and
-the media tick runs only the chunks that hold at least one call, so the cost
-follows the number of calls rather than the configured maximum.
+`process`.  The bank holds one chunk per audio rate and lane, created on demand
+with `batch_size` rows and grown as calls arrive, and the media tick runs only
+the chunks that hold at least one call, so the cost follows the number of calls
+rather than the configured maximum.
 
-Each chunk runs at one audio rate: narrowband (8 kHz, G.711) calls share
-chunks, wideband (16 kHz, G.722) calls others, so one `process` per chunk
-still batches every call of its rate.  Each chunk also belongs to one lane (the
+Each chunk runs at one audio rate: narrowband (8 kHz, G.711) calls share a
+chunk, wideband (16 kHz, G.722) calls another, so one `process` per chunk
+batches every call of its rate.  Each chunk also belongs to one lane (the
 sub-tick of the frame it is processed in, masker.media.loop): calls whose packets
-arrive at the same phase of the frame share chunks.
+arrive at the same phase of the frame share a chunk.
 
 `BatchMasking` and `MaskOutcome` are what the media plane needs of a batch
 masker and of its per-stream results (dsp.tone_masker.BatchMasker and MaskResult
@@ -52,6 +53,10 @@ class BatchMasking(Protocol):
 
     def disarm(self, row: int, /) -> None: ...
 
+    def grow(self, rows: int, /) -> None:
+        """Hold `rows` streams from now on, the current ones going on undisturbed."""
+        ...
+
 
 BatchFactory = Callable[..., BatchMasking]
 #: The audio rate of narrowband chunks (and the default).
@@ -78,13 +83,15 @@ class SlotsExhausted(RuntimeError):
 
 
 class MaskBank:
-    """Slot allocator over lazily created BatchMasker chunks.
+    """Slot allocator over one growing BatchMasker chunk per audio rate and lane.
 
-    The first chunk of a rate and lane has `batch_size` slots, each later one four
-    times its predecessor (32, 128, 512, ...), never more than the slots still left under
-    `max_slots`: a few calls cost one small batch, hundreds share two or three.  A
-    `process` has a fixed cost of about 200 rows' worth (dsp's per-tick work), so
-    fewer, larger chunks are cheaper per call than many small ones.
+    A chunk starts with `batch_size` rows and doubles (never past `max_slots`) when a
+    call finds it full: the batch grows in place (`BatchMasking.grow`), its calls
+    going on undisturbed.  So each rate and lane costs one `process` per tick, whose
+    fixed cost (the dsp's per-tick work, a few hundred rows' worth on keyed audio)
+    is paid once, and at most half of a chunk's rows (processed and held in memory
+    like the others) wait for calls.  A slot is `chunk * max_slots + row`: it stays
+    the same when its chunk grows.
     """
 
     def __init__(self, factory: BatchFactory, batch_size: int, max_slots: int, frame: int = 160):
@@ -98,40 +105,40 @@ class MaskBank:
         self.starts: list[int] = []  # first slot number of each chunk
         self.rates: list[int] = []  # audio rate of each chunk
         self.lanes: list[int] = []  # lane of each chunk
-
-    def _size(self, rate: int, lane: int) -> int:
-        sizes = [
-            len(u)
-            for u, r, k in zip(self.used, self.rates, self.lanes, strict=True)
-            if r == rate and k == lane
-        ]
-        if not sizes:
-            return self.batch_size
-        return max(1, min(4 * sizes[-1], self.max_slots - sum(sizes)))
+        self.in_use = 0
 
     def allocate(self, rate: int = NARROWBAND, lane: int = 0) -> int:
-        """A free slot in a chunk of `rate` and `lane` (a new chunk when none is free)."""
-        for c, used in enumerate(self.used):
-            if self.rates[c] != rate or self.lanes[c] != lane:
-                continue
-            for r, u in enumerate(used):
-                if not u:
-                    used[r] = True
-                    self.chunks[c].reset(r)
-                    return self.starts[c] + r
-        if sum(map(sum, self.used)) >= self.max_slots:
+        """A free slot in the chunk of `rate` and `lane` (made, or grown, when none is)."""
+        if self.in_use >= self.max_slots:
             raise SlotsExhausted("no free masker slot")
-        start = self.starts[-1] + len(self.used[-1]) if self.chunks else 0
-        size = self._size(rate, lane)
+        c = self._chunk(rate, lane)
+        used = self.used[c]
+        try:
+            r = used.index(False)
+        except ValueError:
+            r = len(used)
+            size = min(max(2 * r, 1), self.max_slots)
+            self.chunks[c].grow(size)
+            used.extend([False] * (size - r))
+        used[r] = True
+        self.chunks[c].reset(r)
+        self.in_use += 1
+        return self.starts[c] + r
+
+    def _chunk(self, rate: int, lane: int) -> int:
+        """The index of the chunk of `rate` and `lane`, made when there is none yet."""
+        for c, (r, k) in enumerate(zip(self.rates, self.lanes, strict=True)):
+            if r == rate and k == lane:
+                return c
+        size = max(1, min(self.batch_size, self.max_slots))
         self.chunks.append(
             self.factory(size) if rate == NARROWBAND else self.factory(size, rate=rate)
         )
         self.used.append([False] * size)
-        self.starts.append(start)
+        self.starts.append(len(self.starts) * self.max_slots)
         self.rates.append(rate)
         self.lanes.append(lane)
-        self.used[-1][0] = True
-        return start
+        return len(self.chunks) - 1
 
     def rate_of(self, slot: int) -> int:
         return self.rates[self.locate(slot)[0]]
@@ -141,14 +148,16 @@ class MaskBank:
 
     def locate(self, slot: int) -> tuple[int, int]:
         """(chunk index, row) of a slot."""
-        for c in range(len(self.starts) - 1, -1, -1):
-            if slot >= self.starts[c]:
-                return c, slot - self.starts[c]
-        raise IndexError("no such slot")
+        c, r = divmod(slot, self.max_slots)
+        if slot < 0 or c >= len(self.chunks) or r >= len(self.used[c]):
+            raise IndexError("no such slot")
+        return c, r
 
     def release(self, slot: int) -> None:
         c, r = self.locate(slot)
-        self.used[c][r] = False
+        if self.used[c][r]:
+            self.used[c][r] = False
+            self.in_use -= 1
 
     def chunk_of(self, slot: int) -> tuple[BatchMasking, int]:
         c, r = self.locate(slot)

@@ -50,6 +50,10 @@ class Recording:
     def disarm(self, row: int) -> None:
         self.armed[row] = False
 
+    def grow(self, n: int) -> None:
+        self.armed += [False] * (n - self.n)
+        self.n = n
+
     def process(self, frames: np.ndarray) -> list[Row]:
         return [Row(frames[i].copy()) for i in range(self.n)]
 

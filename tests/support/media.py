@@ -235,6 +235,9 @@ class RecordingMasker:
     def disarm(self, call):
         pass
 
+    def grow(self, n):
+        self.n = n
+
     def process(self, frames):
         return [_Passed(frames[i].copy()) for i in range(self.n)]
 

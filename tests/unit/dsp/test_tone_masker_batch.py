@@ -109,3 +109,76 @@ def test_reset_restores_the_default_arming_of_a_reused_slot():
     out, _, _ = run(m, pcm)
     fresh, _, _ = run(BatchMasker(2, armed=True), pcm)
     assert np.array_equal(out[1], fresh[1])
+
+
+def grown_run(pcm: np.ndarray, first: int, at_tick: int, rate: int = 8000, **kwargs):
+    """(audio, digits, spans) per call, each call's stream and the frames run after the
+    growth: a batch of `first` calls grown to all of them after `at_tick` frames; the
+    new calls' streams start then (rows reset, as the media plane's mask bank does)."""
+    frame = rate // 50
+    n = pcm.shape[0]
+    masker = BatchMasker(first, sample_rate=rate, **kwargs)
+    results: list[list] = [[] for _ in range(n)]
+    for t in range(at_tick):
+        for call, r in enumerate(masker.process(pcm[:first, t * frame : (t + 1) * frame])):
+            results[call].append(r)
+    masker.grow(n)
+    for call in range(first, n):
+        masker.reset(call)
+    streams = list(pcm)  # each call's stream from its own start
+    skip = [0 if c >= first else at_tick for c in range(n)]  # frames each has played
+    ticks = pcm.shape[1] // frame - at_tick
+    for t in range(ticks):
+        frames = np.stack(
+            [s[(k + t) * frame : (k + t + 1) * frame] for s, k in zip(streams, skip, strict=True)]
+        )
+        for call, r in enumerate(masker.process(frames)):
+            results[call].append(r)
+    return (
+        [
+            (
+                np.concatenate([r.audio for r in res]),
+                [d for r in res for d in r.digits],
+                [s for r in res for s in r.masked],
+            )
+            for res in results
+        ],
+        streams,
+        ticks,
+    )
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_a_grown_batch_goes_on_as_one_masker_per_call(rate):
+    pcm = np.tile(keys_calls(5), 2)  # 32 keys a call: the late ones still get 16
+    if rate != 8000:
+        pcm = np.repeat(pcm, 2, axis=1)  # a 16 kHz stream with the same keys
+    at_tick = 137  # inside the first calls' key presses, not on a frame boundary of one
+    grown, streams, ticks = grown_run(pcm, 2, at_tick, rate=rate)
+    frame = rate // 50
+    for call in range(5):
+        length = (ticks + (at_tick if call < 2 else 0)) * frame
+        m = StreamingMasker(sample_rate=rate)
+        single = [m.process(streams[call][i : i + frame]) for i in range(0, length, frame)]
+        assert np.array_equal(grown[call][0], np.concatenate([r.audio for r in single]))
+        assert grown[call][1] == [d for r in single for d in r.digits]
+        assert grown[call][2] == [s for r in single for s in r.masked]
+    assert min(len(g[1]) for g in grown) >= 16  # keys found before and after growing
+
+
+def test_a_forced_span_across_the_growth_is_still_masked():
+    pcm = keys_calls(3) // 8  # quiet keys: the forced span, not detection, masks them
+    masker = BatchMasker(1, lookahead_ms=20)
+    masker.force_mask(0, 20 * 160, 60 * 160)
+    out = [masker.process(pcm[:1, t * 160 : (t + 1) * 160])[0].audio for t in range(40)]
+    masker.grow(3)
+    out += [masker.process(pcm[:, t * 160 : (t + 1) * 160])[0].audio for t in range(40, 80)]
+    reference = StreamingMasker(lookahead_ms=20)
+    reference.force_mask(20 * 160, 60 * 160)
+    expected = [reference.process(pcm[0, t * 160 : (t + 1) * 160]).audio for t in range(80)]
+    assert np.array_equal(np.concatenate(out), np.concatenate(expected))
+
+
+def test_a_batch_never_shrinks():
+    with pytest.raises(ValueError):
+        BatchMasker(4).grow(2)
