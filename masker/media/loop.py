@@ -10,8 +10,8 @@ The tick callback runs `lanes` times per TICK_S frame on the monotonic clock, as
 `on_tick(now, lane)`: lane k's sub-tick comes k * TICK_S / lanes into the frame.
 Each call's frames are masked in the lane that comes next after its packets arrive
 (`lane_after`): with 4 lanes a packet waits at most a quarter frame for its tick
-instead of up to a whole one (`[media] lanes`; each lane in use costs its own batch
-`process` a frame, and partly filled chunks in every lane).  After a stall the
+instead of up to a whole one (`[media] lanes`; each lane in use costs a batch
+`process` a frame, on a batch of its own, partly filled).  After a stall the
 queued packets are handled first and missed sub-ticks are caught up, lane by lane
 (up to MAX_CATCH_UP frames, then the clock skips ahead by whole frames).
 """
