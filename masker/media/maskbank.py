@@ -82,15 +82,22 @@ class SlotsExhausted(RuntimeError):
     """Every masker slot is in use (max_calls reached)."""
 
 
+def _step(rows: int, unit: int) -> int:
+    """`rows` rounded up to a whole number of `unit`s, at least one."""
+    unit = max(unit, 1)
+    return max(1, -(-rows // unit)) * unit
+
+
 class MaskBank:
     """Slot allocator over one growing BatchMasker chunk per audio rate and lane.
 
-    A chunk starts with `batch_size` rows and doubles (never past `max_slots`) when a
-    call finds it full: the batch grows in place (`BatchMasking.grow`), its calls
-    going on undisturbed.  So each rate and lane costs one `process` per tick, whose
-    fixed cost (the dsp's per-tick work, a few hundred rows' worth on keyed audio)
-    is paid once, and at most half of a chunk's rows (processed and held in memory
-    like the others) wait for calls.  A slot is `chunk * max_slots + row`: it stays
+    A chunk starts with `batch_size` rows and, when a call finds it full, grows by
+    half its size rounded up to whole `batch_size`s (32, 64, 96, 160, 256, 384, ...;
+    never past `max_slots`): the batch grows in place (`BatchMasking.grow`), its
+    calls going on undisturbed.  So each rate and lane costs one `process` per tick,
+    whose fixed cost (the dsp's per-tick work, a few hundred rows' worth on keyed
+    audio) is paid once, and at most a third of a chunk's rows (processed and held
+    in memory like the others) wait for calls.  A slot is `chunk * max_slots + row`: it stays
     the same when its chunk grows.
     """
 
@@ -117,7 +124,7 @@ class MaskBank:
             r = used.index(False)
         except ValueError:
             r = len(used)
-            size = min(max(2 * r, 1), self.max_slots)
+            size = min(r + _step(r // 2, self.batch_size), self.max_slots)
             self.chunks[c].grow(size)
             used.extend([False] * (size - r))
         used[r] = True

@@ -23,12 +23,12 @@ class Stub:
         self.sizes.append(n)
 
 
-def test_a_full_chunk_doubles_in_place_capped_by_max_slots():
+def test_a_full_chunk_grows_in_place_by_half_in_whole_batches_capped_by_max_slots():
     bank = MaskBank(Stub, batch_size=4, max_slots=50)
     for _ in range(50):
         bank.allocate()
     assert len(bank.chunks) == 1
-    assert bank.chunks[0].sizes == [4, 8, 16, 32, 50]
+    assert bank.chunks[0].sizes == [4, 8, 12, 20, 32, 48, 50]
 
 
 def test_slots_keep_their_number_when_their_chunk_grows():
