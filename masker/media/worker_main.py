@@ -28,6 +28,7 @@ from masker.media.channel import Channel, ChannelClosed, Message
 from masker.media.engine import MediaEngine
 from masker.media.maskbank import BatchFactory
 from masker.media.ports import HandedPorts, PortPair
+from masker.runtime.allocator import one_malloc_arena
 from masker.runtime.hardening import disable_core_dumps, forget_environment
 from masker.wire.sdes import SrtpKeys
 from masker.wire.sdp import Negotiated
@@ -56,6 +57,7 @@ def run(sock: socket.socket, spec: WorkerSpec) -> None:
     for signum in IGNORED_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     disable_core_dumps()
+    one_malloc_arena()  # before the media thread starts
     forget_environment([name for name in os.environ if name.startswith("MASKER_")])
     from masker.runtime.logs import configure_logging
 
