@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,9 @@ def placed_path(manifest_path: Path) -> Path:
 def note_placed(manifest_path: Path, output_sha256: str, digest: str) -> None:
     """Durably note a clean result about to replace its original (a worker's append:
     one short write with O_APPEND, so workers' lines never interleave)."""
-    fd = os.open(placed_path(manifest_path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = _open_for_append(placed_path(manifest_path))
     try:
-        os.write(fd, (json.dumps({"output": f"{output_sha256}:{digest}"}) + "\n").encode())
-        os.fsync(fd)
+        _append(fd, {"output": f"{output_sha256}:{digest}"})
     finally:
         os.close(fd)
 
@@ -55,36 +55,41 @@ def load(path: Path) -> tuple[set[str], set[str]]:
     """(keys of clean inputs, "sha:options" of clean outputs) recorded so far, the
     in-place results noted before their placement among the outputs."""
     keys: set[str] = set()
-    outputs = _placed(placed_path(path))
-    if not path.exists():
-        return keys, outputs
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and rec.get("status") == "clean" and "key" in rec:
-                keys.add(rec["key"])
-                opts = rec["key"].rsplit(":", 1)[-1]
-                if rec.get("output_sha256"):
-                    outputs.add(f"{rec['output_sha256']}:{opts}")
+    outputs = {
+        rec["output"] for rec in _records(placed_path(path)) if isinstance(rec.get("output"), str)
+    }
+    for rec in _records(path):
+        if rec.get("status") == "clean" and "key" in rec:
+            keys.add(rec["key"])
+            opts = rec["key"].rsplit(":", 1)[-1]
+            if rec.get("output_sha256"):
+                outputs.add(f"{rec['output_sha256']}:{opts}")
     return keys, outputs
 
 
-def _placed(path: Path) -> set[str]:
-    outputs: set[str] = set()
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, if it exists (a line cut short by a
+    kill, or anything but an object, is skipped)."""
     if not path.exists():
-        return outputs
+        return
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             try:
                 rec = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(rec, dict) and isinstance(rec.get("output"), str):
-                outputs.add(rec["output"])
-    return outputs
+            if isinstance(rec, dict):
+                yield rec
+
+
+def _open_for_append(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def _append(fd: int, record: dict[str, Any]) -> None:
+    """One line, in one write, fsynced."""
+    os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
+    os.fsync(fd)
 
 
 class Writer:
@@ -92,11 +97,10 @@ class Writer:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = _open_for_append(path)
 
     def add(self, record: dict[str, Any]) -> None:
-        os.write(self._fd, (json.dumps(record, sort_keys=True) + "\n").encode())
-        os.fsync(self._fd)
+        _append(self._fd, record)
 
     def close(self) -> None:
         os.close(self._fd)
