@@ -97,8 +97,8 @@ class MaskBank:
     calls going on undisturbed.  So each rate and lane costs one `process` per tick,
     whose fixed cost (the dsp's per-tick work, a few hundred rows' worth on keyed
     audio) is paid once, and at most a third of a chunk's rows (processed and held
-    in memory like the others) wait for calls.  A slot is `chunk * max_slots + row`: it stays
-    the same when its chunk grows.
+    in memory like the others) wait for calls.  A slot is `chunk * max_slots + row`
+    (`first_slot`): it stays the same when its chunk grows.
     """
 
     def __init__(self, factory: BatchFactory, batch_size: int, max_slots: int, frame: int = 160):
@@ -109,7 +109,6 @@ class MaskBank:
         self.chunks: list[BatchMasking] = []
         self.used: list[list[bool]] = []
 
-        self.starts: list[int] = []  # first slot number of each chunk
         self.rates: list[int] = []  # audio rate of each chunk
         self.lanes: list[int] = []  # lane of each chunk
         self.in_use = 0
@@ -130,7 +129,7 @@ class MaskBank:
         used[r] = True
         self.chunks[c].reset(r)
         self.in_use += 1
-        return self.starts[c] + r
+        return self.first_slot(c) + r
 
     def _chunk(self, rate: int, lane: int) -> int:
         """The index of the chunk of `rate` and `lane`, made when there is none yet."""
@@ -142,10 +141,13 @@ class MaskBank:
             self.factory(size) if rate == NARROWBAND else self.factory(size, rate=rate)
         )
         self.used.append([False] * size)
-        self.starts.append(len(self.starts) * self.max_slots)
         self.rates.append(rate)
         self.lanes.append(lane)
         return len(self.chunks) - 1
+
+    def first_slot(self, chunk: int) -> int:
+        """The slot number of a chunk's row 0."""
+        return chunk * self.max_slots
 
     def rate_of(self, slot: int) -> int:
         return self.rates[self.locate(slot)[0]]

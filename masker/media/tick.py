@@ -64,7 +64,7 @@ class FrameTick:
         bank = self.bank
         by_slot = self.by_slot
         for chunk in bank.active_chunks(lane):
-            base, size = bank.starts[chunk], len(bank.used[chunk])
+            base, size = bank.first_slot(chunk), len(bank.used[chunk])
             wide = bank.rates[chunk] != 8000
             codes = (
                 np.zeros((size, FRAME), np.int32)
