@@ -10,8 +10,7 @@ on another's allocation.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+from masker.runtime.libc import libc
 
 #: mallopt(3) parameter for the arena limit (glibc's malloc.h).
 M_ARENA_MAX = -8
@@ -20,11 +19,5 @@ M_ARENA_MAX = -8
 def one_malloc_arena() -> bool:
     """Limit this process to one malloc arena (before it starts threads); False
     where the C library has no glibc mallopt (the setting is then left alone)."""
-    path = ctypes.util.find_library("c")
-    if path is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(path).mallopt
-    except AttributeError:
-        return False
-    return bool(mallopt(M_ARENA_MAX, 1))
+    mallopt = getattr(libc(), "mallopt", None)  # None: no libc, or not glibc's
+    return mallopt is not None and bool(mallopt(M_ARENA_MAX, 1))

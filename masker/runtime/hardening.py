@@ -13,14 +13,13 @@ hand that memory to anyone else:
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import ipaddress
 import os
 import resource
 from collections.abc import Iterable
 
 from masker.errors import UserError
+from masker.runtime.libc import libc
 
 #: prctl(2) options for the dumpable flag (linux/prctl.h).
 PR_GET_DUMPABLE = 3
@@ -30,10 +29,10 @@ _LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 
 def _prctl(option: int, value: int = 0) -> int:
-    path = ctypes.util.find_library("c")
-    if path is None:
+    lib = libc()
+    if lib is None:
         return -1
-    return int(ctypes.CDLL(path, use_errno=True).prctl(option, value, 0, 0, 0))
+    return int(lib.prctl(option, value, 0, 0, 0))
 
 
 def disable_core_dumps() -> bool:
