@@ -61,10 +61,10 @@ def _grown_array(old: np.ndarray, new: np.ndarray, old_n: int, new_n: int) -> np
     if old.ndim != new.ndim or not axes:
         return new
     ax = axes[0]
-    rest = list(old.shape)
-    rest[ax] = new_n - old_n
     if all(n == o for i, (n, o) in enumerate(zip(new.shape, old.shape, strict=True)) if i != ax):
         fill = np.take(new, np.arange(old_n, new_n), axis=ax)
     else:  # other axes differ (a leftover of another length): new rows start empty
-        fill = np.zeros(rest, old.dtype)
+        shape = list(old.shape)
+        shape[ax] = new_n - old_n
+        fill = np.zeros(shape, old.dtype)
     return np.concatenate([old, fill.astype(old.dtype, copy=False)], axis=ax)
