@@ -15,6 +15,7 @@ import time
 from collections import Counter
 
 import numpy as np
+import structlog
 
 from masker.media.call_media import CallMedia
 from masker.media.codecs import AUDIO_RATE
@@ -33,6 +34,28 @@ from masker.wire.sdp import Negotiated
 #: A call's lane ticks at least this long after its packets arrive: room for their
 #: jitter and for the receive handlers of a burst of other calls' packets.
 LANE_MARGIN_S = 0.003
+
+#: Counters a closed call's summary line carries: its packets, losses and repairs.
+#: Never the digit counters, whose number and timing `cadence` mode hides.
+SUMMARY_COUNTERS = (
+    "caller_packets",
+    "agent_packets",
+    "masked_packets",
+    "underruns",
+    "send_errors",
+    "ssrc_changes",
+    "seq_jumps",
+    "rtp_relatched",
+)
+
+log = structlog.get_logger("masker.media")
+
+
+def media_summary(counters: Counter[str]) -> dict[str, int]:
+    """What an operator reads at a call's end: its packet counts, and every drop."""
+    summary = {name: counters[name] for name in SUMMARY_COUNTERS}
+    summary.update((name, n) for name, n in counters.items() if name.startswith("drop_"))
+    return summary
 
 
 class CallTable:
@@ -245,6 +268,7 @@ class CallTable:
                 del self.by_slot[call.slot]
         self.calls.pop(call.call_id, None)
         self.counters.update(call.counters)
+        log.info("media.call_closed", call=call.call_id, **media_summary(call.counters))
 
     def close_all(self) -> None:
         for call in list(self.calls.values()):

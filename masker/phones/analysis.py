@@ -24,12 +24,15 @@ LEAK_AMPLITUDE_SHARE = 0.4
 LEAK_EXPLAINED = 0.7
 #: The marker must correlate at least this well to count as found.
 MIN_MARKER_CORRELATION = 0.5
-#: A marker broken by concealed gaps (a stalled sender's late packets: the receiver
-#: plays the previous frame and the rest of the chirp comes later) is matched in
-#: this many pieces, each at least MIN_MARKER_CORRELATION, in order, each one at
-#: most MAX_PIECE_SHIFT_S after where the one before it ended (or a sample before).
-MARKER_PIECES = 4
-MAX_PIECE_SHIFT_S = 0.06
+#: A marker broken by a stalled sender or receiver (late packets: the receiver plays
+#: something else in their place, and the rest of the chirp comes later) is matched
+#: in pieces of one 20 ms packet each (the marker starts on a packet boundary, so a
+#: gap falls between pieces), each at least MIN_MARKER_CORRELATION, in order, each
+#: at most MAX_PIECE_GAP_S after where the one found before it ended (or a sample
+#: before); up to MAX_PIECES_LOST of the six may be missing (late packets dropped).
+MARKER_PIECE_S = 0.02
+MAX_PIECE_GAP_S = 0.5
+MAX_PIECES_LOST = 2
 MIN_ECHO_CORRELATION = 0.3
 
 
@@ -85,40 +88,63 @@ def _marker_scores(recording: np.ndarray, marker: np.ndarray) -> np.ndarray:
 
 
 def _piecewise_match(recording: np.ndarray, sent: KeyedSignal) -> Alignment | None:
-    """The chirp found as MARKER_PIECES pieces in order, each within MAX_PIECE_SHIFT_S
-    after the end of the one before: from each strong match of the first piece, the
-    best place of every next piece in its window.  None when no first piece matches."""
+    """The chirp found as packet-sized pieces in order, each within MAX_PIECE_GAP_S
+    after the end of the one found before it, at most MAX_PIECES_LOST of them lost
+    (dropped as late): from each strong match of a piece that may come first, the
+    best place of every later piece in its window.  Its correlation is the weakest
+    found piece's, its lag where the whole marker would start; the fewest pieces
+    lost wins, then the strongest.  None when nothing that may come first matches."""
     assert sent.marker_start is not None
     marker = _marker(sent)
-    size = len(marker) // MARKER_PIECES
+    size = int(MARKER_PIECE_S * sent.rate)
     scores = [
-        _marker_scores(recording, marker[k * size : (k + 1) * size]) for k in range(MARKER_PIECES)
+        _marker_scores(recording, marker[k : k + size])
+        for k in range(0, len(marker) - size + 1, size)
     ]
-    first = scores[0]
-    if len(first) < 3:
+    if len(scores[0]) < 3:
         return None
-    peaks = (
-        np.flatnonzero(
-            (first[1:-1] >= MIN_MARKER_CORRELATION)
-            & (first[1:-1] >= first[:-2])
-            & (first[1:-1] >= first[2:])
-        )
+    gap = int(MAX_PIECE_GAP_S * sent.rate)
+    best: tuple[int, float, int] | None = None  # (pieces lost, -weakest, lag): least wins
+    for first in range(min(MAX_PIECES_LOST + 1, len(scores))):
+        for start in _peaks(scores[first]).tolist():
+            found = _weakest_after(scores, first, start, size, gap)
+            if found is not None:
+                lag = start - first * size - sent.marker_start
+                candidate = (found[0], -found[1], lag)
+                best = candidate if best is None else min(best, candidate)
+    return None if best is None else Alignment(lag=best[2], correlation=-best[1])
+
+
+def _peaks(score: np.ndarray) -> np.ndarray:
+    """Indices of the local maxima of `score` at MIN_MARKER_CORRELATION or above."""
+    mid = score[1:-1]
+    return (
+        np.flatnonzero((mid >= MIN_MARKER_CORRELATION) & (mid >= score[:-2]) & (mid >= score[2:]))
         + 1
     )
-    shift = int(MAX_PIECE_SHIFT_S * sent.rate)
-    best: Alignment | None = None
-    for start in peaks.tolist():
-        at, weakest = start, float(first[start])
-        for score in scores[1:]:
-            lo, hi = at + size - 1, min(at + size + shift + 1, len(score))
-            if lo >= hi:
-                weakest = -1.0
-                break
-            at = lo + int(np.argmax(score[lo:hi]))
-            weakest = min(weakest, float(score[at]))
-        if best is None or weakest > best.correlation:
-            best = Alignment(lag=start - sent.marker_start, correlation=weakest)
-    return best
+
+
+def _weakest_after(
+    scores: list[np.ndarray], first: int, start: int, size: int, gap: int
+) -> tuple[int, float] | None:
+    """(pieces lost, weakest correlation) of the marker whose piece `first` is at
+    `start`, each later piece sought in its window after the last piece found; None
+    when more than MAX_PIECES_LOST (those before `first` included) are not found."""
+    at, last, lost = start, first, first
+    weakest = float(scores[first][start])
+    for k in range(first + 1, len(scores)):
+        score = scores[k]
+        lo = at + (k - last) * size - 1
+        hi = min(lo + gap + 2, len(score))
+        place = lo + int(np.argmax(score[lo:hi])) if lo < hi else -1
+        if place < 0 or score[place] < MIN_MARKER_CORRELATION:
+            lost += 1
+            if lost > MAX_PIECES_LOST:
+                return None
+            continue
+        at, last = place, k
+        weakest = min(weakest, float(score[place]))
+    return lost, weakest
 
 
 def round_trip_samples(recording: np.ndarray, sent: KeyedSignal) -> int | None:

@@ -1,4 +1,5 @@
-"""What a process costs, read from /proc: CPU seconds, resident memory, open sockets."""
+"""What a process costs, read from /proc: CPU seconds, resident memory, open sockets,
+and how long its threads waited for a CPU."""
 
 from __future__ import annotations
 
@@ -57,6 +58,25 @@ def tree_rss_kib(pid: int) -> int:
 def tree_sockets(pid: int) -> int:
     """Open sockets of a process and its descendants."""
     return sum(_or_zero(proc_sockets, p) for p in proc_tree(pid))
+
+
+def tree_run_delays_ns(pid: int) -> dict[int, int]:
+    """Nanoseconds each thread of a process and its descendants has spent runnable but
+    waiting for a CPU (/proc/<pid>/task/<tid>/schedstat), by thread id: a thread that
+    waited long was held up by the machine's other load, not by its own work."""
+    delays: dict[int, int] = {}
+    for p in proc_tree(pid):
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{p}/task/{task}/schedstat") as f:
+                    delays[int(task)] = int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return delays
 
 
 def _or_zero(measure: Callable[[int], int], pid: int) -> int:

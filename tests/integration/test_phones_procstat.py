@@ -8,7 +8,14 @@ import subprocess
 import sys
 import time
 
-from masker.phones.procstat import proc_cpu_s, proc_rss_kib, proc_sockets, proc_tree, tree_rss_kib
+from masker.phones.procstat import (
+    proc_cpu_s,
+    proc_rss_kib,
+    proc_sockets,
+    proc_tree,
+    tree_rss_kib,
+    tree_run_delays_ns,
+)
 
 
 def test_cpu_seconds_grow_while_the_process_works():
@@ -40,3 +47,9 @@ def test_process_tree_includes_a_child_and_its_memory():
     finally:
         child.kill()
         child.wait()
+
+
+def test_run_delays_name_every_thread_of_the_process():
+    delays = tree_run_delays_ns(os.getpid())
+    assert set(delays) == {int(t) for t in os.listdir("/proc/self/task")}
+    assert all(ns >= 0 for ns in delays.values())

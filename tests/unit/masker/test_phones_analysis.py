@@ -50,6 +50,39 @@ def test_marker_split_by_concealed_gaps_is_found_at_its_start(sent):
     assert align.lag == lag
 
 
+def dropped_packets(x: np.ndarray, at: int, n: int, frame: int = 160) -> np.ndarray:
+    """`x` with n packets from `at` lost and the one before them played in their place
+    (a receiver that dropped a stalled sender's late packets): the rest stays in time."""
+    y = x.copy()
+    for k in range(n):
+        y[at + k * frame : at + (k + 1) * frame] = x[at - frame : at]
+    return y
+
+
+def test_marker_whose_first_two_packets_were_dropped_is_found_at_its_start(sent):
+    lag = 1234
+    rec = dropped_packets(received(sent, lag), sent.marker_start + lag, 2)
+    align = find_marker(rec, sent)
+    assert align is not None
+    assert align.lag == lag
+
+
+def test_marker_split_by_a_quarter_second_stall_is_found_at_its_start(sent):
+    lag = 1234
+    start = sent.marker_start + lag
+    rec = concealed_gaps(received(sent, lag), [start + 480] * 12)
+    align = find_marker(rec, sent)
+    assert align is not None
+    assert align.lag == lag
+
+
+def test_marker_with_half_its_packets_dropped_is_not_found(sent):
+    lag = 1234
+    start = sent.marker_start + lag
+    rec = dropped_packets(received(sent, lag), start + 160, 3)
+    assert find_marker(rec, sent) is None
+
+
 def test_marker_pieces_out_of_order_are_not_found(sent):
     marker = sent.pcm[sent.marker_start : sent.marker_start + sent.marker_len]
     quarters = np.split(marker[: len(marker) // 4 * 4], 4)
