@@ -51,5 +51,17 @@ def test_process_tree_includes_a_child_and_its_memory():
 
 def test_run_delays_name_every_thread_of_the_process():
     delays = tree_run_delays_ns(os.getpid())
-    assert set(delays) == {int(t) for t in os.listdir("/proc/self/task")}
+    assert {int(t) for t in os.listdir("/proc/self/task")} <= set(delays)
     assert all(ns >= 0 for ns in delays.values())
+
+
+def test_run_delays_include_a_child_process():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 5
+        while child.pid not in tree_run_delays_ns(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.pid in tree_run_delays_ns(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
