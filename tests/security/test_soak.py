@@ -44,7 +44,7 @@ KEY_AT = range(20, 24)
 #: how often the service's threads' waits for a CPU are read, and the wait within
 #: one such window that marks the machine as contended then
 RUN_DELAY_EVERY_S = 0.2
-CONTENDED_MS = LATE_MS / 2
+CONTENDED_MS = LATE_MS
 
 
 class RunQueueWatch:
