@@ -341,7 +341,8 @@ class PacketReceiver:
             return
         agent = call.agent
         if src != agent.rtp_latched and not agent.accepts(src):  # strict: the PBX's SDP
-            c["drop_unexpected_source"] += 1
+            # before its answer is here the PBX's first packets have no source to match
+            c["drop_unexpected_source" if agent.sdp is not None else "drop_before_sdp"] += 1
             return
         if not is_rtp(data):
             c["drop_agent_invalid"] += 1
@@ -368,7 +369,7 @@ class PacketReceiver:
             return
         c = call.counters
         if not call.agent.accepts_rtcp(src):
-            c["drop_unexpected_source"] += 1
+            c["drop_unexpected_source" if call.agent.sdp is not None else "drop_before_sdp"] += 1
             return
         dest = call.caller.rtcp_dest()
         if dest is None:

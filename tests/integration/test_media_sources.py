@@ -88,6 +88,20 @@ def test_a_sprayer_on_the_caller_port_during_ringing_gets_none_of_the_agents_aud
     call.close()
 
 
+def test_the_pbxs_packets_before_its_answer_count_as_before_sdp_not_as_a_sprayer(strict):
+    call = Call(strict, agent_sdp=False)  # the PBX's media raced ahead of its 200 OK
+    send_paced(call.agent, call.agent_port, tone(3, ssrc=0x77), interval=0.005)
+    rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtcp.sendto(b"\x81\xc9\x00\x01" + bytes(4), (HOST, call.media.agent_port + 1))
+    deadline = time.monotonic() + 2
+    while counter(strict, "drop_before_sdp") < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert counter(strict, "drop_before_sdp") == 4
+    assert counter(strict, "drop_unexpected_source") == 0
+    rtcp.close()
+    call.close()
+
+
 def test_the_agents_audio_goes_to_the_callers_sdp_address_only(strict):
     call = Call(strict)
     at_caller, at_attacker = Collector(call.caller), Collector(call.attacker)
