@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from masker.phones.procstat import (
     proc_cpu_s,
     proc_rss_kib,
@@ -36,17 +38,21 @@ def test_an_open_socket_is_counted_and_a_closed_one_is_not():
     assert (opened, proc_sockets(os.getpid())) == (before + 1, before)
 
 
-def test_process_tree_includes_a_child_and_its_memory():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        deadline = time.monotonic() + 5
-        while child.pid not in proc_tree(os.getpid()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert child.pid in proc_tree(os.getpid())
-        assert tree_rss_kib(os.getpid()) > proc_rss_kib(os.getpid())
-    finally:
-        child.kill()
-        child.wait()
+@pytest.fixture
+def child():
+    """A sleeping child process, once /proc lists it among this process's children."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    deadline = time.monotonic() + 5
+    while proc.pid not in proc_tree(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_process_tree_includes_a_child_and_its_memory(child):
+    assert child in proc_tree(os.getpid())
+    assert tree_rss_kib(os.getpid()) > proc_rss_kib(os.getpid())
 
 
 def test_run_delays_name_every_thread_of_the_process():
@@ -55,13 +61,5 @@ def test_run_delays_name_every_thread_of_the_process():
     assert all(ns >= 0 for ns in delays.values())
 
 
-def test_run_delays_include_a_child_process():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        deadline = time.monotonic() + 5
-        while child.pid not in tree_run_delays_ns(os.getpid()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert child.pid in tree_run_delays_ns(os.getpid())
-    finally:
-        child.kill()
-        child.wait()
+def test_run_delays_include_a_child_process(child):
+    assert child in tree_run_delays_ns(os.getpid())

@@ -59,18 +59,16 @@ def dropped_packets(x: np.ndarray, at: int, n: int, frame: int = 160) -> np.ndar
     return y
 
 
-def test_marker_whose_first_two_packets_were_dropped_is_found_at_its_start(sent):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda rec, start: dropped_packets(rec, start, 2), id="first-two-dropped"),
+        pytest.param(lambda rec, start: concealed_gaps(rec, [start + 480] * 12), id="stall-240ms"),
+    ],
+)
+def test_marker_damaged_by_a_stall_is_found_at_its_start(sent, damage):
     lag = 1234
-    rec = dropped_packets(received(sent, lag), sent.marker_start + lag, 2)
-    align = find_marker(rec, sent)
-    assert align is not None
-    assert align.lag == lag
-
-
-def test_marker_split_by_a_quarter_second_stall_is_found_at_its_start(sent):
-    lag = 1234
-    start = sent.marker_start + lag
-    rec = concealed_gaps(received(sent, lag), [start + 480] * 12)
+    rec = damage(received(sent, lag), sent.marker_start + lag)
     align = find_marker(rec, sent)
     assert align is not None
     assert align.lag == lag
