@@ -14,12 +14,11 @@ import pytest
 import soundfile as sf
 
 from masker.offline.receivers import multimon_digits, spandsp_digits
-from masker.phones.analysis import find_marker
 from masker.phones.baresip import BaresipCaller, baresip_available
 from masker.phones.client import PhoneClient
 from masker.phones.service_process import ServiceProcess
 from masker.phones.tones import keyed_signal
-from tests.support.e2e import read_wav
+from tests.support.e2e import marker_found, media_summaries, read_wav
 
 pytestmark = [
     pytest.mark.e2e,
@@ -56,12 +55,14 @@ def baresip_call(tmp_path_factory):
             caller.hangup()
             closed = caller.wait_event("CALL_CLOSED", timeout=10)
             recording = read_wav(agent.wait_recorded(a, timeout=15))
+            media = media_summaries(service)
     return {
         "incoming": inc,
         "established": established,
         "closed": closed,
         "recording": recording,
         "signal": sig,
+        "media": media,
         "dtmf": agent.calls[a].dtmf,
         "infos": agent.calls[a].infos,
     }
@@ -74,7 +75,7 @@ def test_baresip_call_through_the_masker_sets_up_and_tears_down(baresip_call):
 
 
 def test_baresip_audio_reaches_the_agent(baresip_call):
-    assert find_marker(baresip_call["recording"], baresip_call["signal"]) is not None
+    marker_found(baresip_call["recording"], baresip_call["signal"], baresip_call["media"])
 
 
 def test_baresip_inband_digits_are_not_recoverable_at_the_agent(baresip_call):

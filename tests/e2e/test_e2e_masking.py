@@ -15,10 +15,12 @@ import pytest
 import soundfile as sf
 
 from masker.offline.receivers import multimon_digits, spandsp_digits
-from masker.phones.analysis import find_marker, leaked_ms, speech_similarity
+from masker.phones.analysis import leaked_ms, speech_similarity
 from masker.phones.probe_call import CapturePoller, describe_token_event
 from tests.support.e2e import (
     digest,
+    marker_found,
+    media_summaries,
     read_wav,
     speech_pcm,
     vault_card_digests,
@@ -66,7 +68,7 @@ def test_inband_card_is_not_recoverable_from_the_agent_recording(rig, tmp_path):
     rig.play_and_wait(c, tmp_path / "card.wav", sig.duration_s)
     rig.hang_up(c, a)
     pcm = read_wav(rig.agent.wait_recorded(a))
-    assert find_marker(pcm, sig) is not None  # the audio path worked
+    marker_found(pcm, sig, media_summaries(rig.service))  # the audio path worked
     assert spandsp_digits(pcm) == ""
     assert multimon_digits(pcm) == ""
 
@@ -77,8 +79,7 @@ def test_inband_tones_do_not_leak_into_the_agent_audio(rig, tmp_path):
     rig.play_and_wait(c, tmp_path / "keys.wav", sig.duration_s)
     rig.hang_up(c, a)
     pcm = read_wav(rig.agent.wait_recorded(a))
-    align = find_marker(pcm, sig)
-    assert align is not None
+    align = marker_found(pcm, sig, media_summaries(rig.service))
     assert max(leaked_ms(pcm, sig, align.lag)) < 10.0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from masker.phones.analysis import Alignment, best_marker_match, find_marker
 from masker.phones.client import PhoneClient, PhoneError
 from masker.phones.service_process import ServiceProcess
 from masker.phones.tones import keyed_signal
@@ -118,6 +119,25 @@ def speech_pcm(n_clips: int = 6) -> np.ndarray:
         assert rate == 8000
         parts += [pcm, np.zeros(1600, dtype=np.int16)]
     return np.concatenate(parts)
+
+
+def media_summaries(service: ServiceProcess) -> list[dict]:
+    """The service's end-of-call media lines (packets, underruns, drops) so far."""
+    return [line for line in service.log_lines if line.get("event") == "media.call_closed"]
+
+
+def marker_found(recording: np.ndarray, sent, media: list[dict] | None = None) -> Alignment:
+    """Where the marker is in the recording; else fail with what was there instead:
+    the best match, how much of the recording is silent, and the service's media
+    summaries (`media`), so that a lost marker says whether audio went missing."""
+    align = find_marker(recording, sent)
+    if align is None:
+        raise AssertionError(
+            f"marker not found: best match {best_marker_match(recording, sent)}, "
+            f"{np.count_nonzero(recording)} of {len(recording)} samples non-zero; "
+            f"the service's media: {media}"
+        )
+    return align
 
 
 def read_wav(path: str | Path) -> np.ndarray:
