@@ -35,7 +35,7 @@ from time import monotonic
 import numpy as np
 import structlog
 
-from masker.media.call_media import Address, CallMedia
+from masker.media.call_media import Address, CallMedia, Leg
 from masker.media.codecs import AUDIO_RATE, pair_cells
 from masker.media.digits import DigitReporter
 from masker.media.event_presses import NEW, REBASED, STALE, UPDATE
@@ -341,8 +341,7 @@ class PacketReceiver:
             return
         agent = call.agent
         if src != agent.rtp_latched and not agent.accepts(src):  # strict: the PBX's SDP
-            # before its answer is here the PBX's first packets have no source to match
-            c["drop_unexpected_source" if agent.sdp is not None else "drop_before_sdp"] += 1
+            c[_unaccepted(agent)] += 1
             return
         if not is_rtp(data):
             c["drop_agent_invalid"] += 1
@@ -369,7 +368,7 @@ class PacketReceiver:
             return
         c = call.counters
         if not call.agent.accepts_rtcp(src):
-            c["drop_unexpected_source" if call.agent.sdp is not None else "drop_before_sdp"] += 1
+            c[_unaccepted(call.agent)] += 1
             return
         dest = call.caller.rtcp_dest()
         if dest is None:
@@ -415,3 +414,10 @@ class PacketReceiver:
         if out is not None and caller is not None:
             out = caller.protect_rtcp(out, c) if rtcp else caller.protect(out, c)
         return out
+
+
+def _unaccepted(leg: Leg) -> str:
+    """The drop counter of a packet from a source a strict leg does not accept: before
+    the leg's SDP is here (the PBX's first packets race ahead of its answer) there is
+    no source to match, which is not a stranger's packet."""
+    return "drop_unexpected_source" if leg.sdp is not None else "drop_before_sdp"

@@ -107,7 +107,7 @@ def _piecewise_match(recording: np.ndarray, sent: KeyedSignal) -> Alignment | No
     best: tuple[int, float, int] | None = None  # (pieces lost, -weakest, lag): least wins
     for first in range(min(MAX_PIECES_LOST + 1, len(scores))):
         for start in _peaks(scores[first]).tolist():
-            found = _weakest_after(scores, first, start, size, gap)
+            found = _lost_and_weakest(scores, first, start, size, gap)
             if found is not None:
                 lag = start - first * size - sent.marker_start
                 candidate = (found[0], -found[1], lag)
@@ -124,7 +124,7 @@ def _peaks(score: np.ndarray) -> np.ndarray:
     )
 
 
-def _weakest_after(
+def _lost_and_weakest(
     scores: list[np.ndarray], first: int, start: int, size: int, gap: int
 ) -> tuple[int, float] | None:
     """(pieces lost, weakest correlation) of the marker whose piece `first` is at

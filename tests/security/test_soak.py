@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 import pytest
 
@@ -68,6 +69,11 @@ class RunQueueWatch:
         self.last = delays
         if waited >= CONTENDED_MS * 1e6:
             self.seconds.add(int(now - self.start))
+
+
+def _around(seconds: Iterable[int]) -> set[int]:
+    """The given seconds of the run and those either side of each (+-1 s)."""
+    return {s + d for s in seconds for d in (-1, 0, 1)}
 
 
 def _fds(pid: int) -> int:
@@ -129,9 +135,9 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         late = sum(late_at.values())
         # the generator's own stalls (a caller packet sent late is late at the agent too)
         sent_late = sum(1 for t in phones.send_late_ms if t > LATE_MS)
-        stalled = {int(t - start) + d for t in phones.stalls for d in (-1, 0, 1)}
+        stalled = _around(int(t - start) for t in phones.stalls)
         late_alone = sum(n for s, n in late_at.items() if s not in stalled)
-        contended = {s + d for s in contention.seconds for d in (-1, 0, 1)}
+        contended = _around(contention.seconds)
         late_uncontended = sum(
             n for s, n in late_at.items() if s not in stalled and s not in contended
         )

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from masker.phones.analysis import Alignment, best_marker_match, find_marker
+from masker.phones.analysis import Alignment, accepted_marker, best_marker_match
 from masker.phones.client import PhoneClient, PhoneError
-from masker.phones.service_process import ServiceProcess
+from masker.phones.service_process import ServiceProcess, log_matcher
 from masker.phones.tones import keyed_signal
 from tests.support.paths import PROJECT_ROOT
 
@@ -123,17 +123,18 @@ def speech_pcm(n_clips: int = 6) -> np.ndarray:
 
 def media_summaries(service: ServiceProcess) -> list[dict]:
     """The service's end-of-call media lines (packets, underruns, drops) so far."""
-    return [line for line in service.log_lines if line.get("event") == "media.call_closed"]
+    return list(filter(log_matcher("media.call_closed", {}), service.log_lines))
 
 
 def marker_found(recording: np.ndarray, sent, media: list[dict] | None = None) -> Alignment:
     """Where the marker is in the recording; else fail with what was there instead:
     the best match, how much of the recording is silent, and the service's media
     summaries (`media`), so that a lost marker says whether audio went missing."""
-    align = find_marker(recording, sent)
+    best = best_marker_match(recording, sent)
+    align = accepted_marker(best)
     if align is None:
         raise AssertionError(
-            f"marker not found: best match {best_marker_match(recording, sent)}, "
+            f"marker not found: best match {best}, "
             f"{np.count_nonzero(recording)} of {len(recording)} samples non-zero; "
             f"the service's media: {media}"
         )
