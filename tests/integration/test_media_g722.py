@@ -141,35 +141,67 @@ def test_transcoded_call_is_masked_and_every_key_reported(caller, agent):
     assert multimon_digits(audio, RATE[agent]) == ""
 
 
+class TappedMasker(BatchMasker):
+    """The real masker, keeping all it was fed: the callers' audio after the playout
+    buffer, on the masker's own timeline."""
+
+    instances: list[TappedMasker] = []
+
+    def __init__(self, n: int, rate: int = 8000) -> None:
+        super().__init__(n, sample_rate=rate)
+        self.rate = rate
+        self.fed: list[np.ndarray] = []
+        TappedMasker.instances.append(self)
+
+    def process(self, frames):
+        self.fed.append(np.array(frames))
+        return super().process(frames)
+
+
+def masker_input(rate: int) -> np.ndarray:
+    """What the one call at `rate` fed the masker (its loudest row), at 8 kHz."""
+    (tap,) = [m for m in TappedMasker.instances if m.rate == rate]
+    rows = np.concatenate(tap.fed, axis=1).astype(np.float64)
+    fed = rows[np.argmax((rows**2).sum(axis=1))]
+    return fed if rate == 8000 else resample_poly(fed, 1, rate // 8000)
+
+
 def test_mask_spans_of_a_g722_caller_at_a_pcmu_agent_are_where_the_keys_were():
     """The same keyed signal from a G.722 and from a PCMU caller, both to PCMU agents in
-    one engine.  Aligned by the chirp marker before the keys (which takes the codec's
-    and the resampler's constant delays), nothing of any key is left where it was, and
-    every masked span starts where the narrowband call's does, to the masker's 1 ms
-    grid: the 16 kHz detection and the codec change move no span."""
+    one engine.  Each key is located where the masker was fed it (after the playout
+    buffer, whose underruns on a loaded box may move later keys against the marker);
+    the agent's audio is that timeline a constant delay later (the chirp marker, seen
+    in both, gives it: look-ahead, codec and resampler).  Nothing of any key is left,
+    and every masked span starts where the narrowband call's does, to the masker's
+    1 ms grid: the 16 kHz detection and the codec change move no span."""
     wide, narrow = keyed_signal(KEYS, rate=16000), keyed_signal(KEYS, rate=8000)
+    TappedMasker.instances.clear()
     run = run_calls(
         {
             "wide": ("G722", "PCMU", caller_packets(wide, "G722", ssrc=1)),
             "narrow": ("PCMU", "PCMU", caller_packets(narrow, "PCMU", ssrc=2)),
-        }
+        },
+        factory=TappedMasker,
     )
     assert sorted(d for _, d, _ in run.digits) == sorted(KEYS + KEYS)
     found = {}
-    for name in ("wide", "narrow"):
-        audio = run.audio[name]
-        aligned = find_marker(audio, narrow)
-        assert aligned is not None
-        assert leaked_ms(audio, narrow, aligned.lag) == [0.0] * len(KEYS)
+    for name, rate in (("wide", 16000), ("narrow", 8000)):
+        audio, fed = run.audio[name], masker_input(rate)
+        at_agent, at_masker = find_marker(audio, narrow), find_marker(fed, narrow)
+        assert at_agent is not None and at_masker is not None
+        after_marker = at_masker.lag + narrow.marker_start + narrow.marker_len
+        keys = [(s, e) for s, e in energy_spans(fed, 8000) if s > after_marker]
+        assert len(keys) == len(KEYS), (name, keys)
+        shift = at_agent.lag - at_masker.lag
         masked = [
-            (s - aligned.lag, e - aligned.lag)
-            for s, e in energy_spans(audio, 8000)
-            if s - aligned.lag > narrow.marker_start + narrow.marker_len
+            (s - shift, e - shift) for s, e in energy_spans(audio, 8000) if s - shift > after_marker
         ]
         assert len(masked) == len(KEYS), (name, masked)
-        for (start, end), key in zip(masked, narrow.spans, strict=True):
-            assert start <= key.start and end > key.start + (key.end - key.start) // 2
-        found[name] = masked
+        for (start, end), (key_start, key_end) in zip(masked, keys, strict=True):
+            assert start <= key_start and end > (key_start + key_end) // 2, (name, masked, keys)
+        lags = [k + shift - span.start for (k, _), span in zip(keys, narrow.spans, strict=True)]
+        assert [leaked_ms(audio, narrow, lag)[i] for i, lag in enumerate(lags)] == [0.0] * 4
+        found[name] = [(s - k, e - k) for (s, e), (k, _) in zip(masked, keys, strict=True)]
     for (ws, we), (ns, ne) in zip(found["wide"], found["narrow"], strict=True):
         assert abs(ws - ns) <= 8 and abs(we - ne) <= 8, (found["wide"], found["narrow"])
 
