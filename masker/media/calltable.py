@@ -42,6 +42,7 @@ SUMMARY_COUNTERS = (
     "agent_packets",
     "masked_packets",
     "underruns",
+    "concealed_frames",
     "send_errors",
     "ssrc_changes",
     "seq_jumps",

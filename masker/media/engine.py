@@ -56,8 +56,8 @@ __all__ = [
 ]
 
 #: Default ceiling of the playout cushion (`[media] jitter_ms`): every call starts
-#: with none (a frame plays as soon as it is whole); the cushion grows on underruns up
-#: to this, shrinks back to none after a calm (media.playout), and excess buffered
+#: with none (a frame plays as soon as it is whole); the cushion grows on late packets
+#: up to this, shrinks back to none after a calm (media.playout), and excess buffered
 #: audio is shed in quiet moments so the delay converges.
 JITTER_SAMPLES = MAX_CUSHION
 

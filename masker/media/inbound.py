@@ -8,10 +8,13 @@ cell (one cell per RTP clock sample); tests and tools may keep linear PCM.
 Packets are appended in timestamp order; lost packets become silence, late or
 duplicated ones are dropped, a new SSRC or a large timestamp jump resynchronises.
 The media tick takes exactly one frame per call, concealing an underrun with
-the previous frame (which grows the delay by that much; media.playout adapts the
-cushion and sheds the excess again).  The buffer also maps the caller's RTP
-timestamps to the masker's input-sample index, which is how an RFC 4733 event
-finds the audio it must mask.
+the previous frame (which grows the delay by that much; media.playout sheds the
+excess again).  Whether the underrun was jitter shows only later: the packet that
+continues the stream in order after a concealment came `late_by` that much, and
+grows the cushion; one after a gap (a lost packet) or after idle (a pause in the
+stream: silence suppression, hold, the end of the call) does not.  The buffer also
+maps the caller's RTP timestamps to the masker's input-sample index, which is how
+an RFC 4733 event finds the audio it must mask.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class InboundAudio:
         "resyncs",
         "trimmed_samples",
         "underrun_samples",
+        "_concealed",
+        "late_by",
     )
 
     def __init__(self, silence: int = 0, dtype: type = np.int16) -> None:
@@ -70,6 +75,10 @@ class InboundAudio:
         self.resyncs = 0
         self.trimmed_samples = 0
         self.underrun_samples = 0
+        self._concealed = 0  # samples take() padded since the last stored packet
+        #: samples of concealment the last stored packet came too late for: it
+        #: continued the stream in order after them (0: it was on time, or after a gap)
+        self.late_by = 0
 
     @property
     def buffered(self) -> int:
@@ -91,7 +100,9 @@ class InboundAudio:
             ext = self._next_ts  # the usual packet: the next one, in order, same stream
             self._last_ts32 = ts
             self._ext_base = ext - ts
+            self.late_by = self._concealed
             return self._store(ts, ext, 0, pcm)
+        self.late_by = 0
         if ssrc != self.ssrc or self._next_ts is None:
             if self.ssrc is not None:
                 self.resyncs += 1
@@ -123,6 +134,7 @@ class InboundAudio:
         timestamp `ext`; keeps the timestamp -> input index mapping."""
         # input index of this packet's first sample minus its (extended) timestamp
         self._offset = self.fed + self._count + fill - ext
+        self._concealed = 0
         if fill:
             self._append(np.full(fill, self.silence, dtype=self.dtype))
         self._append(pcm.astype(self.dtype, copy=False))
@@ -174,6 +186,7 @@ class InboundAudio:
         self._count -= pos
         if pos < n:
             self.underrun_samples += n - pos
+            self._concealed += n - pos
             if conceal is not None and len(conceal) >= n - pos:
                 out[pos:] = conceal[len(conceal) - (n - pos) :]
             if self._offset is not None:  # the buffered audio moved on by the padding
@@ -228,3 +241,4 @@ class InboundAudio:
         self._offset = None
         self._last_ts32 = None
         self._ext_base = 0
+        self._concealed = 0

@@ -4,8 +4,10 @@ jitter cushion.
 The media tick takes one frame per call.  Whatever sits in the playout buffer
 beyond that frame is added delay; some of it (the cushion) absorbs the sender's
 jitter, anything more is excess to shed.  The cushion starts small, grows by
-half a frame whenever the buffer runs dry (a packet came too late), and shrinks
-back slowly (a quarter frame per 2 s) after a calm.  Once per window the lowest
+half a frame whenever a packet comes too late for its frame (the buffer ran dry
+and the tick concealed the gap; a pause in the stream or a lost packet is not
+jitter, and grows nothing), and shrinks back slowly (a quarter frame per 2 s)
+after a calm.  Once per window the lowest
 level seen says how much could have been dropped without running dry: that
 excess is shed at the next quiet moment (the engine drops only quiet samples,
 never a keypad tone).
@@ -50,7 +52,8 @@ class Playout:
         return FRAME + self.cushion
 
     def underrun(self) -> None:
-        """The buffer held less than a frame when one was due: grow the cushion."""
+        """A packet came after the tick that needed it (its frame was concealed):
+        grow the cushion."""
         self.underruns += 1
         self.cushion = min(self.cushion + FRAME // 2, self.ceiling)
         self.calm = 0

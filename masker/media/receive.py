@@ -128,6 +128,9 @@ class PacketReceiver:
         if inbound.push(ssrc, ts, codes):
             if inbound.trimmed_samples != trimmed:
                 self.spans.audio_shifted(call, 0)
+            if inbound.late_by:  # it continued the stream after a concealed underrun
+                call.playout.underrun()
+                c["underruns"] += 1
             c["caller_packets"] += 1
             if not call.last_caller_audio and self.on_first_audio is not None:
                 self.on_first_audio(call, now)

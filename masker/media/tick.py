@@ -5,7 +5,8 @@ calls once per frame, in its sub-tick: masker.media.loop).
 Per chunk of the mask bank: each playing call's next frame comes from its
 playout buffer (kept near its adaptive cushion, masker.media.playout: an
 underrun is concealed with the previous frame, excess is shed while the audio
-is quiet), idle calls feed silence; all frames are decoded in one table lookup
+is quiet; the cushion itself grows when a late packet arrives, in
+masker.media.receive), idle calls feed silence; all frames are decoded in one table lookup
 per law, masked in one `process`, the in-band presses go to the digit sink once,
 and the masked frames are encoded (one lookup per law) and sent as each call's
 own RFC 3550 stream (masker.media.outbound).
@@ -118,12 +119,12 @@ class FrameTick:
 
     def _next_frame(self, call: CallMedia, inbound: InboundAudio, level: int) -> np.ndarray:
         """This tick's frame of a playing stream, keeping its delay near the cushion:
-        an underrun grows the cushion (the gap is concealed with the previous frame),
-        excess is shed from the head of the buffer while the audio is quiet."""
+        an underrun is concealed with the previous frame (whether it was jitter, and
+        grows the cushion, is up to the packet that comes next), excess is shed from
+        the head of the buffer while the audio is quiet."""
         playout = call.playout
         if level < FRAME:
-            playout.underrun()
-            call.counters["underruns"] += 1
+            call.counters["concealed_frames"] += 1
             frame = inbound.take(FRAME, call.last_frame)
             self.spans.audio_shifted(call, FRAME - level)
         else:

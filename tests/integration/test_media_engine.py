@@ -363,6 +363,38 @@ def test_delay_built_up_by_a_burst_drains_back_to_the_cushion(playout_engine):
     assert len(pkts) >= 140
 
 
+def talkspurt(leg, pkts: list[bytes]) -> None:
+    """Three frames ahead at once (room for this test sender's own jitter), then paced."""
+    for pkt in pkts[:3]:
+        leg.caller.sendto(pkt, leg.to_masker)
+    send_paced(leg.caller, leg.to_masker, pkts[3:])
+
+
+def test_a_pause_in_the_callers_stream_is_concealed_but_grows_no_cushion(playout_engine):
+    """Silence suppression, hold, a hang-up: the tick conceals the frames that do not
+    come, but no packet was late, so the next talkspurt plays without added delay."""
+    leg = Leg(playout_engine)
+    first = audio_packets(np.zeros(160 * 20, np.int16), ts0=1000)
+    second = audio_packets(np.zeros(160 * 20, np.int16), ts0=1000 + 160 * 40, seq0=200)
+    talkspurt(leg, first)
+    time.sleep(0.4)  # the caller sends nothing for 400 ms (longer than IDLE_S)
+    talkspurt(leg, second)
+    time.sleep(0.1)
+    counters = leg.media.counters
+    assert counters["concealed_frames"] >= 1
+    assert counters["underruns"] == 0 and leg.media.playout.cushion == 0
+
+
+def test_a_packet_too_late_for_its_frame_grows_the_cushion(playout_engine):
+    leg = Leg(playout_engine)
+    pkts = audio_packets(np.zeros(160 * 30, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, pkts[:10])
+    time.sleep(0.06)  # the next packet is 60 ms late: its frame is concealed
+    send_paced(leg.caller, leg.to_masker, pkts[10:])
+    time.sleep(0.1)
+    assert leg.media.counters["underruns"] >= 1 and leg.media.playout.underruns >= 1
+
+
 def test_ticks_missed_in_a_stall_are_caught_up(playout_engine):
     leg = Leg(playout_engine)
     coll = Collector(leg.agent, (HOST, leg.media.agent_port))
