@@ -35,7 +35,10 @@ def test_baresip_is_installed_with_its_modules():
 def baresip_call(tmp_path_factory):
     """One baresip call through the masker; returns what the agent observed."""
     wd = tmp_path_factory.mktemp("e2e-baresip")
-    sig = keyed_signal("4111111111111111#")
+    # 1.5 s before the marker: baresip's own audio pipeline settles its buffers in the
+    # call's first half second, and on a loaded box cut ~140 samples out of a marker
+    # played then (its packets came in order; the splices were inside them).
+    sig = keyed_signal("4111111111111111#", lead_ms=1500)
     # baresip ends the call when its source file ends: pad it well past the test
     pcm = np.concatenate([sig.pcm, np.zeros(8000 * 8, dtype=np.int16)])
     sf.write(wd / "source.wav", pcm, 8000, subtype="PCM_16")
