@@ -41,11 +41,18 @@ def test_underrun_pads_with_silence():
     assert out[0] == 5 and out[100] == 0 and buf.underrun_samples == 80
 
 
-def test_the_packet_that_continues_the_stream_after_a_concealment_came_late_by_it():
+def one_played_then_concealed() -> InboundAudio:
+    """A stream whose first packet was played and whose next frame was concealed (the
+    packet at 1160 was not there when the tick needed it)."""
     buf = InboundAudio()
     buf.push(1, 1000, frame(1))
     buf.take(160)
-    buf.take(160, conceal=frame(1))  # the next packet is not there: concealed
+    buf.take(160, conceal=frame(1))
+    return buf
+
+
+def test_the_packet_that_continues_the_stream_after_a_concealment_came_late_by_it():
+    buf = one_played_then_concealed()
     buf.push(1, 1160, frame(2))
     assert buf.late_by == 160
 
@@ -58,19 +65,13 @@ def test_a_packet_on_time_was_not_late():
 
 
 def test_the_packet_after_a_lost_one_was_not_late():
-    buf = InboundAudio()
-    buf.push(1, 1000, frame(1))
-    buf.take(160)
-    buf.take(160)  # concealed: the packet at 1160 never comes
+    buf = one_played_then_concealed()  # the packet at 1160 never comes
     buf.push(1, 1320, frame(3))
     assert buf.late_by == 0
 
 
 def test_the_first_packet_after_the_clock_was_reset_was_not_late():
-    buf = InboundAudio()
-    buf.push(1, 1000, frame(1))
-    buf.take(160)
-    buf.take(160)
+    buf = one_played_then_concealed()
     buf.reset_clock()  # the stream went idle
     buf.push(1, 1160, frame(2))
     assert buf.late_by == 0
