@@ -7,10 +7,9 @@ jitter, anything more is excess to shed.  The cushion starts small, grows by
 half a frame whenever a packet comes too late for its frame (the buffer ran dry
 and the tick concealed the gap; a pause in the stream or a lost packet is not
 jitter, and grows nothing), and shrinks back slowly (a quarter frame per 2 s)
-after a calm.  Once per window the lowest
-level seen says how much could have been dropped without running dry: that
-excess is shed at the next quiet moment (the engine drops only quiet samples,
-never a keypad tone).
+after a calm.  Once per window the lowest level seen says how much could have
+been dropped without running dry: that excess is shed at the next quiet moment
+(the engine drops only quiet samples, never a keypad tone).
 """
 
 from __future__ import annotations

@@ -103,6 +103,7 @@ class PacketReceiver:
         if pt == neg.codec_pt:
             law = neg.codec
         elif pt in call.event_pts:
+            call.last_seq = seq  # events share the stream's sequence numbers (RFC 4733)
             self._caller_event(call, ssrc, seq, ts, payload, now, pt)
             return
         else:

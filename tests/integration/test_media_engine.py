@@ -171,6 +171,18 @@ def test_ssrc_change_and_sequence_jump_are_counted_and_survived(engine):
     assert len(coll.stop()) >= 9
 
 
+def test_telephone_events_between_audio_packets_are_no_sequence_jump(engine):
+    """RFC 4733 packets take their sequence numbers from the audio stream they ride in
+    (baresip interleaves them): the audio after them continues the sequence."""
+    leg = Leg(engine)
+    before = audio_packets(np.zeros(160 * 5, np.int16), seq0=100, ts0=1000)
+    events = event_packets("7", ts=1800, seq0=105, duration=640)
+    after = audio_packets(np.zeros(160 * 5, np.int16), seq0=105 + len(events), ts0=1800)
+    send_paced(leg.caller, leg.to_masker, before + events + after, interval=0.01)
+    assert wait_for(lambda: leg.media.counters["caller_packets"] == 10)
+    assert leg.media.counters["seq_jumps"] == 0
+
+
 def test_rfc4733_event_force_masks_its_span_and_reports_the_digit_once(engine):
     leg = Leg(engine)
     audio = audio_packets(np.zeros(160 * 10, np.int16), ts0=1000)
