@@ -6,10 +6,10 @@ Per chunk of the mask bank: each playing call's next frame comes from its
 playout buffer (kept near its adaptive cushion, masker.media.playout: an
 underrun is concealed with the previous frame, excess is shed while the audio
 is quiet; the cushion itself grows when a late packet arrives, in
-masker.media.receive), idle calls feed silence; all frames are decoded in one table lookup
-per law, masked in one `process`, the in-band presses go to the digit sink once,
-and the masked frames are encoded (one lookup per law) and sent as each call's
-own RFC 3550 stream (masker.media.outbound).
+masker.media.receive), idle calls feed silence; all frames are decoded in one
+table lookup per law, masked in one `process`, the in-band presses go to the
+digit sink once, and the masked frames are encoded (one lookup per law) and
+sent as each call's own RFC 3550 stream (masker.media.outbound).
 
 A chunk runs at one audio rate (masker.media.maskbank): narrowband chunks decode
 G.711 codes as above, wideband ones (G.722 callers) take 16 kHz samples straight
