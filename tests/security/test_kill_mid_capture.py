@@ -4,7 +4,9 @@ A SIGKILL in the middle of a capture (the card half keyed, another already in
 the vault), then a restart on the same files: the vault opens and passes
 SQLite's integrity check with its records intact, no file the service wrote
 holds any keyed digits in clear, the killed process's SIP and media ports are
-free again, and new calls work.
+free again within seconds (its media worker notices the service is gone and
+exits: on a loaded box that takes more than the instant the service's own
+ports take), and new calls work.
 """
 
 from __future__ import annotations
@@ -24,12 +26,25 @@ FULL_CARD = "4111111111111111#1230#123#"
 HALF_PAN = "5454545454"
 
 
+#: How long the orphaned media worker may hold the calls' ports after the kill.
+PORTS_BACK_S = 5.0
+
+
 def _udp_port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
             s.bind((HOST, port))
         except OSError:
             return False
+    return True
+
+
+def _ports_come_back(ports: list[int], within: float = PORTS_BACK_S) -> bool:
+    deadline = time.monotonic() + within
+    while not all(_udp_port_free(p) for p in ports):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
     return True
 
 
@@ -60,7 +75,7 @@ def test_a_service_killed_mid_capture_restarts_clean_with_no_card_data_on_disk(t
         served.stop()
 
     assert files_holding(tmp_path, [FULL_CARD[:16].encode(), HALF_PAN.encode()]) == []
-    assert all(_udp_port_free(p) for p in ports)
+    assert _ports_come_back(ports)
 
     vault = sqlite3.connect(tmp_path / "vault.sqlite")
     try:
