@@ -93,7 +93,7 @@ class MediaEngine:
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
         self.reporter = DigitReporter(on_digit, on_lost)
         spans = ForcedSpans(self.bank)
-        self.loop = MediaLoop(self.counters, self._tick, lanes)
+        self.loop = MediaLoop(self.counters, self._tick, lanes, on_skip=self._skipped)
         self.table = CallTable(
             self.loop,
             ports,
@@ -122,6 +122,10 @@ class MediaEngine:
         if not lane:
             self.rtp_timeouts.check(now)
             self.reports.due(now)
+
+    def _skipped(self, frames: int) -> None:
+        """The clock skipped `frames` frames after a long stall (masker.media.loop)."""
+        self.frames.skipped(frames)
 
     # --- lifecycle ----------------------------------------------------------------------
     @property

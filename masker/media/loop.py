@@ -13,7 +13,8 @@ Each call's frames are masked in the lane that comes next after its packets arri
 instead of up to a whole one (`[media] lanes`; each lane in use costs a batch
 `process` a frame, on a batch of its own, partly filled).  After a stall the
 queued packets are handled first and missed sub-ticks are caught up, lane by lane
-(up to MAX_CATCH_UP frames, then the clock skips ahead by whole frames).
+(up to MAX_CATCH_UP frames, then the clock skips ahead by whole frames and
+`on_skip(frames)` tells the engine, whose streams' timestamps must move on by them).
 """
 
 from __future__ import annotations
@@ -49,12 +50,17 @@ Handler = Callable[[CallMedia, socket.socket], None]
 class MediaLoop:
     """Selector loop, wake pipe and command queue of the media thread.
 
-    `on_tick(now, lane)` is called once per sub-tick; its exceptions are logged and
-    counted (`tick_errors`), as are those of handlers and commands, in `counters`.
+    `on_tick(now, lane)` is called once per sub-tick and `on_skip(frames)` when the
+    clock skips frames; their exceptions are logged and counted (`tick_errors`), as
+    are those of handlers and commands, in `counters`.
     """
 
     def __init__(
-        self, counters: Counter[str], on_tick: Callable[[float, int], None], lanes: int = 1
+        self,
+        counters: Counter[str],
+        on_tick: Callable[[float, int], None],
+        lanes: int = 1,
+        on_skip: Callable[[int], None] | None = None,
     ) -> None:
         if lanes not in LANE_CHOICES:
             raise ValueError(f"lanes must be one of {LANE_CHOICES}")
@@ -62,6 +68,7 @@ class MediaLoop:
         self.sub_tick = TICK_S / lanes
         self.counters = counters
         self.on_tick = on_tick
+        self.on_skip = on_skip
         self._cmds: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]]] = (
             queue.SimpleQueue()
         )
@@ -204,4 +211,14 @@ class MediaLoop:
                 frames = int((now - self.next_tick) / TICK_S)  # whole frames: lanes keep phase
                 self.counters["ticks_skipped"] += frames
                 self.next_tick += frames * TICK_S
+                self._skipped(frames)
         self.run_commands()
+
+    def _skipped(self, frames: int) -> None:
+        if self.on_skip is None:
+            return
+        try:
+            self.on_skip(frames)
+        except Exception:
+            self.counters["tick_errors"] += 1
+            log.exception("media skip failed")

@@ -117,6 +117,19 @@ class FrameTick:
             if sending:
                 self._send_masked(sending, results)
 
+    def skipped(self, frames: int) -> None:
+        """The media clock skipped `frames` frames (a stall beyond what it catches up):
+        every call's outgoing timestamps move on by them, as after a pause.  RFC 3550
+        5.1: the timestamp follows the sampling clock, not the packets sent; kept
+        behind it, every later packet would look late by the stall to the agent's
+        jitter buffer, to the end of the call."""
+        samples = frames * FRAME
+        for call in self.by_slot.values():
+            if call.active and not call.priming and call.outbound is not None:
+                call.outbound.pause(samples)
+            else:  # not sending: its next talkspurt's pause covers the skip too
+                call.idle_samples += samples
+
     def _next_frame(self, call: CallMedia, inbound: InboundAudio, level: int) -> np.ndarray:
         """This tick's frame of a playing stream, keeping its delay near the cushion:
         an underrun is concealed with the previous frame (whether it was jitter, and

@@ -13,7 +13,7 @@ from masker.media.engine import MediaEngine
 from masker.media.ports import PortAllocator
 from masker.media.receive import EVENT_GUARD
 from masker.phones.client import free_udp_port_block
-from masker.wire.rtp import RtpPacket, build_rtp
+from masker.wire.rtp import RtpPacket, build_rtp, parse_rtp
 from masker.wire.sdp import Negotiated
 from tests.support.media import (
     Collector,
@@ -422,3 +422,24 @@ def test_ticks_missed_in_a_stall_are_caught_up(playout_engine):
     out = coll.rtp()
     assert_valid_rfc3550(out)
     assert len(out) >= len(pkts) - 4  # every frame went out: none lost to the stall
+
+
+def test_frames_skipped_after_a_long_stall_move_the_outgoing_timestamps_on(playout_engine):
+    """A stall longer than the clock catches up (MAX_CATCH_UP frames) skips frames.  The
+    agent's stream keeps its timestamps on the sampling clock (RFC 3550 5.1): its packets'
+    transit (arrival minus timestamp) comes back to what it was before the stall, instead
+    of every later packet reaching the agent late by the frames skipped."""
+    leg = Leg(playout_engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    pkts = audio_packets(np.zeros(160 * 225, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, pkts[:25])
+    playout_engine.run_in_thread(lambda: time.sleep(1.5))  # the media thread stalls
+    send_paced(leg.caller, leg.to_masker, pkts[25:])
+    time.sleep(0.1)
+    items = coll.stop()
+    assert playout_engine.snapshot().get("ticks_skipped", 0) >= 10
+    rtp = [(t, parse_rtp(data)) for t, data, _ in items if not 200 <= data[1] <= 204]
+    ts0 = rtp[0][1].timestamp
+    transit = [t - ((p.timestamp - ts0) & 0xFFFFFFFF) / 8000 for t, p in rtp]
+    before, after = np.median(transit[5:20]), np.median(transit[-50:])
+    assert abs(after - before) < 0.06
