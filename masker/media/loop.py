@@ -40,7 +40,8 @@ TICK_S = 0.020
 #: Sub-ticks per frame a loop may have: a call's frame is masked in one (its lane).
 LANE_CHOICES = (1, 2, 4)
 #: Missed frames are caught up (a burst of frames) up to this many; beyond, the clock
-#: skips ahead and the playout buffers shed the backlog.
+#: skips ahead, the playout buffers shed the backlog and the outgoing streams'
+#: timestamps move on by the frames skipped (`on_skip`).
 MAX_CATCH_UP = 50
 
 #: A socket's handler: (the call it belongs to, the readable socket).
