@@ -32,6 +32,7 @@ from collections.abc import Callable
 import structlog
 
 from masker.media.call_media import CallMedia
+from masker.media.stalls import STALL_S, Stall, StallWatch
 from masker.runtime import metrics
 
 log = structlog.get_logger()
@@ -183,37 +184,56 @@ class MediaLoop:
         self.next_tick = time.monotonic() + self.sub_tick
         self.lane = 0
         catching_up = False
-        while self._running:
-            self.dispatch(max(0.0, self.next_tick - time.monotonic()))
-            now = time.monotonic()
-            if now < self.next_tick:
-                continue
-            if now - self.next_tick >= TICK_S:  # a stall of a frame or more: catch up
-                self.late_ticks += 1
-                metrics.MEDIA_LATE_PACKETS.inc()
-                if not catching_up:  # the backlog of packets first, so frames are there
-                    catching_up = True
-                    behind = int((now - self.next_tick) / TICK_S)
-                    for _ in range(min(behind, MAX_CATCH_UP) + 1):
-                        if not self.dispatch(0):
-                            break
-            else:
-                catching_up = False
-            try:
-                self.on_tick(now, self.lane)
-            except Exception:
-                self.counters["tick_errors"] += 1
-                log.exception("media tick failed")
-            self.tick_seconds += time.monotonic() - now
-            self.lane = (self.lane + 1) % self.lanes
-            self.ticks += self.lane == 0
-            self.next_tick += self.sub_tick
-            if now - self.next_tick > MAX_CATCH_UP * TICK_S:  # hopelessly behind: skip ahead
-                frames = int((now - self.next_tick) / TICK_S)  # whole frames: lanes keep phase
-                self.counters["ticks_skipped"] += frames
-                self.next_tick += frames * TICK_S
-                self._skipped(frames)
+        stalls = StallWatch()
+        stalls.mark(time.monotonic())
+        try:
+            while self._running:
+                catching_up = self._step(catching_up, stalls)
+        finally:
+            stalls.close()
         self.run_commands()
+
+    def _step(self, catching_up: bool, stalls: StallWatch) -> bool:
+        """One wait-and-dispatch, and the sub-tick when it is due; whether the loop
+        is catching up missed sub-ticks."""
+        self.dispatch(max(0.0, self.next_tick - time.monotonic()))
+        now = time.monotonic()
+        if now < self.next_tick:
+            return catching_up
+        if now - self.next_tick >= TICK_S:  # a stall of a frame or more: catch up
+            self.late_ticks += 1
+            metrics.MEDIA_LATE_PACKETS.inc()
+            if not catching_up:  # the backlog of packets first, so frames are there
+                catching_up = True
+                if now - self.next_tick >= STALL_S:
+                    self._stalled(now - self.next_tick, stalls.since_mark(now))
+                behind = int((now - self.next_tick) / TICK_S)
+                for _ in range(min(behind, MAX_CATCH_UP) + 1):
+                    if not self.dispatch(0):
+                        break
+        else:
+            catching_up = False
+        stalls.mark(now)
+        try:
+            self.on_tick(now, self.lane)
+        except Exception:
+            self.counters["tick_errors"] += 1
+            log.exception("media tick failed")
+        self.tick_seconds += time.monotonic() - now
+        self.lane = (self.lane + 1) % self.lanes
+        self.ticks += self.lane == 0
+        self.next_tick += self.sub_tick
+        if now - self.next_tick > MAX_CATCH_UP * TICK_S:  # hopelessly behind: skip ahead
+            frames = int((now - self.next_tick) / TICK_S)  # whole frames: lanes keep phase
+            self.counters["ticks_skipped"] += frames
+            self.next_tick += frames * TICK_S
+            self._skipped(frames)
+        return catching_up
+
+    def _stalled(self, behind: float, stall: Stall) -> None:
+        """A tick STALL_S or more behind: say where the time went (masker.media.stalls)."""
+        self.counters["stalls"] += 1
+        log.warning("media.stalled", behind_ms=round(behind * 1e3, 1), **stall.fields())
 
     def _skipped(self, frames: int) -> None:
         if self.on_skip is None:

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from dsp.events import DigitEvent
 from masker.media.engine import MediaEngine
@@ -422,6 +423,18 @@ def test_ticks_missed_in_a_stall_are_caught_up(playout_engine):
     out = coll.rtp()
     assert_valid_rfc3550(out)
     assert len(out) >= len(pkts) - 4  # every frame went out: none lost to the stall
+
+
+def test_a_stalled_media_thread_says_where_the_time_went(playout_engine):
+    """A tick STALL_S behind logs `media.stalled`: here the thread was blocked (a
+    sleep), which is neither its own work nor a wait for a CPU."""
+    with capture_logs() as logs:
+        playout_engine.run_in_thread(lambda: time.sleep(0.3))
+        assert wait_for(lambda: playout_engine.snapshot().get("stalls", 0) >= 1)
+    stalled = [e for e in logs if e["event"] == "media.stalled"]
+    assert len(stalled) == 1
+    assert stalled[0]["behind_ms"] >= 250 and stalled[0]["other_ms"] >= 250
+    assert stalled[0]["cpu_ms"] < 100
 
 
 def test_frames_skipped_after_a_long_stall_move_the_outgoing_timestamps_on(playout_engine):
