@@ -17,6 +17,7 @@ Each leg accepts RTP and RTCP only from its SDP's addresses (masker.media.call_m
 - masker.media.tick: the 20 ms batch masking tick and the masked stream out;
 - masker.media.timeouts, masker.media.rtcp: the RTP timeout and our RTCP reports,
   run after each tick;
+- masker.media.phase: a single-lane tick moves to just after the callers' arrivals;
 - masker.media.digits, masker.media.forcing: presses to the sink, forced spans.
 
 The SIP thread never touches call state directly: the public methods submit
@@ -28,12 +29,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+import structlog
+
 from masker.media.call_media import CallMedia, Leg
 from masker.media.calltable import CallTable
 from masker.media.digits import INFO_WINDOW_MS, DigitReporter, DigitSink, LostSink
 from masker.media.forcing import ForcedSpans
 from masker.media.loop import TICK_S, MediaLoop
 from masker.media.maskbank import BatchFactory, MaskBank
+from masker.media.phase import PhaseLock, PhaseMove
 from masker.media.playout import FRAME, MAX_CUSHION
 from masker.media.ports import PortPair, PortSource, allocate_legs
 from masker.media.receive import EVENT_AHEAD, EVENT_GUARD, PacketReceiver
@@ -41,6 +45,8 @@ from masker.media.rtcp import SR_INTERVAL_S, RtcpReports
 from masker.media.tick import FrameTick
 from masker.media.timeouts import RtpTimeouts, TimeoutSink
 from masker.wire.sdp import Negotiated
+
+log = structlog.get_logger()
 
 __all__ = [
     "EVENT_AHEAD",
@@ -113,6 +119,8 @@ class MediaEngine:
             on_hold_timeout=on_hold_timeout,
         )
         self.reports = RtcpReports(self.calls, sr_interval_s)
+        #: a single-lane loop follows the callers' arrival phase (masker.media.phase)
+        self.phase = PhaseLock(TICK_S) if lanes == 1 else None
 
     def _tick(self, now: float, lane: int | None = None) -> None:
         """One lane's sub-tick (masker.media.loop); the timeouts and RTCP reports run
@@ -122,6 +130,22 @@ class MediaEngine:
         if not lane:
             self.rtp_timeouts.check(now)
             self.reports.due(now)
+        if self.phase is not None and lane is not None:
+            move = self.phase.tick(self.loop.next_tick, self.calls.values())
+            if move is not None:
+                self._move_tick(move)
+
+    def _move_tick(self, move: PhaseMove) -> None:
+        """The tick follows the callers' arrivals (masker.media.phase)."""
+        self.loop.move_tick(move.seconds)
+        self.counters["tick_phase_moves"] += 1
+        log.info(
+            "media.tick_moved",
+            by_ms=round(move.seconds * 1e3, 1),
+            wait_before_ms=round(move.wait_before * 1e3, 1),
+            wait_after_ms=round(move.wait_after * 1e3, 1),
+            crossed=move.crossed,
+        )
 
     def _skipped(self, frames: int) -> None:
         """The clock skipped `frames` frames after a long stall (masker.media.loop)."""

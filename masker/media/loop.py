@@ -134,6 +134,11 @@ class MediaLoop:
         ahead = max(0, math.ceil((t + margin - self.next_tick) / self.sub_tick - 1e-9))
         return (self.lane + ahead) % self.lanes
 
+    def move_tick(self, seconds: float) -> None:
+        """Move the tick clock's phase (masker.media.phase): called from `on_tick`,
+        it moves the sub-tick after this one (< 0: earlier)."""
+        self.next_tick += seconds
+
     def unwatch(self, sock: socket.socket) -> None:
         fd = sock.fileno()
         if self.handlers.pop(fd, None) is not None:

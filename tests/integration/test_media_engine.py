@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from dsp.events import DigitEvent
 from masker.media.engine import MediaEngine
+from masker.media.phase import MARGIN_S
 from masker.media.ports import PortAllocator
 from masker.media.receive import EVENT_GUARD
 from masker.phones.client import free_udp_port_block
@@ -21,6 +22,7 @@ from tests.support.media import (
     audio_packets,
     covered,
     event_packets,
+    packetise,
     pcmu_sdp,
     rtp_socket,
     running_engine,
@@ -456,3 +458,27 @@ def test_frames_skipped_after_a_long_stall_move_the_outgoing_timestamps_on(playo
     transit = [t - ((p.timestamp - ts0) & 0xFFFFFFFF) / 8000 for t, p in rtp]
     before, after = np.median(transit[5:20]), np.median(transit[-50:])
     assert abs(after - before) < 0.06
+
+
+def test_the_tick_moves_to_just_after_the_callers_packets(playout_engine):
+    """Packets that arrive just after the tick would wait most of a frame for the
+    next one: the tick moves to a margin after them (masker.media.phase), and the
+    frame waits little more than that margin, without a concealed frame."""
+    leg = Leg(playout_engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    codes = [0x80 + k % 120 for k in range(120)]  # each packet's audio marks it
+    pkts = packetise(b"".join(bytes([c]) * 160 for c in codes), 160, 0, 0x1234, 100, 1000)
+    due = playout_engine.loop.next_tick
+    start = due + 0.021 + 0.001  # 1 ms after a tick: the worst phase
+    time.sleep(start - time.monotonic())
+    sent = time.monotonic()
+    send_paced(leg.caller, leg.to_masker, pkts)
+    time.sleep(0.1)
+    items = coll.stop()
+    waits = [
+        t - (sent + 0.02 * codes.index(data[12])) for t, data, _ in items[-60:] if data[12] in codes
+    ]
+    assert len(waits) >= 50
+    assert np.median(waits) < MARGIN_S + 0.006  # was a whole frame: 0.019
+    assert playout_engine.snapshot().get("tick_phase_moves", 0) >= 1
+    assert leg.media.counters["underruns"] == 0

@@ -1,0 +1,119 @@
+"""Where in the 20 ms frame the tick runs: just after the callers' packets arrive.
+
+A caller's frame waits in the playout buffer from its packet's arrival to the next
+tick, so the tick's phase against the arrivals is up to a whole frame of added
+delay.  Trunk gateways, SBCs and media servers packetise their channels on one
+20 ms timer, so a box's calls mostly arrive at a few phases of the frame.
+
+`PhaseLock` samples, at a few ticks in a row, how long before the tick was due each
+playing call's last packet came, and `best_move` picks the phase with the least
+mean wait among the safe ones: those with (almost) no arrival inside `MARGIN_S`
+before them, room for the arrivals' jitter.  The tick moves when its phase is not
+safe, or when a safe one waits HYSTERESIS_S less.  Calls spread over the whole
+frame (a trunk of independent phones) leave no phase safe, and nothing moves.  It
+looks again soon after a move (the calls of a busy start settle in a second), and
+less often while nothing moves.
+
+Moving the tick earlier past a call's arrival would leave that call without its
+next frame (a concealed frame, and its cushion grows), so the tick moves earlier
+only when no sampled arrival lies in between.  Otherwise it moves later, to the
+same phase: the calls it passes then hold a frame of excess, which the playout
+sheds at their next quiet moment (masker.media.playout).  Only a single-lane loop
+moves (with lanes, masker.media.loop, each call picks the sub-tick after its
+arrivals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from masker.media.call_media import CallMedia
+
+#: The tick stays this far after the arrivals it serves (their jitter).
+MARGIN_S = 0.003
+#: A phase is safe when at most this share of the sampled arrivals falls inside its
+#: margin (arrivals spread over the whole frame leave no phase safe: no move).
+SAFE_SHARE = 0.01
+#: Candidate phases, this far apart.
+STEP_S = 0.0005
+#: A safe tick moves only to cut the mean wait by this much (no dithering on noise).
+HYSTERESIS_S = 0.003
+#: Ticks between looks: the first look and the one after a move come after
+#: SOON_TICKS, each look that moves nothing doubles the wait, up to EVERY_TICKS.
+SOON_TICKS = 10
+EVERY_TICKS = 50
+#: Ticks sampled per look (its last ones).
+SAMPLE_TICKS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseMove:
+    """Move the next tick by `seconds` (< 0: earlier); the mean wait of the sampled
+    arrivals before and after, and how many samples the move passes (each holds a
+    frame of excess after a later move; an earlier move passes none)."""
+
+    seconds: float
+    wait_before: float
+    wait_after: float
+    crossed: int
+
+
+def best_move(ages: np.ndarray, period: float, margin: float = MARGIN_S) -> PhaseMove | None:
+    """The move of the tick phase for arrivals `ages` seconds before a tick was due
+    (one sample per call per sampled tick; negative: handled after the due time, by
+    a tick that ran late): to the safe phase with the least mean wait, when the
+    present phase is not safe or that one waits HYSTERESIS_S less; else None."""
+    if ages.size == 0:
+        return None
+    shifts = np.arange(0.0, period, STEP_S)  # the tick moved earlier by each
+    waits = np.mod(ages[None, :] - shifts[:, None], period)
+    mean_wait = waits.mean(axis=1)
+    safe = (waits < margin).mean(axis=1) <= SAFE_SHARE
+    if not safe.any():
+        return None
+    best = int(np.argmin(np.where(safe, mean_wait, np.inf)))
+    if best == 0 or (safe[0] and mean_wait[0] - mean_wait[best] < HYSTERESIS_S):
+        return None
+    s = float(shifts[best])
+    before, after = float(mean_wait[0]), float(mean_wait[best])
+    # earlier: every sampled call's next packet must come before the new phase
+    # (a negative age was taken by this tick; its next packet comes after the old phase)
+    if not np.any(ages <= s):
+        return PhaseMove(-s, before, after, 0)
+    return PhaseMove(period - s, before, after, int(np.count_nonzero(ages > s)))
+
+
+class PhaseLock:
+    """Samples the arrivals at the last SAMPLE_TICKS ticks before each look and says
+    when to move the tick (`tick`, once per frame)."""
+
+    def __init__(self, period: float, margin: float = MARGIN_S) -> None:
+        self.period = period
+        self.margin = margin
+        self._ticks = 0
+        self._every = SOON_TICKS
+        self._ages: list[float] = []
+
+    def tick(self, due: float, calls: Iterable[CallMedia]) -> PhaseMove | None:
+        """At a tick that was `due` then: the move to make, if this tick ends a look.
+        Ages count from the due time, not from when the tick ran: a tick held up by
+        a burst of packets made room for them by luck (a negative age, as late as
+        one that missed it)."""
+        self._ticks += 1
+        if self._ticks <= self._every - SAMPLE_TICKS:
+            return None
+        period = self.period
+        self._ages.extend(
+            age
+            for call in calls
+            if call.active and -period < (age := due - call.last_caller_audio) < period
+        )
+        if self._ticks < self._every:
+            return None
+        ages, self._ages, self._ticks = np.array(self._ages), [], 0
+        move = best_move(ages, period, self.margin)
+        self._every = SOON_TICKS if move is not None else min(2 * self._every, EVERY_TICKS)
+        return move

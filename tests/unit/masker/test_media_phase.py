@@ -1,0 +1,126 @@
+"""The tick's phase follows the callers' arrivals: as little wait as the margin allows,
+never moved earlier past an arrival, left alone when the arrivals give no better phase."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from masker.media.phase import (
+    EVERY_TICKS,
+    MARGIN_S,
+    SAMPLE_TICKS,
+    SOON_TICKS,
+    STEP_S,
+    PhaseLock,
+    best_move,
+)
+
+PERIOD = 0.020
+
+
+def ages_ms(*values: float) -> np.ndarray:
+    return np.array(values) / 1e3
+
+
+def assert_a_margin_after(ages: np.ndarray, seconds: float) -> None:
+    """The tick moved by `seconds` comes at least a margin after every arrival, and
+    less than one candidate step more."""
+    waits = np.mod(ages + seconds, PERIOD)
+    assert MARGIN_S <= waits.min() < MARGIN_S + STEP_S
+
+
+def test_arrivals_long_before_the_tick_move_it_earlier_to_a_margin_after_them():
+    ages = ages_ms(10.2, 10.7, 11.1, 11.6)
+    move = best_move(ages, PERIOD)
+    assert move is not None and move.seconds < 0
+    assert_a_margin_after(ages, move.seconds)
+    assert move.crossed == 0
+    assert move.wait_after < move.wait_before - 0.006
+
+
+def test_arrivals_inside_the_margin_move_the_tick_later():
+    ages = ages_ms(0.6, 1.1, 1.4)
+    move = best_move(ages, PERIOD)
+    assert move is not None and 0 < move.seconds < MARGIN_S
+    assert_a_margin_after(ages, move.seconds)
+    assert move.crossed == 0
+
+
+def test_a_tick_held_up_by_a_burst_counts_its_packets_as_arriving_after_it():
+    """Handled after the due time (negative ages): the tick moves later past them."""
+    ages = ages_ms(-1.8, -1.4, -1.1)
+    move = best_move(ages, PERIOD)
+    assert move is not None and move.seconds > 0
+    assert_a_margin_after(ages, move.seconds)
+
+
+def test_the_tick_never_moves_earlier_past_an_arrival():
+    """Most calls arrive 10 ms before the tick, a few 2 ms before (inside the margin):
+    the best phase is after the many; moving earlier to it would pass the few, whose
+    next frame would then be late, so it moves later to the same phase instead."""
+    ages = ages_ms(*([10.2] * 20), 2.1, 2.1)
+    move = best_move(ages, PERIOD)
+    assert move is not None and move.seconds > 0
+    assert_a_margin_after(ages, move.seconds)
+    assert np.mod(ages[0] + move.seconds, PERIOD) < MARGIN_S + STEP_S
+    assert move.crossed == 20
+
+
+def test_arrivals_spread_over_the_whole_frame_leave_the_tick_where_it_is():
+    ages = np.random.default_rng(7).uniform(0.0, PERIOD, 500)
+    assert best_move(ages, PERIOD) is None
+
+
+def test_a_gain_below_the_hysteresis_moves_nothing():
+    assert best_move(ages_ms(MARGIN_S * 1e3 + 1.0), PERIOD) is None
+
+
+def test_no_arrivals_move_nothing():
+    assert best_move(np.array([]), PERIOD) is None
+
+
+def call(active: bool, last: float) -> SimpleNamespace:
+    return SimpleNamespace(active=active, last_caller_audio=last)
+
+
+def run_look(lock: PhaseLock, ticks: int, calls: list[SimpleNamespace]) -> list:
+    return [lock.tick(1.0, calls) for _ in range(ticks)]
+
+
+def test_the_first_look_comes_soon_and_samples_only_playing_calls():
+    lock = PhaseLock(PERIOD)
+    moves = run_look(lock, SOON_TICKS, [call(True, 1.0 - 0.0122), call(False, 1.0 - 0.001)])
+    assert all(m is None for m in moves[:-1])
+    assert moves[-1] is not None
+    assert_a_margin_after(np.array([0.0122]), moves[-1].seconds)
+
+
+class CountedCalls:
+    """The calls, noting each tick at which the lock reads them."""
+
+    def __init__(self, calls: list[SimpleNamespace]) -> None:
+        self.calls, self.read_at, self.tick = calls, [], 0
+
+    def __iter__(self):
+        self.read_at.append(self.tick)
+        return iter(self.calls)
+
+
+def test_looks_that_move_nothing_come_less_and_less_often():
+    lock = PhaseLock(PERIOD)
+    ages = np.linspace(0.0, PERIOD, 40, endpoint=False)  # a trunk of independent phones
+    calls = CountedCalls([call(True, 1.0 - a) for a in ages])
+    for tick in range(1, 5 * EVERY_TICKS + 1):
+        calls.tick = tick
+        assert lock.tick(1.0, calls) is None
+    look_ends = [t for t in calls.read_at if t + 1 not in calls.read_at]
+    assert np.diff([0, *look_ends]).tolist()[:5] == [
+        SOON_TICKS,
+        2 * SOON_TICKS,
+        4 * SOON_TICKS,
+        EVERY_TICKS,
+        EVERY_TICKS,
+    ]
+    assert len(calls.read_at) == SAMPLE_TICKS * len(look_ends)
