@@ -488,10 +488,12 @@ class LitePhones:
                         data, anc, _, _ = call.caller_rtp.recvmsg(2048, 64)
                     except BlockingIOError:
                         break
+                    transit = back_transit_ms(data, anc, wall)
+                    if transit is None:
+                        continue
                     self.caller_rx_packets += 1
-                    if self.time_back and len(data) >= 12:  # kernel time: reading late is fine
-                        ts = struct.unpack("!I", data[4:8])[0]
-                        call.back_transit_ms.append(_kernel_time(anc, wall) * 1000.0 - ts / 8.0)
+                    if self.time_back:  # kernel time: reading late is fine
+                        call.back_transit_ms.append(transit)
             while True:
                 try:
                     data, anc, _, _ = call.agent_rtp.recvmsg(2048, 64)
@@ -527,6 +529,19 @@ class LitePhones:
         delay = (arrival - call.send_times[j]) * 1000 + first_loud * 1000 / 8000
         if delay < 500:
             rx.delays_ms.append(delay)
+
+
+def back_transit_ms(
+    data: bytes, ancdata: list[tuple[int, int, bytes]], wall: float
+) -> float | None:
+    """Relative transit (ms) of the agent's RTP at the caller, or None for anything
+    else: RTCP our phones' neighbour ports are sent (a caller socket bound on port
+    P + 1 of another call's gets that call's reports, RTCP going to RTP + 1) would
+    read as RTP with its SSRC for a timestamp, days away from the stream's."""
+    if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
+        return None
+    ts = struct.unpack("!I", data[4:8])[0]
+    return _kernel_time(ancdata, wall) * 1000.0 - ts / 8.0
 
 
 def _kernel_time(ancdata: list[tuple[int, int, bytes]], wall: float) -> float:
