@@ -8,11 +8,13 @@ delay.  Trunk gateways, SBCs and media servers packetise their channels on one
 `PhaseLock` samples, at a few ticks in a row, how long before the tick was due each
 playing call's last packet came, and `best_move` picks the phase with the least
 mean wait among the safe ones: those with (almost) no arrival inside `MARGIN_S`
-before them, room for the arrivals' jitter.  The tick moves when its phase is not
-safe, or when a safe one waits HYSTERESIS_S less.  Calls spread over the whole
-frame (a trunk of independent phones) leave no phase safe, and nothing moves.  It
-looks again soon after a move (the calls of a busy start settle in a second), and
-less often while nothing moves.
+on either side, room for the arrivals' jitter.  The tick moves off a phase with
+more than UNSAFE_SHARE of the arrivals inside its margin, and to an earlier safe
+phase that waits HYSTERESIS_S less; otherwise it stays.  Calls spread over the
+whole frame (a trunk of independent phones) leave no phase safe, and nothing
+moves; nor does it while the media thread is busier than BUSY_SHARE (the arrival
+times it sees are then its own queue).  It looks again soon after a move (the
+calls of a busy start settle in a second), and less often while nothing moves.
 
 Moving the tick earlier past a call's arrival would leave that call without its
 next frame (a concealed frame, and its cushion grows), so the tick moves earlier
@@ -25,22 +27,30 @@ arrivals).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from masker.media.call_media import CallMedia
 
-#: The tick stays this far after the arrivals it serves (their jitter).
+#: The tick stays this far from the arrivals, after those it serves and before the
+#: next (their jitter).
 MARGIN_S = 0.003
 #: A phase is safe when at most this share of the sampled arrivals falls inside its
 #: margin (arrivals spread over the whole frame leave no phase safe: no move).
 SAFE_SHARE = 0.01
 #: Candidate phases, this far apart.
 STEP_S = 0.0005
-#: A safe tick moves only to cut the mean wait by this much (no dithering on noise).
+#: A phase is unsafe, and the tick moves off it, when more than this share of the
+#: arrivals falls inside its margin (between SAFE_SHARE and it: stay, no dithering).
+UNSAFE_SHARE = 0.05
+#: A safe tick moves (earlier) only to cut the mean wait by this much.
 HYSTERESIS_S = 0.003
+#: A media thread busier than this (share of its CPU time since the last look) sees
+#: its own queue in the arrival times, not the callers' phase: the tick stays.
+BUSY_SHARE = 0.6
 #: Ticks between looks: the first look and the one after a move come after
 #: SOON_TICKS, each look that moves nothing doubles the wait, up to EVERY_TICKS.
 SOON_TICKS = 10
@@ -64,38 +74,52 @@ class PhaseMove:
 def best_move(ages: np.ndarray, period: float, margin: float = MARGIN_S) -> PhaseMove | None:
     """The move of the tick phase for arrivals `ages` seconds before a tick was due
     (one sample per call per sampled tick; negative: handled after the due time, by
-    a tick that ran late): to the safe phase with the least mean wait, when the
-    present phase is not safe or that one waits HYSTERESIS_S less; else None."""
+    a tick that ran late), to the safe phase with the least mean wait: when the
+    present phase is unsafe (more than UNSAFE_SHARE of the arrivals inside its
+    margin), or when that phase is earlier, passes no arrival and waits HYSTERESIS_S
+    less.  None: stay."""
     if ages.size == 0:
         return None
     shifts = np.arange(0.0, period, STEP_S)  # the tick moved earlier by each
     waits = np.mod(ages[None, :] - shifts[:, None], period)
     mean_wait = waits.mean(axis=1)
-    safe = (waits < margin).mean(axis=1) <= SAFE_SHARE
+    # inside the margin on either side: just before the tick, or just after it (taken
+    # by a tick that runs late, missed by one on time: an underrun when it flips)
+    share = ((waits < margin) | (waits > period - margin)).mean(axis=1)
+    safe = share <= SAFE_SHARE
     if not safe.any():
         return None
     best = int(np.argmin(np.where(safe, mean_wait, np.inf)))
-    if best == 0 or (safe[0] and mean_wait[0] - mean_wait[best] < HYSTERESIS_S):
-        return None
     s = float(shifts[best])
     before, after = float(mean_wait[0]), float(mean_wait[best])
     # earlier: every sampled call's next packet must come before the new phase
     # (a negative age was taken by this tick; its next packet comes after the old phase)
-    if not np.any(ages <= s):
+    passes_none = best > 0 and not np.any(ages <= s)
+    if passes_none and (share[0] > UNSAFE_SHARE or before - after >= HYSTERESIS_S):
         return PhaseMove(-s, before, after, 0)
-    return PhaseMove(period - s, before, after, int(np.count_nonzero(ages > s)))
+    if best > 0 and share[0] > UNSAFE_SHARE:
+        return PhaseMove(period - s, before, after, int(np.count_nonzero(ages > s)))
+    return None
 
 
 class PhaseLock:
     """Samples the arrivals at the last SAMPLE_TICKS ticks before each look and says
-    when to move the tick (`tick`, once per frame)."""
+    when to move the tick (`tick`, once per frame, on the media thread: `cpu_clock`
+    is that thread's CPU time)."""
 
-    def __init__(self, period: float, margin: float = MARGIN_S) -> None:
+    def __init__(
+        self,
+        period: float,
+        margin: float = MARGIN_S,
+        cpu_clock: Callable[[], float] = time.thread_time,
+    ) -> None:
         self.period = period
         self.margin = margin
+        self.cpu_clock = cpu_clock
         self._ticks = 0
         self._every = SOON_TICKS
         self._ages: list[float] = []
+        self._last_look: tuple[float, float] | None = None  # (due, CPU time) then
 
     def tick(self, due: float, calls: Iterable[CallMedia]) -> PhaseMove | None:
         """At a tick that was `due` then: the move to make, if this tick ends a look.
@@ -103,6 +127,8 @@ class PhaseLock:
         a burst of packets made room for them by luck (a negative age, as late as
         one that missed it)."""
         self._ticks += 1
+        if self._last_look is None:  # the first tick: where the thread's CPU share starts
+            self._last_look = (due, self.cpu_clock())
         if self._ticks <= self._every - SAMPLE_TICKS:
             return None
         period = self.period
@@ -114,6 +140,12 @@ class PhaseLock:
         if self._ticks < self._every:
             return None
         ages, self._ages, self._ticks = np.array(self._ages), [], 0
-        move = best_move(ages, period, self.margin)
+        move = None if self._busy(due) else best_move(ages, period, self.margin)
         self._every = SOON_TICKS if move is not None else min(2 * self._every, EVERY_TICKS)
         return move
+
+    def _busy(self, due: float) -> bool:
+        """The media thread used more than BUSY_SHARE of the time since the last look."""
+        cpu, last = self.cpu_clock(), self._last_look
+        self._last_look = (due, cpu)
+        return last is not None and due > last[0] and cpu - last[1] > BUSY_SHARE * (due - last[0])

@@ -124,3 +124,22 @@ def test_looks_that_move_nothing_come_less_and_less_often():
         EVERY_TICKS,
     ]
     assert len(calls.read_at) == SAMPLE_TICKS * len(look_ends)
+
+
+def test_a_few_arrivals_inside_the_margin_do_not_move_a_tick_that_loses_no_frames():
+    """Between SAFE_SHARE and UNSAFE_SHARE of the arrivals near the tick: it stays."""
+    ages = ages_ms(*([6.0] * 97), 1.0, 1.0, 1.0)
+    assert best_move(ages, PERIOD) is None
+
+
+def test_a_busy_media_thread_leaves_the_tick_where_it_is():
+    """Its arrival times are its own queue, not the callers' phase."""
+    clock = {"due": 0.0}
+    lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.7 * clock["due"])  # 70 % busy
+    calls = [call(True, 0.0)]
+    moves = []
+    for k in range(1, 4 * EVERY_TICKS):
+        clock["due"] = k * PERIOD
+        calls[0].last_caller_audio = k * PERIOD - 0.0122  # far before each due tick
+        moves.append(lock.tick(k * PERIOD, calls))
+    assert all(m is None for m in moves)
