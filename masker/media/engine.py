@@ -99,7 +99,7 @@ class MediaEngine:
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
         self.reporter = DigitReporter(on_digit, on_lost)
         spans = ForcedSpans(self.bank)
-        self.loop = MediaLoop(self.counters, self._tick, lanes, on_skip=self._skipped)
+        self.loop = MediaLoop(self.counters, self._tick, lanes)
         self.table = CallTable(
             self.loop,
             ports,
@@ -111,6 +111,7 @@ class MediaEngine:
         self.table.receiver.on_first_audio = self.table.settle_lane
         self.calls = self.table.calls
         self.frames = FrameTick(self.table.by_slot, self.bank, spans, self.reporter)
+        self.loop.on_skip = self.frames.skipped  # the streams' timestamps move on too
         self.rtp_timeouts = RtpTimeouts(
             self.calls,
             rtp_timeout_s,
@@ -124,8 +125,9 @@ class MediaEngine:
 
     def _tick(self, now: float, lane: int | None = None) -> None:
         """One lane's sub-tick (masker.media.loop); the timeouts and RTCP reports run
-        once a frame, in lane 0.  `lane=None` runs every lane at once (benchmarks and
-        tests that drive the engine without its thread)."""
+        once a frame, in lane 0, and a single-lane loop's phase follows the callers'
+        arrivals (masker.media.phase).  `lane=None` runs every lane at once (benchmarks
+        and tests that drive the engine without its thread)."""
         self.frames.run(now, lane)
         if not lane:
             self.rtp_timeouts.check(now)
@@ -146,10 +148,6 @@ class MediaEngine:
             wait_after_ms=round(move.wait_after * 1e3, 1),
             crossed=move.crossed,
         )
-
-    def _skipped(self, frames: int) -> None:
-        """The clock skipped `frames` frames after a long stall (masker.media.loop)."""
-        self.frames.skipped(frames)
 
     # --- lifecycle ----------------------------------------------------------------------
     @property

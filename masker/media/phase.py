@@ -18,11 +18,17 @@ calls of a busy start settle in a second), and less often while nothing moves.
 
 Moving the tick earlier past a call's arrival would leave that call without its
 next frame (a concealed frame, and its cushion grows), so the tick moves earlier
-only when no sampled arrival lies in between.  Otherwise it moves later, to the
-same phase: the calls it passes then hold a frame of excess, which the playout
-sheds at their next quiet moment (masker.media.playout).  Only a single-lane loop
-moves (with lanes, masker.media.loop, each call picks the sub-tick after its
-arrivals).
+only when no sampled arrival lies in between (but for the bound below).  Otherwise
+it moves later, to the same phase: the calls it passes then hold a frame of excess,
+which the playout sheds at their next quiet moment (masker.media.playout).
+
+The first move sets a reference phase (the calls' first settling), and whatever
+the moves after it, the tick stays within half a frame of that one.  The
+outgoing RTP timestamps do not move with it, so a tick that kept moving later (a
+frame each time it went round) would send every call's stream later and later
+against its timestamps, and the agent's jitter buffer would find every packet
+late.  Only a single-lane loop moves (with lanes, masker.media.loop, each call
+picks the sub-tick after its arrivals).
 """
 
 from __future__ import annotations
@@ -62,8 +68,9 @@ SAMPLE_TICKS = 5
 @dataclass(frozen=True, slots=True)
 class PhaseMove:
     """Move the next tick by `seconds` (< 0: earlier); the mean wait of the sampled
-    arrivals before and after, and how many samples the move passes (each holds a
-    frame of excess after a later move; an earlier move passes none)."""
+    arrivals before and after, and how many samples the move passes (after a later
+    move each holds a frame of excess; after an earlier one, which passes none
+    unless the drift bound forces it, each misses its next tick once)."""
 
     seconds: float
     wait_before: float
@@ -71,13 +78,18 @@ class PhaseMove:
     crossed: int
 
 
-def best_move(ages: np.ndarray, period: float, margin: float = MARGIN_S) -> PhaseMove | None:
+def best_move(
+    ages: np.ndarray, period: float, margin: float = MARGIN_S, drift: float | None = None
+) -> PhaseMove | None:
     """The move of the tick phase for arrivals `ages` seconds before a tick was due
     (one sample per call per sampled tick; negative: handled after the due time, by
     a tick that ran late), to the safe phase with the least mean wait: when the
     present phase is unsafe (more than UNSAFE_SHARE of the arrivals inside its
     margin), or when that phase is earlier, passes no arrival and waits HYSTERESIS_S
-    less.  None: stay."""
+    less.  None: stay.  `drift`: the moves made since the reference phase, if any;
+    the tick stays within half a frame of it (a move that would leave that goes
+    the other way round, a frame apart), so our stream's send times stay within a
+    frame of its timestamps however many moves are made."""
     if ages.size == 0:
         return None
     shifts = np.arange(0.0, period, STEP_S)  # the tick moved earlier by each
@@ -96,10 +108,17 @@ def best_move(ages: np.ndarray, period: float, margin: float = MARGIN_S) -> Phas
     # (a negative age was taken by this tick; its next packet comes after the old phase)
     passes_none = best > 0 and not np.any(ages <= s)
     if passes_none and (share[0] > UNSAFE_SHARE or before - after >= HYSTERESIS_S):
-        return PhaseMove(-s, before, after, 0)
-    if best > 0 and share[0] > UNSAFE_SHARE:
-        return PhaseMove(period - s, before, after, int(np.count_nonzero(ages > s)))
-    return None
+        seconds = -s
+    elif best > 0 and share[0] > UNSAFE_SHARE:
+        seconds = period - s
+    else:
+        return None
+    if drift is not None and drift + seconds >= period / 2:
+        seconds -= period
+    elif drift is not None and drift + seconds < -period / 2:
+        seconds += period
+    crossed = np.count_nonzero(ages <= s) if seconds < 0 else np.count_nonzero(ages > s)
+    return PhaseMove(seconds, before, after, int(crossed))
 
 
 class PhaseLock:
@@ -120,6 +139,9 @@ class PhaseLock:
         self._every = SOON_TICKS
         self._ages: list[float] = []
         self._last_look: tuple[float, float] | None = None  # (due, CPU time) then
+        #: the moves made since the reference phase (seconds, within half a frame
+        #: either way); None before the first move, and again once nothing plays
+        self.drift: float | None = None
 
     def tick(self, due: float, calls: Iterable[CallMedia]) -> PhaseMove | None:
         """At a tick that was `due` then: the move to make, if this tick ends a look.
@@ -140,8 +162,12 @@ class PhaseLock:
         if self._ticks < self._every:
             return None
         ages, self._ages, self._ticks = np.array(self._ages), [], 0
-        move = None if self._busy(due) else best_move(ages, period, self.margin)
+        if ages.size == 0:  # no stream playing: the next calls' first move is free
+            self.drift = None
+        move = None if self._busy(due) else best_move(ages, period, self.margin, self.drift)
         self._every = SOON_TICKS if move is not None else min(2 * self._every, EVERY_TICKS)
+        if move is not None:  # the first move sets the reference phase
+            self.drift = 0.0 if self.drift is None else self.drift + move.seconds
         return move
 
     def _busy(self, due: float) -> bool:

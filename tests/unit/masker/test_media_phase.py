@@ -143,3 +143,41 @@ def test_a_busy_media_thread_leaves_the_tick_where_it_is():
         calls[0].last_caller_audio = k * PERIOD - 0.0122  # far before each due tick
         moves.append(lock.tick(k * PERIOD, calls))
     assert all(m is None for m in moves)
+
+
+def test_a_move_that_would_take_the_tick_over_half_a_frame_away_goes_the_other_way():
+    ages = ages_ms(0.6, 1.1, 1.4)  # inside the margin: the tick must move
+    later = best_move(ages, PERIOD)
+    assert later is not None and later.seconds > 0
+    round_the_other_way = best_move(ages, PERIOD, drift=PERIOD / 2 - 0.001)
+    assert round_the_other_way is not None
+    assert round_the_other_way.seconds == later.seconds - PERIOD
+    assert round_the_other_way.crossed == 3  # each misses its next tick once
+
+
+def test_arrivals_that_keep_creeping_up_on_the_tick_never_move_it_a_frame_away():
+    """Whatever the arrivals do, the moves after the first add up to less than half a
+    frame either way: our stream's send times stay within a frame of its timestamps."""
+    lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.0)
+    calls = [call(True, 0.0) for _ in range(10)]
+    total, moves, first = 0.0, 0, None
+    for k in range(1, 40 * EVERY_TICKS):
+        due = k * PERIOD + total
+        for c in calls:
+            c.last_caller_audio = due - 0.001  # always 1 ms before the tick
+        move = lock.tick(due, calls)
+        if move is not None:
+            total += move.seconds
+            moves += 1
+            first = total if first is None else first
+        assert first is None or -PERIOD / 2 <= total - first < PERIOD / 2
+    assert moves >= 10
+
+
+def test_once_nothing_plays_the_next_calls_first_move_is_free_again():
+    lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.0)
+    playing = [call(True, 1.0 - 0.0122)]
+    assert run_look(lock, SOON_TICKS, playing)[-1] is not None
+    assert lock.drift == 0.0
+    run_look(lock, SOON_TICKS, [call(False, 0.0)])
+    assert lock.drift is None
