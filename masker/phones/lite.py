@@ -500,12 +500,12 @@ class LitePhones:
                 except BlockingIOError:
                     break
                 self._on_agent_rtp(call, data, _kernel_time(anc, wall))
-                if call.audio is not None and len(data) > 12 and data[1] & 0x7F == PT_PCMU:
+                if call.audio is not None and len(data) > 12 and _is_pcmu_rtp(data):
                     call.audio.append(data[12:])
 
     def _on_agent_rtp(self, call: LiteCall, data: bytes, arrival: float) -> None:
         """Loss, relative transit (RFC 3550 sense) and timing-burst delay of one packet."""
-        if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
+        if not _is_pcmu_rtp(data):
             return
         rx = call.rx
         seq, ts = struct.unpack("!HI", data[2:8])
@@ -538,10 +538,15 @@ def back_transit_ms(
     else: RTCP our phones' neighbour ports are sent (a caller socket bound on port
     P + 1 of another call's gets that call's reports, RTCP going to RTP + 1) would
     read as RTP with its SSRC for a timestamp, days away from the stream's."""
-    if len(data) < 12 or data[1] & 0x7F != PT_PCMU:
+    if not _is_pcmu_rtp(data):
         return None
     ts = struct.unpack("!I", data[4:8])[0]
     return _kernel_time(ancdata, wall) * 1000.0 - ts / 8.0
+
+
+def _is_pcmu_rtp(data: bytes) -> bool:
+    """An RTP packet of the phones' one codec (not RTCP, whose type byte is 200-204)."""
+    return len(data) >= 12 and data[1] & 0x7F == PT_PCMU
 
 
 def _kernel_time(ancdata: list[tuple[int, int, bytes]], wall: float) -> float:
