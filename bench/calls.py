@@ -136,8 +136,8 @@ class BenchResult:
             "  service media engine: " + ", ".join(
                 f"{k}={v}" for k, v in self.engine_stats.items()
                 if k in ("ticks", "late_ticks", "tick_us_avg", "caller_packets", "agent_packets",
-                         "masked_packets", "calls", "underruns", "concealed_frames", "shed_samples",
-                         "tick_phase_moves")
+                         "masked_packets", "calls", "underruns", "concealed_frames",
+                         "concealed_by_tick_move", "shed_samples", "tick_phase_moves")
             ),
             f"  verdict: {'sustained' if self.sustained else 'NOT sustained'}",
         ])  # fmt: skip

@@ -43,6 +43,7 @@ SUMMARY_COUNTERS = (
     "masked_packets",
     "underruns",
     "concealed_frames",
+    "concealed_by_tick_move",
     "send_errors",
     "ssrc_changes",
     "seq_jumps",

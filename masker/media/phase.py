@@ -8,7 +8,8 @@ delay.  Trunk gateways, SBCs and media servers packetise their channels on one
 `PhaseLock` samples, at a few ticks in a row, how long before the tick was due each
 playing call's last packet came, and `best_move` picks the phase with the least
 mean wait among the safe ones: those with (almost) no arrival inside `MARGIN_S`
-on either side, room for the arrivals' jitter.  The tick moves off a phase with
+on either side, room for the arrivals' jitter, at all but the worst of the
+sampled ticks (one tick of a sender's hiccup moves nothing).  The tick moves off a phase with
 more than UNSAFE_SHARE of the arrivals inside its margin, and to an earlier safe
 phase that waits HYSTERESIS_S less; otherwise it stays.  Calls spread over the
 whole frame (a trunk of independent phones) leave no phase safe, and nothing
@@ -17,13 +18,16 @@ times it sees are then its own queue).  It looks again soon after a move (the
 calls of a busy start settle in a second), and less often while nothing moves.
 
 Moving the tick earlier past a call's arrival would leave that call without its
-next frame (a concealed frame, and its cushion grows), so the tick moves earlier
-only when no sampled arrival lies in between (but for the bound below).  Otherwise
+next frame (a concealed frame), so the tick moves earlier only when no sampled
+arrival lies in between (but for the bound below, whose forced moves the engine
+does not count as the callers' jitter: their cushions do not grow).  Otherwise
 it moves later, to the same phase: the calls it passes then hold a frame of excess,
 which the playout sheds at their next quiet moment (masker.media.playout).
 
 The first move sets a reference phase (the calls' first settling), and whatever
-the moves after it, the tick stays within half a frame of that one.  The
+the moves after it, the tick stays within half a frame of that one, until no
+call is left.  (A window of a frame holds every phase: the bound only decides
+which way round a move goes.)  The
 outgoing RTP timestamps do not move with it, so a tick that kept moving later (a
 frame each time it went round) would send every call's stream later and later
 against its timestamps, and the agent's jitter buffer would find every packet
@@ -63,6 +67,9 @@ SOON_TICKS = 10
 EVERY_TICKS = 50
 #: Ticks sampled per look (its last ones).
 SAMPLE_TICKS = 5
+#: The shares that decide are those of this quantile of the sampled ticks: of 5, the
+#: second worst (what one tick alone sees moves nothing).
+TICK_QUANTILE = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +85,43 @@ class PhaseMove:
     crossed: int
 
 
+def _share(hits: np.ndarray, ticks: np.ndarray | None, quantile: float) -> np.ndarray:
+    """Per candidate phase (rows of `hits`, one column per arrival): the share of the
+    arrivals that hit, at that quantile of the sampled ticks (`ticks`: each
+    arrival's; 1.0: the worst tick), or over all arrivals when they are not told
+    apart."""
+    if ticks is None:
+        return np.asarray(hits.mean(axis=1))
+    labels, index = np.unique(ticks, return_inverse=True)
+    members = index[:, None] == np.arange(labels.size)  # arrival x tick
+    per_tick = hits.astype(np.float64) @ members / members.sum(axis=0)
+    return np.asarray(np.quantile(per_tick, quantile, axis=1))
+
+
 def best_move(
-    ages: np.ndarray, period: float, margin: float = MARGIN_S, drift: float | None = None
+    ages: np.ndarray,
+    period: float,
+    margin: float = MARGIN_S,
+    drift: float | None = None,
+    ticks: np.ndarray | None = None,
 ) -> PhaseMove | None:
     """The move of the tick phase for arrivals `ages` seconds before a tick was due
     (one sample per call per sampled tick; negative: handled after the due time, by
-    a tick that ran late), to the safe phase with the least mean wait: when the
-    present phase is unsafe (more than UNSAFE_SHARE of the arrivals inside its
-    margin), or when that phase is earlier, passes no arrival and waits HYSTERESIS_S
-    less.  None: stay.  `drift`: the moves made since the reference phase, if any;
-    the tick stays within half a frame of it (a move that would leave that goes
-    the other way round, a frame apart), so our stream's send times stay within a
-    frame of its timestamps however many moves are made."""
+    a tick that ran late), to the safe phase with the least mean wait.
+
+    Required when the present phase is unsafe (more than UNSAFE_SHARE of the
+    arrivals inside its margin): earlier if that passes no arrival, else later.
+    Optional when that phase is earlier, passes no arrival and waits HYSTERESIS_S
+    less.  None: stay.  `ticks` (the sampled tick of each arrival) tells the two
+    apart: a required move goes by the second-worst tick (TICK_QUANTILE: what one
+    tick of a sender's hiccup sees moves nothing, since moving would cost the calls
+    it passes as much as the hiccup did), an optional one must be safe at every
+    sampled tick (else the tick dithers: earlier to gain, later at the next tail).
+
+    `drift`: the moves made since the reference phase, if any; the tick stays
+    within half a frame of it, so our stream's send times stay within a frame of
+    its timestamps however many moves are made: a required move that would leave
+    goes the other way round (a frame apart), an optional one is not made."""
     if ages.size == 0:
         return None
     shifts = np.arange(0.0, period, STEP_S)  # the tick moved earlier by each
@@ -97,26 +129,32 @@ def best_move(
     mean_wait = waits.mean(axis=1)
     # inside the margin on either side: just before the tick, or just after it (taken
     # by a tick that runs late, missed by one on time: an underrun when it flips)
-    share = ((waits < margin) | (waits > period - margin)).mean(axis=1)
-    safe = share <= SAFE_SHARE
+    hits = (waits < margin) | (waits > period - margin)
+    required = _share(hits[:1], ticks, TICK_QUANTILE)[0] > UNSAFE_SHARE
+    quantile = TICK_QUANTILE if required else 1.0
+    safe = _share(hits, ticks, quantile) <= SAFE_SHARE
     if not safe.any():
         return None
     best = int(np.argmin(np.where(safe, mean_wait, np.inf)))
+    if best == 0:
+        return None
     s = float(shifts[best])
     before, after = float(mean_wait[0]), float(mean_wait[best])
     # earlier: every sampled call's next packet must come before the new phase
-    # (a negative age was taken by this tick; its next packet comes after the old phase)
-    passes_none = best > 0 and not np.any(ages <= s)
-    if passes_none and (share[0] > UNSAFE_SHARE or before - after >= HYSTERESIS_S):
+    # (a negative age was taken by this tick; its next packet comes after the old
+    # phase); for a required move, at all but the worst sampled tick (a hiccup's late
+    # packet does not say when that call's next one comes)
+    passes_none = not _share(ages[None, :] <= s, ticks, quantile)[0]
+    if passes_none and (required or before - after >= HYSTERESIS_S):
         seconds = -s
-    elif best > 0 and share[0] > UNSAFE_SHARE:
+    elif required:
         seconds = period - s
     else:
         return None
-    if drift is not None and drift + seconds >= period / 2:
-        seconds -= period
-    elif drift is not None and drift + seconds < -period / 2:
-        seconds += period
+    if drift is not None and not -period / 2 <= drift + seconds < period / 2:
+        if not required:
+            return None
+        seconds -= period if seconds > 0 else -period
     crossed = np.count_nonzero(ages <= s) if seconds < 0 else np.count_nonzero(ages > s)
     return PhaseMove(seconds, before, after, int(crossed))
 
@@ -138,10 +176,13 @@ class PhaseLock:
         self._ticks = 0
         self._every = SOON_TICKS
         self._ages: list[float] = []
+        self._labels: list[int] = []  # the sampled tick of each age
         self._last_look: tuple[float, float] | None = None  # (due, CPU time) then
         #: the moves made since the reference phase (seconds, within half a frame
-        #: either way); None before the first move, and again once nothing plays
+        #: either way); None before the first move, and again once no call is left
+        #: (not when the packets stop a while: the calls' streams go on meanwhile)
         self.drift: float | None = None
+        self._calls_seen = False  # in this look's sampled ticks
 
     def tick(self, due: float, calls: Iterable[CallMedia]) -> PhaseMove | None:
         """At a tick that was `due` then: the move to make, if this tick ends a look.
@@ -154,17 +195,21 @@ class PhaseLock:
         if self._ticks <= self._every - SAMPLE_TICKS:
             return None
         period = self.period
-        self._ages.extend(
-            age
-            for call in calls
-            if call.active and -period < (age := due - call.last_caller_audio) < period
-        )
+        sampled, before = self._ages, len(self._ages)
+        for call in calls:
+            self._calls_seen = True
+            if call.active and -period < (age := due - call.last_caller_audio) < period:
+                sampled.append(age)
+        self._labels.extend([self._ticks] * (len(sampled) - before))
         if self._ticks < self._every:
             return None
-        ages, self._ages, self._ticks = np.array(self._ages), [], 0
-        if ages.size == 0:  # no stream playing: the next calls' first move is free
+        ages, ticks = np.array(self._ages), np.array(self._labels)
+        self._ages, self._labels, self._ticks = [], [], 0
+        if not self._calls_seen:  # no call left: the next calls' first move is free
             self.drift = None
-        move = None if self._busy(due) else best_move(ages, period, self.margin, self.drift)
+        self._calls_seen = False
+        busy = self._busy(due)
+        move = None if busy else best_move(ages, period, self.margin, self.drift, ticks)
         self._every = SOON_TICKS if move is not None else min(2 * self._every, EVERY_TICKS)
         if move is not None:  # the first move sets the reference phase
             self.drift = 0.0 if self.drift is None else self.drift + move.seconds

@@ -5,11 +5,12 @@ The media tick takes one frame per call.  Whatever sits in the playout buffer
 beyond that frame is added delay; some of it (the cushion) absorbs the sender's
 jitter, anything more is excess to shed.  The cushion starts small, grows by
 half a frame whenever a packet comes too late for its frame (the buffer ran dry
-and the tick concealed the gap; a pause in the stream or a lost packet is not
-jitter, and grows nothing), and shrinks back slowly (a quarter frame per 2 s)
-after a calm.  Once per window the lowest level seen says how much could have
-been dropped without running dry: that excess is shed at the next quiet moment
-(the engine drops only quiet samples, never a keypad tone).
+and the tick concealed the gap; a pause in the stream, a lost packet or the tick
+moving earlier past the packet is not jitter, and grows nothing), and shrinks
+back slowly (a quarter frame per 2 s) after a calm.  Once per window the lowest
+level seen says how much could have been dropped without running dry: that
+excess is shed at the next quiet moment (the engine drops only quiet samples,
+never a keypad tone).
 """
 
 from __future__ import annotations

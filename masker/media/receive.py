@@ -69,6 +69,9 @@ class PacketReceiver:
         self.digits = digits
         #: told of each call's first audio and its arrival time (picks the call's lane)
         self.on_first_audio: Callable[[CallMedia, float], None] | None = None
+        #: until then (monotonic), a packet late for its tick was passed by the tick
+        #: itself (it moved earlier: masker.media.phase), not by the caller's jitter
+        self.tick_moved_until = 0.0
 
     # --- caller -------------------------------------------------------------------------
     def caller_rtp(self, call: CallMedia, sock: socket.socket) -> None:
@@ -130,8 +133,7 @@ class PacketReceiver:
             if inbound.trimmed_samples != trimmed:
                 self.spans.audio_shifted(call, 0)
             if inbound.late_by:  # it continued the stream after a concealed underrun
-                call.playout.underrun()
-                c["underruns"] += 1
+                self._came_late(call, now)
             c["caller_packets"] += 1
             if not call.last_caller_audio and self.on_first_audio is not None:
                 self.on_first_audio(call, now)
@@ -142,6 +144,15 @@ class PacketReceiver:
             c["drop_late"] += 1
 
     # Rare branches of caller_rtp, kept out of the per-packet path.
+    def _came_late(self, call: CallMedia, now: float) -> None:
+        """A packet came after the tick that needed its frame (concealed): the caller's
+        jitter grows the call's cushion; the tick moving earlier past it does not."""
+        if now < self.tick_moved_until:
+            call.counters["concealed_by_tick_move"] += 1
+            return
+        call.playout.underrun()
+        call.counters["underruns"] += 1
+
     @staticmethod
     def _buffer_form(call: CallMedia, law: str, payload: bytes) -> np.ndarray:
         """A packet of another codec than the buffered one (or G.722, which is decoded

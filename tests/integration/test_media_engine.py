@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from dsp.events import DigitEvent
 from masker.media.engine import MediaEngine
-from masker.media.phase import MARGIN_S
+from masker.media.phase import MARGIN_S, PhaseMove
 from masker.media.ports import PortAllocator
 from masker.media.receive import EVENT_GUARD
 from masker.phones.client import free_udp_port_block
@@ -482,3 +482,34 @@ def test_the_tick_moves_to_just_after_the_callers_packets(playout_engine):
     assert np.median(waits) < MARGIN_S + 0.006  # was a whole frame: 0.019
     assert playout_engine.snapshot().get("tick_phase_moves", 0) >= 1
     assert leg.media.counters["underruns"] == 0
+
+
+def test_a_packet_the_tick_moved_earlier_past_is_concealed_but_grows_no_cushion(
+    playout_engine,
+):
+    """The drift bound may move the tick earlier past calls' packets: each misses one
+    frame (concealed), which is the tick's doing, not the caller's jitter."""
+    leg = Leg(playout_engine)
+    receiver = playout_engine.table.receiver
+    pkts = audio_packets(np.zeros(160 * 30, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, pkts[:10])
+    playout_engine.run_in_thread(
+        lambda: setattr(receiver, "tick_moved_until", time.monotonic() + 1.0)
+    )
+    time.sleep(0.06)  # the next packet comes after its frame was concealed
+    send_paced(leg.caller, leg.to_masker, pkts[10:])
+    time.sleep(0.1)
+    counters = leg.media.counters
+    assert counters["concealed_by_tick_move"] >= 1
+    assert counters["underruns"] == 0 and leg.media.playout.cushion == 0
+
+
+@pytest.mark.parametrize(("seconds", "crossed", "forgiven"), [(-0.004, 3, True), (0.004, 3, False)])
+def test_only_a_move_earlier_past_packets_excuses_the_next_late_ones(
+    playout_engine, seconds, crossed, forgiven
+):
+    done = []
+    move = PhaseMove(seconds, 0.010, 0.006, crossed)
+    playout_engine.run_in_thread(lambda: done.append(playout_engine._move_tick(move)))
+    assert wait_for(lambda: done)
+    assert (playout_engine.table.receiver.tick_moved_until > time.monotonic()) == forgiven

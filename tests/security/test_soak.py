@@ -166,7 +166,7 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
             for line in svc.log_lines
             if line.get("event") == "media.stalled"
         ]
-        moves = sum(1 for line in svc.log_lines if line.get("event") == "media.tick_moved")
+        moves = [line for line in svc.log_lines if line.get("event") == "media.tick_moved"]
     finally:
         svc.stop()
         close_all(phones)
@@ -181,7 +181,9 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         f"late packets outside the generator's own stalls (+-1 s): {late_alone}; "
         f"seconds the service waited >= {CONTENDED_MS:.0f} ms for a CPU: "
         f"{sorted(contention.seconds)}; late packets outside both: {late_uncontended}"
-        f"\nmedia thread stalls (media.stalled): {stalls}; tick phase moves: {moves}"
+        f"\nmedia thread stalls (media.stalled): {stalls}; tick phase moves: {len(moves)},"
+        f" those past calls' packets (ms, packets): "
+        f"{[(m['by_ms'], m['crossed']) for m in moves if m['crossed']]}"
     )
     assert captures >= n_calls  # every caller's keys reached the digit path
     assert packets >= 0.9 * n_calls * 50 * measured_s

@@ -174,10 +174,56 @@ def test_arrivals_that_keep_creeping_up_on_the_tick_never_move_it_a_frame_away()
     assert moves >= 10
 
 
-def test_once_nothing_plays_the_next_calls_first_move_is_free_again():
+def test_once_no_call_is_left_the_next_calls_first_move_is_free_again():
     lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.0)
     playing = [call(True, 1.0 - 0.0122)]
     assert run_look(lock, SOON_TICKS, playing)[-1] is not None
     assert lock.drift == 0.0
-    run_look(lock, SOON_TICKS, [call(False, 0.0)])
+    run_look(lock, SOON_TICKS, [])
     assert lock.drift is None
+
+
+def sampled(ages_by_tick: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Ages (ms) per sampled tick: the ages in seconds and each one's tick."""
+    ages = [a / 1e3 for tick in ages_by_tick for a in tick]
+    ticks = [k for k, tick in enumerate(ages_by_tick) for _ in tick]
+    return np.array(ages), np.array(ticks)
+
+
+def test_one_sampled_tick_of_late_arrivals_does_not_move_the_tick():
+    """A sender's hiccup: moving off it would cost the calls it passes as much."""
+    ages, ticks = sampled([[4.0] * 20] * (SAMPLE_TICKS - 1) + [[1.0] * 20])
+    assert best_move(ages, PERIOD) is not None  # pooled, the late tick is 20 %
+    assert best_move(ages, PERIOD, ticks=ticks) is None
+
+
+def test_late_arrivals_at_two_sampled_ticks_move_the_tick():
+    ages, ticks = sampled([[4.0] * 20] * (SAMPLE_TICKS - 2) + [[1.0] * 20] * 2)
+    move = best_move(ages, PERIOD, ticks=ticks)
+    assert move is not None and move.seconds > 0
+
+
+def test_a_move_earlier_only_to_wait_less_must_be_safe_at_every_sampled_tick():
+    """Else the tick dithers: earlier to gain, later again at the arrivals' next tail."""
+    ages, ticks = sampled([[12.0] * 20] * (SAMPLE_TICKS - 1) + [[12.0] * 19 + [2.0]])
+    assert best_move(ages, PERIOD, ticks=ticks) is None
+    ages, ticks = sampled([[12.0] * 20] * SAMPLE_TICKS)
+    move = best_move(ages, PERIOD, ticks=ticks)
+    assert move is not None and move.seconds < 0
+
+
+def test_a_move_only_to_wait_less_is_not_made_when_the_bound_would_turn_it_round():
+    """Turned round, it would pass every call's packet: a frame lost to gain 3 ms."""
+    ages = ages_ms(10.2, 10.7, 11.1, 11.6)
+    assert best_move(ages, PERIOD, drift=-PERIOD / 2 + 0.001) is None
+
+
+def test_a_pause_of_every_stream_keeps_the_reference_phase():
+    """A sender's stall brings no packets for a look, but the calls' streams (and
+    their timestamps) go on: the bound still holds against the first phase."""
+    lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.0)
+    playing = [call(True, 1.0 - 0.0122)]
+    assert run_look(lock, SOON_TICKS, playing)[-1] is not None
+    stalled = [call(True, 1.0 - 5 * PERIOD)]  # its last packet long before the look
+    assert run_look(lock, SOON_TICKS, stalled)[-1] is None
+    assert lock.drift == 0.0
