@@ -68,7 +68,8 @@ class StallWatch:
 
     def since_mark(self, now: float) -> Stall:
         wall = (now - self._wall) * 1e3
-        cpu = (time.thread_time() - self._cpu) * 1e3
+        # read after `now`: the CPU clock may pass the wall clock by its last moment
+        cpu = min((time.thread_time() - self._cpu) * 1e3, wall)
         waited = (self._run_delay_ns() - self._waited) / 1e6
         return Stall(wall, cpu, waited, max(0.0, wall - cpu - waited))
 
