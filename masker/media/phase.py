@@ -8,10 +8,11 @@ delay.  Trunk gateways, SBCs and media servers packetise their channels on one
 `PhaseLock` samples, at a few ticks in a row, how long before the tick was due each
 playing call's last packet came, and `best_move` picks the phase with the least
 mean wait among the safe ones: those with (almost) no arrival inside `MARGIN_S`
-on either side, room for the arrivals' jitter, at all but the worst of the
-sampled ticks (one tick of a sender's hiccup moves nothing).  The tick moves off a phase with
-more than UNSAFE_SHARE of the arrivals inside its margin, and to an earlier safe
-phase that waits HYSTERESIS_S less; otherwise it stays.  Calls spread over the
+on either side, room for the arrivals' jitter.  The tick must move off a phase
+with more than UNSAFE_SHARE of the arrivals inside its margin at all but the worst
+of the sampled ticks (one tick of a sender's hiccup moves nothing), and may move
+to an earlier phase that waits HYSTERESIS_S less and is safe at every sampled
+tick; otherwise it stays.  Calls spread over the
 whole frame (a trunk of independent phones) leave no phase safe, and nothing
 moves; nor does it while the media thread is busier than BUSY_SHARE (the arrival
 times it sees are then its own queue).  It looks again soon after a move (the
@@ -27,12 +28,11 @@ which the playout sheds at their next quiet moment (masker.media.playout).
 The first move sets a reference phase (the calls' first settling), and whatever
 the moves after it, the tick stays within half a frame of that one, until no
 call is left.  (A window of a frame holds every phase: the bound only decides
-which way round a move goes.)  The
-outgoing RTP timestamps do not move with it, so a tick that kept moving later (a
-frame each time it went round) would send every call's stream later and later
-against its timestamps, and the agent's jitter buffer would find every packet
-late.  Only a single-lane loop moves (with lanes, masker.media.loop, each call
-picks the sub-tick after its arrivals).
+which way round a move goes.)  The outgoing RTP timestamps do not move with it,
+so a tick that kept moving later (a frame each time it went round) would send
+every call's stream later and later against its timestamps, and the agent's
+jitter buffer would find every packet late.  Only a single-lane loop moves (with
+lanes, masker.media.loop, each call picks the sub-tick after its arrivals).
 """
 
 from __future__ import annotations
@@ -76,8 +76,9 @@ TICK_QUANTILE = 0.75
 class PhaseMove:
     """Move the next tick by `seconds` (< 0: earlier); the mean wait of the sampled
     arrivals before and after, and how many samples the move passes (after a later
-    move each holds a frame of excess; after an earlier one, which passes none
-    unless the drift bound forces it, each misses its next tick once)."""
+    move each holds a frame of excess; after an earlier one, which passes none at
+    all but the worst sampled tick unless the drift bound forces it, each misses its
+    next tick once)."""
 
     seconds: float
     wait_before: float
