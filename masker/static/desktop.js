@@ -457,7 +457,10 @@ async function startPayment(event) {
   try {
     const body = { amount, currency: $("currency").value, reference };
     const data = await api("POST", `/api/calls/${encodeURIComponent(state.callId)}/capture`, body);
-    resetCapture(data.capture);
+    // The feed may have brought this capture, and the caller's keys after it, before this
+    // reply: the reply is then older than what the panel shows.
+    const fed = !!state.capture && !!data.capture && state.capture.session === data.capture.session;
+    if (!fed) resetCapture(data.capture);
     $("cancel").focus();
   } catch (e) {
     err.textContent = e.message;

@@ -218,6 +218,31 @@ def test_panel_shows_each_end_state_as_it_is_never_waiting(browser, request, nam
         assert page.locator("#outcome").is_visible()
 
 
+def test_a_start_reply_older_than_the_feed_does_not_undo_the_capture_it_shows(browser, request):
+    """The reply to "Take payment" can come after the feed has brought the capture and the
+    caller's keys after it (CI saw it: the panel went back to "keying" after a failure)."""
+    output = OUTPUT_ROOT / request.node.name
+    with service() as svc, chromium_page(browser, output) as (page, _):
+        cid = svc.call("agent-late-reply")
+        open_panel(page, svc, "agent-late-reply")
+
+        def reply_after_the_failure(route):
+            response = route.fetch()  # the capture has started
+            for _ in range(3):
+                svc.key(cid, INVALID_PAN)
+            page.wait_for_timeout(500)  # the feed's events reach the page first
+            route.fulfill(response=response)
+
+        page.route("**/capture", reply_after_the_failure)
+        page.get_by_label("Amount").fill("12.50")
+        page.get_by_label("Reference").fill("INV-LATE-1")
+        with page.expect_response(lambda r: r.url.endswith("/capture")):
+            page.get_by_role("button", name="Take payment").click()
+        page.wait_for_timeout(300)  # the panel has read the late reply
+        title = page.locator("#capture-title")
+        expect(title).to_have_text("Capture failed", timeout=15_000)
+
+
 # --- "End payment" -------------------------------------------------------------------------------
 
 
