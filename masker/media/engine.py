@@ -138,13 +138,15 @@ class MediaEngine:
                 self._move_tick(move)
 
     def _move_tick(self, move: PhaseMove) -> None:
-        """The tick follows the callers' arrivals (masker.media.phase).  A move earlier
-        that passes calls' packets (forced by the drift bound) costs each of them one
-        concealed frame, which is not their jitter: for the next two frames a late
-        packet grows no cushion."""
+        """The tick follows the callers' arrivals (masker.media.phase), and the streams'
+        timestamps follow the tick (FrameTick.moved).  A move earlier that passes calls'
+        packets (those of a sampled tick's hiccup) costs each of them one concealed
+        frame, which is not their jitter: for the next two frames a late packet grows
+        no cushion."""
         if move.seconds < 0 and move.crossed:
             self.table.receiver.tick_moved_until = self.loop.next_tick + 2 * TICK_S
         self.loop.move_tick(move.seconds)
+        self.frames.moved(move.seconds)
         self.counters["tick_phase_moves"] += 1
         log.info(
             "media.tick_moved",

@@ -1,7 +1,7 @@
 """The masked stream towards the agent: our own SSRC, continuous sequence
 numbers, timestamps in step with the audio (RFC 3550 5.1), one packet per
-`frame` samples.  After a pause the timestamp jumps by the pause and the
-marker bit is set, as a talkspurt start."""
+`frame` samples.  After a pause, or when the tick that sends it moves later, the
+timestamp jumps by the time passed and the marker bit is set, as a talkspurt start."""
 
 from __future__ import annotations
 
@@ -42,8 +42,15 @@ class OutboundStream:
 
     def pause(self, samples: int) -> None:
         """The stream stopped; when it resumes its timestamp has moved on by `samples`."""
-        self.ts = (self.ts + samples + len(self._pending)) & 0xFFFFFFFF
+        self.resync(samples + len(self._pending))
         self._pending = np.zeros(0, dtype=np.uint8)
+
+    def resync(self, samples: int) -> None:
+        """The next packet goes out `samples` later on the sampling clock than the
+        last one's timestamp says (0: it goes out earlier, or on time after a gap):
+        its timestamp jumps by them, and its marker bit tells the agent's jitter
+        buffer to set its playout point again, as at a talkspurt (RFC 3551 4.1)."""
+        self.ts = (self.ts + samples) & 0xFFFFFFFF
         self._marker = True
 
     def packet(self, payload: bytes) -> bytes | None:

@@ -20,19 +20,19 @@ calls of a busy start settle in a second), and less often while nothing moves.
 
 Moving the tick earlier past a call's arrival would leave that call without its
 next frame (a concealed frame), so the tick moves earlier only when no sampled
-arrival lies in between (but for the bound below, whose forced moves the engine
-does not count as the callers' jitter: their cushions do not grow).  Otherwise
-it moves later, to the same phase: the calls it passes then hold a frame of excess,
-which the playout sheds at their next quiet moment (masker.media.playout).
+arrival lies in between (at all but the worst sampled tick, whose passed packets
+the engine does not count as the callers' jitter: their cushions do not grow).
+Otherwise it moves later, to the same phase: the calls it passes then hold a frame
+of excess, which the playout sheds at their next quiet moment (masker.media.playout).
 
-The first move sets a reference phase (the calls' first settling), and whatever
-the moves after it, the tick stays within half a frame of that one, until no
-call is left.  (A window of a frame holds every phase: the bound only decides
-which way round a move goes.)  The outgoing RTP timestamps do not move with it,
-so a tick that kept moving later (a frame each time it went round) would send
-every call's stream later and later against its timestamps, and the agent's
-jitter buffer would find every packet late.  Only a single-lane loop moves (with
-lanes, masker.media.loop, each call picks the sub-tick after its arrivals).
+The outgoing RTP timestamps move with the tick (masker.media.tick.FrameTick.moved):
+a later move jumps them by as much, so however many moves add up, no move makes the
+agent find our packets later against their timestamps.  (The first follower moved
+the tick but not the timestamps: its moves added up past a frame in an hour's soak,
+and every later packet was late.  A bound that kept the tick within half a frame of
+its first phase came next: it turned moves round into frame-long ones that passed
+every call's packet.)  Only a single-lane loop moves (with lanes, masker.media.loop,
+each call picks the sub-tick after its arrivals).
 """
 
 from __future__ import annotations
@@ -77,8 +77,7 @@ class PhaseMove:
     """Move the next tick by `seconds` (< 0: earlier); the mean wait of the sampled
     arrivals before and after, and how many samples the move passes (after a later
     move each holds a frame of excess; after an earlier one, which passes none at
-    all but the worst sampled tick unless the drift bound forces it, each misses its
-    next tick once)."""
+    all but the worst sampled tick, each misses its next tick once)."""
 
     seconds: float
     wait_before: float
@@ -100,11 +99,7 @@ def _share(hits: np.ndarray, ticks: np.ndarray | None, quantile: float) -> np.nd
 
 
 def best_move(
-    ages: np.ndarray,
-    period: float,
-    margin: float = MARGIN_S,
-    drift: float | None = None,
-    ticks: np.ndarray | None = None,
+    ages: np.ndarray, period: float, margin: float = MARGIN_S, ticks: np.ndarray | None = None
 ) -> PhaseMove | None:
     """The move of the tick phase for arrivals `ages` seconds before a tick was due
     (one sample per call per sampled tick; negative: handled after the due time, by
@@ -117,12 +112,7 @@ def best_move(
     apart: a required move goes by the second-worst tick (TICK_QUANTILE: what one
     tick of a sender's hiccup sees moves nothing, since moving would cost the calls
     it passes as much as the hiccup did), an optional one must be safe at every
-    sampled tick (else the tick dithers: earlier to gain, later at the next tail).
-
-    `drift`: the moves made since the reference phase, if any; the tick stays
-    within half a frame of it, so our stream's send times stay within a frame of
-    its timestamps however many moves are made: a required move that would leave
-    goes the other way round (a frame apart), an optional one is not made."""
+    sampled tick (else the tick dithers: earlier to gain, later at the next tail)."""
     if ages.size == 0:
         return None
     shifts = np.arange(0.0, period, STEP_S)  # the tick moved earlier by each
@@ -148,15 +138,12 @@ def best_move(
     passes_none = not _share(ages[None, :] <= s, ticks, quantile)[0]
     if passes_none and (required or before - after >= HYSTERESIS_S):
         seconds = -s
+        crossed = np.count_nonzero(ages <= s)
     elif required:
         seconds = period - s
+        crossed = np.count_nonzero(ages > s)
     else:
         return None
-    if drift is not None and not -period / 2 <= drift + seconds < period / 2:
-        if not required:
-            return None
-        seconds -= period if seconds > 0 else -period
-    crossed = np.count_nonzero(ages <= s) if seconds < 0 else np.count_nonzero(ages > s)
     return PhaseMove(seconds, before, after, int(crossed))
 
 
@@ -179,11 +166,6 @@ class PhaseLock:
         self._ages: list[float] = []
         self._labels: list[int] = []  # the sampled tick of each age
         self._last_look: tuple[float, float] | None = None  # (due, CPU time) then
-        #: the moves made since the reference phase (seconds, within half a frame
-        #: either way); None before the first move, and again once no call is left
-        #: (not when the packets stop a while: the calls' streams go on meanwhile)
-        self.drift: float | None = None
-        self._calls_seen = False  # in this look's sampled ticks
 
     def tick(self, due: float, calls: Iterable[CallMedia]) -> PhaseMove | None:
         """At a tick that was `due` then: the move to make, if this tick ends a look.
@@ -198,7 +180,6 @@ class PhaseLock:
         period = self.period
         sampled, before = self._ages, len(self._ages)
         for call in calls:
-            self._calls_seen = True
             if call.active and -period < (age := due - call.last_caller_audio) < period:
                 sampled.append(age)
         self._labels.extend([self._ticks] * (len(sampled) - before))
@@ -206,14 +187,9 @@ class PhaseLock:
             return None
         ages, ticks = np.array(self._ages), np.array(self._labels)
         self._ages, self._labels, self._ticks = [], [], 0
-        if not self._calls_seen:  # no call left: the next calls' first move is free
-            self.drift = None
-        self._calls_seen = False
         busy = self._busy(due)
-        move = None if busy else best_move(ages, period, self.margin, self.drift, ticks)
+        move = None if busy else best_move(ages, period, self.margin, ticks)
         self._every = SOON_TICKS if move is not None else min(2 * self._every, EVERY_TICKS)
-        if move is not None:  # the first move sets the reference phase
-            self.drift = 0.0 if self.drift is None else self.drift + move.seconds
         return move
 
     def _busy(self, due: float) -> bool:

@@ -27,7 +27,7 @@ import numpy as np
 
 from dsp import g711
 from masker.media.call_media import CallMedia
-from masker.media.codecs import AUDIO_RATE, downsample, upsample
+from masker.media.codecs import AUDIO_RATE, CLOCK, downsample, upsample
 from masker.media.digits import DigitReporter
 from masker.media.forcing import ForcedSpans
 from masker.media.inbound import InboundAudio
@@ -123,12 +123,26 @@ class FrameTick:
         5.1: the timestamp follows the sampling clock, not the packets sent; kept
         behind it, every later packet would look late by the stall to the agent's
         jitter buffer, to the end of the call."""
-        samples = frames * FRAME
+        self._move_streams_on(frames * FRAME, keep_pending=False)
+
+    def moved(self, seconds: float) -> None:
+        """The tick moved (masker.media.phase; < 0: earlier).  Moved later, every
+        call's next packet goes out that much later: its timestamp jumps by as much,
+        so its transit to the agent stays where it was however many moves add up.
+        Moved earlier, its packets go out earlier than their timestamps say: less
+        transit, never late, so the timestamps stay (they never go back).  Either
+        way the marker bit lets the agent's jitter buffer set its playout point."""
+        self._move_streams_on(max(0, round(seconds * CLOCK)), keep_pending=True)
+
+    def _move_streams_on(self, samples: int, *, keep_pending: bool) -> None:
         for call in self.by_slot.values():
-            if call.active and not call.priming and call.outbound is not None:
-                call.outbound.pause(samples)
-            else:  # not sending: its next talkspurt's pause covers the skip too
-                call.idle_samples += samples
+            out = call.outbound
+            if not call.active or call.priming or out is None:
+                call.idle_samples += samples  # its next talkspurt's pause covers them too
+            elif keep_pending:
+                out.resync(samples)
+            else:
+                out.pause(samples)
 
     def _next_frame(self, call: CallMedia, inbound: InboundAudio, level: int) -> np.ndarray:
         """This tick's frame of a playing stream, keeping its delay near the cushion:

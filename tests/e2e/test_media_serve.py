@@ -50,14 +50,11 @@ def test_keyed_card_is_masked_and_stream_is_valid_rfc3550(served):
     steps = list(zip(pkts, pkts[1:], strict=False))
     assert all(seq_delta(b.sequence, a.sequence) == 1 for a, b in steps)
     # timestamps step by one frame; after a pause of the sender (a loaded test machine)
-    # the stream resumes as a new talkspurt: marker bit, timestamp moved on by the pause
+    # the stream resumes as a new talkspurt, and after the tick moved later the packet
+    # goes out later: marker bit, timestamp moved on by the time passed
     assert all(
         ts_delta(b.timestamp, a.timestamp) == 160
-        or (
-            b.marker
-            and ts_delta(b.timestamp, a.timestamp) % 160 == 0
-            and ts_delta(b.timestamp, a.timestamp) > 160
-        )
+        or (b.marker and ts_delta(b.timestamp, a.timestamp) > 160)
         for a, b in steps
     )
     assert len(pkts) >= 0.8 * (len(pcm) // 160)

@@ -346,10 +346,13 @@ def playout_engine():
 
 
 def assert_valid_rfc3550(pkts: list[RtpPacket]) -> None:
+    """One SSRC, no sequence gap, a frame of timestamp a packet: more only where the
+    tick moved later (by less than a frame), marked for the agent's jitter buffer."""
     assert len({p.ssrc for p in pkts}) == 1
     for a, b in zip(pkts, pkts[1:], strict=False):
         assert (b.sequence - a.sequence) & 0xFFFF == 1
-        assert (b.timestamp - a.timestamp) & 0xFFFFFFFF == 160
+        step = (b.timestamp - a.timestamp) & 0xFFFFFFFF
+        assert step == 160 or (b.marker and 160 < step < 320)
 
 
 def buffered(leg):
@@ -484,11 +487,56 @@ def test_the_tick_moves_to_just_after_the_callers_packets(playout_engine):
     assert leg.media.counters["underruns"] == 0
 
 
+def _agent_stream_around_a_move(engine, seconds):
+    """The agent's packets (arrival, RTP) of a paced call whose tick moves by `seconds`
+    halfway (and only then: the phase follower is off), and the index of the first
+    packet after the move."""
+    engine.phase = None
+    leg = Leg(engine)
+    coll = Collector(leg.agent, (HOST, leg.media.agent_port))
+    pkts = audio_packets(np.zeros(160 * 60, np.int16), ts0=1000)
+    send_paced(leg.caller, leg.to_masker, pkts[:30])
+    moved = []
+    move = PhaseMove(seconds, 0.010, 0.010, 0)
+    engine.run_in_thread(lambda: moved.append((engine._move_tick(move), time.monotonic())))
+    send_paced(leg.caller, leg.to_masker, pkts[30:])
+    time.sleep(0.1)
+    rtp = [(t, parse_rtp(data)) for t, data, _ in coll.stop() if not 200 <= data[1] <= 204]
+    after = next(i for i, (t, _) in enumerate(rtp) if t > moved[0][1])
+    return rtp, after
+
+
+def _transit(rtp):
+    ts0 = rtp[0][1].timestamp
+    return np.array([t - ((p.timestamp - ts0) & 0xFFFFFFFF) / 8000 for t, p in rtp])
+
+
+def test_a_later_tick_move_moves_the_agents_timestamps_on_by_as_much(playout_engine):
+    """Our packets then go out 8 ms later: their timestamps jump by 8 ms (64 samples)
+    with the marker bit, so their transit to the agent stays where it was (before,
+    the moves of an hour added up and the agent found every packet late)."""
+    rtp, after = _agent_stream_around_a_move(playout_engine, 0.008)
+    jump = (rtp[after][1].timestamp - rtp[after - 1][1].timestamp) & 0xFFFFFFFF
+    assert jump == 160 + 64 and rtp[after][1].marker
+    transit = _transit(rtp)
+    assert abs(np.median(transit[after + 5 :]) - np.median(transit[5:after])) < 0.002
+
+
+def test_an_earlier_tick_move_keeps_the_timestamps_and_sets_the_marker(playout_engine):
+    """Timestamps never go back: the packets reach the agent earlier than before."""
+    rtp, after = _agent_stream_around_a_move(playout_engine, -0.008)
+    jump = (rtp[after][1].timestamp - rtp[after - 1][1].timestamp) & 0xFFFFFFFF
+    assert jump == 160 and rtp[after][1].marker
+    transit = _transit(rtp)
+    assert np.median(transit[after + 5 :]) < np.median(transit[5:after]) - 0.006
+
+
 def test_a_packet_the_tick_moved_earlier_past_is_concealed_but_grows_no_cushion(
     playout_engine,
 ):
-    """The drift bound may move the tick earlier past calls' packets: each misses one
+    """A move earlier may pass the packets of a sampled tick's hiccup: each misses one
     frame (concealed), which is the tick's doing, not the caller's jitter."""
+    playout_engine.phase = None  # no move of its own: the window below is the one
     leg = Leg(playout_engine)
     receiver = playout_engine.table.receiver
     pkts = audio_packets(np.zeros(160 * 30, np.int16), ts0=1000)

@@ -36,3 +36,15 @@ def test_pause_advances_the_timestamp_and_marks_the_talkspurt():
     b = parse_rtp(out.packets_for(np.zeros(160, np.uint8))[0])
     assert ts_delta(b.timestamp, a.timestamp) == 8160 and b.marker
     assert seq_delta(b.sequence, a.sequence) == 1
+
+
+def test_resync_jumps_the_timestamp_keeps_a_partial_frame_and_marks_the_packet():
+    """The tick moved later: the next packet's timestamp follows its send time."""
+    out = OutboundStream(8, 240)
+    out.packets_for(np.zeros(240, np.uint8))
+    out.packets_for(np.full(160, 1, np.uint8))  # 160 of the next 240 pending
+    a_ts = (out.ts - 240) & 0xFFFFFFFF
+    out.resync(64)
+    (b,) = [parse_rtp(p) for p in out.packets_for(np.zeros(80, np.uint8))]
+    assert ts_delta(b.timestamp, a_ts) == 240 + 64 and b.marker
+    assert b.payload[:160] == bytes([1]) * 160
