@@ -146,7 +146,7 @@ class MediaEngine:
         if move.seconds < 0 and move.crossed:
             self.table.receiver.tick_moved_until = self.loop.next_tick + 2 * TICK_S
         self.loop.move_tick(move.seconds)
-        self.frames.moved(move.seconds)
+        self.frames.moved(move.stamps)
         self.counters["tick_phase_moves"] += 1
         log.info(
             "media.tick_moved",

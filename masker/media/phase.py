@@ -12,10 +12,10 @@ on either side, room for the arrivals' jitter.  The tick must move off a phase
 with more than UNSAFE_SHARE of the arrivals inside its margin at all but the worst
 of the sampled ticks (one tick of a sender's hiccup moves nothing), and may move
 to an earlier phase that waits HYSTERESIS_S less and is safe at every sampled
-tick; otherwise it stays.  Calls spread over the
-whole frame (a trunk of independent phones) leave no phase safe, and nothing
-moves; nor does it while the media thread is busier than BUSY_SHARE (the arrival
-times it sees are then its own queue).  It looks again soon after a move (the
+tick; otherwise it stays.  Calls spread over the whole frame (a trunk of
+independent phones) leave no phase safe, and nothing moves; nor does it while the
+media thread is busier than BUSY_SHARE (the arrival times it sees are then its own
+queue).  It looks again soon after a move (the
 calls of a busy start settle in a second), and less often while nothing moves.
 
 Moving the tick earlier past a call's arrival would leave that call without its
@@ -25,18 +25,26 @@ the engine does not count as the callers' jitter: their cushions do not grow).
 Otherwise it moves later, to the same phase: the calls it passes then hold a frame
 of excess, which the playout sheds at their next quiet moment (masker.media.playout).
 
-The outgoing RTP timestamps move with the tick (masker.media.tick.FrameTick.moved):
-a later move jumps them by as much, so however many moves add up, no move makes the
-agent find our packets later against their timestamps.  (The first follower moved
-the tick but not the timestamps: its moves added up past a frame in an hour's soak,
-and every later packet was late.  A bound that kept the tick within half a frame of
-its first phase came next: it turned moves round into frame-long ones that passed
-every call's packet.)  Only a single-lane loop moves (with lanes, masker.media.loop,
-each call picks the sub-tick after its arrivals).
+The outgoing RTP timestamps follow the tick up, never down (RFC 3550: they follow
+the sampling clock).  A move later than the latest phase the tick reached jumps
+every call's timestamps by the part above it (masker.media.tick.FrameTick.moved),
+so however the moves add up, our packets' transit to the agent stays put.  Below
+that phase our packets go out ahead of their timestamps, so after its first move
+(which settles the calls, free) the tick goes at most DESCENT_S below it, until no
+call is left: the moves spread the agent's transit by no more than that.  A
+required move that would go further goes later, round the frame, instead (passing
+the calls' packets: a frame of excess each); an optional one is not made.  (The
+first follower moved neither the timestamps nor within a bound: its moves added up
+past a frame in an hour's soak, and every later packet was late.  Moving the
+timestamps on with every later move, unbounded, the next try, lowered the transit
+by every earlier move: within 3 minutes the agent's packets came 40 ms earlier than
+at first.)  Only a single-lane loop moves (with lanes, masker.media.loop, each call
+picks the sub-tick after its arrivals).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,6 +78,10 @@ SAMPLE_TICKS = 5
 #: The shares that decide are those of this quantile of the sampled ticks: of 5, the
 #: second worst (what one tick alone sees moves nothing).
 TICK_QUANTILE = 0.75
+#: The tick goes at most this far below the latest phase it reached while calls play
+#: (the outgoing timestamps follow it up, never down): the spread of our packets'
+#: transit to the agent that the moves add.
+DESCENT_S = 0.006
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +95,9 @@ class PhaseMove:
     wait_before: float
     wait_after: float
     crossed: int
+    #: how far the outgoing timestamps move on with it: the part of a later move
+    #: above the latest phase the tick reached (PhaseLock)
+    stamps: float = 0.0
 
 
 def _share(hits: np.ndarray, ticks: np.ndarray | None, quantile: float) -> np.ndarray:
@@ -99,7 +114,11 @@ def _share(hits: np.ndarray, ticks: np.ndarray | None, quantile: float) -> np.nd
 
 
 def best_move(
-    ages: np.ndarray, period: float, margin: float = MARGIN_S, ticks: np.ndarray | None = None
+    ages: np.ndarray,
+    period: float,
+    margin: float = MARGIN_S,
+    ticks: np.ndarray | None = None,
+    room: float | None = None,
 ) -> PhaseMove | None:
     """The move of the tick phase for arrivals `ages` seconds before a tick was due
     (one sample per call per sampled tick; negative: handled after the due time, by
@@ -112,7 +131,11 @@ def best_move(
     apart: a required move goes by the second-worst tick (TICK_QUANTILE: what one
     tick of a sender's hiccup sees moves nothing, since moving would cost the calls
     it passes as much as the hiccup did), an optional one must be safe at every
-    sampled tick (else the tick dithers: earlier to gain, later at the next tail)."""
+    sampled tick (else the tick dithers: earlier to gain, later at the next tail).
+
+    `room`: how much earlier the tick may go, if bounded (PhaseLock: DESCENT_S); a
+    required move earlier than that goes later round the frame to the same phase,
+    an optional one is not made."""
     if ages.size == 0:
         return None
     shifts = np.arange(0.0, period, STEP_S)  # the tick moved earlier by each
@@ -136,15 +159,12 @@ def best_move(
     # phase); for a required move, at all but the worst sampled tick (a hiccup's late
     # packet does not say when that call's next one comes)
     passes_none = not _share(ages[None, :] <= s, ticks, quantile)[0]
-    if passes_none and (required or before - after >= HYSTERESIS_S):
-        seconds = -s
-        crossed = np.count_nonzero(ages <= s)
-    elif required:
-        seconds = period - s
-        crossed = np.count_nonzero(ages > s)
-    else:
-        return None
-    return PhaseMove(seconds, before, after, int(crossed))
+    earlier = passes_none and (required or before - after >= HYSTERESIS_S)
+    if earlier and (room is None or s <= room):
+        return PhaseMove(-s, before, after, int(np.count_nonzero(ages <= s)))
+    if required:
+        return PhaseMove(period - s, before, after, int(np.count_nonzero(ages > s)))
+    return None
 
 
 class PhaseLock:
@@ -166,6 +186,13 @@ class PhaseLock:
         self._ages: list[float] = []
         self._labels: list[int] = []  # the sampled tick of each age
         self._last_look: tuple[float, float] | None = None  # (due, CPU time) then
+        #: the tick's phase since its first move (the sum of its moves) and the latest
+        #: it reached; None before that move, and again once no call is seen (not
+        #: after a look without arrivals: a sender's stall stops the packets, not the
+        #: calls' streams)
+        self.phase = 0.0
+        self.top: float | None = None
+        self._calls_seen = False
 
     def tick(self, due: float, calls: Iterable[CallMedia]) -> PhaseMove | None:
         """At a tick that was `due` then: the move to make, if this tick ends a look.
@@ -180,6 +207,7 @@ class PhaseLock:
         period = self.period
         sampled, before = self._ages, len(self._ages)
         for call in calls:
+            self._calls_seen = True
             if call.active and -period < (age := due - call.last_caller_audio) < period:
                 sampled.append(age)
         self._labels.extend([self._ticks] * (len(sampled) - before))
@@ -187,10 +215,22 @@ class PhaseLock:
             return None
         ages, ticks = np.array(self._ages), np.array(self._labels)
         self._ages, self._labels, self._ticks = [], [], 0
+        if not self._calls_seen:  # no call left: the next calls' first move is free
+            self.top = None
+        self._calls_seen = False
         busy = self._busy(due)
-        move = None if busy else best_move(ages, period, self.margin, ticks)
+        top = self.top
+        room = None if top is None else DESCENT_S - (top - self.phase)
+        move = None if busy else best_move(ages, period, self.margin, ticks, room)
         self._every = SOON_TICKS if move is not None else min(2 * self._every, EVERY_TICKS)
-        return move
+        if move is None:
+            return None
+        if top is None:  # the first move: the calls settle, and its phase is the top
+            self.phase = self.top = 0.0
+            return dataclasses.replace(move, stamps=max(0.0, move.seconds))
+        self.phase += move.seconds
+        self.top = max(top, self.phase)
+        return dataclasses.replace(move, stamps=max(0.0, self.phase - top))
 
     def _busy(self, due: float) -> bool:
         """The media thread used more than BUSY_SHARE of the time since the last look."""

@@ -125,14 +125,13 @@ class FrameTick:
         jitter buffer, to the end of the call."""
         self._move_streams_on(frames * FRAME, keep_pending=False)
 
-    def moved(self, seconds: float) -> None:
-        """The tick moved (masker.media.phase; < 0: earlier).  Moved later, every
-        call's next packet goes out that much later: its timestamp jumps by as much,
-        so its transit to the agent stays where it was however many moves add up.
-        Moved earlier, its packets go out earlier than their timestamps say: less
-        transit, never late, so the timestamps stay (they never go back).  Either
-        way the marker bit lets the agent's jitter buffer set its playout point."""
-        self._move_streams_on(max(0, round(seconds * CLOCK)), keep_pending=True)
+    def moved(self, stamps: float) -> None:
+        """The tick moved (masker.media.phase): every call's next packet carries the
+        marker bit, so the agent's jitter buffer sets its playout point again, and its
+        timestamp moves on by `stamps` seconds (the part of a later move above the
+        latest phase the tick reached: there our packets go out that much later, and
+        their transit to the agent stays where it was)."""
+        self._move_streams_on(round(stamps * CLOCK), keep_pending=True)
 
     def _move_streams_on(self, samples: int, *, keep_pending: bool) -> None:
         for call in self.by_slot.values():

@@ -497,7 +497,7 @@ def _agent_stream_around_a_move(engine, seconds):
     pkts = audio_packets(np.zeros(160 * 60, np.int16), ts0=1000)
     send_paced(leg.caller, leg.to_masker, pkts[:30])
     moved = []
-    move = PhaseMove(seconds, 0.010, 0.010, 0)
+    move = PhaseMove(seconds, 0.010, 0.010, 0, stamps=max(0.0, seconds))  # above the top
     engine.run_in_thread(lambda: moved.append((engine._move_tick(move), time.monotonic())))
     send_paced(leg.caller, leg.to_masker, pkts[30:])
     time.sleep(0.1)
@@ -512,9 +512,10 @@ def _transit(rtp):
 
 
 def test_a_later_tick_move_moves_the_agents_timestamps_on_by_as_much(playout_engine):
-    """Our packets then go out 8 ms later: their timestamps jump by 8 ms (64 samples)
-    with the marker bit, so their transit to the agent stays where it was (before,
-    the moves of an hour added up and the agent found every packet late)."""
+    """Our packets then go out 8 ms later: above the latest phase the tick reached,
+    their timestamps jump by 8 ms (64 samples) with the marker bit, so their transit
+    to the agent stays where it was (before, the moves of an hour added up and the
+    agent found every packet late)."""
     rtp, after = _agent_stream_around_a_move(playout_engine, 0.008)
     jump = (rtp[after][1].timestamp - rtp[after - 1][1].timestamp) & 0xFFFFFFFF
     assert jump == 160 + 64 and rtp[after][1].marker
@@ -523,7 +524,8 @@ def test_a_later_tick_move_moves_the_agents_timestamps_on_by_as_much(playout_eng
 
 
 def test_an_earlier_tick_move_keeps_the_timestamps_and_sets_the_marker(playout_engine):
-    """Timestamps never go back: the packets reach the agent earlier than before."""
+    """Timestamps never go back: the packets reach the agent earlier than before
+    (by at most DESCENT_S below the latest phase: masker.media.phase)."""
     rtp, after = _agent_stream_around_a_move(playout_engine, -0.008)
     jump = (rtp[after][1].timestamp - rtp[after - 1][1].timestamp) & 0xFFFFFFFF
     assert jump == 160 and rtp[after][1].marker

@@ -6,8 +6,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from masker.media.phase import (
+    DESCENT_S,
     EVERY_TICKS,
     MARGIN_S,
     SAMPLE_TICKS,
@@ -193,3 +195,65 @@ def test_arrivals_that_keep_creeping_up_on_the_tick_are_followed_later_every_tim
             moves.append(move)
     assert len(moves) >= 5 and total > PERIOD  # followed past a whole frame
     assert all(m.crossed == 0 or m.seconds > 0 for m in moves)
+    assert sum(m.stamps for m in moves) == pytest.approx(
+        sum(m.seconds for m in moves if m.seconds > 0)
+    )
+
+
+def test_a_required_move_earlier_than_the_room_left_goes_later_round_the_frame():
+    """Arrivals 1 ms after the last tick: 3 ms after them is 16 ms earlier."""
+    ages = ages_ms(19.0, 19.2, 19.5)
+    earlier = best_move(ages, PERIOD)
+    assert earlier is not None and earlier.seconds < -DESCENT_S
+    later = best_move(ages, PERIOD, room=DESCENT_S)
+    assert later is not None and later.seconds == pytest.approx(PERIOD + earlier.seconds)
+    assert later.crossed == 3  # each holds a frame of excess, shed in a quiet moment
+
+
+def test_a_move_earlier_only_to_wait_less_is_not_made_beyond_the_room_left():
+    ages = ages_ms(10.2, 10.7, 11.1, 11.6)  # 7 ms to gain
+    assert best_move(ages, PERIOD, room=0.004) is None
+    assert best_move(ages, PERIOD, room=0.010) is not None
+
+
+def test_the_tick_goes_no_further_below_the_latest_phase_it_reached_than_the_descent():
+    """A caller whose clock runs fast: its packets come earlier each frame.  The tick
+    follows them earlier only DESCENT_S below the latest phase it reached (there our
+    packets go out that much ahead of their timestamps), then later round the frame,
+    and the timestamps move on by each move above that phase."""
+    lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.0)
+    calls = [call(True, 0.0) for _ in range(10)]
+    offset, total, stamps, moves = 0.004, 0.0, 0.0, 0
+    for k in range(1, 400 * EVERY_TICKS):
+        due = k * PERIOD + total
+        offset += 0.00002  # 1,000 ppm fast: 20 us a frame
+        for c in calls:  # its latest packet before the tick
+            c.last_caller_audio = due - (due - (k * PERIOD - offset)) % PERIOD
+        move = lock.tick(due, calls)
+        if move is not None:
+            total, stamps, moves = total + move.seconds, stamps + move.stamps, moves + 1
+            assert lock.top is not None and lock.top - lock.phase <= DESCENT_S + 1e-9
+    assert moves >= 10 and lock.top is not None
+    first = total - lock.phase  # the free first move, then the rises above the top
+    assert stamps == pytest.approx(max(0.0, first) + lock.top)
+    assert lock.top > PERIOD  # it went round the frame, later, more than once
+
+
+def test_once_no_call_is_left_the_next_calls_first_move_is_free_again():
+    lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.0)
+    playing = [call(True, 1.0 - 0.0122)]
+    first = run_look(lock, SOON_TICKS, playing)[-1]
+    assert first is not None and first.seconds < -DESCENT_S  # free: no room asked
+    assert lock.top == 0.0
+    run_look(lock, SOON_TICKS, [])
+    assert lock.top is None
+
+
+def test_a_pause_of_every_stream_keeps_the_latest_phase():
+    """A sender's stall brings no packets for a look, but the calls' streams (and
+    their timestamps) go on: the room below the latest phase still holds."""
+    lock = PhaseLock(PERIOD, cpu_clock=lambda: 0.0)
+    assert run_look(lock, SOON_TICKS, [call(True, 1.0 - 0.0122)])[-1] is not None
+    stalled = [call(True, 1.0 - 5 * PERIOD)]  # its last packet long before the look
+    assert run_look(lock, SOON_TICKS, stalled)[-1] is None
+    assert lock.top == 0.0
