@@ -466,7 +466,8 @@ def test_frames_skipped_after_a_long_stall_move_the_outgoing_timestamps_on(playo
 def test_the_tick_moves_to_just_after_the_callers_packets(playout_engine):
     """Packets that arrive just after the tick would wait most of a frame for the
     next one: the tick moves to a margin after them (masker.media.phase), and the
-    frame waits little more than that margin, without a concealed frame."""
+    frame waits little more than that margin; the move itself passes no packet (no
+    frame concealed for it)."""
     leg = Leg(playout_engine)
     coll = Collector(leg.agent, (HOST, leg.media.agent_port))
     codes = [0x80 + k % 120 for k in range(120)]  # each packet's audio marks it
@@ -475,16 +476,21 @@ def test_the_tick_moves_to_just_after_the_callers_packets(playout_engine):
     start = due + 0.021 + 0.001  # 1 ms after a tick: the worst phase
     time.sleep(start - time.monotonic())
     sent = time.monotonic()
-    send_paced(leg.caller, leg.to_masker, pkts)
-    time.sleep(0.1)
+    with capture_logs() as logs:
+        send_paced(leg.caller, leg.to_masker, pkts)
+        time.sleep(0.1)
     items = coll.stop()
     waits = [
         t - (sent + 0.02 * codes.index(data[12])) for t, data, _ in items[-60:] if data[12] in codes
     ]
     assert len(waits) >= 50
     assert np.median(waits) < MARGIN_S + 0.006  # was a whole frame: 0.019
-    assert playout_engine.snapshot().get("tick_phase_moves", 0) >= 1
-    assert leg.media.counters["underruns"] == 0
+    moves = [e for e in logs if e["event"] == "media.tick_moved"]
+    assert moves and all(m["crossed"] == 0 for m in moves)
+    assert leg.media.counters["concealed_by_tick_move"] == 0
+    # a packet this Python sender itself sends over MARGIN_S late (a busy CI machine)
+    # is an underrun whatever the tick does; one is a hiccup, more would be the tick's
+    assert leg.media.counters["underruns"] <= 1
 
 
 def _agent_stream_around_a_move(engine, seconds):

@@ -3,6 +3,7 @@ that dwarfs a row's), grown in place as calls arrive, never past `max_slots`."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from masker.media.maskbank import MaskBank, SlotsExhausted
@@ -59,3 +60,41 @@ def test_allocation_past_max_slots_is_refused_and_a_release_makes_room():
     bank.allocate()
     with pytest.raises(SlotsExhausted):
         bank.allocate(16000)
+
+
+def _dsp_caches() -> dict[str, object]:
+    """Every memoised table-building function of the dsp package."""
+    import importlib
+    import pkgutil
+
+    import dsp
+
+    found = {}
+    for info in pkgutil.iter_modules(dsp.__path__):
+        module = importlib.import_module(f"dsp.{info.name}")
+        for name, fn in vars(module).items():
+            if callable(getattr(fn, "cache_info", None)):
+                found[f"{info.name}.{name}"] = fn
+    del found["detector._list_display"]  # per batch size: a compiled `[[], ...]`, no table
+    return found
+
+
+def test_after_warm_up_a_keyed_call_builds_no_shared_dsp_table():
+    """The tables are the process's: built at start, not in the first keyed call's
+    tick (where they held up every call, and counted as that call's memory)."""
+    from dsp.keypad import to_int16
+    from dsp.testsignals import dtmf
+    from masker.media.maskbank import DspBatchFactory
+
+    caches = _dsp_caches()
+    for fn in caches.values():
+        fn.cache_clear()
+    factory = DspBatchFactory(lookahead_ms=20.0)
+    factory.warm_up()
+    built = {name: fn.cache_info().misses for name, fn in caches.items()}
+    assert sum(built.values()) > 0
+    call = factory(3)
+    keyed = to_int16(np.concatenate([np.zeros(800), dtmf("1", 960), np.zeros(1600)]))
+    for block in np.broadcast_to(keyed, (3, keyed.size)).reshape(3, -1, 160).transpose(1, 0, 2):
+        call.process(block)
+    assert {name: fn.cache_info().misses for name, fn in caches.items()} == built
