@@ -16,7 +16,7 @@ arrive at the same phase of the frame share a chunk.
 masker and of its per-stream results (dsp.tone_masker.BatchMasker and MaskResult
 fit them; tests use stand-ins); `BatchFactory` makes one for n streams (at 8 kHz
 as `factory(n)`, at another rate as `factory(n, rate=rate)`).  `warm_up` builds
-the dsp's shared tables when a process starts, before its first call.
+the dsp's shared tables when a media engine starts, before its first call.
 """
 
 from __future__ import annotations

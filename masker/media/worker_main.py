@@ -26,7 +26,7 @@ from masker.media import channel as ch
 from masker.media.call_media import CallMedia
 from masker.media.channel import Channel, ChannelClosed, Message
 from masker.media.engine import MediaEngine
-from masker.media.maskbank import BatchFactory, warm_up
+from masker.media.maskbank import BatchFactory
 from masker.media.ports import HandedPorts, PortPair
 from masker.runtime.allocator import one_malloc_arena
 from masker.runtime.hardening import disable_core_dumps, forget_environment
@@ -97,7 +97,6 @@ class MediaWorker:
         from masker.runtime.service import calm_garbage_collector
 
         calm_garbage_collector()  # as the service: short, rare full collections
-        warm_up(self.engine.bank.factory)
         self.engine.start()
         try:
             self._tell(ch.READY, os.getpid())

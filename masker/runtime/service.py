@@ -22,7 +22,7 @@ from masker.calls.registry import Registry, SessionFactory
 from masker.errors import UserError
 from masker.media.engine import MediaEngine
 from masker.media.law import SAMPLES_PER_MS
-from masker.media.maskbank import BatchFactory, DspBatchFactory, warm_up
+from masker.media.maskbank import BatchFactory, DspBatchFactory
 from masker.media.plane import MediaPlane
 from masker.media.ports import PortAllocator
 from masker.media.workers import MediaWorkers, worker_count
@@ -212,7 +212,6 @@ class Service:
                 **media_options,
             )
         else:
-            warm_up(self.batch_factory)
             engine = MediaEngine(ports, self.batch_factory, **media_options)
         self.engine, self.registry = engine, registry
         ctx = SipContext(cfg, global_config, engine, registry, on_call_ended=self._call_ended)
