@@ -15,8 +15,8 @@ to an earlier phase that waits HYSTERESIS_S less and is safe at every sampled
 tick; otherwise it stays.  Calls spread over the whole frame (a trunk of
 independent phones) leave no phase safe, and nothing moves; nor does it while the
 media thread is busier than BUSY_SHARE (the arrival times it sees are then its own
-queue).  It looks again soon after a move (the
-calls of a busy start settle in a second), and less often while nothing moves.
+queue).  It looks again soon after a move (the calls of a busy start settle in a
+second), and less often while nothing moves.
 
 Moving the tick earlier past a call's arrival would leave that call without its
 next frame (a concealed frame), so the tick moves earlier only when no sampled
