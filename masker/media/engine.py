@@ -42,6 +42,7 @@ from masker.media.playout import FRAME, MAX_CUSHION
 from masker.media.ports import PortPair, PortSource, allocate_legs
 from masker.media.receive import EVENT_AHEAD, EVENT_GUARD, PacketReceiver
 from masker.media.rtcp import SR_INTERVAL_S, RtcpReports
+from masker.media.stalls import STALL_S
 from masker.media.tick import FrameTick
 from masker.media.timeouts import RtpTimeouts, TimeoutSink
 from masker.wire.sdp import Negotiated
@@ -89,6 +90,7 @@ class MediaEngine:
         latching: str = "strict",
         latch_packets: int = 5,
         lanes: int = 1,
+        stall_log_s: float = STALL_S,
     ) -> None:
         if latching not in ("strict", "symmetric"):
             raise ValueError("latching must be 'strict' or 'symmetric'")
@@ -99,7 +101,7 @@ class MediaEngine:
         self.bank = MaskBank(batch_factory, batch_size, max_calls, FRAME)
         self.reporter = DigitReporter(on_digit, on_lost)
         spans = ForcedSpans(self.bank)
-        self.loop = MediaLoop(self.counters, self._tick, lanes)
+        self.loop = MediaLoop(self.counters, self._tick, lanes, stall_s=stall_log_s)
         self.table = CallTable(
             self.loop,
             ports,

@@ -63,6 +63,7 @@ class MediaLoop:
         on_tick: Callable[[float, int], None],
         lanes: int = 1,
         on_skip: Callable[[int], None] | None = None,
+        stall_s: float = STALL_S,
     ) -> None:
         if lanes not in LANE_CHOICES:
             raise ValueError(f"lanes must be one of {LANE_CHOICES}")
@@ -71,6 +72,9 @@ class MediaLoop:
         self.counters = counters
         self.on_tick = on_tick
         self.on_skip = on_skip
+        #: a tick this far behind is logged as `media.stalled` (looked at only for
+        #: ticks a frame or more behind)
+        self.stall_s = stall_s
         self._cmds: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]]] = (
             queue.SimpleQueue()
         )
@@ -210,7 +214,7 @@ class MediaLoop:
             metrics.MEDIA_LATE_PACKETS.inc()
             if not catching_up:  # the backlog of packets first, so frames are there
                 catching_up = True
-                if now - self.next_tick >= STALL_S:
+                if now - self.next_tick >= self.stall_s:
                     self._stalled(now - self.next_tick, stalls.since_mark(now))
                 behind = int((now - self.next_tick) / TICK_S)
                 for _ in range(min(behind, MAX_CATCH_UP) + 1):
@@ -236,7 +240,7 @@ class MediaLoop:
         return catching_up
 
     def _stalled(self, behind: float, stall: Stall) -> None:
-        """A tick STALL_S or more behind: say where the time went (masker.media.stalls)."""
+        """A tick `stall_s` or more behind: say where the time went (masker.media.stalls)."""
         self.counters["stalls"] += 1
         log.warning("media.stalled", behind_ms=round(behind * 1e3, 1), **stall.fields())
 

@@ -32,6 +32,9 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 BURST_EVERY = 50
 #: A caller packet sent this late (ms) marks a stall of the generator itself.
 STALL_MS = 20.0
+#: A change this large (s) of the wall clock against the monotonic one between two
+#: reads is a step of the wall clock (NTP, a virtual machine's clock sync), not drift.
+CLOCK_STEP_S = 0.001
 BURST_THRESHOLD = 3000
 
 
@@ -185,6 +188,8 @@ class LiteCall:
     cseq: int = 1
     audio: list[bytes] | None = None  # agent-side payloads, when recording
     media_t0: float = 0.0
+    #: when (monotonic) the generator last read the caller socket
+    back_read_at: float = 0.0
     bye_sent_at: float = 0.0
     bye_tries: int = 0
 
@@ -217,6 +222,12 @@ class LitePhones:
         #: generator's own stalls
         self.stalls: list[float] = []
         self._drains = 0
+        self._drain_started = 0.0
+        self._wall: float | None = None
+        #: when (monotonic) a step of the wall clock was seen (CLOCK_STEP_S); packets
+        #: that may have come before one are counted, not timed (`untimed`)
+        self.clock_steps: list[float] = []
+        self.untimed = 0
         self.caller_rx_packets = 0
         #: timestamp the caller side's receiving too (the agent-to-caller direction's
         #: relative transit in each call's `back_transit_ms`); off: only counted
@@ -478,33 +489,60 @@ class LitePhones:
 
         The caller side is only counted, every 10th call (the kernel queues
         the rest), to spend the generator's CPU where measurements are made.
+        Arrivals are the kernel's receive stamps, on the wall clock: a packet that
+        may have come before a step of the wall clock (`clock_steps`) would take
+        the step for delay, so it is counted but not timed.
         """
         self._drains += 1
-        wall = time.time() - time.monotonic()  # kernel stamps are wall clock: see _kernel_time
+        started = time.monotonic()
+        self._read_wall()
+        back: list[tuple[LiteCall, float, bytes, list[tuple[int, int, bytes]]]] = []
+        agent: list[tuple[LiteCall, bytes, list[tuple[int, int, bytes]]]] = []
         for call in self.calls.values():
             if call.n % 10 == self._drains % 10:
+                since, call.back_read_at = call.back_read_at, started
                 while True:
                     try:
                         data, anc, _, _ = call.caller_rtp.recvmsg(2048, 64)
                     except BlockingIOError:
                         break
-                    transit = back_transit_ms(data, anc, wall)
-                    if transit is None:
-                        continue
-                    self.caller_rx_packets += 1
-                    if self.time_back:  # kernel time: reading late is fine
-                        call.back_transit_ms.append(transit)
+                    back.append((call, since, data, anc))
             while True:
                 try:
                     data, anc, _, _ = call.agent_rtp.recvmsg(2048, 64)
                 except BlockingIOError:
                     break
-                self._on_agent_rtp(call, data, _kernel_time(anc, wall))
-                if call.audio is not None and len(data) > 12 and _is_pcmu_rtp(data):
-                    call.audio.append(data[12:])
+                agent.append((call, data, anc))
+        wall = self._read_wall()  # kernel stamps are wall clock: see _kernel_time
+        last_step = self.clock_steps[-1] if self.clock_steps else -1.0
+        for call, since, data, anc in back:
+            transit = back_transit_ms(data, anc, wall)
+            if transit is None:
+                continue
+            self.caller_rx_packets += 1
+            if self.time_back and last_step <= since:  # kernel time: reading late is fine
+                call.back_transit_ms.append(transit)
+        timed = last_step <= self._drain_started
+        self.untimed += 0 if timed else len(agent)
+        for call, data, anc in agent:
+            self._on_agent_rtp(call, data, _kernel_time(anc, wall) if timed else None)
+            if call.audio is not None and len(data) > 12 and _is_pcmu_rtp(data):
+                call.audio.append(data[12:])
+        self._drain_started = started
 
-    def _on_agent_rtp(self, call: LiteCall, data: bytes, arrival: float) -> None:
-        """Loss, relative transit (RFC 3550 sense) and timing-burst delay of one packet."""
+    def _read_wall(self) -> float:
+        """Wall minus monotonic clock now; a change since the last read beyond
+        CLOCK_STEP_S is a step of the wall clock, kept in `clock_steps`."""
+        now = time.monotonic()
+        wall = time.time() - now
+        if self._wall is not None and abs(wall - self._wall) > CLOCK_STEP_S:
+            self.clock_steps.append(now)
+        self._wall = wall
+        return wall
+
+    def _on_agent_rtp(self, call: LiteCall, data: bytes, arrival: float | None) -> None:
+        """Loss, relative transit (RFC 3550 sense) and timing-burst delay of one packet
+        (the last two only where its `arrival` is known)."""
         if not _is_pcmu_rtp(data):
             return
         rx = call.rx
@@ -515,7 +553,10 @@ class LitePhones:
                 rx.lost += gap - 1
         rx.last_seq = seq
         rx.packets += 1
-        rx.transit_ms.append(arrival * 1000.0 - unwrap_ts(rx, ts) / 8.0)
+        ext_ts = unwrap_ts(rx, ts)  # kept up through untimed packets too
+        if arrival is None:
+            return
+        rx.transit_ms.append(arrival * 1000.0 - ext_ts / 8.0)
         first_loud = data[12:].translate(LOUD_ULAW).find(1)
         if first_loud < 0 or not call.send_times:
             return

@@ -197,6 +197,7 @@ class Service:
             latching=m.latching,
             latch_packets=m.latch_packets,
             lanes=m.lanes,
+            stall_log_s=m.stall_log_ms / 1000,
         )
         workers = worker_count(m.workers)
         engine: MediaPlane[Any]

@@ -81,6 +81,9 @@ class MediaConfig:
     latch_packets: int = 5
     # Sub-ticks per 20 ms frame (masker.media.loop): 1, 2 or 4.
     lanes: int = 1
+    # A media tick this many ms behind its time is logged as `media.stalled`, with
+    # where the time went (masker.media.stalls); at least one frame (20).
+    stall_log_ms: int = 100
     # SRTP (SDES) per leg: "off" | "offer" | "require" (masker.wire.sdes).
     srtp_caller: str = "off"
     srtp_agent: str = "off"
@@ -268,6 +271,8 @@ def _validate_media(m: MediaConfig) -> None:
         raise UserError("[media] latching must be 'strict' or 'symmetric'")
     if not 2 <= m.latch_packets <= 50:
         raise UserError("[media] latch_packets must be 2-50")
+    if m.stall_log_ms < 20:
+        raise UserError("[media] stall_log_ms must be at least 20 (one frame)")
     if m.lanes not in LANE_CHOICES:
         raise UserError(f"[media] lanes must be one of {LANE_CHOICES}")
     for key in ("srtp_caller", "srtp_agent"):

@@ -47,6 +47,22 @@ def test_timing_bursts_arrive_with_no_added_delay(self_call):
     assert max(call.rx.delays_ms) < 15
 
 
+def test_packets_that_may_predate_a_wall_clock_step_are_counted_not_timed(self_call, monkeypatch):
+    """Arrivals are kernel stamps on the wall clock: a step of it (NTP, a VM's clock
+    sync) between two reads would be taken for that much delay of one packet a call."""
+    phones, call = self_call
+    phones.drain_media()
+    phones.send_media(time.monotonic() + 0.04)  # two packets due
+    time.sleep(0.01)
+    packets, timed, untimed = call.rx.packets, len(call.rx.transit_ms), phones.untimed
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() - 0.5)  # steps back 0.5 s
+    phones.drain_media()
+    assert len(phones.clock_steps) == 1
+    assert call.rx.packets - packets == phones.untimed - untimed >= 2
+    assert len(call.rx.transit_ms) == timed
+
+
 def test_sip_parser_expands_compact_headers():
     msg = parse_sip(b"BYE sip:a@b SIP/2.0\r\ni: abc\r\nCSeq: 2 BYE\r\n\r\n")
     assert msg is not None

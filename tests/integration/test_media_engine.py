@@ -14,6 +14,7 @@ from masker.media.engine import MediaEngine
 from masker.media.phase import MARGIN_S, PhaseMove
 from masker.media.ports import PortAllocator
 from masker.media.receive import EVENT_GUARD
+from masker.media.stalls import STALL_S
 from masker.phones.client import free_udp_port_block
 from masker.wire.rtp import RtpPacket, build_rtp, parse_rtp
 from masker.wire.sdp import Negotiated
@@ -440,6 +441,22 @@ def test_a_stalled_media_thread_says_where_the_time_went(playout_engine):
     assert len(stalled) == 1
     assert stalled[0]["behind_ms"] >= 250 and stalled[0]["other_ms"] >= 250
     assert stalled[0]["cpu_ms"] < 100
+
+
+def test_a_lower_stall_threshold_logs_a_shorter_stall():
+    """`[media] stall_log_ms` (here 30) logs ticks held up for less than STALL_S, so
+    an operator can look into a packet late by tens of milliseconds."""
+    base = free_udp_port_block(4)
+    eng = MediaEngine(PortAllocator(HOST, base, base + 3), PassThrough, stall_log_s=0.03)
+    eng.start()
+    try:
+        with capture_logs() as logs:
+            eng.run_in_thread(lambda: time.sleep(0.06))
+            assert wait_for(lambda: eng.snapshot().get("stalls", 0) >= 1)
+    finally:
+        eng.stop()
+    stalled = [e for e in logs if e["event"] == "media.stalled"]
+    assert len(stalled) == 1 and 30 <= stalled[0]["behind_ms"] < STALL_S * 1e3
 
 
 def test_frames_skipped_after_a_long_stall_move_the_outgoing_timestamps_on(playout_engine):

@@ -7,7 +7,9 @@ the run reports those stalls and their late packets apart; the short run in CI a
 sets apart the seconds in which the service's threads waited for a CPU the other test
 workers held, read from /proc schedstat), and once the calls are
 hung up the file descriptors and UDP sockets of the service and its worker are back
-to idle.
+to idle.  The report names, beside each late second, the worker's ticks 20 ms or more
+behind and where their time went (`[media] stall_log_ms`), and any step of the wall
+clock the packets' kernel stamps are read on (those packets are counted, not timed).
 
 The media runs in one worker process (`[media] workers = 1`): its own interpreter, so
 the SIP side and the digit path do not hold up the media, and on the test's two cores
@@ -26,6 +28,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 
 import pytest
 
@@ -46,6 +49,10 @@ KEY_AT = range(20, 24)
 #: one such window that marks the machine as contended then
 RUN_DELAY_EVERY_S = 0.2
 CONTENDED_MS = LATE_MS
+#: the worker logs each tick this far behind (`media.stalled`, with where the time
+#: went), so a late second can be told apart: the worker's work, a wait for a CPU, or
+#: neither (blocked, or the machine paused)
+STALL_LOG_MS = 20
 
 
 class RunQueueWatch:
@@ -74,6 +81,12 @@ class RunQueueWatch:
 def _around(seconds: Iterable[int]) -> set[int]:
     """The given seconds of the run and those either side of each (+-1 s)."""
     return {s + d for s in seconds for d in (-1, 0, 1)}
+
+
+def _run_second(line: dict, start_wall: float) -> int:
+    """The second of the measured run a service log line was written in."""
+    stamp = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+    return int(stamp.timestamp() - start_wall)
 
 
 def _fds(pid: int) -> int:
@@ -105,7 +118,7 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         workdir=tmp_path,
         media_ports=max(4 * n_calls + 64, 128),
         api=False,
-        env={"MASKER_MEDIA_WORKERS": "1"},
+        env={"MASKER_MEDIA_WORKERS": "1", "MASKER_MEDIA_STALL_LOG_MS": str(STALL_LOG_MS)},
     )
     phones.service = ("127.0.0.1", svc.sip_port)
     try:
@@ -117,7 +130,7 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         rss0 = tree_rss_kib(svc.pid)
         rx0 = {c.call_id: len(c.rx.transit_ms) for c in calls}
         peak = rss0
-        start = time.monotonic()
+        start, start_wall = time.monotonic(), time.time()
         end = start + measured_s
         contention = RunQueueWatch(svc.pid, start)
         while time.monotonic() < end:
@@ -162,10 +175,13 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
             if line.get("event") == "gc pause" and line.get("ms", 0.0) >= 20
         )
         stalls = [
-            {k: v for k, v in line.items() if k.endswith("_ms")}
+            {"s": _run_second(line, start_wall)}
+            | {k: v for k, v in line.items() if k.endswith("_ms")}
             for line in svc.log_lines
             if line.get("event") == "media.stalled"
         ]
+        near_late = _around(late_at)
+        clock_steps = [int(t - start) for t in phones.clock_steps if t >= start]
         moves = [line for line in svc.log_lines if line.get("event") == "media.tick_moved"]
     finally:
         svc.stop()
@@ -181,7 +197,10 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         f"late packets outside the generator's own stalls (+-1 s): {late_alone}; "
         f"seconds the service waited >= {CONTENDED_MS:.0f} ms for a CPU: "
         f"{sorted(contention.seconds)}; late packets outside both: {late_uncontended}"
-        f"\nmedia thread stalls (media.stalled): {stalls}; tick phase moves: {len(moves)},"
+        f"\nwall clock steps (s): {clock_steps}, packets not timed for them: {phones.untimed}"
+        f"\nworker ticks >= {STALL_LOG_MS} ms behind: {len(stalls)}, within +-1 s of a late "
+        f"second: {[s for s in stalls if s['s'] in near_late]}; the worst: "
+        f"{sorted(stalls, key=lambda s: -s['behind_ms'])[:5]}; tick phase moves: {len(moves)},"
         f" those past calls' packets (ms, packets): "
         f"{[(m['by_ms'], m['crossed']) for m in moves if m['crossed']]}"
     )

@@ -69,6 +69,11 @@ def test_bad_port_range_is_an_error():
         load_config(None, env={"MASKER_MEDIA_PORT_MIN": "30000", "MASKER_MEDIA_PORT_MAX": "20000"})
 
 
+def test_a_stall_log_threshold_under_a_frame_is_an_error():
+    with pytest.raises(UserError, match="stall_log_ms"):
+        load_config(None, env={"MASKER_MEDIA_STALL_LOG_MS": "10"})
+
+
 def test_other_components_sections_are_kept_raw(tmp_path):
     path = tmp_path / "m.toml"
     path.write_text("[api]\nport = 8081\n")
