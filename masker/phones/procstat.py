@@ -1,5 +1,6 @@
 """What a process costs, read from /proc: CPU seconds, resident memory, open sockets,
-and how long its threads waited for a CPU."""
+how long its threads waited for a CPU, and how long the hypervisor kept each virtual
+CPU from running at all (steal)."""
 
 from __future__ import annotations
 
@@ -110,3 +111,16 @@ def udp_drops(port_min: int, port_max: int, ports: set[int] | None = None) -> in
             if (port_min <= port <= port_max) or (ports is not None and port in ports):
                 total += int(cols[-1])
     return total
+
+
+def cpu_steal_ms() -> dict[str, int]:
+    """Milliseconds each CPU (cpu0, cpu1, ...) has been kept from running by the
+    hypervisor since boot (/proc/stat's steal column): time in which no thread on it,
+    the service's included, ran, whatever the machine's own load."""
+    steal: dict[str, int] = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu" and len(fields) > 7:
+                steal[name] = int(fields[7]) * 1000 // CLK_TCK
+    return steal

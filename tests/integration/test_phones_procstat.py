@@ -11,6 +11,7 @@ import time
 import pytest
 
 from masker.phones.procstat import (
+    cpu_steal_ms,
     proc_cpu_s,
     proc_rss_kib,
     proc_sockets,
@@ -24,6 +25,14 @@ def test_cpu_seconds_grow_while_the_process_works():
     before = proc_cpu_s(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert proc_cpu_s(os.getpid()) > before
+
+
+def test_steal_is_read_for_every_cpu_and_never_goes_back():
+    before = cpu_steal_ms()
+    time.sleep(0.05)
+    after = cpu_steal_ms()
+    assert before and set(after) == set(before)
+    assert all(after[cpu] >= before[cpu] >= 0 for cpu in before)
 
 
 def test_rss_of_a_live_process_is_positive():
