@@ -532,9 +532,16 @@ class LitePhones:
 
     def _read_wall(self) -> float:
         """Wall minus monotonic clock now; a change since the last read beyond
-        CLOCK_STEP_S is a step of the wall clock, kept in `clock_steps`."""
-        now = time.monotonic()
-        wall = time.time() - now
+        CLOCK_STEP_S is a step of the wall clock, kept in `clock_steps`.  Read
+        between two monotonic readings close together: a thread preempted between
+        its two clock reads would see a step that is not there."""
+        for _ in range(3):
+            before = time.monotonic()
+            wall = time.time()
+            now = time.monotonic()
+            if now - before < CLOCK_STEP_S / 4:
+                break
+        wall -= (before + now) / 2
         if self._wall is not None and abs(wall - self._wall) > CLOCK_STEP_S:
             self.clock_steps.append(now)
         self._wall = wall
