@@ -29,8 +29,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -66,15 +67,20 @@ STOLEN_MS = 20
 STALL_LOG_MS = 20
 
 
-class RunQueueWatch:
-    """When the service's threads waited for a CPU the machine gave to other work (the
-    load generator, other test workers): seconds since `start` in which one thread
-    waited CONTENDED_MS or more within RUN_DELAY_EVERY_S.  Late packets then are
-    the box's overload, not the service's cost."""
+class WindowWatch:
+    """Seconds since `start` in which some counter of `read()` (by thread, or by CPU)
+    grew by `limit` or more within one RUN_DELAY_EVERY_S window: when the machine, not
+    the service's own work, held the service up.  Two such watches run in the soak:
 
-    def __init__(self, pid: int, start: float) -> None:
-        self.pid, self.start = pid, start
-        self.last = tree_run_delays_ns(pid)
+    - run-queue waits (/proc schedstat, ns): a service thread waited CONTENDED_MS for
+      a CPU the machine gave to other work (the load generator, other test workers);
+    - steal (/proc/stat, ms in 10 ms steps): the hypervisor kept a virtual CPU from
+      running at all for STOLEN_MS.
+    """
+
+    def __init__(self, start: float, read: Callable[[], dict[Any, int]], limit: float) -> None:
+        self.start, self.read, self.limit = start, read, limit
+        self.last = read()
         self.next = start
         self.seconds: set[int] = set()
 
@@ -82,33 +88,10 @@ class RunQueueWatch:
         if now < self.next:
             return
         self.next = now + RUN_DELAY_EVERY_S
-        delays = tree_run_delays_ns(self.pid)
-        waited = max((ns - self.last.get(tid, 0) for tid, ns in delays.items()), default=0)
-        self.last = delays
-        if waited >= CONTENDED_MS * 1e6:
-            self.seconds.add(int(now - self.start))
-
-
-class StealWatch:
-    """Seconds since `start` in which the hypervisor kept a virtual CPU from running
-    for STOLEN_MS or more within RUN_DELAY_EVERY_S (/proc/stat steal: jiffies, so
-    10 ms steps).  No thread of the guest ran on it then: reported, so that a late
-    second can be told apart, but not set aside."""
-
-    def __init__(self, start: float) -> None:
-        self.start = start
-        self.last = cpu_steal_ms()
-        self.next = start
-        self.seconds: set[int] = set()
-
-    def __call__(self, now: float) -> None:
-        if now < self.next:
-            return
-        self.next = now + RUN_DELAY_EVERY_S
-        steal = cpu_steal_ms()
-        stolen = max((ms - self.last.get(cpu, ms) for cpu, ms in steal.items()), default=0)
-        self.last = steal
-        if stolen >= STOLEN_MS:
+        counts = self.read()
+        grown = max((n - self.last.get(key, 0) for key, n in counts.items()), default=0)
+        self.last = counts
+        if grown >= self.limit:
             self.seconds.add(int(now - self.start))
 
 
@@ -166,8 +149,8 @@ def test_calls_with_speech_and_keys_leak_nothing_over_time(tmp_path, n_calls, me
         peak = rss0
         start, start_wall = time.monotonic(), time.time()
         end = start + measured_s
-        contention = RunQueueWatch(svc.pid, start)
-        steal = StealWatch(start)
+        contention = WindowWatch(start, lambda: tree_run_delays_ns(svc.pid), CONTENDED_MS * 1e6)
+        steal = WindowWatch(start, cpu_steal_ms, STOLEN_MS)  # reported, not set aside
 
         def watch(now: float) -> None:
             contention(now)
