@@ -18,10 +18,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from masker.calls.registry import ENDED_RETENTION_S
 from masker.cluster.notice import CHANNEL
-
-#: Seconds an ended call stays listed (as on one node: masker.calls.registry).
-ENDED_RETENTION_S = 60.0
 
 
 @dataclass(frozen=True)

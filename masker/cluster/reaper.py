@@ -13,7 +13,8 @@ from typing import Any
 
 import psycopg
 
-from masker.cluster.directory import ENDED_RETENTION_S, notify
+from masker.calls.registry import ENDED_RETENTION_S
+from masker.cluster.directory import notify
 from masker.cluster.notice import encode
 from masker.cluster.schema import REAPER_LOCK
 

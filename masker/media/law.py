@@ -18,6 +18,8 @@ from dsp.keypad import samples_per_ms
 RATE = 8000
 SAMPLES_PER_MS = samples_per_ms(RATE)
 
+#: Codec name (as the SDP names it) -> the law dsp.g711 calls it.
+G711_LAW: dict[str, str] = {"PCMU": "ulaw", "PCMA": "alaw"}
 #: Codec name (as the SDP names it) -> code -> linear sample table.
 DECODE: dict[str, np.ndarray] = {"PCMU": g711.ULAW_DECODE, "PCMA": g711.ALAW_DECODE}
 #: The code of digital silence per law (what a gap in the caller's codes is filled with).
@@ -26,7 +28,7 @@ SILENCE: dict[str, int] = {
 }
 #: (from law, to law) -> code -> code table, for bytes.translate.
 TRANSCODE: dict[tuple[str, str], bytes] = {
-    (a, b): g711.encode(DECODE[a], "ulaw" if b == "PCMU" else "alaw").astype(np.uint8).tobytes()
+    (a, b): g711.encode(DECODE[a], G711_LAW[b]).astype(np.uint8).tobytes()
     for a in DECODE
     for b in DECODE
     if a != b

@@ -26,11 +26,9 @@ from masker.media.codecs import (
     new_state,
     upsample,
 )
-from masker.media.law import DECODE
+from masker.media.law import DECODE, G711_LAW
 from masker.wire.rfc4733 import EventError, TelephoneEvent, build_events, parse_events
 from masker.wire.rtp import RtpError, build_rtp_fast, parse_rtp_fast
-
-_LAW = {"PCMU": "ulaw", "PCMA": "alaw"}
 
 
 class Transcoder:
@@ -58,7 +56,7 @@ class Transcoder:
             if self._enc is None:
                 self._enc = G722Encoder()
             return self._enc.encode(pcm)
-        return g711.encode(pcm, _LAW[codec]).astype(np.uint8).tobytes()
+        return g711.encode(pcm, G711_LAW[codec]).astype(np.uint8).tobytes()
 
     def resample(self, pcm: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
         if rate_in == rate_out:

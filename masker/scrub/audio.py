@@ -30,12 +30,11 @@ import soundfile as sf
 
 from dsp import g711
 from dsp.keypad import to_int16
+from masker.offline.wavfile import MAX_CHANNELS, MAX_SECONDS
 from masker.scrub.channel_masking import merge_spans
 
 DETECT_RATES = (8000, 16000)
 RESAMPLED_PAD_S = 0.002
-MAX_CHANNELS = 8
-MAX_SECONDS = 24 * 3600
 WAV_EXTS = (".wav", ".wave")
 SF_EXTS = (".flac", ".ogg", ".oga")
 

@@ -40,12 +40,12 @@ import dpkt
 import numpy as np
 
 from dsp import g711
+from masker.media.law import G711_LAW, RATE
 from masker.scrub.audio import ScrubError
 from masker.scrub.channel_masking import merge_spans
 
 PCAP_EXTS = (".pcap", ".pcapng", ".cap")
 MAX_GAP_S = 2.0
-RATE = 8000
 
 _PCAPNG_SHB = 0x0A0D0D0A
 _PCAPNG_IDB = 1
@@ -60,7 +60,6 @@ _STATIC = {
     4: ("G723", 8000),
     18: ("G729", 8000),
 }
-_LAW = {"PCMU": "ulaw", "PCMA": "alaw"}
 _DIGIT_TYPES = (
     "application/dtmf-relay",
     "application/dtmf",
@@ -443,7 +442,7 @@ def analyse(cap: Capture) -> Analysis:
         if codec == "TELEPHONE-EVENT":
             events.append(i)
             continue
-        if codec in _LAW:
+        if codec in G711_LAW:
             s = streams.setdefault((*flow, ssrc, codec), Stream((*flow, ssrc, codec), codec))
             size = len(loc.payload(cap.records[i].frame)) - hl - pad
             s.packets.append((i, seq, ts, loc.payload_at + hl, size, pad))
@@ -514,7 +513,7 @@ def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> 
         codes, placed = stream_timeline(cap, s)
         timelines.append((s, codes, placed))
     results = channel_masking.run(
-        [g711.decode(c, _LAW[s.codec]) for s, c, _ in timelines],
+        [g711.decode(c, G711_LAW[s.codec]) for s, c, _ in timelines],
         RATE,
         mode=mode,
         lookahead_ms=lookahead_ms,
@@ -545,7 +544,7 @@ def scrub(cap: Capture, mode: str, lookahead_ms: int, dry_run: bool = False) -> 
         )
         if dry_run or not (res.spans or res.stopped):
             continue
-        law = _LAW[s.codec]
+        law = G711_LAW[s.codec]
         new = codes.copy()
         for x0, x1 in merge_spans(res.spans + res.stopped):
             seg = res.audio[x0:x1]
@@ -592,7 +591,7 @@ def leaks(path: str, multimon: bool = False) -> dict[str, Any]:
         out["multimon"] = 0
     for s in a.streams.values():
         codes, _ = stream_timeline(cap, s)
-        pcm = g711.decode(codes, _LAW[s.codec])
+        pcm = g711.decode(codes, G711_LAW[s.codec])
         out["spandsp"] += verify.spandsp_count(pcm, RATE)
         if multimon:
             out["multimon"] += verify.multimon_count(pcm, RATE)
