@@ -282,9 +282,7 @@ class Registry:
             raise CaptureConflict("no tokenizer configured")
         with self._start_lock:
             with self._lock:
-                rec = self._get(call_id)
-                if rec.state == "ended":
-                    raise CallEnded("call has ended")
+                rec = self._live(call_id)
                 previous = rec.session
             if _running(previous):
                 raise CaptureConflict("a capture is already running")
@@ -344,9 +342,7 @@ class Registry:
         under the `always` policy; audited in the log (call, agent; no card data)."""
         with self._start_lock:  # no capture may start (and arm) half-way through
             with self._lock:
-                rec = self._get(call_id)
-                if rec.state == "ended":
-                    raise CallEnded("call has ended")
+                rec = self._live(call_id)
                 if rec.policy != "capture":
                     raise CaptureConflict("the masking policy is 'always': the call stays armed")
                 session = rec.session
@@ -365,10 +361,7 @@ class Registry:
     def retry_handoff(self, call_id: str) -> Event:
         """Send the held card to the gateway again after a retryable failure."""
         with self._lock:
-            rec = self._get(call_id)
-            if rec.state == "ended":
-                raise CallEnded("call has ended")
-            session = rec.session
+            session = self._live(call_id).session
         if self._handoff is None or not self._handoff.configured:
             raise CaptureConflict("no payment gateway is configured")
         if session is None or session.status().get("state") != "handoff_failed":
@@ -401,12 +394,16 @@ class Registry:
             rec = self._calls.get(call_id)
             return list(rec.subscribers) if rec else []
 
+    def _live(self, call_id: str) -> CallRecord:
+        """The record of a call that has not ended (the caller holds `_lock`)."""
+        rec = self._get(call_id)
+        if rec.state == "ended":
+            raise CallEnded("call has ended")
+        return rec
+
     def _running_session(self, call_id: str) -> CallPaymentSession:
         with self._lock:
-            rec = self._get(call_id)
-            if rec.state == "ended":
-                raise CallEnded("call has ended")
-            session = rec.session
+            session = self._live(call_id).session
         if not _running(session):
             raise CaptureConflict("no capture is running")
         return session
