@@ -495,7 +495,6 @@ class LitePhones:
         """
         self._drains += 1
         started = time.monotonic()
-        self._read_wall()
         back: list[tuple[LiteCall, float, bytes, list[tuple[int, int, bytes]]]] = []
         agent: list[tuple[LiteCall, bytes, list[tuple[int, int, bytes]]]] = []
         for call in self.calls.values():
@@ -513,7 +512,9 @@ class LitePhones:
                 except BlockingIOError:
                     break
                 agent.append((call, data, anc))
-        wall = self._read_wall()  # kernel stamps are wall clock: see _kernel_time
+        # kernel stamps are wall clock (see _kernel_time); one read a drain finds any
+        # step since the last drain's, so before this drain's packets were all read
+        wall = self._read_wall()
         last_step = self.clock_steps[-1] if self.clock_steps else -1.0
         for call, since, data, anc in back:
             transit = back_transit_ms(data, anc, wall)
