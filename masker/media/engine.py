@@ -36,7 +36,7 @@ from masker.media.calltable import CallTable
 from masker.media.digits import INFO_WINDOW_MS, DigitReporter, DigitSink, LostSink
 from masker.media.forcing import ForcedSpans
 from masker.media.loop import TICK_S, MediaLoop
-from masker.media.maskbank import BatchFactory, MaskBank, warm_up
+from masker.media.maskbank import BatchFactory, MaskBank
 from masker.media.phase import PhaseLock, PhaseMove
 from masker.media.playout import FRAME, MAX_CUSHION
 from masker.media.ports import PortPair, PortSource, allocate_legs
@@ -165,8 +165,8 @@ class MediaEngine:
         return self.loop.alive
 
     def start(self) -> None:
-        """Start the media thread, the dsp's shared tables built first (maskbank.warm_up)."""
-        warm_up(self.bank.factory)
+        """Start the media thread, the dsp's shared tables built first (MaskBank.warm_up)."""
+        self.bank.warm_up()
         self.loop.start()
 
     def stop(self) -> None:

@@ -15,8 +15,8 @@ arrive at the same phase of the frame share a chunk.
 `BatchMasking` and `MaskOutcome` are what the media plane needs of a batch
 masker and of its per-stream results (dsp.tone_masker.BatchMasker and MaskResult
 fit them; tests use stand-ins); `BatchFactory` makes one for n streams (at 8 kHz
-as `factory(n)`, at another rate as `factory(n, rate=rate)`).  `warm_up` builds
-the dsp's shared tables when a media engine starts, before its first call.
+as `factory(n)`, at another rate as `factory(n, rate=rate)`).  `MaskBank.warm_up`
+builds the dsp's shared tables when a media engine starts, before its first call.
 """
 
 from __future__ import annotations
@@ -206,9 +206,8 @@ class MaskBank:
     def process(self, chunk_index: int, frames: np.ndarray) -> Sequence[MaskOutcome]:
         return self.chunks[chunk_index].process(frames)
 
-
-def warm_up(factory: BatchFactory) -> None:
-    """Build the dsp's shared tables before the first call (DspBatchFactory.warm_up);
-    other factories (tests' stand-ins) have none."""
-    if isinstance(factory, DspBatchFactory):
-        factory.warm_up()
+    def warm_up(self) -> None:
+        """Build the dsp's shared tables before the first call (DspBatchFactory.warm_up),
+        in this bank's frames; other factories (tests' stand-ins) have none."""
+        if isinstance(self.factory, DspBatchFactory):
+            self.factory.warm_up(self.frame)
